@@ -1,0 +1,213 @@
+"""A one-way link: serialization at bandwidth, propagation delay, drop-tail queue.
+
+Theory of operation: a link is a FIFO transmitter followed by a wire. It keeps one
+number of state, ``busy_until``, the time its transmitter finishes the last frame
+it accepted. A segment handed to :meth:`Link.send` at time ``t`` starts at
+``max(t, busy_until)``, occupies the transmitter for ``wire_bytes * 8 / bandwidth``
+and arrives ``latency`` later. The backlog in bytes at ``t`` is therefore
+``(busy_until - t) * bandwidth / 8``; a segment that would push it past the queue
+capacity is dropped (drop-tail).
+
+Delivery costs one scheduled SimPy event per segment and no process. Because a link
+is FIFO with a fixed latency, arrival times on it never decrease, so the link keeps
+its segments in flight in a queue of its own and only the *head* is in SimPy's
+event queue: the link object itself is that event (SimPy processes any object with
+``callbacks``, ``_ok`` and ``_value``). When it fires, the head segment goes to the
+receiving node and the link re-enters SimPy's queue for the next arrival. This
+saves allocating an event object per segment.
+
+Wire bytes follow Ethernet: the IPv4 packet plus 18 bytes of header and FCS
+(padded to the 64-byte minimum frame) plus 20 bytes of preamble and inter-frame
+gap. The MTU bounds the IPv4 packet.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from heapq import heappush
+from typing import Any
+
+import simpy
+from simpy.events import NORMAL
+
+from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment
+
+#: Ethernet header (14) and frame check sequence (4).
+ETHERNET_FRAMING = 18
+#: Smallest Ethernet frame, header and FCS included.
+ETHERNET_MIN_FRAME = 64
+#: Preamble and start delimiter (8) plus the inter-frame gap (12).
+ETHERNET_GAP = 20
+
+_SYN_HEADERS = HEADERS + SYN_OPTIONS
+_OVERHEAD = ETHERNET_FRAMING + ETHERNET_GAP
+#: IPv4 packets shorter than this are padded up to the minimum frame.
+_PAD_BELOW = ETHERNET_MIN_FRAME - ETHERNET_FRAMING
+_MIN_WIRE = ETHERNET_MIN_FRAME + ETHERNET_GAP
+
+Deliver = Callable[[Segment], None]
+Tracer = Callable[["Link", Segment, float, bool], None]
+
+
+def wire_bytes(ip_length: int) -> int:
+    """Bytes a packet occupies on an Ethernet wire, gap included.
+
+    Args:
+        ip_length: IPv4 total length in bytes.
+
+    Returns:
+        Frame bytes (at least the minimum frame) plus preamble and gap.
+    """
+    return max(ip_length + ETHERNET_FRAMING, ETHERNET_MIN_FRAME) + ETHERNET_GAP
+
+
+class Link:
+    """A one-way link between two nodes.
+
+    Attributes:
+        name: Label used in traces, e.g. ``"browsers-h3>l4"``.
+        side: ``"client"`` or ``"backend"`` (which side of the balancer it is on).
+        latency: Propagation delay in seconds.
+        bandwidth: Bits per second.
+        mtu: Largest IPv4 packet in bytes.
+        queue_bytes: Transmit buffer capacity in bytes.
+        sent: Segments accepted (each is delivered exactly once).
+        dropped: Segments dropped because the queue was full.
+        tracer: Called as ``tracer(link, segment, time, dropped)`` for each segment
+            offered, when segment tracing is on.
+    """
+
+    __slots__ = (
+        "_busy_until",
+        "_byte_rate",
+        "_byte_time",
+        "_deliver",
+        "_eid",
+        "_env",
+        "_fire_callbacks",
+        "_in_flight",
+        "_queue",
+        "bandwidth",
+        "callbacks",
+        "dropped",
+        "latency",
+        "mtu",
+        "name",
+        "queue_bytes",
+        "sent",
+        "side",
+        "tracer",
+    )
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        side: str,
+        *,
+        latency: float,
+        bandwidth: float,
+        mtu: int,
+        queue_bytes: int,
+        deliver: Deliver | None = None,
+        tracer: Tracer | None = None,
+    ) -> None:
+        if latency < 0 or bandwidth <= 0 or mtu <= HEADERS or queue_bytes < mtu:
+            raise ValueError(f"invalid link parameters for {name}")
+        self._env = env
+        # SimPy 4 keeps its event queue and tie-breaking counter here.
+        self._queue: list[Any] = env._queue
+        self._eid: Any = env._eid
+        self.name = name
+        self.side = side
+        self.latency = latency
+        self.bandwidth = bandwidth
+        self.mtu = mtu
+        self.queue_bytes = queue_bytes
+        self._byte_time = 8.0 / bandwidth
+        self._byte_rate = bandwidth / 8.0
+        self._busy_until = 0.0
+        self._in_flight: deque[tuple[float, Segment]] = deque()
+        self._deliver: Deliver = _unattached
+        # The link is its own SimPy event (see the module docstring); these three
+        # attributes are what SimPy's event loop reads.
+        self.callbacks: list[Callable[[Any], None]] | None = None
+        self._fire_callbacks: list[Callable[[Any], None]] = [self._fire]
+        self.sent = 0
+        self.dropped = 0
+        self.tracer = tracer
+        if deliver is not None:
+            self.attach(deliver)
+
+    # SimPy reads these two when it processes the link as an event.
+    _ok = True
+    _value = None
+
+    def attach(self, deliver: Deliver) -> None:
+        """Set the function that receives segments at the far end."""
+        self._deliver = deliver
+
+    def send(self, seg: Segment, ready: float | None = None) -> bool:
+        """Accept a segment for transmission.
+
+        Args:
+            seg: The segment; its IPv4 length must fit the MTU.
+            ready: When the sender has it ready (defaults to now); a node that spent
+                CPU time on the segment passes the time that work finished.
+
+        Returns:
+            ``True`` if queued, ``False`` if dropped because the queue was full.
+
+        Raises:
+            ValueError: If the packet exceeds the link MTU (a sender bug).
+        """
+        now = self._env._now
+        t0 = now if ready is None or ready < now else ready
+        ip_len = seg.length + (_SYN_HEADERS if seg.mss else HEADERS)
+        if ip_len > self.mtu:
+            raise ValueError(f"{self.name}: {ip_len}-byte packet exceeds MTU {self.mtu}")
+        wire = ip_len + _OVERHEAD if ip_len > _PAD_BELOW else _MIN_WIRE
+        start = self._busy_until
+        if start > t0:
+            if (start - t0) * self._byte_rate + wire > self.queue_bytes:
+                self.dropped += 1
+                if self.tracer is not None:
+                    self.tracer(self, seg, t0, True)
+                return False
+        else:
+            start = t0
+        done = start + wire * self._byte_time
+        self._busy_until = done
+        self.sent += 1
+        if self.tracer is not None:
+            self.tracer(self, seg, start, False)
+        arrival = done + self.latency
+        in_flight = self._in_flight
+        in_flight.append((arrival, seg))
+        if len(in_flight) == 1:
+            self.callbacks = self._fire_callbacks
+            heappush(self._queue, (arrival, NORMAL, next(self._eid), self))
+        return True
+
+    def _fire(self, _event: Any) -> None:
+        """The head segment has arrived: hand it over, then wait for the next one."""
+        in_flight = self._in_flight
+        seg = in_flight.popleft()[1]
+        if in_flight:
+            self.callbacks = self._fire_callbacks
+            heappush(self._queue, (in_flight[0][0], NORMAL, next(self._eid), self))
+        self._deliver(seg)
+
+    def backlog_bytes(self) -> float:
+        """Bytes waiting in (or being serialised from) the transmit queue now."""
+        return max(0.0, self._busy_until - self._env._now) * self._byte_rate
+
+    @property
+    def in_flight(self) -> int:
+        """Segments accepted but not yet delivered."""
+        return len(self._in_flight)
+
+
+def _unattached(seg: Segment) -> None:
+    raise RuntimeError("link has no receiver attached")

@@ -1,0 +1,131 @@
+"""A backend server: HTTP over TCP, a FIFO queue and a pool of workers.
+
+Theory of operation: a backend listens on port 8080. When a request's last byte
+has arrived (the TCP layer reports the complete message) it joins a single FIFO
+queue served by ``workers`` identical workers -- an M/M/c station when arrivals are
+Poisson and service exponential, which is what the validation tests rely on. The
+service time is the group's (or the request's own) distribution evaluated at the
+request's uniform draw, so every balancer variant serves a given request for the
+same time. When a worker finishes, the response is written to the connection the
+request came on; HTTP/1.1 without pipelining means one outstanding request per
+connection. A bounded queue answers 503 at once when full.
+
+No SimPy process per request: a worker's completion is one scheduled call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import simpy
+
+from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
+from lbsim.net.addresses import BACKEND_PORT
+from lbsim.nodes.stack import TcpStack
+from lbsim.sched import call_at
+from lbsim.transport.states import TcpState
+from lbsim.transport.tcp import TcpConnection
+
+_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
+
+
+class Backend:
+    """One backend instance.
+
+    Attributes:
+        name: Instance name, e.g. ``"web-2"``.
+        group: Group name.
+        ip: Its address.
+        weight: Balancing weight.
+        workers: Number of parallel workers.
+        busy: Workers busy now.
+        queue: Requests waiting for a worker.
+        served: Requests completed.
+        rejected: Requests answered 503 because the queue was full.
+        busy_time: Worker-seconds of service given.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        group: str,
+        ip: int,
+        stack: TcpStack,
+        *,
+        workers: int,
+        service_time: Any,
+        weight: float = 1.0,
+        queue_limit: int | None = None,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.group = group
+        self.ip = ip
+        self.stack = stack
+        self.weight = weight
+        self.workers = workers
+        self.service_time = service_time
+        self.queue_limit = queue_limit
+        self.busy = 0
+        self.queue: deque[tuple[TcpConnection, HttpRequest, float]] = deque()
+        self.served = 0
+        self.rejected = 0
+        self.busy_time = 0.0
+        stack.listen(ip, BACKEND_PORT, self._accept)
+
+    # TcpListener for every accepted connection (the backend is stateless per connection).
+    def _accept(self, conn: TcpConnection) -> Backend:
+        return self
+
+    def on_established(self, conn: TcpConnection, now: float) -> None:
+        """Nothing to do until a request arrives."""
+
+    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
+        """Not used: the backend waits for complete requests."""
+
+    def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
+        """A complete request arrived: queue it for a worker."""
+        req: HttpRequest = message
+        ctx = req.ctx
+        ctx.backend = self.name
+        ctx.t_backend_first_byte = first_byte
+        ctx.t_backend_last_byte = now
+        if self.busy < self.workers:
+            self._start(conn, req, now, now)
+        elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
+            self.rejected += 1
+            self._respond(conn, HttpResponse(req, 503, ERROR_RESPONSE_SIZE, self.name), now)
+        else:
+            self.queue.append((conn, req, now))
+
+    def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
+        """The client side closed: close ours too (HTTP keep-alive ends)."""
+        conn.close(now)
+
+    def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        """Nothing is kept per connection; queued work for it is answered into the void."""
+
+    def _start(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
+        dist = req.service_time if req.service_time is not None else self.service_time
+        service = dist.quantile(req.service_u)
+        self.busy += 1
+        req.ctx.queue_wait = now - arrived
+        req.ctx.service_time = service
+        call_at(self.env, now + service, self._done, conn, req, service)
+
+    def _done(self, conn: TcpConnection, req: HttpRequest, service: float) -> None:
+        now = self.env._now
+        self.busy -= 1
+        self.served += 1
+        self.busy_time += service
+        self._respond(conn, HttpResponse(req, 200, req.response_size, self.name), now)
+        if self.queue:
+            nconn, nreq, arrived = self.queue.popleft()
+            self._start(nconn, nreq, arrived, now)
+
+    def _respond(self, conn: TcpConnection, resp: HttpResponse, now: float) -> None:
+        if conn.state in _SENDABLE:
+            conn.send(resp.size, resp, now)
+            self.stack.flush(conn)

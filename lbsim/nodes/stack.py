@@ -1,0 +1,285 @@
+"""A host's TCP stack: demultiplexing, transmission, timers and ports.
+
+Theory of operation: this is the thin SimPy wiring around the sans-IO
+:class:`~lbsim.transport.tcp.TcpConnection`. A stack owns a table of connections
+keyed by ``(local ip, local port, remote ip, remote port)``. A segment arriving
+from a link is handed to its connection (or, for a SYN to a listening port, to a
+new passive connection; anything else unknown is answered with RST, as a real
+host does). After every call into a connection the stack *drains* the segments it
+produced onto the outgoing link, and arms a timer if the connection's deadline
+moved earlier. Timers are lazy: one pending event per connection, which on firing
+re-arms itself if the deadline has since moved later (RTO restarts on every ACK, so
+this avoids one event per ACK).
+
+A stack may be charged CPU per segment (balancers): received segments add to the
+CPU's work, and a segment to send leaves when its job finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import simpy
+
+from lbsim.net.addresses import EPHEMERAL_PORTS
+from lbsim.net.segment import ACK, RST, SEQ_MASK, SYN, Segment
+from lbsim.sched import call_at
+from lbsim.streams import mix64
+from lbsim.transport.states import TcpState
+from lbsim.transport.tcp import INF, TcpConnection, TcpListener, TcpParams
+
+if TYPE_CHECKING:
+    from lbsim.lb.cpu import Cpu
+    from lbsim.net.link import Link
+
+Key = tuple[int, int, int, int]
+#: Makes the passive connection's application object for a new incoming SYN.
+AcceptFn = Callable[[TcpConnection], TcpListener]
+
+_CLOSED = TcpState.CLOSED
+
+
+class PortsExhausted(Exception):
+    """No ephemeral port is free for a new connection to that destination."""
+
+
+class TcpStack:
+    """TCP for one host (one or more local addresses).
+
+    Attributes:
+        name: Host name for messages.
+        conns: Live connections by key (TIME_WAIT ones included).
+        uplink: The only outgoing link, for single-homed hosts.
+        routes: Outgoing link by destination address, for multi-homed hosts.
+        cpu: Charged ``segment_cost`` per segment received and sent, if set.
+        resets_sent: RSTs sent for segments that matched no connection.
+        peak_conns: Largest number of connections held at once.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        params: TcpParams,
+        *,
+        mss: int,
+        salt: int = 0,
+        uplink: Link | None = None,
+        routes: dict[int, Link] | None = None,
+        cpu: Cpu | None = None,
+        segment_cost: float = 0.0,
+        port_range: tuple[int, int] = EPHEMERAL_PORTS,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.params = params
+        self.mss = mss
+        self.mss_by_peer: dict[int, int] = {}
+        self.salt = salt
+        self.uplink = uplink
+        self.routes = routes if routes is not None else {}
+        self.cpu = cpu
+        self.segment_cost = segment_cost
+        self.conns: dict[Key, TcpConnection] = {}
+        self.listening: dict[tuple[int, int], AcceptFn] = {}
+        self._port_range = port_range
+        self._next_port: dict[int, int] = {}
+        self.resets_sent = 0
+        self.peak_conns = 0
+        self.on_close: Callable[[TcpConnection], None] | None = None
+
+    # ----------------------------------------------------------- connections
+
+    def listen(self, ip: int, port: int, accept: AcceptFn) -> None:
+        """Accept connections to ``ip:port``; ``accept`` makes each one's listener."""
+        self.listening[(ip, port)] = accept
+
+    def _isn(self, key: Key) -> int:
+        return mix64(self.salt, *key) & SEQ_MASK
+
+    def allocate_port(self, local_ip: int, remote_ip: int, remote_port: int) -> int:
+        """Next free ephemeral port towards ``remote_ip:remote_port``.
+
+        Ports are handed out in rotation (as Linux does), skipping any whose
+        4-tuple is still in the table, TIME_WAIT included.
+
+        Raises:
+            PortsExhausted: If every port in the range is taken.
+        """
+        low, high = self._port_range
+        span = high - low + 1
+        port = self._next_port.get(local_ip, low)
+        conns = self.conns
+        for _ in range(span):
+            key = (local_ip, port, remote_ip, remote_port)
+            nxt = port + 1 if port < high else low
+            if key not in conns:
+                self._next_port[local_ip] = nxt
+                return port
+            port = nxt
+        raise PortsExhausted(f"{self.name}: no free port towards {remote_ip}:{remote_port}")
+
+    def connect(
+        self,
+        local_ip: int,
+        remote_ip: int,
+        remote_port: int,
+        listener: TcpListener,
+        *,
+        mss: int | None = None,
+    ) -> TcpConnection:
+        """Open a connection (sends the SYN now).
+
+        Raises:
+            PortsExhausted: If no source port is free.
+        """
+        port = self.allocate_port(local_ip, remote_ip, remote_port)
+        key = (local_ip, port, remote_ip, remote_port)
+        conn = TcpConnection(
+            local_ip,
+            port,
+            remote_ip,
+            remote_port,
+            mss=mss or self.mss,
+            isn=self._isn(key),
+            listener=listener,
+            params=self.params,
+        )
+        self.conns[key] = conn
+        if len(self.conns) > self.peak_conns:
+            self.peak_conns = len(self.conns)
+        conn.connect(self.env._now)
+        self.flush(conn)
+        return conn
+
+    # --------------------------------------------------------------- receive
+
+    def receive(self, seg: Segment) -> None:
+        """Entry point for segments delivered by a link."""
+        now = self.env._now
+        conn = self.conns.get((seg.dst, seg.dport, seg.src, seg.sport))
+        if conn is None:
+            conn = self._incoming(seg, (seg.dst, seg.dport, seg.src, seg.sport))
+            if conn is None:
+                if self.cpu is not None:
+                    self.cpu.run(now, self.segment_cost)
+                return
+        conn.receive(seg, now)
+        if self.cpu is not None:
+            # Receiving was one job; the reply segments are charged with it.
+            self.flush(conn, 1)
+        elif conn.out or conn.deadline < conn.timer_at or conn.state is _CLOSED:
+            self.flush(conn)
+
+    def _incoming(self, seg: Segment, key: Key) -> TcpConnection | None:
+        flags = seg.flags
+        accept = self.listening.get((seg.dst, seg.dport))
+        if accept is not None and flags & SYN and not flags & ACK:
+            conn = TcpConnection(
+                seg.dst,
+                seg.dport,
+                seg.src,
+                seg.sport,
+                mss=self.mss_by_peer.get(seg.src, self.mss),
+                isn=self._isn(key),
+                listener=_PENDING,
+                params=self.params,
+                passive=True,
+            )
+            conn.listener = accept(conn)
+            self.conns[key] = conn
+            if len(self.conns) > self.peak_conns:
+                self.peak_conns = len(self.conns)
+            return conn
+        if not flags & RST:
+            # No such connection: answer with a reset (RFC 9293 3.10.7.1).
+            if flags & ACK:
+                rst = Segment(seg.dst, seg.src, seg.dport, seg.sport, seg.ack, 0, RST, 0, 0)
+            else:
+                ack = (seg.seq + seg.seq_space) & SEQ_MASK
+                rst = Segment(seg.dst, seg.src, seg.dport, seg.sport, 0, ack, RST | ACK, 0, 0)
+            self.resets_sent += 1
+            self.transmit(rst)
+        return None
+
+    # -------------------------------------------------------------- transmit
+
+    def transmit(self, seg: Segment) -> None:
+        """Put one segment on the link towards its destination."""
+        link = self.uplink or self.routes[seg.dst]
+        if self.cpu is not None:
+            link.send(seg, self.cpu.run(self.env._now, self.segment_cost))
+        else:
+            link.send(seg)
+
+    def flush(self, conn: TcpConnection, received: int = 0) -> None:
+        """Send what ``conn`` produced, arm its timer, forget it once closed.
+
+        Sending never calls back into TCP (delivery is a later event), so the
+        output list can be walked and then cleared in place. On a stack that pays
+        CPU per segment, the ``received`` segments just processed and every segment
+        sent are jobs of ``segment_cost`` run back to back: the k-th segment sent is
+        ready ``(received + k) * cost`` of CPU time after the batch starts.
+        """
+        out = conn.out
+        cpu = self.cpu
+        if cpu is not None:
+            cost = self.segment_cost
+            done = cpu.run(self.env._now, cost * (received + len(out)))
+            if out:
+                link = self.uplink or self.routes[conn.remote_ip]
+                ready = done - cost * len(out)
+                for seg in out:
+                    ready += cost
+                    link.send(seg, ready)
+                out.clear()
+        elif out:
+            link = self.uplink or self.routes[conn.remote_ip]
+            for seg in out:
+                link.send(seg)
+            out.clear()
+        if conn.state is _CLOSED:
+            key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
+            if self.conns.get(key) is conn:
+                del self.conns[key]
+                if self.on_close is not None:
+                    self.on_close(conn)
+            return
+        deadline = conn.deadline
+        if deadline < conn.timer_at:
+            conn.timer_at = deadline
+            call_at(self.env, deadline, self._timer, conn, deadline)
+
+    def _timer(self, conn: TcpConnection, armed_for: float) -> None:
+        if conn.timer_at != armed_for:
+            return  # superseded by an earlier timer
+        conn.timer_at = INF
+        if conn.state is _CLOSED:
+            return
+        now = self.env._now
+        if conn.deadline <= now:
+            conn.on_timer(now)
+        self.flush(conn)
+
+
+class _Pending:
+    """Placeholder listener while the application object is being made."""
+
+    def on_established(self, conn: TcpConnection, now: float) -> None:  # pragma: no cover
+        pass
+
+    def on_message(self, conn: TcpConnection, message: object, first: float, now: float) -> None:
+        pass  # pragma: no cover
+
+    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:  # pragma: no cover
+        pass
+
+    def on_peer_fin(self, conn: TcpConnection, now: float) -> None:  # pragma: no cover
+        pass
+
+    def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        pass  # pragma: no cover
+
+
+_PENDING = _Pending()

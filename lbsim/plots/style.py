@@ -1,0 +1,162 @@
+"""Shared look of every lbsim figure: palette, fonts, sizes, resolution, saving.
+
+Theory of operation: figure modules never touch matplotlib's global state. They
+build a :class:`matplotlib.figure.Figure` directly (no ``pyplot``, so nothing is
+registered with a GUI backend and nothing leaks between figures) inside
+:func:`styled`, a ``matplotlib.rc_context`` that applies :data:`RC` while artists are
+created. Saving goes through :func:`save_figure`, which renders with matplotlib's
+Agg raster backend at :data:`DPI`.
+
+Colours come from the Okabe–Ito palette, designed to stay distinguishable for the
+common forms of colour blindness and in greyscale print. Balancer variants and
+backends draw from two fixed orders of it so the same variant keeps its colour in
+every figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import matplotlib
+from cycler import cycler
+from matplotlib.figure import Figure
+
+__all__ = [
+    "DPI",
+    "FIGSIZE",
+    "OKABE_ITO",
+    "RC",
+    "backend_colors",
+    "new_figure",
+    "save_figure",
+    "styled",
+    "variant_colors",
+    "variant_label",
+]
+
+#: Okabe & Ito (2008), "Color Universal Design": name -> hex colour.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky blue": "#56B4E9",
+    "bluish green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "black": "#000000",
+}
+
+# Lines and bars: strongest contrasts first, yellow (weak on white) last.
+_VARIANT_ORDER = (
+    "blue",
+    "vermillion",
+    "bluish green",
+    "orange",
+    "reddish purple",
+    "sky blue",
+    "black",
+    "yellow",
+)
+# Filled areas: neighbours differ in hue and lightness; black replaced by grey.
+_BACKEND_ORDER = (
+    "orange",
+    "sky blue",
+    "bluish green",
+    "yellow",
+    "blue",
+    "vermillion",
+    "reddish purple",
+)
+_GREY = "#999999"
+
+#: Width and height in inches of a single-panel figure (fits a report column).
+FIGSIZE = (7.0, 4.2)
+#: Resolution of saved PNGs, in dots per inch.
+DPI = 200
+
+#: Matplotlib settings applied while a figure is built.
+RC: dict[str, object] = {
+    "font.family": "DejaVu Sans",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "figure.titlesize": 12,
+    "legend.fontsize": 9,
+    "legend.title_fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": cycler(color=[OKABE_ITO[name] for name in _VARIANT_ORDER]),
+    "lines.linewidth": 1.8,
+    "figure.dpi": DPI,
+    "savefig.dpi": DPI,
+}
+
+
+@contextmanager
+def styled() -> Iterator[None]:
+    """Apply :data:`RC` while the body builds a figure."""
+    # The stubs want literal rc keys; RC's keys are checked by matplotlib at run time.
+    with matplotlib.rc_context(cast(Any, RC)):
+        yield
+
+
+def new_figure(height: float | None = None, width: float | None = None) -> Figure:
+    """A blank figure of the standard size with constrained layout (call inside :func:`styled`).
+
+    Args:
+        height: Height in inches (default from :data:`FIGSIZE`).
+        width: Width in inches (default from :data:`FIGSIZE`).
+    """
+    return Figure(
+        figsize=(width or FIGSIZE[0], height or FIGSIZE[1]), dpi=DPI, layout="constrained"
+    )
+
+
+def _palette(order: tuple[str, ...], count: int, fallback: str) -> list[str]:
+    """``count`` colours from ``order``; a sampled colour-blind-safe map when too few."""
+    if count <= len(order):
+        return [OKABE_ITO[name] for name in order[:count]]
+    cmap = matplotlib.colormaps[fallback]
+    return [matplotlib.colors.to_hex(cmap(i / max(count - 1, 1))) for i in range(count)]
+
+
+def variant_colors(count: int) -> list[str]:
+    """Colours for ``count`` balancer variants, in variant order."""
+    return _palette(_VARIANT_ORDER, count, "cividis")
+
+
+def backend_colors(count: int) -> list[str]:
+    """Colours for ``count`` backends, in backend order (grey for an eighth)."""
+    if count == len(_BACKEND_ORDER) + 1:
+        return [*_palette(_BACKEND_ORDER, count - 1, "viridis"), _GREY]
+    return _palette(_BACKEND_ORDER, count, "viridis")
+
+
+def variant_label(name: str, layer: object, algorithm: object) -> str:
+    """Legend text for a balancer variant, e.g. ``l4 (L4, round_robin)``."""
+    return f"{name} (L{layer}, {algorithm})"
+
+
+def save_figure(figure: Figure, path: str | Path, *, dpi: int = DPI) -> Path:
+    """Render ``figure`` to a PNG file with the Agg backend.
+
+    Args:
+        figure: The figure to save.
+        path: Destination file; parent directories are created.
+        dpi: Resolution in dots per inch (at least 150 for print).
+
+    Returns:
+        The path written.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format="png", dpi=dpi, facecolor="white")
+    return target

@@ -1,0 +1,164 @@
+"""Records: the values a run emits, turned into DataFrames once at the end.
+
+Theory of operation: the engine never builds tables while it runs. Each finished
+request, each closed connection and (when traced) each segment on a link becomes
+one immutable record appended to a :class:`Recorder`. Time series (table size,
+buffered bytes, CPU busy time) are sampled into plain lists. ``lbsim.results``
+converts all of it to pandas once, after the run. Columns are documented in
+``docs/reference/outputs.md``; ``None`` means "not applicable", never ``False``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Values allowed in :attr:`RequestRecord.outcome`.
+OUTCOMES = ("ok", "error", "blocked", "timeout", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request a client issued, whatever became of it.
+
+    Times are seconds of simulated time.
+
+    Attributes:
+        variant: Balancer variant name that carried the request.
+        request_id: Stable id, identical across variants (``client-user-seq``).
+        client: Client group name.
+        connection: Client-side connection id (stable across variants).
+        backend: Name of the backend that served it, ``None`` if none did.
+        method: HTTP method (or ``RAW`` for raw protocols).
+        path: Request path.
+        status: HTTP status code, ``None`` when no response arrived.
+        outcome: One of :data:`OUTCOMES`.
+        t_start: When the client issued the request (before connecting, if needed).
+        t_end: When the last response byte reached the client (or the failure time).
+        request_bytes: Request size on the wire (application bytes).
+        response_bytes: Response size on the wire (application bytes).
+        cache_hit: ``True`` if a balancer cache answered, ``None`` if no cache exists.
+        new_connection: Whether the client had to open a connection for it.
+        index_on_connection: 0 for the first request on its connection, then 1, 2, ...
+        service_time: Backend service time spent on it (``None`` if not served).
+        queue_wait: Time it waited for a backend worker (``None`` if not served).
+        t_backend_first_byte: When the first request byte reached the backend.
+        t_backend_last_byte: When the last request byte reached the backend.
+        t_lb_last_byte: When the last request byte reached the balancer (L7 only).
+        reason: Short machine-readable reason for a non-``ok`` outcome.
+    """
+
+    variant: str
+    request_id: str
+    client: str
+    connection: str
+    backend: str | None
+    method: str
+    path: str
+    status: int | None
+    outcome: str
+    t_start: float
+    t_end: float
+    request_bytes: int
+    response_bytes: int
+    cache_hit: bool | None = None
+    new_connection: bool = False
+    index_on_connection: int = 0
+    service_time: float | None = None
+    queue_wait: float | None = None
+    t_backend_first_byte: float | None = None
+    t_backend_last_byte: float | None = None
+    t_lb_last_byte: float | None = None
+    reason: str | None = None
+
+    @property
+    def latency(self) -> float:
+        """Issue-to-last-byte time in seconds."""
+        return self.t_end - self.t_start
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """One TCP connection's life, on either side of a balancer.
+
+    Attributes:
+        variant: Balancer variant name.
+        connection: Connection id (client side ids match ``RequestRecord.connection``).
+        side: ``client`` (client <-> balancer) or ``backend`` (balancer <-> backend).
+        src: ``ip:port`` of the opener.
+        dst: ``ip:port`` of the listener.
+        backend: Backend name for backend-side connections (and L4 client-side ones).
+        t_open: SYN sent.
+        t_established: Handshake finished (``None`` if it never did).
+        t_close: Closed or reset.
+        requests: Requests carried.
+        bytes_sent: Application bytes opener -> listener.
+        bytes_received: Application bytes listener -> opener.
+        segments: Segments sent in both directions.
+        retransmissions: Segments sent again.
+        reset: Whether the connection ended with RST.
+    """
+
+    variant: str
+    connection: str
+    side: str
+    src: str
+    dst: str
+    backend: str | None
+    t_open: float
+    t_established: float | None
+    t_close: float | None
+    requests: int
+    bytes_sent: int
+    bytes_received: int
+    segments: int
+    retransmissions: int
+    reset: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    """One segment leaving onto a link (only when segment tracing is on).
+
+    Header fields are the ones on the wire *on that link*, so NAT rewrites show up
+    as differing addresses between the client-side and backend-side rows.
+    """
+
+    variant: str
+    time: float
+    link: str
+    side: str
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: str
+    window: int
+    payload: int
+    dropped: bool = False
+
+
+@dataclass(slots=True)
+class Recorder:
+    """Collects records and samples for one variant's run.
+
+    Components call the ``add_*`` methods; nothing here knows about pandas.
+    """
+
+    variant: str
+    requests: list[RequestRecord] = field(default_factory=list)
+    connections: list[ConnectionRecord] = field(default_factory=list)
+    segments: list[SegmentRecord] = field(default_factory=list)
+    #: Named time series: name -> list of (time, value) samples.
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: Named counters (segments per side, drops, ...).
+    counters: dict[str, float] = field(default_factory=dict)
+
+    def sample(self, name: str, time: float, value: float) -> None:
+        """Append one sample to the time series ``name``."""
+        self.series.setdefault(name, []).append((time, value))
+
+    def count(self, name: str, amount: float = 1) -> None:
+        """Add ``amount`` to the counter ``name``."""
+        self.counters[name] = self.counters.get(name, 0) + amount

@@ -1,0 +1,463 @@
+"""Results: a run's records turned into DataFrames, a summary, and files on disk.
+
+Theory of operation: the engine hands over one :class:`~lbsim.records.Recorder` per
+balancer variant. :func:`build_results` converts every recorder to pandas exactly
+once (records are never turned into tables while the simulation runs) and computes
+the per-variant summary with the pure functions of :mod:`lbsim.metrics`.
+:func:`write_outputs` then writes the CSV files, ``summary.json`` and the figures.
+
+Two time ranges matter:
+
+* ``requests.csv`` holds **every** request issued, warm-up included, so nothing a
+  student might look for is missing;
+* the **statistics window** is ``[warmup, duration)`` of simulated time: a request
+  counts in ``summary.json`` (and in the figures' statistics) when its ``t_start``
+  lies in it. Requests still in flight at ``duration`` drain and keep their place.
+
+Determinism: the same records give byte-identical CSV files and a ``summary.json``
+that differs only in the ``wall_seconds`` values (wall-clock time is not simulated).
+Floats are written with Python's shortest round-tripping representation, so CSV
+values read back exactly; NaN never reaches JSON (it becomes ``null``).
+
+Writing is atomic at the directory level: everything is written into a hidden
+temporary sibling directory, which is renamed into place only when complete. An
+interrupted write leaves either the previous directory or nothing under the final
+name, never a directory that looks complete but is not.
+
+Column and key reference: ``docs/reference/outputs.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from lbsim import metrics
+from lbsim.records import OUTCOMES, ConnectionRecord, Recorder, RequestRecord, SegmentRecord
+
+__all__ = [
+    "OUTPUT_NAMES",
+    "REQUEST_COLUMNS",
+    "TIMESERIES_DTYPES",
+    "OutputDirError",
+    "Results",
+    "ScenarioLike",
+    "VariantRunLike",
+    "build_results",
+    "check_output_dir",
+    "write_outputs",
+]
+
+#: The contract columns of ``requests.csv``, first and in this order; the remaining
+#: :class:`~lbsim.records.RequestRecord` fields follow in declaration order.
+REQUEST_COLUMNS = (
+    "variant",
+    "request_id",
+    "client",
+    "connection",
+    "backend",
+    "method",
+    "path",
+    "status",
+    "outcome",
+    "t_start",
+    "t_end",
+    "latency",
+    "request_bytes",
+    "response_bytes",
+    "cache_hit",
+)
+
+#: Names :func:`write_outputs` may create inside an output directory.
+OUTPUT_NAMES = frozenset(
+    {
+        "requests.csv",
+        "connections.csv",
+        "segments.csv",
+        "timeseries.csv",
+        "summary.json",
+        "figures",
+    }
+)
+
+#: Columns of ``timeseries.csv`` and their dtypes.
+TIMESERIES_DTYPES = {"variant": "str", "series": "str", "time": "float64", "value": "float64"}
+
+# Record field annotation (a string, records use postponed annotations) -> pandas
+# dtype. Nullable numbers and booleans use pandas' nullable types so ``None`` stays
+# "missing" instead of becoming 0 or False; strings use pandas' ``str`` dtype (NaN
+# for missing, written as an empty CSV field).
+_DTYPES = {
+    "str": "str",
+    "str | None": "str",
+    "int": "int64",
+    "int | None": "Int64",
+    "float": "float64",
+    "float | None": "float64",
+    "bool": "bool",
+    "bool | None": "boolean",
+}
+
+
+class ScenarioLike(Protocol):
+    """What :func:`build_results` reads from a scenario (``lbsim.scenario.Scenario``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def duration(self) -> float: ...
+
+    @property
+    def warmup(self) -> float: ...
+
+
+class VariantRunLike(Protocol):
+    """What :func:`build_results` reads from one variant's run (``lbsim.sim.VariantRun``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def layer(self) -> int: ...
+
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def recorder(self) -> Recorder: ...
+
+    @property
+    def backends(self) -> tuple[str, ...]: ...
+
+    @property
+    def wall_seconds(self) -> float: ...
+
+
+@dataclass
+class Results:
+    """Everything one scenario run produced, as DataFrames and a summary.
+
+    Attributes:
+        scenario: Scenario name.
+        seed: Seed the run used.
+        duration: Simulated seconds during which clients issued requests.
+        warmup: Simulated seconds excluded from statistics.
+        requests: One row per request issued, all variants (``requests.csv``).
+        connections: One row per TCP connection, both sides (``connections.csv``).
+        segments: One row per traced segment (``segments.csv``); empty unless the run
+            traced segments.
+        timeseries: Long table ``variant, series, time, value`` (``timeseries.csv``).
+        summary: The ``summary.json`` content.
+        backends: Variant name -> backends it could use, in order.
+    """
+
+    scenario: str
+    seed: int
+    duration: float
+    warmup: float
+    requests: pd.DataFrame
+    connections: pd.DataFrame
+    segments: pd.DataFrame
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+    backends: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def variants(self) -> list[str]:
+        """Variant names in run order."""
+        return list(self.backends)
+
+    def window_requests(self, variant: str | None = None) -> pd.DataFrame:
+        """Requests issued inside the statistics window ``[warmup, duration)``.
+
+        Args:
+            variant: Keep only this variant's rows; all variants when ``None``.
+        """
+        frame = self.requests
+        if variant is not None:
+            frame = frame[frame["variant"] == variant]
+        return _in_window(frame, self.warmup, self.duration)
+
+
+def _in_window(requests: pd.DataFrame, warmup: float, duration: float) -> pd.DataFrame:
+    """Rows whose ``t_start`` lies in the statistics window ``[warmup, duration)``."""
+    return requests[(requests["t_start"] >= warmup) & (requests["t_start"] < duration)]
+
+
+def _frame(records: Sequence[Any], record_type: type) -> pd.DataFrame:
+    """Build a DataFrame with one column per dataclass field, typed from its annotation."""
+    columns: dict[str, Any] = {}
+    for spec in fields(record_type):
+        getter = attrgetter(spec.name)
+        dtype = _DTYPES.get(str(spec.type), "object")
+        columns[spec.name] = pd.Series([getter(r) for r in records], dtype=dtype)
+    return pd.DataFrame(columns)
+
+
+def _requests_frame(records: Sequence[RequestRecord]) -> pd.DataFrame:
+    """``requests.csv`` rows: contract columns first, ordered by issue time."""
+    frame = _frame(records, RequestRecord)
+    frame["latency"] = frame["t_end"] - frame["t_start"]
+    rest = [c for c in frame.columns if c not in REQUEST_COLUMNS]
+    frame = frame[[*REQUEST_COLUMNS, *rest]]
+    return frame.sort_values(["t_start", "request_id"], kind="mergesort", ignore_index=True)
+
+
+def _timeseries_frame(run: VariantRunLike) -> pd.DataFrame:
+    """Long-format time series of one run, series in name order."""
+    rows = [
+        (run.name, name, float(time), float(value))
+        for name in sorted(run.recorder.series)
+        for time, value in run.recorder.series[name]
+    ]
+    return pd.DataFrame(rows, columns=list(TIMESERIES_DTYPES)).astype(TIMESERIES_DTYPES)
+
+
+def _concat(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    """Concatenate keeping dtypes; the typed ``empty`` frame when there is nothing."""
+    non_empty = [f for f in frames if not f.empty]
+    if not non_empty:
+        return empty
+    return pd.concat(non_empty, ignore_index=True).astype(empty.dtypes.to_dict())
+
+
+def _counter(counters: dict[str, float], name: str, kind: Callable[[float], Any]) -> Any:
+    """A counter converted with ``kind``; ``None`` when the engine did not record it."""
+    value = counters.get(name)
+    if value is None or math.isnan(float(value)):
+        return None
+    return kind(value)
+
+
+def _variant_summary(
+    run: VariantRunLike, window: pd.DataFrame, window_seconds: float
+) -> dict[str, Any]:
+    """The per-variant block of ``summary.json``, computed on the window's requests."""
+    outcome_counts = window["outcome"].value_counts()
+    outcomes = {name: int(outcome_counts.get(name, 0)) for name in OUTCOMES}
+    completed = outcomes["ok"]
+    ok_latencies = window.loc[window["outcome"] == "ok", "latency"]
+    backends = list(run.backends)
+    served = window["backend"].dropna().value_counts()
+    counters = run.recorder.counters
+    return {
+        "layer": run.layer,
+        "algorithm": run.algorithm,
+        "requests": len(window),
+        "completed": completed,
+        "failed": len(window) - completed,
+        "outcomes": outcomes,
+        "throughput_rps": completed / window_seconds if window_seconds > 0 else None,
+        "latency": metrics.latency_stats(ok_latencies.to_numpy()),
+        "backend_share": metrics.backend_share(window, backends),
+        "jain_fairness": metrics.jain_fairness(int(served.get(b, 0)) for b in backends),
+        "stickiness": metrics.stickiness(window),
+        "segments": {
+            "client_side": _counter(counters, "segments.client_side", int),
+            "backend_side": _counter(counters, "segments.backend_side", int),
+        },
+        "lb": {
+            "cpu_utilization": _counter(counters, "lb.cpu_utilization", float),
+            "peak_buffer_bytes": _counter(counters, "lb.peak_buffer_bytes", int),
+            "peak_table_entries": _counter(counters, "lb.peak_table_entries", int),
+        },
+        "wall_seconds": run.wall_seconds,
+    }
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN/inf by ``None`` and numpy scalars by Python ones, recursively."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Results:
+    """Turn the recorders of a scenario's variant runs into :class:`Results`.
+
+    Args:
+        scenario: The scenario that was run (name, seed, duration, warmup).
+        runs: One run per balancer variant, in the order they should be reported.
+
+    Returns:
+        The results; ``summary`` follows the ``summary.json`` contract.
+    """
+    warmup, duration = float(scenario.warmup), float(scenario.duration)
+    request_frames = [_requests_frame(run.recorder.requests) for run in runs]
+    requests = _concat(request_frames, _requests_frame([]))
+    connections = _concat(
+        [_frame(run.recorder.connections, ConnectionRecord) for run in runs],
+        _frame([], ConnectionRecord),
+    )
+    segments = _concat(
+        [_frame(run.recorder.segments, SegmentRecord) for run in runs],
+        _frame([], SegmentRecord),
+    )
+    empty_series = pd.DataFrame(columns=list(TIMESERIES_DTYPES)).astype(TIMESERIES_DTYPES)
+    timeseries = _concat([_timeseries_frame(run) for run in runs], empty_series)
+
+    variants: dict[str, Any] = {}
+    for run, frame in zip(runs, request_frames, strict=True):
+        window = _in_window(frame, warmup, duration)
+        variants[run.name] = _variant_summary(run, window, duration - warmup)
+    summary = _json_safe(
+        {
+            "scenario": scenario.name,
+            "seed": scenario.seed,
+            "duration": duration,
+            "warmup": warmup,
+            "variants": variants,
+        }
+    )
+    return Results(
+        scenario=scenario.name,
+        seed=scenario.seed,
+        duration=duration,
+        warmup=warmup,
+        requests=requests,
+        connections=connections,
+        segments=segments,
+        timeseries=timeseries,
+        summary=summary,
+        backends={run.name: tuple(run.backends) for run in runs},
+    )
+
+
+class OutputDirError(ValueError):
+    """The output directory exists and holds files lbsim did not write."""
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Check that ``out_dir`` may be (re)placed by :func:`write_outputs`.
+
+    A missing directory is fine. An existing one is replaced only if it is empty or
+    holds nothing but names lbsim writes (:data:`OUTPUT_NAMES`), so a mistyped
+    ``--out`` can never delete a user's files.
+
+    Raises:
+        OutputDirError: If ``out_dir`` is a file, a directory with foreign entries, or
+            the current directory (or one containing it), which cannot be replaced.
+    """
+    path = Path(out_dir)
+    if not path.exists() and not path.is_symlink():
+        return
+    cwd = Path.cwd()
+    if path.resolve() in (cwd, *cwd.parents):
+        raise OutputDirError(
+            f"{path}: is the current directory or contains it; choose another --out"
+        )
+    if path.is_symlink() or not path.is_dir():
+        raise OutputDirError(f"{path}: exists and is not a directory; choose another --out")
+    foreign = sorted(entry.name for entry in path.iterdir() if entry.name not in OUTPUT_NAMES)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise OutputDirError(
+            f"{path}: exists and holds files lbsim did not write ({shown}); "
+            "remove them or choose another --out"
+        )
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    frame.to_csv(path, index=False, lineterminator="\n")
+    return path
+
+
+def _write_all(results: Results, directory: Path, figures: bool) -> list[Path]:
+    """Write every output file into ``directory`` (which exists and is empty)."""
+    written = [
+        _write_csv(results.requests, directory / "requests.csv"),
+        _write_csv(results.connections, directory / "connections.csv"),
+    ]
+    if not results.segments.empty:
+        written.append(_write_csv(results.segments, directory / "segments.csv"))
+    written.append(_write_csv(results.timeseries, directory / "timeseries.csv"))
+    summary_path = directory / "summary.json"
+    text = json.dumps(_json_safe(results.summary), indent=2, allow_nan=False)
+    summary_path.write_text(text + "\n", encoding="utf-8")
+    written.append(summary_path)
+    if figures:
+        from lbsim.plots import write_figures  # lazy: matplotlib only when drawing
+
+        written.extend(write_figures(results, directory / "figures"))
+    return written
+
+
+def write_outputs(results: Results, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
+    """Write ``results`` into ``out_dir``, atomically.
+
+    Files: ``requests.csv``, ``connections.csv``, ``segments.csv`` (only when
+    segments were traced), ``timeseries.csv``, ``summary.json`` and, unless
+    ``figures`` is false, ``figures/*.png``.
+
+    Everything is first written into a hidden temporary sibling directory
+    (``.NAME.tmp-XXXXXXXX``). Only when it is complete does it take the final name: an
+    existing ``out_dir`` is renamed aside, the new directory renamed into place, and
+    the old one deleted. If writing fails, the temporary directory is removed and
+    ``out_dir`` is left untouched. A hard crash can leave the hidden temporary
+    directory behind, never a half-written ``out_dir``.
+
+    Args:
+        results: What to write.
+        out_dir: Destination directory; its parent directories are created.
+        figures: Whether to draw the PNG figures (the slowest part).
+
+    Returns:
+        Paths of the files written, under their final names.
+
+    Raises:
+        OutputDirError: If ``out_dir`` exists and holds files lbsim did not write.
+        OSError: If the files cannot be written.
+    """
+    final = Path(out_dir)
+    check_output_dir(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = _sibling(final, "tmp")
+    staging.mkdir()
+    try:
+        written = _write_all(results, staging, figures)
+        _swap_into_place(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [final / path.relative_to(staging) for path in written]
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    """A fresh hidden name next to ``path``: ``.NAME.TAG-XXXXXXXX``."""
+    return path.parent / f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}"
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Rename the complete ``staging`` directory to ``final``, replacing an old one."""
+    if not final.exists():
+        os.replace(staging, final)
+        return
+    aside = _sibling(final, "old")
+    os.replace(final, aside)
+    try:
+        os.replace(staging, final)
+    except BaseException:
+        os.replace(aside, final)
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

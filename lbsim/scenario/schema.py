@@ -1,0 +1,496 @@
+"""The scenario schema: frozen pydantic models that the engine builds a run from.
+
+Theory of operation:
+    A scenario file becomes a dict (YAML), then one immutable :class:`Scenario`. The
+    field names here are the contract with the engine; the field types (``fields.py``)
+    convert text with units into seconds, bytes, bits per second and per-second rates,
+    and distribution text into distribution objects.
+
+    Validation happens in three rings. Each field checks itself (a unit, a range).
+    Each model then checks combinations of its own keys: a layer-4 balancer cannot
+    have routes, a client group is either closed loop (``count``) or open loop
+    (``rate``). Finally :class:`Scenario` checks references across the file: every
+    group a balancer names exists, names are unique, the warm-up ends before the run.
+    Errors that concern a particular key are raised as ``KeyedValueError`` so the
+    message points at that key.
+
+    Defaults that depend on other keys (the NAT mode and the CPU costs of a balancer
+    depend on its layer; a client group's number of hosts depends on its loop type)
+    are filled in during validation, so a validated scenario is fully resolved: the
+    engine never sees "default" placeholders, and ``to_yaml()`` shows every value used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from lbsim.scenario.distributions import Constant
+from lbsim.scenario.dump import dump_yaml
+from lbsim.scenario.errors import KeyedValueError
+from lbsim.scenario.fields import (
+    ArrivalRate,
+    Bandwidth,
+    Duration,
+    HttpMethod,
+    Identifier,
+    NonNegativeInt,
+    PositiveDuration,
+    PositiveFloat,
+    PositiveInt,
+    RequestPath,
+    Size,
+    SizeDistribution,
+    Text,
+    TimeDistribution,
+    UrlPrefix,
+)
+from lbsim.scenario.units import format_duration, parse_duration, parse_size
+
+__all__ = [
+    "L4_ALGORITHMS",
+    "L7_ALGORITHMS",
+    "BackendGroup",
+    "BalancerConfig",
+    "ClientGroup",
+    "CostConfig",
+    "LinkConfig",
+    "NetworkConfig",
+    "PoolConfig",
+    "RequestSpec",
+    "Route",
+    "RouteMatch",
+    "Scenario",
+    "TcpConfig",
+]
+
+L4_ALGORITHMS: Final = (
+    "round_robin",
+    "weighted_round_robin",
+    "least_connections",
+    "random",
+    "two_choices",
+    "source_hash",
+    "consistent_hash",
+    "maglev",
+)
+"""Algorithms a layer-4 balancer can use to place a new connection."""
+
+L7_ALGORITHMS: Final = (
+    "round_robin",
+    "random",
+    "least_request",
+    "p2c",
+    "peak_ewma",
+    "consistent_hash",
+)
+"""Algorithms a layer-7 balancer can use to place each request."""
+
+OPEN_LOOP_DEFAULT_HOSTS: Final = 64
+"""Client addresses of an open-loop client group unless ``hosts`` is given."""
+
+# Default CPU cost of a balancer, by layer, as scenario text (so that a partly given
+# `costs` mapping can be completed and validated like user input).
+# - per_segment: kernel L4 forwarding (Linux IPVS) handles about 1 million packets per
+#   second per core, i.e. ~1 us per segment; an L7 proxy also copies the payload
+#   through user space, so we take twice that.
+# - per_request: "an L7 proxy's CPU per HTTP request is tens to hundreds of
+#   microseconds (~32 us/request for a tuned HAProxy)" (VALIDATION.md, Costs); an L4
+#   balancer never parses requests, so its per-request cost is zero.
+LAYER_DEFAULT_COSTS: Final[dict[int, dict[str, str]]] = {
+    4: {"per_segment": "1us", "per_request": "0s"},
+    7: {"per_segment": "2us", "per_request": "30us"},
+}
+
+_C6_EXPLANATION: Final = (
+    "a layer-4 balancer sees only IP addresses and ports, so it cannot route on paths, "
+    "methods or headers (concept C6); use layer: 7"
+)
+
+
+class _Model(BaseModel):
+    """Base of all scenario models: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class TcpConfig(_Model):
+    """TCP parameters shared by every connection in the run.
+
+    Attributes:
+        initial_window: Initial congestion window, in segments (RFC 6928: 10).
+        receive_window: Receiver's advertised window, bytes.
+        initial_rto: Retransmission timeout before any RTT sample, seconds.
+        min_rto: Lower bound of the retransmission timeout, seconds.
+        max_rto: Upper bound of the retransmission timeout, seconds.
+        time_wait: How long a closed connection's port stays unusable, seconds.
+    """
+
+    initial_window: PositiveInt = 10
+    receive_window: Size = parse_size("4MiB")
+    initial_rto: PositiveDuration = parse_duration("1s")
+    min_rto: PositiveDuration = parse_duration("200ms")
+    max_rto: PositiveDuration = parse_duration("60s")
+    time_wait: Duration = parse_duration("60s")
+
+    @model_validator(mode="after")
+    def _check_timeouts(self) -> Self:
+        if self.receive_window <= 0:
+            raise KeyedValueError("receive_window", "must be greater than 0")
+        if self.min_rto > self.max_rto:
+            raise KeyedValueError(
+                "min_rto", f"must not exceed max_rto ({format_duration(self.max_rto)})"
+            )
+        if not self.min_rto <= self.initial_rto <= self.max_rto:
+            raise KeyedValueError(
+                "initial_rto",
+                f"must lie between min_rto ({format_duration(self.min_rto)}) "
+                f"and max_rto ({format_duration(self.max_rto)})",
+            )
+        return self
+
+
+class LinkConfig(_Model):
+    """One network link.
+
+    Attributes:
+        latency: One-way propagation delay, seconds.
+        bandwidth: Transmission rate, bits per second.
+        mtu: Largest IP packet, bytes (MSS = mtu - 40).
+        queue: Bytes the transmit queue may hold before it drops.
+    """
+
+    latency: Duration
+    bandwidth: Bandwidth
+    mtu: int = Field(default=1500, ge=576, le=65535, strict=True)
+    queue: Size = parse_size("1MB")
+
+    @model_validator(mode="after")
+    def _check_queue(self) -> Self:
+        if self.queue < self.mtu:
+            raise KeyedValueError("queue", f"must hold at least one packet (mtu = {self.mtu}B)")
+        return self
+
+
+class NetworkConfig(_Model):
+    """The two kinds of link in the topology.
+
+    Attributes:
+        client_link: Between each client host and the balancer.
+        backend_link: Between the balancer and each backend.
+    """
+
+    client_link: LinkConfig
+    backend_link: LinkConfig
+
+
+class BackendGroup(_Model):
+    """A group of identical backend servers.
+
+    Attributes:
+        group: Group name; instances are named ``{group}-1`` ... ``{group}-{count}``.
+        count: Number of servers.
+        workers: Requests one server works on at the same time.
+        service_time: Time a worker spends on one request, seconds.
+        weight: Relative capacity, for weighted algorithms.
+        queue_limit: Requests that may wait for a worker; None means unbounded.
+    """
+
+    group: Identifier
+    count: PositiveInt = 1
+    workers: PositiveInt = 1
+    service_time: TimeDistribution
+    weight: PositiveFloat = 1.0
+    queue_limit: NonNegativeInt | None = None
+
+    def instance_names(self) -> tuple[str, ...]:
+        """Names of this group's servers: ``web-1``, ``web-2``, ...
+
+        Returns:
+            ``count`` names in order.
+        """
+        return tuple(f"{self.group}-{index}" for index in range(1, self.count + 1))
+
+
+class RequestSpec(_Model):
+    """One kind of request in a client group's mix.
+
+    Attributes:
+        method: HTTP method.
+        path: URL path; ``{n}`` is replaced by a random id in 1..``ids``.
+        weight: Relative frequency within the mix.
+        size: Request bytes on the wire.
+        response: Response bytes on the wire.
+        service_time: Overrides the backend group's service time for this request.
+        ids: Range of ids that replace ``{n}``.
+    """
+
+    method: HttpMethod = "GET"
+    path: RequestPath
+    weight: PositiveFloat = 1.0
+    size: SizeDistribution = Constant(400.0, kind="size")
+    response: SizeDistribution
+    service_time: TimeDistribution | None = None
+    ids: PositiveInt = 1000
+
+
+class ClientGroup(_Model):
+    """A population of clients with one workload.
+
+    Closed loop (``count``): each of ``count`` users repeatedly connects, sends
+    ``requests_per_connection`` requests with think times between them, and closes.
+    Open loop (``rate``): sessions (connections) arrive as a Poisson process.
+
+    Attributes:
+        name: Group name.
+        count: Number of users (closed loop).
+        rate: Session arrival rate, per second (open loop).
+        hosts: Number of client IP addresses.
+        protocol: Application protocol.
+        requests_per_connection: Requests sent on one connection (keep-alive).
+        think_time: Pause before each request of a user, seconds.
+        requests: The request mix.
+    """
+
+    name: Identifier
+    count: PositiveInt | None = None
+    rate: ArrivalRate | None = None
+    hosts: PositiveInt = Field(default=None, validate_default=True)
+    protocol: Literal["http"] = "http"
+    requests_per_connection: PositiveInt = 1
+    think_time: TimeDistribution = Constant(0.0)
+    requests: tuple[RequestSpec, ...] = Field(min_length=1)
+
+    @field_validator("hosts", mode="before")
+    @classmethod
+    def _default_hosts(cls, value: object, info: ValidationInfo) -> object:
+        if value is not None:
+            return value
+        count = info.data.get("count")
+        return count if count is not None else OPEN_LOOP_DEFAULT_HOSTS
+
+    @model_validator(mode="after")
+    def _check_loop(self) -> Self:
+        if self.count is not None and self.rate is not None:
+            raise ValueError(
+                "give either count (closed loop: a number of users) or rate "
+                "(open loop: sessions per second), not both"
+            )
+        if self.count is None and self.rate is None:
+            raise ValueError(
+                "give either count (closed loop: a number of users, e.g. 50) or rate "
+                '(open loop: sessions per second, e.g. "80/s")'
+            )
+        return self
+
+
+class RouteMatch(_Model):
+    """Conditions of a layer-7 route; an empty match matches every request.
+
+    Attributes:
+        path_prefix: The request path starts with this.
+    """
+
+    path_prefix: UrlPrefix | None = None
+
+
+class Route(_Model):
+    """A layer-7 routing rule: requests that match go to one backend group.
+
+    Attributes:
+        match: The conditions (all must hold).
+        group: The backend group to send matching requests to.
+    """
+
+    match: RouteMatch = RouteMatch()
+    group: Identifier
+
+
+class PoolConfig(_Model):
+    """Upstream connections a balancer keeps to each backend.
+
+    Attributes:
+        warm: Connections opened to each backend at time 0.
+        max: Most connections to one backend; None means unlimited.
+        idle_timeout: An idle pooled connection is closed after this long, seconds.
+    """
+
+    warm: NonNegativeInt = 0
+    max: PositiveInt | None = None
+    idle_timeout: PositiveDuration = parse_duration("60s")
+
+    @model_validator(mode="after")
+    def _check_warm(self) -> Self:
+        if self.max is not None and self.warm > self.max:
+            raise KeyedValueError("warm", f"must not exceed max ({self.max})")
+        return self
+
+
+class CostConfig(_Model):
+    """CPU time a balancer spends per unit of work (defaults depend on the layer).
+
+    Attributes:
+        per_segment: CPU per TCP segment forwarded, seconds.
+        per_request: CPU per HTTP request parsed and routed, seconds.
+    """
+
+    per_segment: Duration
+    per_request: Duration
+
+
+class BalancerConfig(_Model):
+    """One balancer variant; every variant runs on the same workload.
+
+    Attributes:
+        name: Variant name.
+        layer: 4 (connection-level) or 7 (request-level).
+        algorithm: Backend choice algorithm; see ``L4_ALGORITHMS``/``L7_ALGORITHMS``.
+        mode: Layer-4 forwarding mode ("nat"); None at layer 7.
+        groups: Backend groups to balance over; None means all.
+        routes: Layer-7 routing rules, tried in order; None means no routing.
+        pool: Upstream connection pool.
+        cores: CPU cores.
+        costs: CPU cost model.
+    """
+
+    name: Identifier
+    layer: Literal[4, 7]
+    algorithm: str = Field(strict=True)
+    mode: Literal["nat"] | None = Field(default=None, validate_default=True)
+    groups: tuple[Identifier, ...] | None = Field(default=None, min_length=1)
+    routes: tuple[Route, ...] | None = Field(default=None, min_length=1)
+    pool: PoolConfig = PoolConfig()
+    cores: PositiveInt = 1
+    costs: CostConfig = Field(default=None, validate_default=True)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _default_mode(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 4:
+            return "nat"
+        return value
+
+    @field_validator("costs", mode="before")
+    @classmethod
+    def _default_costs(cls, value: object, info: ValidationInfo) -> object:
+        defaults = LAYER_DEFAULT_COSTS.get(info.data.get("layer", 4), LAYER_DEFAULT_COSTS[4])
+        if value is None:
+            return dict(defaults)
+        if isinstance(value, Mapping):
+            return {**defaults, **value}
+        return value
+
+    @model_validator(mode="after")
+    def _check_layer(self) -> Self:
+        allowed = L4_ALGORITHMS if self.layer == 4 else L7_ALGORITHMS
+        if self.algorithm not in allowed:
+            other_layer, other = (7, L7_ALGORITHMS) if self.layer == 4 else (4, L4_ALGORITHMS)
+            hint = f"; it exists at layer {other_layer}" if self.algorithm in other else ""
+            raise KeyedValueError(
+                "algorithm",
+                f'unknown layer-{self.layer} algorithm "{self.algorithm}" '
+                f"(expected one of: {', '.join(allowed)}){hint}",
+            )
+        if self.layer == 7 and self.mode is not None:
+            raise KeyedValueError(
+                "mode",
+                "applies only to layer-4 balancers (a layer-7 balancer always terminates "
+                "the client's connection); remove it or use layer: 4",
+            )
+        if self.layer == 4 and self.routes is not None:
+            raise KeyedValueError("routes", _C6_EXPLANATION)
+        if self.layer == 4 and self.costs.per_request != 0:
+            raise KeyedValueError(
+                ("costs", "per_request"),
+                "must be 0 at layer 4: a layer-4 balancer never parses requests, "
+                "it only forwards segments",
+            )
+        if self.groups is not None:
+            for index, group in enumerate(self.groups):
+                if group in self.groups[:index]:
+                    raise KeyedValueError(("groups", index), f'group "{group}" is listed twice')
+        return self
+
+
+class Scenario(_Model):
+    """A complete, validated and fully resolved scenario.
+
+    Attributes:
+        name: Scenario name.
+        description: One-line description.
+        seed: Seed of all random streams of the run.
+        duration: Arrivals stop at this time; in-flight work then drains, seconds.
+        warmup: Initial period excluded from statistics, seconds.
+        drain: How long after ``duration`` in-flight requests may still finish; the
+            rest end as ``timeout``, seconds.
+        tcp: TCP parameters.
+        network: Links.
+        backends: Backend groups.
+        clients: Client groups.
+        balancers: Balancer variants, each run on the same workload.
+    """
+
+    name: Text
+    description: str = Field(default="", strict=True)
+    seed: NonNegativeInt = 1
+    duration: PositiveDuration
+    warmup: Duration = 0.0
+    drain: Duration = parse_duration("30s")
+    tcp: TcpConfig = TcpConfig()
+    network: NetworkConfig
+    backends: tuple[BackendGroup, ...] = Field(min_length=1)
+    clients: tuple[ClientGroup, ...] = Field(min_length=1)
+    balancers: tuple[BalancerConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Self:
+        if self.warmup >= self.duration:
+            raise KeyedValueError(
+                "warmup",
+                f"must be shorter than duration ({format_duration(self.duration)}), "
+                f"got {format_duration(self.warmup)}",
+            )
+        _check_unique("backends", [group.group for group in self.backends], "group")
+        _check_unique("clients", [client.name for client in self.clients], "name")
+        _check_unique("balancers", [balancer.name for balancer in self.balancers], "name")
+        known = [group.group for group in self.backends]
+        for index, balancer in enumerate(self.balancers):
+            for position, group in enumerate(balancer.groups or ()):
+                _check_group(("balancers", index, "groups", position), group, known)
+            for position, route in enumerate(balancer.routes or ()):
+                _check_group(("balancers", index, "routes", position, "group"), route.group, known)
+        return self
+
+    def backend_names(self) -> tuple[str, ...]:
+        """Names of all backend servers in order: ``web-1, web-2, pictures-1, ...``.
+
+        Returns:
+            One name per server, group by group.
+        """
+        return tuple(name for group in self.backends for name in group.instance_names())
+
+    def to_yaml(self) -> str:
+        """Render the resolved scenario as YAML with units, loadable again.
+
+        Returns:
+            YAML text; loading it gives a scenario equal to this one.
+        """
+        return dump_yaml(self)
+
+
+def _check_unique(section: str, names: list[str], key: str) -> None:
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise KeyedValueError(
+                (section, index, key),
+                f'"{name}" is already used by another entry of {section}; names must be unique',
+            )
+
+
+def _check_group(loc: tuple[str | int, ...], group: str, known: list[str]) -> None:
+    if group not in known:
+        raise KeyedValueError(
+            loc, f'no backend group "{group}" (backend groups: {", ".join(known)})'
+        )

@@ -1,0 +1,409 @@
+"""Build and run one simulation per balancer variant of a scenario.
+
+Theory of operation: for each entry of ``balancers`` a fresh SimPy environment is
+wired from the same scenario:
+
+    client hosts --client links--> balancer --backend links--> backends
+
+Every client host and every backend has its own pair of one-way links to the
+balancer (client-side links use ``network.client_link``, backend-side links
+``network.backend_link``). The balancer is either the L4 NAT forwarder, which
+receives raw segments, or the L7 proxy, whose TCP stack terminates them. Clients
+and backends are identical across variants, and all their randomness comes from
+streams keyed by the seed and their names, so variants differ only by the
+balancer (common random numbers).
+
+A run issues requests until ``duration``, then lets in-flight work finish for at
+most ``drain`` seconds; whatever is still open then is recorded as a timeout. The
+records, counters and sampled time series of each variant are returned in a
+:class:`VariantRun`; ``lbsim.results`` turns them into tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import simpy
+
+from lbsim.lb.algorithms import make_algorithm
+from lbsim.lb.backends import BackendRef
+from lbsim.lb.cpu import Cpu
+from lbsim.lb.l4 import L4NatBalancer
+from lbsim.lb.l7 import L7Balancer, Route
+from lbsim.net.addresses import backend_address, client_address, ip_to_str
+from lbsim.net.link import Link
+from lbsim.net.segment import Segment, flag_names, mss_for_mtu
+from lbsim.nodes.backend import Backend
+from lbsim.nodes.client import ClientGroupRunner, ClientHost, Tracker
+from lbsim.nodes.stack import TcpStack
+from lbsim.records import Recorder, SegmentRecord
+from lbsim.scenario import Scenario
+from lbsim.scenario.schema import BalancerConfig, LinkConfig
+from lbsim.sched import call_at
+from lbsim.streams import stream, stream_seed
+from lbsim.transport.tcp import TcpParams
+
+#: Progress callback: (variant name, fraction of simulated duration done).
+Progress = Callable[[str, float], None]
+
+#: Samples per time series over the run's duration.
+SAMPLES = 400
+
+
+@dataclass(frozen=True)
+class VariantRun:
+    """Everything one balancer variant's run produced.
+
+    Attributes:
+        name: Balancer variant name.
+        layer: 4 or 7.
+        algorithm: Balancing algorithm.
+        recorder: Records, counters and time series.
+        backends: Backend instances this variant may use, in order.
+        wall_seconds: Wall-clock seconds the run took.
+        end_time: Simulated time at which the run ended.
+    """
+
+    name: str
+    layer: int
+    algorithm: str
+    recorder: Recorder
+    backends: tuple[str, ...]
+    wall_seconds: float
+    end_time: float
+
+
+def tcp_params(scenario: Scenario) -> TcpParams:
+    """TCP tunables of a scenario."""
+    t = scenario.tcp
+    return TcpParams(
+        initial_window=t.initial_window,
+        receive_window=t.receive_window,
+        initial_rto=t.initial_rto,
+        min_rto=t.min_rto,
+        max_rto=t.max_rto,
+        time_wait=t.time_wait,
+    )
+
+
+def _link(
+    env: simpy.Environment, name: str, side: str, cfg: LinkConfig, tracer: Any
+) -> Link:
+    return Link(
+        env,
+        name,
+        side,
+        latency=cfg.latency,
+        bandwidth=cfg.bandwidth,
+        mtu=cfg.mtu,
+        queue_bytes=cfg.queue,
+        tracer=tracer,
+    )
+
+
+def _segment_tracer(recorder: Recorder) -> Callable[[Link, Segment, float, bool], None]:
+    variant = recorder.variant
+    segments = recorder.segments
+
+    def trace(link: Link, seg: Segment, t: float, dropped: bool) -> None:
+        segments.append(
+            SegmentRecord(
+                variant=variant,
+                time=t,
+                link=link.name,
+                side=link.side,
+                src=ip_to_str(seg.src),
+                dst=ip_to_str(seg.dst),
+                sport=seg.sport,
+                dport=seg.dport,
+                seq=seg.seq,
+                ack=seg.ack,
+                flags=flag_names(seg.flags),
+                window=seg.window,
+                payload=seg.length,
+                dropped=dropped,
+            )
+        )
+
+    return trace
+
+
+class _Build:
+    """The objects of one variant's run, wired together."""
+
+    def __init__(self, scenario: Scenario, balancer: BalancerConfig, trace: bool) -> None:
+        self.scenario = scenario
+        self.balancer = balancer
+        env = self.env = simpy.Environment()
+        rec = self.recorder = Recorder(balancer.name)
+        seed = scenario.seed
+        params = tcp_params(scenario)
+        tracer = _segment_tracer(rec) if trace else None
+        net = scenario.network
+        self.links: list[Link] = []
+        inbound: list[Link] = []  # links that end at the balancer
+
+        # Backends, each with its own link pair.
+        self.backends: list[Backend] = []
+        refs: list[BackendRef] = []
+        for g_index, bgroup in enumerate(scenario.backends):
+            for i in range(1, bgroup.count + 1):
+                name = f"{bgroup.group}-{i}"
+                ip = backend_address(g_index, i)
+                up = _link(env, f"{name}>{balancer.name}", "backend", net.backend_link, tracer)
+                down = _link(env, f"{balancer.name}>{name}", "backend", net.backend_link, tracer)
+                stack = TcpStack(
+                    env,
+                    name,
+                    params,
+                    mss=mss_for_mtu(net.backend_link.mtu),
+                    salt=stream_seed(seed, "isn", name),
+                    uplink=up,
+                )
+                down.attach(stack.receive)
+                self.backends.append(
+                    Backend(
+                        env,
+                        name,
+                        bgroup.group,
+                        ip,
+                        stack,
+                        workers=bgroup.workers,
+                        service_time=bgroup.service_time,
+                        weight=bgroup.weight,
+                        queue_limit=bgroup.queue_limit,
+                    )
+                )
+                refs.append(BackendRef(name, bgroup.group, ip, bgroup.weight, down))
+                self.links += (up, down)
+                inbound.append(up)
+
+        # Client hosts, each with its own link pair.
+        self.tracker = Tracker(env)
+        self.clients: list[ClientGroupRunner] = []
+        client_links: dict[int, Link] = {}
+        host_index = 0
+        for group in scenario.clients:
+            hosts = []
+            for h in range(group.hosts):
+                ip = client_address(host_index)
+                host_index += 1
+                name = f"{group.name}-h{h}"
+                up = _link(env, f"{name}>{balancer.name}", "client", net.client_link, tracer)
+                down = _link(env, f"{balancer.name}>{name}", "client", net.client_link, tracer)
+                stack = TcpStack(
+                    env,
+                    name,
+                    params,
+                    mss=mss_for_mtu(net.client_link.mtu),
+                    salt=stream_seed(seed, "isn", name),
+                    uplink=up,
+                )
+                down.attach(stack.receive)
+                hosts.append(ClientHost(name, ip, stack))
+                client_links[ip] = down
+                self.links += (up, down)
+                inbound.append(up)
+            self.clients.append(
+                ClientGroupRunner(
+                    env,
+                    group,
+                    hosts,
+                    seed=seed,
+                    duration=scenario.duration,
+                    variant=balancer.name,
+                    recorder=rec,
+                    tracker=self.tracker,
+                )
+            )
+
+        # The balancer.
+        self.cpu = Cpu(balancer.cores)
+        costs = balancer.costs
+        eligible_groups = set(balancer.groups or [g.group for g in scenario.backends])
+        lb: L4NatBalancer | L7Balancer
+        if balancer.layer == 4:
+            eligible = [r for r in refs if r.group in eligible_groups]
+            algorithm = make_algorithm(balancer.algorithm, 4, stream(seed, "lb", balancer.name))
+            lb = L4NatBalancer(
+                env,
+                balancer.name,
+                eligible,
+                algorithm,
+                client_links,
+                cpu=self.cpu,
+                per_segment=costs.per_segment,
+                recorder=rec,
+            )
+            deliver = lb.receive
+        else:
+            routes = []
+            if balancer.routes:
+                for k, rule in enumerate(balancer.routes):
+                    members = [r for r in refs if r.group == rule.group]
+                    rng = stream(seed, "lb", balancer.name, "route", k)
+                    routes.append(
+                        Route(
+                            rule.match.path_prefix,
+                            rule.group,
+                            members,
+                            make_algorithm(balancer.algorithm, 7, rng),
+                        )
+                    )
+            else:
+                members = [r for r in refs if r.group in eligible_groups]
+                rng = stream(seed, "lb", balancer.name, "route", 0)
+                routes.append(
+                    Route(None, "*", members, make_algorithm(balancer.algorithm, 7, rng))
+                )
+            lb_stack = TcpStack(
+                env,
+                balancer.name,
+                params,
+                mss=mss_for_mtu(net.client_link.mtu),
+                salt=stream_seed(seed, "isn", balancer.name),
+                routes={**client_links, **{r.ip: r.link for r in refs}},
+                cpu=self.cpu,
+                segment_cost=costs.per_segment,
+            )
+            upstream_mss = mss_for_mtu(net.backend_link.mtu)
+            for ref in refs:
+                lb_stack.mss_by_peer[ref.ip] = upstream_mss
+            lb = L7Balancer(
+                env,
+                balancer.name,
+                lb_stack,
+                routes,
+                cpu=self.cpu,
+                per_request=costs.per_request,
+                pool_max=balancer.pool.max,
+                pool_warm=balancer.pool.warm,
+                idle_timeout=balancer.pool.idle_timeout,
+                recorder=rec,
+                upstream_mss=upstream_mss,
+            )
+            deliver = lb_stack.receive
+            eligible = lb.backends
+        for link in inbound:
+            link.attach(deliver)
+        self.lb = lb
+        self.eligible = tuple(r.name for r in eligible)
+
+    # -------------------------------------------------------------- running
+
+    def _sampler(self, progress: Progress | None) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        rec = self.recorder
+        lb = self.lb
+        cpu = self.cpu
+        duration = self.scenario.duration
+        step = min(1.0, max(0.001, duration / SAMPLES))
+        busy_before = cpu.busy
+        while True:
+            now = env._now
+            rec.sample("lb.table_entries", now, lb.table_entries)
+            rec.sample("lb.buffer_bytes", now, lb.buffered_bytes)
+            if progress is not None:
+                progress(self.balancer.name, min(1.0, now / duration))
+            yield env.timeout(step)
+            rec.sample(
+                "lb.cpu_utilization", env._now, (cpu.busy - busy_before) / (step * cpu.cores)
+            )
+            busy_before = cpu.busy
+
+    def run(self, progress: Progress | None = None) -> VariantRun:
+        """Run to the end and collect counters."""
+        env = self.env
+        sc = self.scenario
+        started = time.perf_counter()
+        window: dict[str, float] = {}
+        call_at(env, sc.warmup, lambda: window.__setitem__("start", self.cpu.busy))
+        call_at(env, sc.duration, lambda: window.__setitem__("end", self.cpu.busy))
+        for runner in self.clients:
+            runner.start()
+        env.process(self._sampler(progress))
+        env.run(until=env.any_of([self.tracker.done, env.timeout(sc.duration + sc.drain)]))
+        end = env._now
+        for runner in self.clients:
+            runner.finalize(end)
+        rec = self.recorder
+        for side in ("client", "backend"):
+            rec.counters[f"segments.{side}_side"] = sum(
+                link.sent for link in self.links if link.side == side
+            )
+        rec.counters["segments.dropped"] = sum(link.dropped for link in self.links)
+        busy = window.get("end", self.cpu.busy) - window.get("start", 0.0)
+        rec.counters["lb.cpu_utilization"] = busy / (self.cpu.cores * (sc.duration - sc.warmup))
+        rec.counters["lb.cpu_wait_seconds"] = self.cpu.waited
+        rec.counters["lb.peak_buffer_bytes"] = (
+            self.lb.peak_buffer if isinstance(self.lb, L7Balancer) else 0
+        )
+        rec.counters["lb.peak_table_entries"] = (
+            self.lb.peak_entries
+            if isinstance(self.lb, L4NatBalancer)
+            else self.lb.peak_connections
+        )
+        for backend in self.backends:
+            rec.counters[f"backend.{backend.name}.served"] = backend.served
+        if progress is not None:
+            progress(self.balancer.name, 1.0)
+        return VariantRun(
+            name=self.balancer.name,
+            layer=self.balancer.layer,
+            algorithm=self.balancer.algorithm,
+            recorder=rec,
+            backends=self.eligible,
+            wall_seconds=time.perf_counter() - started,
+            end_time=end,
+        )
+
+
+def build_variant(scenario: Scenario, name: str, *, trace_segments: bool = False) -> _Build:
+    """Wire (but do not run) one variant; for tests and notebooks that inspect objects."""
+    for balancer in scenario.balancers:
+        if balancer.name == name:
+            return _Build(scenario, balancer, trace_segments)
+    raise KeyError(f"no balancer named {name!r}")
+
+
+def run_variant(
+    scenario: Scenario,
+    name: str,
+    *,
+    trace_segments: bool = False,
+    progress: Progress | None = None,
+) -> VariantRun:
+    """Run one balancer variant of ``scenario``."""
+    return build_variant(scenario, name, trace_segments=trace_segments).run(progress)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    trace_segments: bool = False,
+    variants: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> list[VariantRun]:
+    """Run every balancer variant (or those named in ``variants``) on the same workload.
+
+    Args:
+        scenario: A validated scenario.
+        trace_segments: Record every segment on every link.
+        variants: Names of the balancers to run (default: all, in file order).
+        progress: Called with (variant, fraction done) while running.
+
+    Returns:
+        One :class:`VariantRun` per variant, in scenario order.
+    """
+    names = [b.name for b in scenario.balancers]
+    if variants is not None:
+        unknown = [v for v in variants if v not in names]
+        if unknown:
+            raise KeyError(f"no balancer named {unknown[0]!r} (known: {', '.join(names)})")
+        names = [n for n in names if n in variants]
+    return [
+        run_variant(scenario, n, trace_segments=trace_segments, progress=progress) for n in names
+    ]
