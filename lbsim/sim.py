@@ -14,7 +14,10 @@ streams keyed by the seed and their names, so variants differ only by the
 balancer (common random numbers).
 
 A run issues requests until ``duration``, then lets in-flight work finish for at
-most ``drain`` seconds; whatever is still open then is recorded as a timeout. The
+most ``drain`` seconds; whatever is still open then is recorded as a timeout. Once
+every user is done the run goes on only until no segment is in flight, so closing
+handshakes complete (connections then sit in TIME_WAIT, which is not simulated to
+its end). The
 records, counters and sampled time series of each variant are returned in a
 :class:`VariantRun`; ``lbsim.results`` turns them into tables.
 """
@@ -51,6 +54,8 @@ Progress = Callable[[str, float], None]
 
 #: Samples per time series over the run's duration.
 SAMPLES = 400
+#: How often the end of a run checks whether the links have gone quiet.
+SETTLE_STEP = 0.001
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,7 @@ class _Build:
                     variant=balancer.name,
                     recorder=rec,
                     tracker=self.tracker,
+                    placement=self._placement,
                 )
             )
 
@@ -292,6 +298,10 @@ class _Build:
         self.lb = lb
         self.eligible = tuple(r.name for r in eligible)
 
+    def _placement(self, ip: int, port: int) -> str | None:
+        lb = self.lb
+        return lb.placement(ip, port) if isinstance(lb, L4NatBalancer) else None
+
     # -------------------------------------------------------------- running
 
     def _sampler(self, progress: Progress | None) -> Generator[simpy.Event, Any, None]:
@@ -314,6 +324,11 @@ class _Build:
             )
             busy_before = cpu.busy
 
+    def _settle(self) -> Generator[simpy.Event, Any, None]:
+        links = self.links
+        while any(link.in_flight for link in links):
+            yield self.env.timeout(SETTLE_STEP)
+
     def run(self, progress: Progress | None = None) -> VariantRun:
         """Run to the end and collect counters."""
         env = self.env
@@ -325,10 +340,17 @@ class _Build:
         for runner in self.clients:
             runner.start()
         env.process(self._sampler(progress))
-        env.run(until=env.any_of([self.tracker.done, env.timeout(sc.duration + sc.drain)]))
+        deadline = sc.duration + sc.drain
+        env.run(until=env.any_of([self.tracker.done, env.timeout(deadline)]))
+        if self.tracker.done.triggered and env._now < deadline:
+            # Let closing handshakes finish: run on until every link is idle.
+            settled = env.process(self._settle())
+            env.run(until=env.any_of([settled, env.timeout(deadline - env._now)]))
         end = env._now
         for runner in self.clients:
             runner.finalize(end)
+        if isinstance(self.lb, L7Balancer):
+            self.lb.finalize()
         rec = self.recorder
         for side in ("client", "backend"):
             rec.counters[f"segments.{side}_side"] = sum(

@@ -34,11 +34,31 @@ def stream(seed: int, *key: str | int) -> random.Random:
     return random.Random(stream_seed(seed, *key))
 
 
-def mix64(*values: int) -> int:
-    """Cheap deterministic 64-bit mixing of integers (SplitMix64 finaliser)."""
-    h = 0x9E3779B97F4A7C15
+MASK64 = (1 << 64) - 1
+
+
+def mix64(key: int) -> int:
+    """Scramble a 64-bit integer; a bijection on ``[0, 2**64)``.
+
+    This is the SplitMix64 finaliser (Steele, Lea & Flood, "Fast splittable
+    pseudorandom number generators", OOPSLA 2014): cheap, with good avalanche, so
+    small or structured keys (addresses, ports) spread over the whole 64-bit range.
+
+    Args:
+        key: Any integer; only its low 64 bits are used.
+
+    Returns:
+        An integer in ``[0, 2**64)``.
+    """
+    z = (key + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def mix_ints(*values: int) -> int:
+    """Combine several integers into one well-mixed 64-bit key (order matters)."""
+    h = 0
     for v in values:
-        h = (h ^ (v & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        h = (h ^ (h >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
-        h ^= h >> 31
+        h = mix64(h ^ (v & MASK64))
     return h

@@ -29,7 +29,7 @@ from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SYN, Segment
 from lbsim.records import Recorder
-from lbsim.streams import mix64
+from lbsim.streams import mix64, mix_ints
 
 _CLOSING = FIN | RST
 _new_tuple = tuple.__new__
@@ -91,6 +91,9 @@ class L4NatBalancer:
         self._reverse: dict[tuple[int, int, int, int], NatEntry] = {}
         self.peak_entries = 0
         self.stray = 0
+        #: Every placement ever made, ``(client ip, port) -> backend name``; kept
+        #: for connection records after table entries are gone.
+        self.placements: dict[tuple[int, int], str] = {}
         self.buffered_bytes = 0
         self._hash_ip_only = algorithm.name == "source_hash"
 
@@ -128,10 +131,11 @@ class L4NatBalancer:
         if not seg.flags & SYN or seg.flags & ACK:
             self.stray += 1
             return None
-        key = mix64(seg.src) if self._hash_ip_only else mix64(seg.src, seg.sport)
+        key = mix64(seg.src) if self._hash_ip_only else mix_ints(seg.src, seg.sport)
         backend = self.algorithm.pick(self.backends, now, key)
         backend.active += 1
         entry = NatEntry(seg.src, seg.sport, backend, now)
+        self.placements[(seg.src, seg.sport)] = backend.name
         self.table[(seg.src, seg.sport, seg.dport)] = entry
         self._reverse[(backend.ip, BACKEND_PORT, seg.src, seg.sport)] = entry
         if len(self.table) > self.peak_entries:
@@ -153,6 +157,10 @@ class L4NatBalancer:
             backend = entry.backend
             backend.active -= 1
             del self._reverse[(backend.ip, BACKEND_PORT, entry.client_ip, entry.client_port)]
+
+    def placement(self, client_ip: int, client_port: int) -> str | None:
+        """Backend the connection from ``client_ip:client_port`` was placed on."""
+        return self.placements.get((client_ip, client_port))
 
     @property
     def table_entries(self) -> int:

@@ -221,6 +221,7 @@ class L7Balancer:
         self.peak_buffer = 0
         self.client_connections = 0
         self._upstream_ids = 0
+        self.upstreams: set[_Upstream] = set()
         backends: dict[str, BackendRef] = {}
         for route in self.routes:
             for b in route.backends:
@@ -290,6 +291,7 @@ class L7Balancer:
         except PortsExhausted:
             return None
         self._upstream_ids += 1
+        self.upstreams.add(upstream)
         upstream.conn.user = f"{self.name}-up{self._upstream_ids}"
         upstream.conn.stream_data = True
         self.pools[backend.name].open += 1
@@ -364,11 +366,17 @@ class L7Balancer:
             upstream.backend.active -= 1
             self._reply(client, HttpResponse(req, 502, ERROR_RESPONSE_SIZE, self.name), now)
 
-    def record_upstream(self, upstream: _Upstream, now: float, error: str | None) -> None:
-        """Write the record of a finished upstream connection."""
+    def finalize(self) -> None:
+        """End of run: record the upstream connections still open."""
+        for upstream in sorted(self.upstreams, key=lambda u: str(u.conn.user if u.conn else "")):
+            self.record_upstream(upstream, None, None)
+
+    def record_upstream(self, upstream: _Upstream, now: float | None, error: str | None) -> None:
+        """Write the record of an upstream connection (``now`` None: still open)."""
         conn = upstream.conn
-        if conn is None:
+        if conn is None or upstream not in self.upstreams:
             return
+        self.upstreams.discard(upstream)
         self.recorder.connections.append(
             ConnectionRecord(
                 variant=self.recorder.variant,
@@ -379,7 +387,7 @@ class L7Balancer:
                 backend=upstream.backend.name,
                 t_open=conn.opened_at or 0.0,
                 t_established=conn.established_at,
-                t_close=now,
+                t_close=conn.finished_at,
                 requests=upstream.requests,
                 bytes_sent=conn.bytes_sent,
                 bytes_received=conn.bytes_received,

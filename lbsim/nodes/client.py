@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
@@ -241,7 +241,7 @@ class Session:
         self.record(now)
 
     def record(self, now: float | None) -> None:
-        """Write the connection's record (once)."""
+        """Write the connection's record (once; ``now`` is None at the end of the run)."""
         tcp = self.tcp
         if tcp is None or self.recorded:
             return
@@ -253,10 +253,10 @@ class Session:
                 side="client",
                 src=endpoint_str(tcp.local_ip, tcp.local_port),
                 dst=endpoint_str(tcp.remote_ip, tcp.remote_port),
-                backend=None,
+                backend=self.group.placement(tcp.local_ip, tcp.local_port),
                 t_open=tcp.opened_at if tcp.opened_at is not None else 0.0,
                 t_established=tcp.established_at,
-                t_close=now,
+                t_close=tcp.finished_at,
                 requests=self.count,
                 bytes_sent=tcp.bytes_sent,
                 bytes_received=tcp.bytes_received,
@@ -287,8 +287,16 @@ class ClientGroupRunner:
         variant: str,
         recorder: Recorder,
         tracker: Tracker,
+        placement: Callable[[int, int], str | None] | None = None,
     ) -> None:
+        """Set up the group (nothing runs until :meth:`start`).
+
+        ``placement(ip, port)`` tells which backend a connection from that client
+        address was pinned to, for balancers that pin connections (L4); it feeds
+        the ``backend`` column of client-side connection records.
+        """
         self.env = env
+        self._placement = placement
         self.cfg = cfg
         self.name: str = cfg.name
         self.hosts = hosts
@@ -302,6 +310,10 @@ class ClientGroupRunner:
         specs = cfg.requests
         self._specs = specs
         self._cum_weights = list(itertools.accumulate(s.weight for s in specs))
+
+    def placement(self, ip: int, port: int) -> str | None:
+        """Backend the balancer pinned the connection from ``ip:port`` to, if any."""
+        return None if self._placement is None else self._placement(ip, port)
 
     def start(self) -> None:
         """Start the users (closed loop) or the arrival process (open loop)."""

@@ -25,7 +25,7 @@ import simpy
 from lbsim.net.addresses import EPHEMERAL_PORTS
 from lbsim.net.segment import ACK, RST, SEQ_MASK, SYN, Segment
 from lbsim.sched import call_at
-from lbsim.streams import mix64
+from lbsim.streams import mix_ints
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import INF, TcpConnection, TcpListener, TcpParams
 
@@ -96,7 +96,7 @@ class TcpStack:
         self.listening[(ip, port)] = accept
 
     def _isn(self, key: Key) -> int:
-        return mix64(self.salt, *key) & SEQ_MASK
+        return mix_ints(self.salt, *key) & SEQ_MASK
 
     def allocate_port(self, local_ip: int, remote_ip: int, remote_port: int) -> int:
         """Next free ephemeral port towards ``remote_ip:remote_port``.

@@ -19,6 +19,10 @@ import enum
 class TcpState(enum.Enum):
     """Connection states, named as in RFC 9293."""
 
+    # Members are singletons: identity hashing is exact and much cheaper than
+    # Enum's default (hashing the member name in Python code).
+    __hash__ = object.__hash__
+
     CLOSED = "CLOSED"
     LISTEN = "LISTEN"
     SYN_SENT = "SYN-SENT"
@@ -34,6 +38,8 @@ class TcpState(enum.Enum):
 
 class TcpEvent(enum.Enum):
     """What can happen to a connection."""
+
+    __hash__ = object.__hash__
 
     ACTIVE_OPEN = "connect"
     RECV_SYN = "rcv SYN"

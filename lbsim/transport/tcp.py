@@ -37,7 +37,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, RST, SEQ_MASK, SYN, Segment
-from lbsim.transport.states import TcpEvent, TcpProtocolError, TcpState, next_state
+from lbsim.transport.states import (
+    TRANSITIONS,
+    TcpEvent,
+    TcpProtocolError,
+    TcpState,
+    next_state,
+)
 
 INF = float("inf")
 #: Largest stream a connection carries per direction (sequence-space safety).
@@ -128,6 +134,8 @@ class TcpConnection:
         user: Free slot for the application (e.g. which request is pending).
         segments_sent, retransmissions, bytes_sent, bytes_received: Counters.
         opened_at, established_at, closed_at: Times (``None`` until they happen).
+        finished_at: When the connection stopped carrying data: it entered
+            TIME_WAIT or closed, whichever came first.
     """
 
     __slots__ = (
@@ -162,6 +170,7 @@ class TcpConnection:
         "deadline",
         "dupacks",
         "established_at",
+        "finished_at",
         "irs",
         "isn",
         "listener",
@@ -273,6 +282,7 @@ class TcpConnection:
         self.opened_at: float | None = None
         self.established_at: float | None = None
         self.closed_at: float | None = None
+        self.finished_at: float | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -304,7 +314,11 @@ class TcpConnection:
         return out
 
     def _go(self, event: TcpEvent) -> None:
-        self.state = next_state(self.state, event)
+        state = TRANSITIONS.get((self.state, event))
+        if state is None:
+            next_state(self.state, event)  # raises TcpProtocolError with a message
+        else:
+            self.state = state
 
     def _set_deadline(self) -> None:
         rto = self._rto_deadline
@@ -421,6 +435,8 @@ class TcpConnection:
 
     def _finish(self, now: float, error: str | None) -> None:
         self.closed_at = now
+        if self.finished_at is None:
+            self.finished_at = now
         self._rto_deadline = self._tw_deadline = INF
         self.deadline = INF
         self.listener.on_closed(self, now, error)
@@ -660,6 +676,7 @@ class TcpConnection:
             self._finish(now, None)
 
     def _enter_time_wait(self, now: float) -> None:
+        self.finished_at = now
         self._rto_deadline = INF
         self._tw_deadline = now + self.params.time_wait
         self._set_deadline()

@@ -8,20 +8,19 @@ feeds a typed, length-prefixed encoding of its arguments to BLAKE2b with an 8-by
 digest: the same parts give the same 64-bit integer on every machine and in every
 process, and ``("ab", "c")`` never collides with ``("a", "bc")`` by construction.
 
-``mix64`` is the SplitMix64 finalizer (Steele, Lea & Flood, "Fast splittable
-pseudorandom number generators", OOPSLA 2014): a cheap bijection on 64-bit
-integers with good avalanche, used where a key must be spread over the whole
-64-bit circle (the consistent-hash ring) even if the caller passed a small or
-structured integer.
+``mix64`` (defined in :mod:`lbsim.streams`, re-exported here) is the SplitMix64
+finalizer: a cheap bijection on 64-bit integers with good avalanche, used where a
+key must be spread over the whole 64-bit circle (the consistent-hash ring) even if
+the caller passed a small or structured integer.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-__all__ = ["MASK64", "mix64", "stable_hash"]
+from lbsim.streams import MASK64, mix64
 
-MASK64 = (1 << 64) - 1
+__all__ = ["MASK64", "mix64", "stable_hash"]
 _PERSON = b"lbsim.key"
 
 _TAG_BYTES = b"b"
@@ -58,18 +57,3 @@ def stable_hash(*parts: str | int | bytes) -> int:
             raise TypeError(f"stable_hash: cannot hash {kind} (use str, int or bytes)")
         h.update(tag + len(data).to_bytes(8, "big") + data)
     return int.from_bytes(h.digest(), "big")
-
-
-def mix64(key: int) -> int:
-    """Scramble a 64-bit integer (SplitMix64 finalizer); a bijection on ``[0, 2**64)``.
-
-    Args:
-        key: Any integer; only its low 64 bits are used.
-
-    Returns:
-        An integer in ``[0, 2**64)``.
-    """
-    z = (key + 0x9E3779B97F4A7C15) & MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)

@@ -1,0 +1,72 @@
+"""Small scenario builders for tests: dictionaries in, validated scenarios out."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from lbsim.scenario import Scenario, parse_scenario
+
+#: A network so fast that it adds (almost) nothing: for queueing validation.
+NEGLIGIBLE_NETWORK: dict[str, Any] = {
+    "client_link": {"latency": "0s", "bandwidth": "1000Gbps", "mtu": 1500},
+    "backend_link": {"latency": "0s", "bandwidth": "1000Gbps", "mtu": 1500},
+}
+FREE = {"per_segment": "0s", "per_request": "0s"}
+
+
+def scenario(**overrides: Any) -> Scenario:
+    """A minimal valid scenario; keyword arguments replace top-level keys."""
+    data: dict[str, Any] = {
+        "name": "test",
+        "seed": 1,
+        "duration": "10s",
+        "network": {
+            "client_link": {"latency": "10ms", "bandwidth": "100Mbps"},
+            "backend_link": {"latency": "1ms", "bandwidth": "10Gbps"},
+        },
+        "backends": [{"group": "web", "count": 1, "workers": 1, "service_time": "exp(10ms)"}],
+        "clients": [
+            {
+                "name": "c",
+                "count": 1,
+                "requests": [{"path": "/", "size": "400B", "response": "1000B"}],
+            }
+        ],
+        "balancers": [
+            {"name": "l4", "layer": 4, "algorithm": "round_robin"},
+            {"name": "l7", "layer": 7, "algorithm": "round_robin"},
+        ],
+    }
+    data.update(copy.deepcopy(overrides))
+    return parse_scenario(data, source="<test>")
+
+
+def queueing_scenario(
+    *, rate: float, mean_service: float, workers: int, duration: float, seed: int
+) -> Scenario:
+    """Open-loop Poisson requests, one per connection, to one exponential server."""
+    return scenario(
+        seed=seed,
+        duration=f"{duration}s",
+        warmup=f"{duration * 0.05}s",
+        drain="1000s",
+        network=NEGLIGIBLE_NETWORK,
+        backends=[
+            {
+                "group": "web",
+                "count": 1,
+                "workers": workers,
+                "service_time": f"exp({mean_service * 1000}ms)",
+            }
+        ],
+        clients=[
+            {
+                "name": "poisson",
+                "rate": f"{rate}/s",
+                "hosts": 16,
+                "requests": [{"path": "/", "size": "200B", "response": "200B"}],
+            }
+        ],
+        balancers=[{"name": "l4", "layer": 4, "algorithm": "round_robin", "costs": FREE}],
+    )
