@@ -51,6 +51,9 @@ from lbsim.transport.tcp import TcpParams
 
 #: Progress callback: (variant name, fraction of simulated duration done).
 Progress = Callable[[str, float], None]
+#: A tap sees every segment offered to every link: (link, segment, time, dropped).
+#: ``time`` is when the segment starts onto the wire (or was refused, if dropped).
+Tap = Callable[[Link, Segment, float, bool], None]
 
 #: Samples per time series over the run's duration.
 SAMPLES = 400
@@ -136,17 +139,36 @@ def _segment_tracer(recorder: Recorder) -> Callable[[Link, Segment, float, bool]
     return trace
 
 
+def _combine(taps: list[Tap]) -> Tap | None:
+    if not taps:
+        return None
+    if len(taps) == 1:
+        return taps[0]
+
+    def tap_all(link: Link, seg: Segment, t: float, dropped: bool) -> None:
+        for tap in taps:
+            tap(link, seg, t, dropped)
+
+    return tap_all
+
+
 class _Build:
     """The objects of one variant's run, wired together."""
 
-    def __init__(self, scenario: Scenario, balancer: BalancerConfig, trace: bool) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        balancer: BalancerConfig,
+        trace: bool,
+        taps: Sequence[Tap] = (),
+    ) -> None:
         self.scenario = scenario
         self.balancer = balancer
         env = self.env = simpy.Environment()
         rec = self.recorder = Recorder(balancer.name)
         seed = scenario.seed
         params = tcp_params(scenario)
-        tracer = _segment_tracer(rec) if trace else None
+        tracer = _combine(([_segment_tracer(rec)] if trace else []) + list(taps))
         net = scenario.network
         self.links: list[Link] = []
         inbound: list[Link] = []  # links that end at the balancer
@@ -383,11 +405,26 @@ class _Build:
         )
 
 
-def build_variant(scenario: Scenario, name: str, *, trace_segments: bool = False) -> _Build:
-    """Wire (but do not run) one variant; for tests and notebooks that inspect objects."""
+def build_variant(
+    scenario: Scenario,
+    name: str,
+    *,
+    trace_segments: bool = False,
+    taps: Sequence[Tap] = (),
+) -> _Build:
+    """Wire (but do not run) one variant; for tests and notebooks that inspect objects.
+
+    Args:
+        scenario: A validated scenario.
+        name: Balancer variant to build.
+        trace_segments: Record every segment on every link as a ``SegmentRecord``.
+        taps: Extra observers of every segment on every link (e.g. a packet
+            capture); they see the live :class:`~lbsim.net.segment.Segment`
+            values, message marks included.
+    """
     for balancer in scenario.balancers:
         if balancer.name == name:
-            return _Build(scenario, balancer, trace_segments)
+            return _Build(scenario, balancer, trace_segments, taps)
     raise KeyError(f"no balancer named {name!r}")
 
 
@@ -397,9 +434,10 @@ def run_variant(
     *,
     trace_segments: bool = False,
     progress: Progress | None = None,
+    taps: Sequence[Tap] = (),
 ) -> VariantRun:
-    """Run one balancer variant of ``scenario``."""
-    return build_variant(scenario, name, trace_segments=trace_segments).run(progress)
+    """Run one balancer variant of ``scenario`` (see :func:`build_variant`)."""
+    return build_variant(scenario, name, trace_segments=trace_segments, taps=taps).run(progress)
 
 
 def run_scenario(
