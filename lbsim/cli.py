@@ -102,6 +102,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="record every segment on every link (segments.csv; slower, larger)",
     )
     run.add_argument("--no-figures", action="store_true", help="do not draw figures/*.png")
+    from lbsim.capture.options import add_pcap_arguments
+
+    add_pcap_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     check = commands.add_parser(
@@ -112,17 +115,25 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     scenario_options(check)
     check.set_defaults(handler=_cmd_check)
+    _add_sweep_commands(commands, scenario_options)
     return parser
 
 
 def _load(args: argparse.Namespace) -> Any:
     """Load the scenario named by ``args``; :class:`_BadInput` on any scenario error."""
     from lbsim.scenario import ScenarioError, load_scenario
+    from lbsim.sim import check_buildable
 
     try:
-        return load_scenario(args.scenario, args.overrides, seed=args.seed)
+        scenario = load_scenario(args.scenario, args.overrides, seed=args.seed)
     except ScenarioError as exc:
         raise _BadInput(str(exc)) from exc
+    try:
+        check_buildable(scenario)  # what only building a run can check (algorithm params)
+    except ScenarioError as exc:
+        source = args.scenario or "quickstart"
+        raise _BadInput(str(ScenarioError(source, exc.path, exc.message))) from exc
+    return scenario
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -160,24 +171,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
 
+    from lbsim.capture.options import pcap_from_args
     from lbsim.sim import run_scenario
 
+    try:
+        pcap = pcap_from_args(args, scenario, out_dir)
+    except ValueError as exc:
+        raise _BadInput(str(exc)) from exc
     with _ProgressReporter(scenario) as progress:
-        runs = run_scenario(scenario, trace_segments=args.trace_segments, progress=progress)
+        if pcap is None:
+            runs = run_scenario(scenario, trace_segments=args.trace_segments, progress=progress)
+        else:
+            runs = pcap.run(scenario, trace_segments=args.trace_segments, progress=progress)
     results = build_results(scenario, runs)
 
     console = _stdout_console()
     for renderable in _comparison_tables(results.summary, console.width):
         console.print(renderable)
     try:
-        written = write_outputs(results, out_dir, figures=not args.no_figures)
+        extra = None if pcap is None else pcap.write_into
+        written = write_outputs(results, out_dir, figures=not args.no_figures, extra=extra)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
     except OSError as exc:
         _error(f"cannot write outputs to {out_dir}: {exc}")
         return EXIT_FAILURE
     names = sorted({p.relative_to(out_dir).parts[0] for p in written})
-    shown = ", ".join(f"{n}/" if n == "figures" else n for n in names)
+    shown = ", ".join(f"{n}/" if n in ("figures", "pcap") else n for n in names)
     console.print(f"Outputs written to {out_dir}/ ({shown})", markup=False, soft_wrap=True)
     return EXIT_OK
 
@@ -317,6 +337,417 @@ def _comparison_tables(summary: dict[str, Any], width: int) -> list[Any]:
         table(_COLUMNS[:_SPLIT], "requests and latency"),
         table(_COLUMNS[_SPLIT:], "balancing and cost"),
     ]
+
+
+# --- sweeps, sweep plots and the report figures ------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    """Argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_sweep_commands(
+    commands: Any, scenario_options: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Add the ``sweep``, ``plot`` and ``figures`` sub-commands."""
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a scenario over a parameter grid, with replications",
+        description="Run every balancer variant of a scenario at every point of a parameter "
+        "grid, R times with recorded seeds, and write a tidy table (one row per grid point, "
+        "replication and variant) and an aggregate with 95% confidence intervals into DIR.",
+    )
+    sweep.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file or bundled name")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="PATH=V1,V2,...",
+        help="a swept key and its values; a value START:STOP:STEP is a range "
+        "(e.g. clients.browsers.count=50:200:50); several --grid form the cartesian product",
+    )
+    scenario_options(sweep)
+    sweep.add_argument(
+        "--replications",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="independent runs per grid point, each with its own recorded seed (default 1)",
+    )
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="J", help="local worker processes"
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask distributed cluster whose scheduler is at ADDRESS "
+        "(needs the optional extra: pip install 'lbsim[dask]')",
+    )
+    sweep.add_argument("--out", type=Path, required=True, metavar="DIR", help="sweep directory")
+    sweep.add_argument(
+        "--resume", action="store_true", help="continue the sweep in DIR, skipping finished runs"
+    )
+    sweep.set_defaults(handler=_cmd_sweep)
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw a metric of a sweep against a swept parameter",
+        description="Draw the mean of METRIC against the swept PATH, one line per variant, "
+        "with 95% confidence bands over the replications.",
+    )
+    plot.add_argument("sweep_dir", type=Path, metavar="SWEEP_DIR", help="an lbsim sweep directory")
+    plot.add_argument("--x", required=True, metavar="PATH", help="swept key path")
+    plot.add_argument(
+        "--y", required=True, metavar="METRIC", help="runs.csv metric column, e.g. latency.p99"
+    )
+    plot.add_argument(
+        "--variant", action="append", dest="variants", metavar="NAME", help="only this variant"
+    )
+    plot.add_argument(
+        "--log-x",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="logarithmic x axis (default: when the values span a factor of 20 or more)",
+    )
+    plot.add_argument("--log-y", action="store_true", help="logarithmic y axis")
+    plot.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="figure file, .png, .svg or .pdf (default: SWEEP_DIR/figures/METRIC-vs-PATH.png)",
+    )
+    plot.set_defaults(handler=_cmd_plot)
+
+    figures = commands.add_parser(
+        "figures",
+        help="regenerate the report figures",
+        description="Run the bundled scenarios and small sweeps behind the report figures, "
+        "draw them (PNG and SVG) and write DIR/README.md with captions and commands.",
+    )
+    figures.add_argument(
+        "--out", type=Path, default=Path("figures"), metavar="DIR", help="default: figures"
+    )
+    figures.add_argument(
+        "--only", action="append", metavar="NAME", help="regenerate only this figure; repeatable"
+    )
+    figures.add_argument(
+        "--jobs", type=_positive_int, metavar="J", help="worker processes (default: CPUs)"
+    )
+    figures.add_argument("--list", action="store_true", help="list the figures and exit")
+    figures.set_defaults(handler=_cmd_figures)
+
+
+class _CountProgress:
+    """Progress of countable work (runs) on stderr, with an ETA.
+
+    A rich progress bar on a terminal; otherwise one line per finished unit with
+    the estimated time left, so logs show how far a long sweep got.
+    """
+
+    def __init__(self, description: str) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._console = Console(stderr=True, highlight=False)
+        self._live = self._console.is_terminal
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("runs, elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self._console,
+        )
+        self._description = description
+        self._task: Any = None
+        self._start = 0
+        self._started = time.perf_counter()
+        self.done = 0
+        self.total = 0
+
+    def __enter__(self) -> _CountProgress:
+        if self._live:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live:
+            self._progress.stop()
+
+    def update(self, done: int, total: int, note: str = "") -> None:
+        """Record that ``done`` of ``total`` units are finished (``note``: the last one)."""
+        if self._task is None:
+            self._start = done
+            self._started = time.perf_counter()
+            self._task = self._progress.add_task(self._description, total=total, completed=done)
+        self.done, self.total = done, total
+        self._progress.update(self._task, completed=done, total=total)
+        if self._live or done == self._start:
+            return
+        elapsed = time.perf_counter() - self._started
+        left = elapsed / (done - self._start) * (total - done)
+        line = f"[{done}/{total}] {note}".rstrip() + f" (ETA {_clock(left)})"
+        self._console.print(line, markup=False, soft_wrap=True)
+
+
+def _clock(seconds: float) -> str:
+    """Seconds as ``m:ss`` (or ``h:mm:ss``)."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """``lbsim sweep``: run the grid × replications, keep every run, write the tables."""
+    from lbsim.scenario import ScenarioError
+    from lbsim.sweep import (
+        ExecutorError,
+        RunFailed,
+        SweepDirError,
+        SweepPlan,
+        SweepProgress,
+        check_sweep_dir,
+        open_executor,
+        run_sweep,
+    )
+
+    try:
+        plan = SweepPlan.load(
+            args.scenario,
+            args.grid,
+            overrides=args.overrides,
+            seed=args.seed,
+            replications=args.replications,
+        )
+        check_sweep_dir(args.out, plan, resume=args.resume)
+        executor = open_executor(args.jobs, args.scheduler)
+    except (ScenarioError, SweepDirError, ExecutorError) as exc:
+        raise _BadInput(str(exc)) from exc
+
+    console = _stdout_console()
+    points, reps = len(plan.points()), plan.replications
+    console.print(
+        f"sweep {plan.name}: {points} grid point{'s' * (points != 1)} × {reps} "
+        f"replication{'s' * (reps != 1)} = {points * reps} runs of "
+        f"{len(plan.variants)} variants ({', '.join(plan.variants)}) on {executor.description}",
+        markup=False,
+        soft_wrap=True,
+    )
+    progress = _CountProgress(f"sweep {plan.name}")
+
+    def report(state: SweepProgress) -> None:
+        note = f"{state.last.label()} done" if state.last is not None else ""
+        progress.update(state.done, state.total, note)
+
+    try:
+        with progress:
+            outcome = run_sweep(
+                plan, args.out, executor=executor, resume=args.resume, progress=report
+            )
+    except SweepDirError as exc:
+        raise _BadInput(str(exc)) from exc
+    except RunFailed as exc:
+        _error(f"{exc}; {exc.done} of {exc.total} runs kept in {args.out} (continue with --resume)")
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        _error(
+            f"interrupted; {progress.done} of {progress.total} runs kept in {args.out} "
+            "(continue with --resume)"
+        )
+        return 130
+    except OSError as exc:
+        _error(f"cannot write the sweep to {args.out}: {exc}")
+        return EXIT_FAILURE
+    finally:
+        executor.close()
+    for renderable in _sweep_summary(outcome.directory, plan):
+        console.print(renderable)
+    skipped = f", {outcome.skipped} already done" if outcome.skipped else ""
+    console.print(
+        f"{outcome.ran} runs{skipped}; tables written to {outcome.directory}/ "
+        "(runs.csv, aggregate.csv, timings.csv)",
+        markup=False,
+        soft_wrap=True,
+    )
+    return EXIT_OK
+
+
+_SWEEP_COLUMNS = (
+    ("req/s", "throughput_rps", 1.0, ".1f"),
+    ("p99 ms", "latency.p99", 1e3, ".3g"),
+    ("Jain", "jain_fairness", 1.0, ".3f"),
+    ("LB CPU %", "lb.cpu_utilization", 100.0, ".1f"),
+)
+_SWEEP_TABLE_ROWS = 40
+
+
+def _sweep_summary(directory: Path, plan: Any) -> list[Any]:
+    """A table of a few aggregated metrics per grid point and variant (mean ± CI half width)."""
+    import math
+
+    import pandas as pd
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    aggregate = pd.read_csv(directory / "aggregate.csv")
+    groups = list(aggregate.groupby(["point", "variant"], sort=False))
+    if not groups:
+        return []
+    if len(groups) > _SWEEP_TABLE_ROWS:
+        return [Text(f"({len(groups)} grid point × variant rows: see aggregate.csv)")]
+    title = "mean ± 95% CI half width" if plan.replications > 1 else "one replication per point"
+    table = Table(title=f"{plan.name}: {title}", title_justify="left", box=box.SIMPLE_HEAD)
+    paths = [axis.path for axis in plan.axes]
+    for path in paths:
+        table.add_column(path, no_wrap=True)
+    table.add_column("variant", no_wrap=True)
+    for header, *_ in _SWEEP_COLUMNS:
+        table.add_column(header, justify="right", no_wrap=True)
+    for (_, variant), rows in groups:
+        columns = rows.set_index("metric")[["mean", "ci_high"]]
+        by_metric: dict[Any, dict[Any, Any]] = columns.to_dict("index")
+        cells = []
+        for _, metric, scale, spec in _SWEEP_COLUMNS:
+            mean = float(by_metric.get(metric, {}).get("mean", math.nan)) * scale
+            if math.isnan(mean):
+                cells.append("–")
+                continue
+            high = float(by_metric[metric]["ci_high"]) * scale
+            text = format(mean, spec)
+            if math.isfinite(high):
+                text += " ± " + format(high - mean, spec)
+            cells.append(text)
+        first = rows.iloc[0]
+        table.add_row(*(str(first[p]) for p in paths), str(variant), *cells)
+    return [table]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    """``lbsim plot``: one metric of a sweep against a swept parameter."""
+    from lbsim.sweep import SweepDirError, load_sweep, read_manifest
+
+    try:
+        manifest = read_manifest(args.sweep_dir)
+        table = load_sweep(args.sweep_dir)
+    except SweepDirError as exc:
+        raise _BadInput(str(exc)) from exc
+    if table.runs.empty:
+        raise _BadInput(f"{args.sweep_dir}: no finished runs yet")
+    swept = [axis.path for axis in table.axes]
+    if args.x not in swept:
+        shown = ", ".join(swept) or "nothing: the sweep has no --grid"
+        raise _BadInput(f"--x {args.x}: not a swept path (swept: {shown})")
+    metrics = table.metrics()
+    if args.y not in metrics:
+        import difflib
+
+        near = difflib.get_close_matches(args.y, metrics, n=3)
+        hint = f"did you mean {', '.join(near)}? " if near else ""
+        raise _BadInput(f"--y {args.y}: no such metric ({hint}metrics: {', '.join(metrics)})")
+    for name in args.variants or []:
+        if name not in table.variants:
+            raise _BadInput(f"--variant {name}: no such variant ({', '.join(table.variants)})")
+    out: Path = args.out or args.sweep_dir / "figures" / f"{_slug(args.y)}-vs-{_slug(args.x)}.png"
+    if out.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise _BadInput(f"--out {out}: expected a file ending in .png, .svg or .pdf")
+    if not manifest.get("complete"):
+        sys.stderr.write(
+            f"lbsim: note: {args.sweep_dir} is not complete; plotting the runs finished so far\n"
+        )
+
+    from lbsim.plots.style import save_figure_as
+    from lbsim.plots.sweep_metric import metric_vs_parameter
+
+    figure = metric_vs_parameter(
+        table, args.x, args.y, variants=args.variants, log_x=args.log_x, log_y=args.log_y
+    )
+    try:
+        save_figure_as(figure, out)
+    except OSError as exc:
+        _error(f"cannot write {out}: {exc}")
+        return EXIT_FAILURE
+    sys.stdout.write(f"Figure written to {out}\n")
+    return EXIT_OK
+
+
+def _cmd_figures(args: argparse.Namespace) -> int:
+    """``lbsim figures``: regenerate the report figures and their README."""
+    from lbsim.report import REGISTRY, BuildProgress, DataFailed, regenerate
+    from lbsim.scenario import ScenarioError
+    from lbsim.sweep import open_executor
+
+    if args.list:
+        for figure in REGISTRY:
+            sys.stdout.write(f"{figure.name}: {figure.caption}\n")
+        return EXIT_OK
+    for name in args.only or []:
+        if name not in REGISTRY.names():
+            raise _BadInput(f"--only {name}: no such figure ({', '.join(REGISTRY.names())})")
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise _BadInput(f"{out}: exists and is not a directory; choose another --out")
+    jobs = args.jobs or os.cpu_count() or 1
+    executor = open_executor(jobs)
+    console = _stdout_console()
+    started = time.perf_counter()
+    progress = _CountProgress("report data")
+
+    def report(state: BuildProgress) -> None:
+        progress.update(state.done, state.total)
+
+    try:
+        with progress:
+            reports = regenerate(out, only=args.only, executor=executor, progress=report)
+    except (DataFailed, ScenarioError) as exc:
+        _error(f"a report figure's data failed: {exc}")
+        return EXIT_FAILURE
+    except OSError as exc:
+        _error(f"cannot write the figures to {out}: {exc}")
+        return EXIT_FAILURE
+    finally:
+        executor.close()
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, title=f"report figures ({jobs} jobs)", title_justify="left")
+    for header in ("figure", "runs", "simulation s", "drawing s"):
+        table.add_column(header, justify="left" if header == "figure" else "right")
+    for item in reports:
+        table.add_row(
+            item.name, str(item.runs), f"{item.compute_seconds:.1f}", f"{item.draw_seconds:.1f}"
+        )
+    console.print(table)
+    slowest = max(reports, key=lambda r: r.compute_seconds + r.draw_seconds)
+    console.print(
+        f"{len(reports)} figures (PNG and SVG) and README.md written to {out}/ in "
+        f"{time.perf_counter() - started:.0f} s wall-clock; slowest: {slowest.name} "
+        f"({slowest.compute_seconds + slowest.draw_seconds:.0f} s of simulation and drawing)",
+        markup=False,
+        soft_wrap=True,
+    )
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -137,6 +137,9 @@ class SegmentRecord:
     window: int
     payload: int
     dropped: bool = False
+    #: The TCP connection on this link, as its two endpoints in a fixed order
+    #: (``ip:port-ip:port``, lower first), the same for both directions.
+    connection: str = ""
 
 
 @dataclass(slots=True)

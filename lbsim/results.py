@@ -88,6 +88,7 @@ OUTPUT_NAMES = frozenset(
         "timeseries.csv",
         "summary.json",
         "figures",
+        "pcap",
     }
 )
 
@@ -403,12 +404,19 @@ def _write_all(results: Results, directory: Path, figures: bool) -> list[Path]:
     return written
 
 
-def write_outputs(results: Results, out_dir: str | Path, *, figures: bool = True) -> list[Path]:
+def write_outputs(
+    results: Results,
+    out_dir: str | Path,
+    *,
+    figures: bool = True,
+    extra: Callable[[Path], Sequence[Path]] | None = None,
+) -> list[Path]:
     """Write ``results`` into ``out_dir``, atomically.
 
     Files: ``requests.csv``, ``connections.csv``, ``segments.csv`` (only when
-    segments were traced), ``timeseries.csv``, ``summary.json`` and, unless
-    ``figures`` is false, ``figures/*.png``.
+    segments were traced), ``timeseries.csv``, ``summary.json``, unless
+    ``figures`` is false ``figures/*.png``, and whatever ``extra`` writes (packet
+    captures: ``pcap/``).
 
     Everything is first written into a hidden temporary sibling directory
     (``.NAME.tmp-XXXXXXXX``). Only when it is complete does it take the final name: an
@@ -421,6 +429,10 @@ def write_outputs(results: Results, out_dir: str | Path, *, figures: bool = True
         results: What to write.
         out_dir: Destination directory; its parent directories are created.
         figures: Whether to draw the PNG figures (the slowest part).
+        extra: Called with the staging directory after the other files are
+            written; writes more outputs into it (under names in
+            :data:`OUTPUT_NAMES`) and returns their paths. They become part of the
+            same atomic swap.
 
     Returns:
         Paths of the files written, under their final names.
@@ -436,6 +448,8 @@ def write_outputs(results: Results, out_dir: str | Path, *, figures: bool = True
     staging.mkdir()
     try:
         written = _write_all(results, staging, figures)
+        if extra is not None:
+            written.extend(extra(staging))
         _swap_into_place(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

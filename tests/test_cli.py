@@ -95,6 +95,12 @@ BAD_INPUTS = {
     "bad-unit": ("duration: 2s", "duration: 2 parsecs", [], ["duration:", "parsecs"]),
     "bad-distribution": ("exp(5ms)", "weibull(5ms)", [], ["backends.web.service_time"]),
     "bad-override": ("", "", ["clients.browsers.count=many"], ["clients.browsers.count"]),
+    "bad-algorithm-param": (
+        "",
+        "",
+        ["balancers.l4.algorithm=maglev", "balancers.l4.params={table_size: 100}"],
+        ["balancers.l4.params", "prime"],
+    ),
 }
 
 
@@ -207,6 +213,7 @@ def fake_modules(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     scenario_module.ScenarioError = FakeScenarioError  # type: ignore[attr-defined]
     sim_module = types.ModuleType("lbsim.sim")
     sim_module.run_scenario = run_scenario  # type: ignore[attr-defined]
+    sim_module.check_buildable = lambda scenario: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "lbsim.scenario", scenario_module)
     monkeypatch.setitem(sys.modules, "lbsim.sim", sim_module)
     return calls

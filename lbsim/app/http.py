@@ -74,6 +74,10 @@ class HttpRequest:
     headers: tuple[tuple[str, str], ...] = ()
     ctx: RequestContext = field(default_factory=RequestContext, compare=False)
 
+    def respond(self, status: int, size: int, server: str) -> HttpResponse:
+        """A response to this request with ``status`` and ``size`` bytes."""
+        return HttpResponse(self, status, size, server)
+
     def head(self) -> str:
         """The request line and headers as they would appear on the wire."""
         lines = [f"{self.method} {self.path} HTTP/1.1", "Host: www.example.com"]

@@ -1,19 +1,24 @@
-"""A layer-4 balancer in NAT mode: a connection table and per-packet rewriting.
+"""A layer-4 balancer that forwards packets: NAT and direct server return (DSR).
 
 Theory of operation: the balancer owns the virtual address (VIP). It never
-terminates TCP and never looks past the TCP header. The first segment of a new
-connection (a SYN to the VIP) makes it choose a backend with its per-connection
-algorithm and insert an entry into its *connection table*, keyed by the client's
-address and port. From then on every segment of that connection is rewritten
-and forwarded the moment it arrives (cut-through, nothing buffered):
+terminates TCP and never looks past the TCP header (concept C6). The first segment
+of a new connection (a SYN to the VIP) makes it choose a backend with its
+per-connection algorithm and open an entry in its connection table
+(:mod:`lbsim.lb.conntable`, concept C5). From then on every segment of that
+connection goes to the same backend (C7), forwarded the moment it arrives --
+cut-through, nothing buffered (C9):
 
-* inbound  (client -> VIP):      destination VIP:80 becomes backend:8080;
-* outbound (backend -> client):  source backend:8080 becomes VIP:80.
+* ``nat``: inbound, destination VIP:80 becomes backend:8080; outbound (the backend's
+  replies come back through the balancer), source backend:8080 becomes VIP:80 (C8).
+* ``dsr``: inbound segments keep VIP:80 as destination (only the link-layer hop
+  changes; the backend has the VIP configured locally) and the backend answers
+  straight to the client, so the balancer sees one direction only and tracks the
+  connection from client packets alone.
 
-So one TCP connection runs end to end between client and backend, and all of its
-segments -- hence all requests on it -- reach the same backend (stickiness). The
-entry is removed once both FINs have been seen and acknowledged, or at once on RST.
-Each forwarded segment costs ``per_segment`` of CPU on a finite number of cores.
+SYNs passing through have their MSS option clamped to fit the smaller of the two
+MTUs (``mss_clamp``). A full table refuses a new connection with RST. Table entries
+expire after their state's idle timeout; the expiry timer is one lazy event per
+entry. Each forwarded segment costs ``per_segment`` of CPU.
 """
 
 from __future__ import annotations
@@ -24,45 +29,38 @@ import simpy
 
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
+from lbsim.lb.conntable import (
+    FROM_BACKEND,
+    FROM_CLIENT,
+    INF,
+    ConnectionTable,
+    Entry,
+    EntryState,
+)
 from lbsim.lb.cpu import Cpu
 from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT
 from lbsim.net.link import Link
-from lbsim.net.segment import ACK, FIN, RST, SYN, Segment
+from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
 from lbsim.records import Recorder
+from lbsim.sched import call_at
 from lbsim.streams import mix64, mix_ints
 
-_CLOSING = FIN | RST
+_CONTROL = SYN | FIN | RST
+_ESTABLISHED = EntryState.ESTABLISHED
+_ACTIVE = (EntryState.SYN_RECV, EntryState.ESTABLISHED)
 _new_tuple = tuple.__new__
 
 
-class NatEntry:
-    """One connection-table entry.
+class L4Balancer:
+    """Layer-4 packet-forwarding balancer (``nat`` or ``dsr`` mode).
 
     Attributes:
-        client_ip, client_port: The client's side of the connection.
-        backend: Where the connection was placed.
-        created: When the SYN arrived.
-        fins: Bit 1 once the client sent FIN, bit 2 once the backend did.
-    """
-
-    __slots__ = ("backend", "client_ip", "client_port", "created", "fins", "last_seen")
-
-    def __init__(self, client_ip: int, client_port: int, backend: BackendRef, now: float) -> None:
-        self.client_ip = client_ip
-        self.client_port = client_port
-        self.backend = backend
-        self.created = now
-        self.last_seen = now
-        self.fins = 0
-
-
-class L4NatBalancer:
-    """Layer-4 NAT balancer.
-
-    Attributes:
-        table: Connection table: ``(client ip, client port, VIP port) -> entry``.
-        peak_entries: Largest table size seen.
+        mode: ``"nat"`` or ``"dsr"``.
+        table: The connection table.
+        placements: Every placement ever made, ``(client ip, port) -> backend name``,
+            kept for connection records after entries are gone.
         stray: Segments that matched no entry and were dropped.
+        clamped: SYNs whose MSS option was lowered.
     """
 
     layer = 4
@@ -75,88 +73,143 @@ class L4NatBalancer:
         algorithm: Algorithm,
         client_links: dict[int, Link],
         *,
+        mode: str,
+        table: ConnectionTable,
         cpu: Cpu,
         per_segment: float,
         recorder: Recorder,
+        mss_clamp: int | None = None,
     ) -> None:
+        if mode not in ("nat", "dsr"):
+            raise ValueError(f"unknown forwarding mode {mode!r}")
         self.env = env
         self.name = name
+        self.mode = mode
         self.backends = list(backends)
         self.algorithm = algorithm
         self.client_links = client_links
+        self.table = table
         self.cpu = cpu
         self.per_segment = per_segment
         self.recorder = recorder
-        self.table: dict[tuple[int, int, int], NatEntry] = {}
-        self._reverse: dict[tuple[int, int, int, int], NatEntry] = {}
-        self.peak_entries = 0
-        self.stray = 0
-        #: Every placement ever made, ``(client ip, port) -> backend name``; kept
-        #: for connection records after table entries are gone.
+        self.mss_clamp = mss_clamp
         self.placements: dict[tuple[int, int], str] = {}
+        self.stray = 0
+        self.clamped = 0
         self.buffered_bytes = 0
+        self._nat = mode == "nat"
+        self._reverse: dict[tuple[int, int, int, int], Entry] = {}
         self._hash_ip_only = algorithm.name == "source_hash"
 
-    # The balancer is the ``deliver`` target of every link that ends at it.
+    # ------------------------------------------------------------ forwarding
+
     def receive(self, seg: Segment) -> None:
-        """Forward one segment, rewriting its addresses."""
+        """Forward one segment (the ``deliver`` target of every link into the balancer)."""
         now = self.env._now
         ready = self.cpu.run(now, self.per_segment)
-        src, dst, sport, dport = seg[:4]
         flags = seg.flags
-        if dst == VIP:
-            entry = self.table.get((src, sport, dport))
-            if entry is None:
+        if seg.dst == VIP:
+            entry = self.table.get(seg.src, seg.sport)
+            if entry is None or (flags & SYN and not flags & ACK and self.table.reusable(entry)):
                 entry = self._new_connection(seg, now)
                 if entry is None:
                     return
+            if flags & _CONTROL or entry.state is not _ESTABLISHED:
+                self._observe(entry, flags, FROM_CLIENT, now)
+            else:
+                entry.last_seen = now
+                entry.packets += 1
             backend = entry.backend
-            # Destination NAT: VIP:80 -> backend:8080, everything else unchanged.
-            out: Segment = _new_tuple(Segment, (src, backend.ip, sport, BACKEND_PORT, *seg[4:]))
-            if flags & _CLOSING or entry.fins == 3:
-                self._track_close(entry, flags, 1)
-            backend.link.send(out, ready)
+            if flags & SYN and self.mss_clamp is not None and seg.mss > self.mss_clamp:
+                seg = self._clamp(seg)
+            if self._nat:
+                # Destination NAT: VIP:80 -> backend:8080, everything else unchanged.
+                seg = _new_tuple(Segment, (seg[0], backend.ip, seg[2], BACKEND_PORT, *seg[4:]))
+            backend.link.send(seg, ready)
         else:
-            entry = self._reverse.get((src, sport, dst, dport))
+            entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
             if entry is None:
                 self.stray += 1
                 return
+            if flags & _CONTROL or entry.state is not _ESTABLISHED:
+                self._observe(entry, flags, FROM_BACKEND, now)
+            else:
+                entry.last_seen = now
+                entry.packets += 1
+            if flags & SYN and self.mss_clamp is not None and seg.mss > self.mss_clamp:
+                seg = self._clamp(seg)
             # Reverse NAT: backend:8080 -> VIP:80 as the source.
-            out = _new_tuple(Segment, (VIP, dst, VIP_PORT, dport, *seg[4:]))
-            if flags & _CLOSING or entry.fins == 3:
-                self._track_close(entry, flags, 2)
-            self.client_links[dst].send(out, ready)
+            out = _new_tuple(Segment, (VIP, seg[1], VIP_PORT, seg[3], *seg[4:]))
+            self.client_links[seg.dst].send(out, ready)
 
-    def _new_connection(self, seg: Segment, now: float) -> NatEntry | None:
-        if not seg.flags & SYN or seg.flags & ACK:
-            self.stray += 1
+    def _clamp(self, seg: Segment) -> Segment:
+        self.clamped += 1
+        return seg._replace(mss=int(self.mss_clamp or seg.mss))
+
+    def _new_connection(self, seg: Segment, now: float) -> Entry | None:
+        flags = seg.flags
+        if not flags & SYN or flags & ACK:
+            self.stray += 1  # not the start of a connection and no entry: drop
             return None
         key = mix64(seg.src) if self._hash_ip_only else mix_ints(seg.src, seg.sport)
         backend = self.algorithm.pick(self.backends, now, key)
+        old = self.table.get(seg.src, seg.sport)
+        entry = self.table.open(seg.src, seg.sport, backend, now)
+        if entry is None:
+            self._refuse(seg)
+            return None
+        if old is not None:
+            self._forget(old)
         backend.active += 1
-        entry = NatEntry(seg.src, seg.sport, backend, now)
         self.placements[(seg.src, seg.sport)] = backend.name
-        self.table[(seg.src, seg.sport, seg.dport)] = entry
-        self._reverse[(backend.ip, BACKEND_PORT, seg.src, seg.sport)] = entry
-        if len(self.table) > self.peak_entries:
-            self.peak_entries = len(self.table)
+        if self._nat:
+            self._reverse[(backend.ip, BACKEND_PORT, seg.src, seg.sport)] = entry
+        self._arm(entry)
         return entry
 
-    def _track_close(self, entry: NatEntry, flags: int, direction: int) -> None:
-        if flags & RST:
-            self._remove(entry)
-        elif flags & FIN:
-            entry.fins |= direction
-        elif entry.fins == 3 and flags & ACK:
-            # The ACK of the second FIN: the connection is over.
-            self._remove(entry)
+    def _refuse(self, syn: Segment) -> None:
+        """Table full: answer the SYN with RST from the VIP (connection refused)."""
+        rst = Segment(
+            VIP, syn.src, VIP_PORT, syn.sport, 0, (syn.seq + 1) & SEQ_MASK, RST | ACK, 0, 0
+        )
+        self.client_links[syn.src].send(rst, self.env._now)
 
-    def _remove(self, entry: NatEntry) -> None:
-        key = (entry.client_ip, entry.client_port, VIP_PORT)
-        if self.table.pop(key, None) is not None:
-            backend = entry.backend
-            backend.active -= 1
-            del self._reverse[(backend.ip, BACKEND_PORT, entry.client_ip, entry.client_port)]
+    # ------------------------------------------------------------ the table
+
+    def _observe(self, entry: Entry, flags: int, direction: int, now: float) -> None:
+        was = entry.state
+        self.table.observe(entry, flags, direction, now)
+        if entry.state is not was:
+            if was in _ACTIVE and entry.state not in _ACTIVE:
+                entry.backend.active -= 1
+            self._arm(entry)
+
+    def _arm(self, entry: Entry) -> None:
+        due = self.table.expiry(entry)
+        if due < entry.timer_at:
+            entry.timer_at = due
+            call_at(self.env, due, self._check_expiry, entry, due)
+
+    def _check_expiry(self, entry: Entry, armed_for: float) -> None:
+        if entry.timer_at != armed_for or not self.table.contains(entry):
+            return
+        entry.timer_at = INF
+        if self.table.expire(entry, self.env._now):
+            self._forget(entry)
+        else:
+            self._arm(entry)
+
+    def _forget(self, entry: Entry) -> None:
+        """An entry left the table: release its backend and reverse mapping."""
+        if entry.state in _ACTIVE:
+            entry.backend.active -= 1
+        self.table.remove(entry)
+        if self._nat:
+            key = (entry.backend.ip, BACKEND_PORT, entry.client_ip, entry.client_port)
+            if self._reverse.get(key) is entry:
+                del self._reverse[key]
+
+    # ------------------------------------------------------------- queries
 
     def placement(self, client_ip: int, client_port: int) -> str | None:
         """Backend the connection from ``client_ip:client_port`` was placed on."""
@@ -166,3 +219,25 @@ class L4NatBalancer:
     def table_entries(self) -> int:
         """Live connection-table entries."""
         return len(self.table)
+
+    @property
+    def peak_entries(self) -> int:
+        """Most entries the table held at once."""
+        return self.table.peak
+
+
+class DirectReturn:
+    """The path a DSR backend's replies take: a plain switch to the client's link.
+
+    It does no rewriting and costs no balancer CPU; it only picks the link towards
+    the destination address.
+    """
+
+    def __init__(self, client_links: dict[int, Link]) -> None:
+        self.client_links = client_links
+        self.forwarded = 0
+
+    def receive(self, seg: Segment) -> None:
+        """Forward a backend's reply towards its client."""
+        self.forwarded += 1
+        self.client_links[seg.dst].send(seg)

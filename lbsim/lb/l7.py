@@ -65,19 +65,21 @@ class Route:
 class _ClientSide:
     """The proxy's application on one client connection."""
 
-    __slots__ = ("busy", "closing", "conn", "lb")
+    __slots__ = ("closing", "conn", "in_flight", "lb")
 
     def __init__(self, lb: L7Balancer, conn: TcpConnection) -> None:
         self.lb = lb
         self.conn = conn
-        self.busy = False
+        self.in_flight = 0  # requests received and not yet answered (several if multiplexed)
         self.closing = False
         conn.stream_data = True
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
         self.lb.client_connections += 1
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
+    def on_data(
+        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
         lb = self.lb
         held = lb.buffered_bytes = lb.buffered_bytes + nbytes
         if held > lb.peak_buffer:
@@ -87,11 +89,11 @@ class _ClientSide:
         req: HttpRequest = message
         req.ctx.t_lb_first_byte = first_byte
         req.ctx.t_lb_last_byte = now
-        self.busy = True
+        self.in_flight += 1
         self.lb.request_complete(self, req, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
-        if self.busy:
+        if self.in_flight:
             self.closing = True
         else:
             conn.close(now)
@@ -149,7 +151,9 @@ class _Upstream:
         else:
             self.lb.release(self, now)
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
+    def on_data(
+        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
         lb = self.lb
         held = lb.buffered_bytes = lb.buffered_bytes + nbytes
         if held > lb.peak_buffer:
@@ -314,10 +318,10 @@ class L7Balancer:
 
     def _reply(self, client: _ClientSide, resp: HttpResponse, now: float) -> None:
         conn = client.conn
-        client.busy = False
+        client.in_flight -= 1
         if conn.state in _SENDABLE:
             conn.send(resp.size, resp, now)
-            if client.closing:
+            if client.closing and not client.in_flight:
                 conn.close(now)
             self.stack.flush(conn)
 

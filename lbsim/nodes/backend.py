@@ -20,8 +20,8 @@ from typing import Any
 
 import simpy
 
-from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
-from lbsim.net.addresses import BACKEND_PORT
+from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest
+from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT
 from lbsim.nodes.stack import TcpStack
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState
@@ -75,6 +75,15 @@ class Backend:
         self.busy_time = 0.0
         stack.listen(ip, BACKEND_PORT, self._accept)
 
+    def listen_on_vip(self) -> None:
+        """Also accept connections to the VIP (direct server return).
+
+        With DSR the balancer forwards the client's packets unchanged, VIP and all,
+        so the backend carries the VIP as a local address (on its loopback, in a
+        real deployment) and answers from it straight to the client.
+        """
+        self.stack.listen(VIP, VIP_PORT, self._accept)
+
     # TcpListener for every accepted connection (the backend is stateless per connection).
     def _accept(self, conn: TcpConnection) -> Backend:
         return self
@@ -82,7 +91,9 @@ class Backend:
     def on_established(self, conn: TcpConnection, now: float) -> None:
         """Nothing to do until a request arrives."""
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
+    def on_data(
+        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
         """Not used: the backend waits for complete requests."""
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
@@ -96,7 +107,7 @@ class Backend:
             self._start(conn, req, now, now)
         elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
             self.rejected += 1
-            self._respond(conn, HttpResponse(req, 503, ERROR_RESPONSE_SIZE, self.name), now)
+            self._respond(conn, req.respond(503, ERROR_RESPONSE_SIZE, self.name), now)
         else:
             self.queue.append((conn, req, now))
 
@@ -120,12 +131,12 @@ class Backend:
         self.busy -= 1
         self.served += 1
         self.busy_time += service
-        self._respond(conn, HttpResponse(req, 200, req.response_size, self.name), now)
+        self._respond(conn, req.respond(200, req.response_size, self.name), now)
         if self.queue:
             nconn, nreq, arrived = self.queue.popleft()
             self._start(nconn, nreq, arrived, now)
 
-    def _respond(self, conn: TcpConnection, resp: HttpResponse, now: float) -> None:
+    def _respond(self, conn: TcpConnection, resp: Any, now: float) -> None:
         if conn.state in _SENDABLE:
             conn.send(resp.size, resp, now)
             self.stack.flush(conn)

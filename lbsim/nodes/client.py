@@ -1,22 +1,32 @@
-"""Clients: users and sessions that open connections and issue HTTP requests.
+"""Clients: users and sessions that open connections and issue requests.
 
-Theory of operation: a client *group* is either closed-loop (``count`` users, each
-looping think -> request -> wait for the answer, reusing its connection for
-``requests_per_connection`` requests and then closing it) or open-loop (sessions
-arrive as a Poisson process at ``rate``; each opens a connection, issues its
-requests with think time between them and closes). A user or session is a SimPy
-process because it waits; everything below it is callbacks.
+Theory of operation: a client *group* drives one of four workloads:
 
-All randomness of a user or session -- think times, which request, sizes, path
-ids, the uniform draw that fixes the service time -- comes from its own stream
-keyed by (seed, group, user), drawn in the same order whatever the balancer does.
-So every balancer variant sees the same workload (common random numbers).
+* closed loop, ``http`` or ``raw`` (``count`` users): each user loops think ->
+  request -> wait for the answer, reusing its connection for
+  ``requests_per_connection`` requests and then closing it;
+* open loop, ``http`` or ``raw`` (``rate``): sessions (connections) arrive as a
+  Poisson process; each sends its requests with think time between them;
+* closed loop, ``multiplexed`` (``count`` users): each user keeps one long-lived
+  connection on which ``streams`` request loops run at the same time, like gRPC
+  calls sharing an HTTP/2 connection;
+* open loop, ``multiplexed`` (``rate``): requests (not sessions) arrive as a
+  Poisson process and are spread round robin over ``connections`` long-lived
+  connections.
 
-A :class:`Session` is the application on one client connection. It measures a
-request from the moment it is issued (before connecting, if a connection must be
-opened) to the arrival of the last response byte, and turns it into one
-:class:`~lbsim.records.RequestRecord` whatever happens: a response, a reset, a
-timeout, or the end of the run.
+Users, sessions and streams are SimPy processes because they wait; everything
+below them is callbacks. All randomness of a user, session or stream -- think
+times, which request, sizes, path ids, the uniform draw that fixes the service
+time -- comes from its own stream keyed by (seed, group, who), drawn in the same
+order whatever the balancer does, so every balancer variant sees the same
+workload (common random numbers).
+
+A :class:`Session` is the application on one client connection. It may have
+several requests outstanding (multiplexed) and matches responses to requests by
+id. It measures each request from the moment it is issued (before connecting, if
+a connection must be opened) to the arrival of the last response byte, and turns
+it into exactly one :class:`~lbsim.records.RequestRecord` whatever happens: a
+response, a refused connection, a reset, a timeout, or the end of the run.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from typing import Any
 
 import simpy
 
-from lbsim.app.http import HttpRequest, HttpResponse
+from lbsim.app.http import HttpRequest
+from lbsim.app.raw import RawRequest
 from lbsim.net.addresses import VIP, VIP_PORT, endpoint_str
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder, RequestRecord
@@ -37,15 +48,17 @@ from lbsim.streams import stream
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
 
+Request = HttpRequest | RawRequest
 
-def outcome_for_status(status: int) -> str:
-    """Map an HTTP status to a request outcome.
 
-    2xx/3xx are ``ok``; 401 and 403 are ``blocked`` (an edge policy refused it);
-    408 and 504 are ``timeout``; 503 is ``rejected`` (no capacity); anything else
-    is ``error``.
+def outcome_for_status(status: int | None) -> str:
+    """Map a response status to a request outcome.
+
+    2xx/3xx (and raw answers, which have no status) are ``ok``; 401 and 403 are
+    ``blocked`` (an edge policy refused it); 408 and 504 are ``timeout``; 503 is
+    ``rejected`` (no capacity); anything else is ``error``.
     """
-    if status < 400:
+    if status is None or status < 400:
         return "ok"
     if status in (401, 403):
         return "blocked"
@@ -88,7 +101,7 @@ class _Pending:
     __slots__ = ("event", "index", "new_connection", "request", "t_start")
 
     def __init__(
-        self, request: HttpRequest, t_start: float, new: bool, index: int, event: simpy.Event
+        self, request: Request, t_start: float, new: bool, index: int, event: simpy.Event
     ) -> None:
         self.request = request
         self.t_start = t_start
@@ -98,12 +111,13 @@ class _Pending:
 
 
 class Session:
-    """The client application on one TCP connection (HTTP/1.1, one request at a time).
+    """The client application on one TCP connection.
 
     Attributes:
         conn_id: Stable connection id, e.g. ``"browsers-3-c0"``.
         tcp: The TCP connection once opened.
         count: Requests issued on it.
+        pending: Requests sent and not yet answered, by request id.
         usable: False once the connection failed or was closed by the peer.
     """
 
@@ -112,69 +126,79 @@ class Session:
         self.conn_id = conn_id
         self.host = host
         self.tcp: TcpConnection | None = None
-        self.pending: _Pending | None = None
+        self.pending: dict[str, _Pending] = {}
+        self._waiting: list[Request] = []  # issued before the handshake completed
         self.count = 0
         self.usable = True
         self.recorded = False
         self.close_error: str | None = None
+        self.closing = False
 
     # ------------------------------------------------------------- requests
 
-    def request(self, req: HttpRequest) -> simpy.Event:
+    def request(self, req: Request) -> simpy.Event:
         """Issue ``req``; the returned event fires when it has an outcome."""
         env = self.group.env
         now = env._now
         event = env.event()
-        self.pending = _Pending(req, now, self.tcp is None, self.count, event)
+        self.pending[req.request_id] = _Pending(req, now, self.tcp is None, self.count, event)
         self.count += 1
         self.group.in_flight[req.request_id] = self
-        if self.tcp is None:
+        tcp = self.tcp
+        if tcp is None:
             try:
                 self.tcp = self.host.stack.connect(self.host.ip, VIP, VIP_PORT, self)
             except PortsExhausted:
                 self.usable = False
-                self._fail(now, "error", "no free source port")
-        elif self.tcp.state is TcpState.ESTABLISHED:
-            self._send(now)
+                self._fail_all(now, "error", "no free source port")
+                return event
+            self._waiting.append(req)
+        elif tcp.state is TcpState.ESTABLISHED:
+            self._send(req, now)
+        elif tcp.state is TcpState.SYN_SENT:
+            self._waiting.append(req)
         else:
             self.usable = False
-            self._fail(now, "error", "connection not usable")
+            self._fail(req.request_id, now, "error", "connection not usable")
         return event
 
-    def _send(self, now: float) -> None:
-        assert self.tcp is not None and self.pending is not None
-        req = self.pending.request
+    def _send(self, req: Request, now: float) -> None:
+        assert self.tcp is not None
         self.tcp.send(req.size, req, now)
         self.host.stack.flush(self.tcp)
 
     def close(self) -> None:
-        """Close the connection after the last request (FIN)."""
-        tcp = self.tcp
+        """Close the connection (FIN) once no request is outstanding."""
         self.usable = False
+        self.closing = True
+        if self.pending:
+            return  # closed when the last answer arrives
+        tcp = self.tcp
         if tcp is not None and tcp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
             tcp.close(self.group.env._now)
             self.host.stack.flush(tcp)
 
     def _finish(
         self,
+        request_id: str,
         now: float,
         outcome: str,
         status: int | None,
         reason: str | None,
         response_bytes: int = 0,
     ) -> None:
-        pending = self.pending
+        pending = self.pending.pop(request_id, None)
         if pending is None:
             return
-        self.pending = None
+        group = self.group
         req = pending.request
-        self.group.in_flight.pop(req.request_id, None)
+        group.in_flight.pop(request_id, None)
         ctx = req.ctx
-        self.group.recorder.requests.append(
+        group.recorder.requests.append(
             RequestRecord(
-                variant=self.group.variant,
-                request_id=req.request_id,
-                client=self.group.name,
+                variant=group.variant,
+                request_id=request_id,
+                client=group.name,
                 connection=self.conn_id,
                 backend=ctx.backend,
                 method=req.method,
@@ -198,34 +222,50 @@ class Session:
         )
         if not pending.event.triggered:
             pending.event.succeed()
+        if self.closing and not self.pending:
+            self.close()
 
-    def _fail(self, now: float, outcome: str, reason: str) -> None:
-        self._finish(now, outcome, None, reason)
+    def _fail(self, request_id: str, now: float, outcome: str, reason: str) -> None:
+        self._finish(request_id, now, outcome, None, reason)
+
+    def _fail_all(self, now: float, outcome: str, reason: str) -> None:
+        for request_id in list(self.pending):
+            self._fail(request_id, now, outcome, reason)
 
     def abandon(self, now: float) -> None:
-        """The run ended with the request still open: record it as a timeout."""
-        self._fail(now, "timeout", "unfinished when the run ended")
+        """The run ended with requests still open: record them as timeouts."""
+        self._fail_all(now, "timeout", "unfinished when the run ended")
 
     # ------------------------------------------------------------ TcpListener
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
-        """Handshake done: send the request that was waiting for it."""
-        if self.pending is not None:
-            self._send(now)
+        """Handshake done: send the requests that were waiting for it."""
+        waiting, self._waiting = self._waiting, []
+        for req in waiting:
+            if req.request_id in self.pending:
+                self._send(req, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
         """A complete response arrived."""
-        resp: HttpResponse = message
-        self._finish(now, outcome_for_status(resp.status), resp.status, None, resp.size)
+        status = message.status
+        self._finish(
+            message.request.request_id,
+            now,
+            outcome_for_status(status),
+            status,
+            None,
+            message.size,
+        )
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
+    def on_data(
+        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
         """Not used (the client waits for whole responses)."""
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         """The server side closed the connection."""
         self.usable = False
-        if self.pending is not None:
-            self._fail(now, "error", "connection closed by peer")
+        self._fail_all(now, "error", "connection closed by peer")
         if conn.state is TcpState.CLOSE_WAIT:
             conn.close(now)
 
@@ -233,11 +273,13 @@ class Session:
         """The connection is gone: fail any open request and record the connection."""
         self.usable = False
         self.close_error = error
-        if self.pending is not None:
+        if self.pending:
             if error == "timeout":
-                self._fail(now, "timeout", "connection timed out")
+                self._fail_all(now, "timeout", "connection timed out")
+            elif error == "reset" and conn.established_at is None:
+                self._fail_all(now, "rejected", "connection refused (RST)")
             else:
-                self._fail(now, "error", f"connection {error or 'closed'}")
+                self._fail_all(now, "error", f"connection {error or 'closed'}")
         self.record(now)
 
     def record(self, now: float | None) -> None:
@@ -274,6 +316,7 @@ class ClientGroupRunner:
     Attributes:
         name: Group name.
         in_flight: Sessions with an open request, by request id.
+        open_sessions: Sessions whose connection record is not yet written.
     """
 
     def __init__(
@@ -310,23 +353,35 @@ class ClientGroupRunner:
         specs = cfg.requests
         self._specs = specs
         self._cum_weights = list(itertools.accumulate(s.weight for s in specs))
+        self._raw = cfg.protocol == "raw"
 
     def placement(self, ip: int, port: int) -> str | None:
         """Backend the balancer pinned the connection from ``ip:port`` to, if any."""
         return None if self._placement is None else self._placement(ip, port)
 
     def start(self) -> None:
-        """Start the users (closed loop) or the arrival process (open loop)."""
-        if self.cfg.count is not None:
-            for user in range(self.cfg.count):
+        """Start the users, streams or arrival process of the group's workload."""
+        cfg = self.cfg
+        if cfg.protocol == "multiplexed":
+            if cfg.count is not None:
+                for user in range(cfg.count):
+                    holder = _SessionHolder(self, user)
+                    for k in range(cfg.streams):
+                        self.tracker.started()
+                        self.env.process(self._stream(holder, user, k))
+            else:
+                self.tracker.started()
+                self.env.process(self._mux_arrivals())
+        elif cfg.count is not None:
+            for user in range(cfg.count):
                 self.tracker.started()
                 self.env.process(self._user(user))
         else:
             self.tracker.started()
             self.env.process(self._arrivals())
 
-    def make_request(self, rng: random.Random, who: int, seq: int) -> HttpRequest:
-        """Draw the next request of user/session ``who`` from its stream."""
+    def make_request(self, rng: random.Random, request_id: str) -> Request:
+        """Draw the next request from ``rng`` (always the same number of draws)."""
         total = self._cum_weights[-1]
         spec = self._specs[bisect.bisect_right(self._cum_weights, rng.random() * total)]
         size = max(1, round(spec.size.sample(rng)))
@@ -334,8 +389,10 @@ class ClientGroupRunner:
         service_u = rng.random()
         n = rng.randint(1, spec.ids)
         path = spec.path.replace("{n}", str(n)) if "{n}" in spec.path else spec.path
+        if self._raw:
+            return RawRequest(request_id, path, size, response, service_u, spec.service_time)
         return HttpRequest(
-            request_id=f"{self.name}-{who}-{seq}",
+            request_id=request_id,
             method=spec.method,
             path=path,
             size=size,
@@ -344,10 +401,13 @@ class ClientGroupRunner:
             service_time=spec.service_time,
         )
 
-    def _new_session(self, who: int, k: int, host: ClientHost) -> Session:
-        session = Session(self, f"{self.name}-{who}-c{k}", host)
-        self.open_sessions[session.conn_id] = session
+    def new_session(self, conn_id: str, host: ClientHost) -> Session:
+        """A session (not yet connected) for a new client connection."""
+        session = Session(self, conn_id, host)
+        self.open_sessions[conn_id] = session
         return session
+
+    # ------------------------------------------------- one request at a time
 
     def _user(self, user: int) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -366,9 +426,9 @@ class ClientGroupRunner:
             if session is None or not session.usable:
                 if session is not None:
                     session.close()
-                session = self._new_session(user, n_conn, host)
+                session = self.new_session(f"{self.name}-{user}-c{n_conn}", host)
                 n_conn += 1
-            req = self.make_request(rng, user, seq)
+            req = self.make_request(rng, f"{self.name}-{user}-{seq}")
             seq += 1
             yield session.request(req)
             if session.count >= per_conn or not session.usable:
@@ -396,25 +456,103 @@ class ClientGroupRunner:
         env = self.env
         cfg = self.cfg
         rng = stream(self.seed, "client", self.name, index)
-        session = self._new_session(index, 0, self.hosts[index % len(self.hosts)])
+        session = self.new_session(
+            f"{self.name}-{index}-c0", self.hosts[index % len(self.hosts)]
+        )
         for k in range(cfg.requests_per_connection):
             if k:
                 yield env.timeout(cfg.think_time.sample(rng))
                 if env._now >= self.duration:
                     break
-            req = self.make_request(rng, index, k)
+            req = self.make_request(rng, f"{self.name}-{index}-{k}")
             yield session.request(req)
             if not session.usable:
                 break
         session.close()
         self.tracker.finished()
 
+    # ------------------------------------------------------------ multiplexed
+
+    def _stream(
+        self, holder: _SessionHolder, user: int, k: int
+    ) -> Generator[simpy.Event, Any, None]:
+        """One request loop of a multiplexed user (its streams share a connection)."""
+        env = self.env
+        rng = stream(self.seed, "client", self.name, user, "stream", k)
+        think = self.cfg.think_time
+        seq = 0
+        while True:
+            yield env.timeout(think.sample(rng))
+            if env._now >= self.duration:
+                break
+            req = self.make_request(rng, f"{self.name}-{user}.{k}-{seq}")
+            seq += 1
+            yield holder.session().request(req)
+        holder.stream_done()
+        self.tracker.finished()
+
+    def _mux_arrivals(self) -> Generator[simpy.Event, Any, None]:
+        """Open-loop multiplexed: Poisson requests over long-lived connections."""
+        env = self.env
+        cfg = self.cfg
+        rng = stream(self.seed, "arrivals", self.name)
+        n = cfg.connections or cfg.hosts
+        holders = [_SessionHolder(self, c) for c in range(n)]
+        i = 0
+        while True:
+            yield env.timeout(rng.expovariate(cfg.rate))
+            if env._now >= self.duration:
+                break
+            req = self.make_request(rng, f"{self.name}-r{i}")
+            holders[i % n].session().request(req)
+            i += 1
+        for holder in holders:
+            holder.stream_done(all_streams=True)
+        self.tracker.finished()
+
     def finalize(self, now: float) -> None:
         """End of run: every open request becomes a timeout; open connections are recorded."""
-        for session in list(self.in_flight.values()):
+        for session in {id(s): s for s in self.in_flight.values()}.values():
             session.abandon(now)
         for session in list(self.open_sessions.values()):
             if session.tcp is None:
                 self.open_sessions.pop(session.conn_id, None)
             else:
                 session.record(None)
+
+
+class _SessionHolder:
+    """The current connection of a multiplexed user, shared by its streams.
+
+    A connection carries ``requests_per_connection`` requests in all; the next
+    request then opens a fresh one, and the old one closes once its last answer
+    is in.
+    """
+
+    def __init__(self, group: ClientGroupRunner, user: int) -> None:
+        self.group = group
+        self.user = user
+        self.host = group.hosts[user % len(group.hosts)]
+        self.current: Session | None = None
+        self.connections = 0
+        self.live_streams = group.cfg.streams
+
+    def session(self) -> Session:
+        """The connection to issue the next request on."""
+        current = self.current
+        limit = self.group.cfg.requests_per_connection
+        if current is None or not current.usable or current.count >= limit:
+            if current is not None:
+                current.close()
+            current = self.group.new_session(
+                f"{self.group.name}-{self.user}-c{self.connections}", self.host
+            )
+            self.connections += 1
+            self.current = current
+        return current
+
+    def stream_done(self, all_streams: bool = False) -> None:
+        """A stream stopped; the last one closes the connection."""
+        self.live_streams = 0 if all_streams else self.live_streams - 1
+        if self.live_streams <= 0 and self.current is not None:
+            self.current.close()

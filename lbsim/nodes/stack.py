@@ -18,7 +18,7 @@ CPU's work, and a segment to send leaves when its job finishes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import simpy
 
@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from lbsim.net.link import Link
 
 Key = tuple[int, int, int, int]
-#: Makes the passive connection's application object for a new incoming SYN.
-AcceptFn = Callable[[TcpConnection], TcpListener]
+#: Makes the passive connection's application object for a new incoming SYN, or
+#: returns None to refuse the connection (answered with RST).
+AcceptFn = Callable[[TcpConnection], TcpListener | None]
 
 _CLOSED = TcpState.CLOSED
 
@@ -85,6 +86,9 @@ class TcpStack:
         self.listening: dict[tuple[int, int], AcceptFn] = {}
         self._port_range = port_range
         self._next_port: dict[int, int] = {}
+        # Ephemeral ports taken per (local ip, remote ip, remote port), TIME_WAIT
+        # included: tells "exhausted" at once instead of scanning the range.
+        self._ports_used: dict[tuple[int, int, int], int] = {}
         self.resets_sent = 0
         self.peak_conns = 0
         self.on_close: Callable[[TcpConnection], None] | None = None
@@ -109,6 +113,8 @@ class TcpStack:
         """
         low, high = self._port_range
         span = high - low + 1
+        if self._ports_used.get((local_ip, remote_ip, remote_port), 0) >= span:
+            raise PortsExhausted(f"{self.name}: no free port towards {remote_ip}:{remote_port}")
         port = self._next_port.get(local_ip, low)
         conns = self.conns
         for _ in range(span):
@@ -147,6 +153,8 @@ class TcpStack:
             params=self.params,
         )
         self.conns[key] = conn
+        dest = (local_ip, remote_ip, remote_port)
+        self._ports_used[dest] = self._ports_used.get(dest, 0) + 1
         if len(self.conns) > self.peak_conns:
             self.peak_conns = len(self.conns)
         conn.connect(self.env._now)
@@ -187,21 +195,28 @@ class TcpStack:
                 params=self.params,
                 passive=True,
             )
-            conn.listener = accept(conn)
+            listener = accept(conn)
+            if listener is None:
+                self._reset(seg)
+                return None
+            conn.listener = listener
             self.conns[key] = conn
             if len(self.conns) > self.peak_conns:
                 self.peak_conns = len(self.conns)
             return conn
         if not flags & RST:
-            # No such connection: answer with a reset (RFC 9293 3.10.7.1).
-            if flags & ACK:
-                rst = Segment(seg.dst, seg.src, seg.dport, seg.sport, seg.ack, 0, RST, 0, 0)
-            else:
-                ack = (seg.seq + seg.seq_space) & SEQ_MASK
-                rst = Segment(seg.dst, seg.src, seg.dport, seg.sport, 0, ack, RST | ACK, 0, 0)
-            self.resets_sent += 1
-            self.transmit(rst)
+            self._reset(seg)
         return None
+
+    def _reset(self, seg: Segment) -> None:
+        """Answer a segment that has no connection with RST (RFC 9293 3.10.7.1)."""
+        if seg.flags & ACK:
+            rst = Segment(seg.dst, seg.src, seg.dport, seg.sport, seg.ack, 0, RST, 0, 0)
+        else:
+            ack = (seg.seq + seg.seq_space) & SEQ_MASK
+            rst = Segment(seg.dst, seg.src, seg.dport, seg.sport, 0, ack, RST | ACK, 0, 0)
+        self.resets_sent += 1
+        self.transmit(rst)
 
     # -------------------------------------------------------------- transmit
 
@@ -243,6 +258,8 @@ class TcpStack:
             key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
             if self.conns.get(key) is conn:
                 del self.conns[key]
+                if not conn.passive:
+                    self._ports_used[(conn.local_ip, conn.remote_ip, conn.remote_port)] -= 1
                 if self.on_close is not None:
                     self.on_close(conn)
             return
@@ -272,7 +289,9 @@ class _Pending:
     def on_message(self, conn: TcpConnection, message: object, first: float, now: float) -> None:
         pass  # pragma: no cover
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:  # pragma: no cover
+    def on_data(  # pragma: no cover
+        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
         pass
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:  # pragma: no cover

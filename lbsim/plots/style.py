@@ -15,6 +15,7 @@ every figure.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,11 +28,13 @@ from matplotlib.figure import Figure
 __all__ = [
     "DPI",
     "FIGSIZE",
+    "FORMATS",
     "OKABE_ITO",
     "RC",
     "backend_colors",
     "new_figure",
     "save_figure",
+    "save_figure_as",
     "styled",
     "variant_colors",
     "variant_label",
@@ -159,4 +162,61 @@ def save_figure(figure: Figure, path: str | Path, *, dpi: int = DPI) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, format="png", dpi=dpi, facecolor="white")
+    return target
+
+
+#: File formats :func:`save_figure_as` writes, by file suffix.
+FORMATS = ("png", "svg", "pdf")
+
+# Metadata that would change on every save (dates) is left out, and SVG element
+# ids are derived from a fixed salt, so saving the same figure twice gives the
+# same bytes and regenerated report figures only differ where the data did.
+_STABLE_METADATA: dict[str, dict[str, Any]] = {
+    "png": {},
+    "svg": {"Date": None},
+    "pdf": {"CreationDate": None},
+}
+
+
+def save_figure_as(figure: Figure, path: str | Path, *, dpi: int = DPI) -> Path:
+    """Save ``figure`` in the format its file suffix names (PNG, SVG or PDF), atomically.
+
+    The file is written to a temporary sibling and renamed into place, so an
+    interrupted save never leaves a truncated figure under the final name. SVG and
+    PDF output is reproducible byte for byte (no dates, fixed SVG ids).
+
+    Args:
+        figure: The figure to save.
+        path: Destination file ending in ``.png``, ``.svg`` or ``.pdf``; parent
+            directories are created.
+        dpi: Resolution of raster output in dots per inch.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: If the suffix is not one of :data:`FORMATS`.
+    """
+    target = Path(path)
+    fmt = target.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ValueError(
+            f"{target}: unknown figure format (expected a file ending in "
+            f"{', '.join('.' + f for f in FORMATS)})"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.stem}.tmp-{os.getpid()}.{fmt}")
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "lbsim", "svg.fonttype": "path"}):
+            figure.savefig(
+                temporary,
+                format=fmt,
+                dpi=dpi,
+                facecolor="white",
+                metadata=_STABLE_METADATA[fmt],
+            )
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return target

@@ -409,7 +409,7 @@ class HyperExponential(Distribution):
             x += step
             if step <= _NEWTON_TOLERANCE * x:
                 break
-        return x
+        return x if x > 0.0 else 0.0  # a u of ~1e-17 can round to a hair below zero
 
 
 @dataclass(frozen=True, slots=True)

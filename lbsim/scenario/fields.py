@@ -17,7 +17,7 @@ Theory of operation:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Final
 
 from pydantic import (
@@ -49,6 +49,9 @@ __all__ = [
     "HttpMethod",
     "Identifier",
     "NonNegativeInt",
+    "ParamValue",
+    "Params",
+    "PortRange",
     "PositiveDuration",
     "PositiveFloat",
     "PositiveInt",
@@ -126,6 +129,31 @@ def _request_path(value: object) -> object:
     return value
 
 
+def _port_range(value: object) -> tuple[int, int]:
+    """Parse ``"32768-60999"`` (or a two-item list) into ``(low, high)``."""
+    parts: list[object]
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split("-")]
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        parts = []
+    try:
+        low, high = (int(str(p)) for p in parts) if len(parts) == 2 else (0, -1)
+    except ValueError:
+        low, high = 0, -1
+    if not 1 <= low <= high <= 65535:
+        raise ValueError(
+            f'expected a port range such as "32768-60999" (1-65535, low <= high), '
+            f"got {show_value(value)}"
+        )
+    return (low, high)
+
+
+def _format_port_range(value: tuple[int, int]) -> str:
+    return f"{value[0]}-{value[1]}"
+
+
 def _time_distribution(value: object) -> Distribution:
     return parse_distribution(value, "time")
 
@@ -197,6 +225,36 @@ UrlPrefix = Annotated[str, Strict(), BeforeValidator(_url_prefix)]
 
 RequestPath = Annotated[str, Strict(), BeforeValidator(_request_path)]
 """A URL path starting with ``/`` that may contain the placeholder ``{n}``."""
+
+PortRange = Annotated[
+    tuple[int, int],
+    BeforeValidator(_port_range),
+    PlainSerializer(_format_port_range, return_type=str, when_used="json"),
+]
+"""A range of TCP ports, written ``"low-high"``."""
+
+ParamValue = Annotated[bool, Strict()] | Annotated[int, Strict()] | Annotated[float, Strict()] | str
+"""A scalar parameter value (number, text or boolean)."""
+
+
+def _params_in(value: object) -> object:
+    """A mapping of parameters becomes sorted (name, value) pairs (hashable)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted(value.items(), key=lambda item: str(item[0])))
+    return value
+
+
+def _params_out(value: tuple[tuple[str, object], ...]) -> dict[str, object]:
+    return dict(value)
+
+
+Params = Annotated[
+    tuple[tuple[Annotated[str, Strict(), BeforeValidator(_identifier)], ParamValue], ...],
+    BeforeValidator(_params_in),
+    PlainSerializer(_params_out),
+]
+"""Named scalar parameters, written as a mapping; stored as sorted pairs so models
+stay hashable."""
 
 PositiveInt = Annotated[int, Strict(), Field(ge=1)]
 """A whole number ≥ 1."""

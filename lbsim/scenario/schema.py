@@ -37,6 +37,8 @@ from lbsim.scenario.fields import (
     HttpMethod,
     Identifier,
     NonNegativeInt,
+    Params,
+    PortRange,
     PositiveDuration,
     PositiveFloat,
     PositiveInt,
@@ -103,6 +105,9 @@ LAYER_DEFAULT_COSTS: Final[dict[int, dict[str, str]]] = {
     4: {"per_segment": "1us", "per_request": "0s"},
     7: {"per_segment": "2us", "per_request": "30us"},
 }
+
+#: Linux's default ephemeral port range (net.ipv4.ip_local_port_range).
+DEFAULT_SOURCE_PORTS: Final = (32768, 60999)
 
 _C6_EXPLANATION: Final = (
     "a layer-4 balancer sees only IP addresses and ports, so it cannot route on paths, "
@@ -248,9 +253,16 @@ class ClientGroup(_Model):
         count: Number of users (closed loop).
         rate: Session arrival rate, per second (open loop).
         hosts: Number of client IP addresses.
-        protocol: Application protocol.
+        protocol: ``http`` (HTTP/1.1: one request at a time per connection),
+            ``raw`` (request/response byte exchanges that are not HTTP, e.g. a
+            database protocol) or ``multiplexed`` (many concurrent requests
+            interleaved on one long-lived connection, like gRPC over HTTP/2).
         requests_per_connection: Requests sent on one connection (keep-alive).
         think_time: Pause before each request of a user, seconds.
+        streams: Multiplexed, closed loop: request loops running at once on each
+            user's connection.
+        connections: Multiplexed, open loop: long-lived connections the Poisson
+            requests are spread over (default: ``hosts``).
         requests: The request mix.
     """
 
@@ -258,9 +270,11 @@ class ClientGroup(_Model):
     count: PositiveInt | None = None
     rate: ArrivalRate | None = None
     hosts: PositiveInt = Field(default=None, validate_default=True)
-    protocol: Literal["http"] = "http"
+    protocol: Literal["http", "raw", "multiplexed"] = "http"
     requests_per_connection: PositiveInt = 1
     think_time: TimeDistribution = Constant(0.0)
+    streams: PositiveInt = 1
+    connections: PositiveInt | None = None
     requests: tuple[RequestSpec, ...] = Field(min_length=1)
 
     @field_validator("hosts", mode="before")
@@ -282,6 +296,20 @@ class ClientGroup(_Model):
             raise ValueError(
                 "give either count (closed loop: a number of users, e.g. 50) or rate "
                 '(open loop: sessions per second, e.g. "80/s")'
+            )
+        if self.streams != 1 and (self.protocol != "multiplexed" or self.count is None):
+            raise KeyedValueError(
+                "streams",
+                "applies only to multiplexed closed-loop clients (protocol: multiplexed "
+                "with count); HTTP/1.1 and raw connections carry one request at a time",
+            )
+        if self.connections is not None and (
+            self.protocol != "multiplexed" or self.rate is None
+        ):
+            raise KeyedValueError(
+                "connections",
+                "applies only to multiplexed open-loop clients (protocol: multiplexed "
+                "with rate): the Poisson requests share that many long-lived connections",
             )
         return self
 
@@ -315,17 +343,47 @@ class PoolConfig(_Model):
         warm: Connections opened to each backend at time 0.
         max: Most connections to one backend; None means unlimited.
         idle_timeout: An idle pooled connection is closed after this long, seconds.
+        refill: Layer-4 proxy: open a replacement whenever a warm connection is
+            handed to a client, so the pool stays at ``warm``.
     """
 
     warm: NonNegativeInt = 0
     max: PositiveInt | None = None
     idle_timeout: PositiveDuration = parse_duration("60s")
+    refill: bool = True
 
     @model_validator(mode="after")
     def _check_warm(self) -> Self:
         if self.max is not None and self.warm > self.max:
             raise KeyedValueError("warm", f"must not exceed max ({self.max})")
         return self
+
+
+class TableTimeouts(_Model):
+    """How long a connection-table entry survives without traffic, per state.
+
+    Defaults are Linux IPVS's (VALIDATION.md): established 900 s, SYN received
+    60 s, FIN wait 120 s, TIME_WAIT 120 s, close (after a reset) 10 s.
+    """
+
+    established: PositiveDuration = parse_duration("900s")
+    syn_recv: PositiveDuration = parse_duration("60s")
+    fin_wait: PositiveDuration = parse_duration("120s")
+    time_wait: PositiveDuration = parse_duration("120s")
+    close: PositiveDuration = parse_duration("10s")
+
+
+class TableConfig(_Model):
+    """A layer-4 balancer's connection table.
+
+    Attributes:
+        capacity: Most entries at once; a new connection beyond it is refused with
+            RST. None means unlimited.
+        timeouts: Idle timeouts per state.
+    """
+
+    capacity: PositiveInt | None = None
+    timeouts: TableTimeouts = TableTimeouts()
 
 
 class CostConfig(_Model):
@@ -347,10 +405,18 @@ class BalancerConfig(_Model):
         name: Variant name.
         layer: 4 (connection-level) or 7 (request-level).
         algorithm: Backend choice algorithm; see ``L4_ALGORITHMS``/``L7_ALGORITHMS``.
-        mode: Layer-4 forwarding mode ("nat"); None at layer 7.
+        mode: Layer-4 forwarding mode: ``nat`` (rewrite addresses per packet),
+            ``proxy`` (splice two TCP connections, warm pool) or ``dsr`` (direct
+            server return); None at layer 7.
+        params: Algorithm parameters (e.g. ``table_size`` for maglev).
         groups: Backend groups to balance over; None means all.
         routes: Layer-7 routing rules, tried in order; None means no routing.
-        pool: Upstream connection pool.
+        pool: Upstream connection pool (layer-4 proxy and layer 7).
+        table: Connection table (layer 4).
+        mss_clamp: Rewrite the MSS option of SYNs to fit the smaller MTU (layer-4
+            nat and dsr, which forward the client's own SYN).
+        source_ports: Port range of the connections the balancer itself opens
+            (layer-4 proxy and layer 7).
         cores: CPU cores.
         costs: CPU cost model.
     """
@@ -358,10 +424,14 @@ class BalancerConfig(_Model):
     name: Identifier
     layer: Literal[4, 7]
     algorithm: str = Field(strict=True)
-    mode: Literal["nat"] | None = Field(default=None, validate_default=True)
+    mode: Literal["nat", "proxy", "dsr"] | None = Field(default=None, validate_default=True)
+    params: Params = ()
     groups: tuple[Identifier, ...] | None = Field(default=None, min_length=1)
     routes: tuple[Route, ...] | None = Field(default=None, min_length=1)
     pool: PoolConfig = PoolConfig()
+    table: TableConfig | None = Field(default=None, validate_default=True)
+    mss_clamp: bool | None = Field(default=None, validate_default=True)
+    source_ports: PortRange | None = Field(default=None, validate_default=True)
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
 
@@ -370,6 +440,28 @@ class BalancerConfig(_Model):
     def _default_mode(cls, value: object, info: ValidationInfo) -> object:
         if value is None and info.data.get("layer") == 4:
             return "nat"
+        return value
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _default_table(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 4:
+            return {}
+        return value
+
+    @field_validator("mss_clamp", mode="before")
+    @classmethod
+    def _default_clamp(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 4 and info.data.get("mode") != "proxy":
+            return True
+        return value
+
+    @field_validator("source_ports", mode="before")
+    @classmethod
+    def _default_ports(cls, value: object, info: ValidationInfo) -> object:
+        opens_connections = info.data.get("layer") == 7 or info.data.get("mode") == "proxy"
+        if value is None and opens_connections:
+            return list(DEFAULT_SOURCE_PORTS)
         return value
 
     @field_validator("costs", mode="before")
@@ -401,6 +493,32 @@ class BalancerConfig(_Model):
             )
         if self.layer == 4 and self.routes is not None:
             raise KeyedValueError("routes", _C6_EXPLANATION)
+        if self.layer == 7 and self.table is not None:
+            raise KeyedValueError(
+                "table",
+                "applies only to layer-4 balancers (a layer-7 balancer keeps TCP "
+                "connections, not a NAT table); remove it or use layer: 4",
+            )
+        if self.mss_clamp is not None and (self.layer == 7 or self.mode == "proxy"):
+            raise KeyedValueError(
+                "mss_clamp",
+                "applies only to layer-4 nat and dsr modes, which forward the client's "
+                "own SYN; a proxy negotiates each side's MSS itself",
+            )
+        if self.source_ports is not None and self.layer == 4 and self.mode != "proxy":
+            raise KeyedValueError(
+                "source_ports",
+                f"applies only to balancers that open connections of their own (layer-4 "
+                f"proxy, layer 7); in {self.mode} mode the client's own connection "
+                "reaches the backend",
+            )
+        if self.layer == 4 and self.mode != "proxy" and self.pool != PoolConfig():
+            raise KeyedValueError(
+                "pool",
+                f"applies only to balancers that open connections of their own (layer-4 "
+                f"proxy, layer 7); in {self.mode} mode there is no backend connection "
+                "of the balancer's own to keep warm",
+            )
         if self.layer == 4 and self.costs.per_request != 0:
             raise KeyedValueError(
                 ("costs", "per_request"),
@@ -461,6 +579,16 @@ class Scenario(_Model):
                 _check_group(("balancers", index, "groups", position), group, known)
             for position, route in enumerate(balancer.routes or ()):
                 _check_group(("balancers", index, "routes", position, "group"), route.group, known)
+            if balancer.layer == 7:
+                for client in self.clients:
+                    if client.protocol == "raw":
+                        raise KeyedValueError(
+                            ("balancers", index, "layer"),
+                            f'a layer-7 balancer must parse every request to balance it, but '
+                            f'client group "{client.name}" speaks a raw byte protocol it '
+                            "cannot parse (concept C20); use layer: 4, which passes any "
+                            "protocol through",
+                        )
         return self
 
     def backend_names(self) -> tuple[str, ...]:

@@ -96,8 +96,20 @@ class TcpListener(Protocol):
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
         """Every byte of ``message`` arrived in order; its first byte came at ``first_byte``."""
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
-        """``nbytes`` more bytes arrived in order (only when ``conn.stream_data``)."""
+    def on_data(
+        self,
+        conn: TcpConnection,
+        nbytes: int,
+        ends: tuple[tuple[int, Any], ...],
+        push: bool,
+        now: float,
+    ) -> None:
+        """``nbytes`` more bytes arrived in order (only when ``conn.stream_data``).
+
+        ``ends`` marks the messages that end inside these bytes (offsets 1-based
+        from the first of them); ``push`` is the PSH flag of the segment that
+        carried them (the sender had nothing more queued).
+        """
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         """The peer closed its sending direction."""
@@ -132,6 +144,7 @@ class TcpConnection:
         cwnd: Congestion window in bytes.
         stream_data: If true, the listener also gets :meth:`TcpListener.on_data`.
         user: Free slot for the application (e.g. which request is pending).
+        passive: Whether this end was opened by a listener (an incoming SYN).
         segments_sent, retransmissions, bytes_sent, bytes_received: Counters.
         opened_at, established_at, closed_at: Times (``None`` until they happen).
         finished_at: When the connection stopped carrying data: it entered
@@ -140,6 +153,7 @@ class TcpConnection:
 
     __slots__ = (
         "_ack_pending",
+        "_cork",
         "_end_msgs",
         "_end_offs",
         "_ends_head",
@@ -180,6 +194,7 @@ class TcpConnection:
         "opened_at",
         "out",
         "params",
+        "passive",
         "rcv_nxt",
         "remote_ip",
         "remote_port",
@@ -229,6 +244,7 @@ class TcpConnection:
         self.remote_ip = remote_ip
         self.remote_port = remote_port
         self.listener = listener
+        self.passive = passive
         self.state = TcpState.LISTEN if passive else TcpState.CLOSED
         self.out: list[Segment] = []
         self.deadline = INF
@@ -265,6 +281,7 @@ class TcpConnection:
         self._last_send = 0.0
         self._fin_queued = False
         self._fin_sent = False
+        self._cork = False
         self._end_offs: list[int] = []
         self._end_msgs: list[Any] = []
         self._ends_head = 0
@@ -379,9 +396,34 @@ class TcpConnection:
         Data queued before the handshake completes goes out as soon as it does.
 
         Args:
-            nbytes: Bytes to append to the stream (> 0 unless only marking).
+            nbytes: Bytes to append to the stream (> 0).
             message: Application message whose last byte is the last of these bytes.
             now: Current time.
+
+        Raises:
+            TcpProtocolError: If the sending direction is already closed.
+        """
+        self.send_chunk(nbytes, NO_ENDS if message is None else ((nbytes, message),), now)
+
+    def send_chunk(
+        self,
+        nbytes: int,
+        ends: tuple[tuple[int, Any], ...],
+        now: float,
+        *,
+        more: bool = False,
+    ) -> None:
+        """Queue a chunk of a byte stream relayed from elsewhere (a splicing proxy).
+
+        Args:
+            nbytes: Bytes to append (> 0).
+            ends: ``(offset, message)`` marks inside the chunk, offsets 1-based from
+                its start, as :attr:`Segment.ends` and :meth:`TcpListener.on_data`
+                give them.
+            now: Current time.
+            more: The sender knows more bytes follow (like ``MSG_MORE``): a final
+                partial segment is held back until the next chunk fills it or a
+                chunk arrives with ``more=False``. Full segments always go.
 
         Raises:
             TcpProtocolError: If the sending direction is already closed.
@@ -390,12 +432,14 @@ class TcpConnection:
             raise TcpProtocolError(f"cannot send in state {self.state.value}")
         if nbytes <= 0:
             raise ValueError("a send must carry at least one byte")
-        end = self.snd_end + nbytes
+        start = self.snd_end
+        end = start + nbytes
         if end > MAX_STREAM:
             raise TcpProtocolError("stream exceeds the 2 GiB per-direction limit")
         self.snd_end = end
-        if message is not None:
-            self._end_offs.append(end)
+        self._cork = more
+        for off, message in ends:
+            self._end_offs.append(start + off)
             self._end_msgs.append(message)
         if self.state is _ESTABLISHED or self.state is TcpState.CLOSE_WAIT:
             if (
@@ -419,6 +463,7 @@ class TcpConnection:
             return
         self._go(TcpEvent.CLOSE)
         self._fin_queued = True
+        self._cork = False
         if self.established_at is not None:
             self._push(now)
 
@@ -465,7 +510,7 @@ class TcpConnection:
                     self.rcv_nxt = start + n
                     self.bytes_received += n
                     if self.stream_data:
-                        self.listener.on_data(self, n, now)
+                        self.listener.on_data(self, n, seg.ends, bool(flags & PSH), now)
                     if seg.ends:
                         self._deliver_ends(seg.ends, start, now)
                 else:
@@ -745,7 +790,10 @@ class TcpConnection:
             self.rcv_nxt = start + n
             self.bytes_received += n
             if self.stream_data:
-                self.listener.on_data(self, n, now)
+                ends = seg.ends
+                if skip and ends:
+                    ends = tuple((off - skip, m) for off, m in ends if off > skip)
+                self.listener.on_data(self, n, ends, bool(seg.flags & PSH), now)
             if seg.ends:
                 self._deliver_ends(seg.ends, start - skip, now, skip)
                 if self.state is _CLOSED:
@@ -833,6 +881,8 @@ class TcpConnection:
                 if nxt > una or room <= 0:
                     break
                 n = room
+            elif n < mss and self._cork:
+                break  # the application said more is coming: wait to fill the segment
             if nxt + n == end:
                 flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
             else:

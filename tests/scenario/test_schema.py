@@ -258,7 +258,7 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
     (["network.backend_link.mtu=100"], "network.backend_link.mtu", "must be at least 576, got 100"),
     (["seed=-1"], "seed", "must be at least 0, got -1"),
     (["name=' '"], "name", "must not be empty"),
-    (["clients.browsers.protocol=raw"], "clients.browsers.protocol", 'expected "http", got "raw"'),
+    (["clients.browsers.protocol=smtp"], "clients.browsers.protocol", '"smtp"'),
     (["balancers.l4.layer=3"], "balancers.l4.layer", "expected 4 or 7, got 3"),
     (["backends.web.group=web server"], "backends.0.group", "letters, digits"),
     (
@@ -308,7 +308,7 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
         "balancers.l4.costs.per_request",
         "must be 0 at layer 4: a layer-4 balancer never parses requests",
     ),
-    (["balancers.l4.mode=dsr"], "balancers.l4.mode", 'expected "nat", got "dsr"'),
+    (["balancers.l4.mode=tunnel"], "balancers.l4.mode", '"tunnel"'),
     (["clients.browsers.rate=5/s"], "clients.browsers", "give either count"),
     (
         ["clients.bots.rate=null"],
@@ -422,3 +422,85 @@ def test_labels_fall_back_to_positions_for_unnamed_items(error_for: ErrorFor) ->
 def test_scenario_is_the_root_model() -> None:
     assert Scenario.model_config.get("frozen") is True
     assert Scenario.model_config.get("extra") == "forbid"
+
+
+# ---- layer-4 modes, tables and protocols (issue 3) ----------------------------
+
+
+def _l4(**balancer: object) -> dict:  # type: ignore[type-arg]
+    return {
+        "name": "t",
+        "duration": "1s",
+        "network": {
+            "client_link": {"latency": "1ms", "bandwidth": "1Gbps"},
+            "backend_link": {"latency": "1ms", "bandwidth": "1Gbps"},
+        },
+        "backends": [{"group": "web", "service_time": "1ms"}],
+        "clients": [{"name": "c", "count": 1, "requests": [{"path": "/", "response": "1KB"}]}],
+        "balancers": [{"name": "b", "layer": 4, "algorithm": "round_robin", **balancer}],
+    }
+
+
+def test_layer4_resolved_defaults_by_mode() -> None:
+    from lbsim.scenario import parse_scenario
+
+    nat = parse_scenario(_l4()).balancers[0]
+    assert nat.mode == "nat" and nat.mss_clamp is True and nat.source_ports is None
+    assert nat.table is not None and nat.table.timeouts.established == 900
+    proxy = parse_scenario(_l4(mode="proxy")).balancers[0]
+    assert proxy.mss_clamp is None and proxy.source_ports == (32768, 60999)
+
+
+@pytest.mark.parametrize(
+    ("balancer", "path", "words"),
+    [
+        ({"pool": {"warm": 2}}, "balancers.b.pool", "nat mode"),
+        ({"mode": "dsr", "source_ports": "1000-2000"}, "balancers.b.source_ports", "dsr mode"),
+        ({"mode": "proxy", "mss_clamp": True}, "balancers.b.mss_clamp", "proxy"),
+        ({"source_ports": "9-3"}, "balancers.b.source_ports", "port range"),
+        ({"table": {"capacity": 0}}, "balancers.b.table.capacity", ""),
+    ],
+)
+def test_layer4_option_errors(balancer: dict, path: str, words: str) -> None:  # type: ignore[type-arg]
+    from lbsim.scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(_l4(**balancer))
+    assert err.value.path == path
+    assert words in err.value.message
+
+
+def test_layer7_rejects_table_and_raw_clients() -> None:
+    from lbsim.scenario import ScenarioError, parse_scenario
+
+    data = _l4()
+    data["balancers"] = [{"name": "p", "layer": 7, "algorithm": "random", "table": {}}]
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data)
+    assert err.value.path == "balancers.p.table"
+    data["balancers"] = [{"name": "p", "layer": 7, "algorithm": "random"}]
+    data["clients"][0]["protocol"] = "raw"
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data)
+    assert err.value.path == "balancers.p.layer" and "C20" in err.value.message
+
+
+def test_streams_and_connections_belong_to_multiplexed_clients() -> None:
+    from lbsim.scenario import ScenarioError, parse_scenario
+
+    data = _l4()
+    data["clients"][0]["streams"] = 4
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario(data)
+    assert err.value.path == "clients.c.streams"
+    data["clients"][0]["protocol"] = "multiplexed"
+    assert parse_scenario(data).clients[0].streams == 4
+
+
+def test_algorithm_params_are_hashable_and_round_trip() -> None:
+    from lbsim.scenario import parse_scenario
+
+    sc = parse_scenario(_l4(algorithm="maglev", params={"table_size": 251}))
+    assert sc.balancers[0].params == (("table_size", 251),)
+    hash(sc)
+    assert parse_scenario(__import__("yaml").safe_load(sc.to_yaml())) == sc

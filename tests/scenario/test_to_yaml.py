@@ -46,8 +46,12 @@ clients:
     requests:
       - {method: HEAD, path: /robots.txt, response: 123B}
 balancers:
-  - {name: l4, layer: 4, algorithm: maglev, groups: [web, api_v2], cores: 4,
-     pool: {warm: 2, max: 2, idle_timeout: 90s}, costs: {per_segment: 0.5us, per_request: 0}}
+  - {name: l4, layer: 4, mode: proxy, algorithm: maglev, groups: [web, api_v2], cores: 4,
+     params: {table_size: 251}, source_ports: 40000-40999,
+     pool: {warm: 2, max: 2, idle_timeout: 90s, refill: false},
+     costs: {per_segment: 0.5us, per_request: 0}}
+  - {name: l4nat, layer: 4, algorithm: round_robin, mss_clamp: false,
+     table: {capacity: 1000, timeouts: {established: 300s, close: 5s}}}
   - name: l7
     layer: 7
     algorithm: peak_ewma

@@ -35,8 +35,10 @@ class Recorder:
         if self.on_message_hook is not None:
             self.on_message_hook(conn, message, now)
 
-    def on_data(self, conn: TcpConnection, nbytes: int, now: float) -> None:
-        self.events.append(("data", nbytes, now))
+    def on_data(
+        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
+        self.events.append(("data", nbytes, ends, push, now))
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         self.events.append(("peer_fin", now))

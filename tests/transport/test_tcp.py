@@ -250,3 +250,41 @@ def test_lossy_transfer_delivers_every_byte_once(
     assert [m for m, _, _ in pair.sr.messages] == list(range(len(sizes)))
     assert pair.server.bytes_received == sum(sizes)
     assert pair.server.state is TcpState.CLOSE_WAIT
+
+
+def test_send_chunk_places_marks_at_their_offsets() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.client.send_chunk(3000, ((100, "a"), (3000, "b")), pair.now)
+    pair.run()
+    assert [m for m, _, _ in pair.sr.messages] == ["a", "b"]
+    data = pair.sent("c>s", data_only=True)
+    assert [s.ends for s in data if s.ends] == [((100, "a"),), ((80, "b"),)]
+
+
+def test_more_hint_holds_back_a_partial_tail_until_the_next_chunk() -> None:
+    """Like MSG_MORE: full segments go at once, a partial one waits for more bytes."""
+    pair = Pair()
+    pair.handshake()
+    pair.client.send_chunk(1000, (), pair.now, more=True)
+    assert pair.client.take() == []  # less than one MSS: held
+    pair.client.send_chunk(2000, (), pair.now, more=True)
+    full = pair.client.take()  # 3000 bytes queued: two full segments, 80 held
+    assert [s.length for s in full] == [1460, 1460]
+    pair.client.send_chunk(500, ((500, "end"),), pair.now, more=False)
+    tail = pair.client.take()
+    assert [s.length for s in tail] == [580]
+    # ceil(3500 / 1460) = 3 segments in all, exactly as if sent in one write.
+
+
+def test_on_data_reports_marks_relative_to_the_chunk() -> None:
+    pair = Pair()
+    pair.server.stream_data = True
+    pair.handshake()
+    pair.client.send_chunk(2000, ((1500, "m"),), pair.now)
+    pair.run()
+    data = [e for e in pair.sr.events if e[0] == "data"]
+    assert [(n, ends, push) for _, n, ends, push, _ in data] == [
+        (1460, (), False),
+        (540, ((40, "m"),), True),
+    ]

@@ -1,0 +1,262 @@
+"""A layer-4 splicing proxy: two TCP connections per client connection, warm pool.
+
+Theory of operation: in ``proxy`` mode the balancer terminates the client's TCP
+connection in its own stack (it still never parses the payload) and splices it to
+a connection of its own towards the chosen backend. The backend connection is
+taken from a *warm pool* opened ahead of time, so its handshake is off the
+client's critical path (concept C4); only when the pool for that backend is empty
+does the proxy connect cold. The pair lives and dies together: a FIN or reset on
+one side is passed to the other, and the backend connection is not reused by
+another client (an L4 proxy cannot know where one client's byte stream could
+safely end). With ``refill`` on, every warm connection handed out is replaced.
+
+Bytes are forwarded as they arrive, never held for a request boundary (the proxy
+does not know any). Each side has its own MSS, so the stream is re-segmented
+(C11): split when the outgoing MSS is smaller, coalesced when it is larger. The
+proxy passes the sender's push boundaries on like ``MSG_MORE``: bytes from a
+segment without PSH are sent with "more to come", so the outgoing side holds back
+only a final partial segment -- at most one outgoing MSS -- until more bytes fill
+it or the push arrives. Each side therefore carries ``ceil(bytes / its MSS)``
+segments per burst.
+
+The proxy's connections to backends come from its inside address with a finite
+range of source ports; a port stays unusable while its connection is in TIME_WAIT,
+so new backend connections per second are capped (VALIDATION.md: ~470/s with
+Linux defaults). A connect that finds no free port fails and the client
+connection is reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import simpy
+
+from lbsim.lb.algorithms import Algorithm
+from lbsim.lb.backends import BackendRef
+from lbsim.lb.conntable import ConnectionTable, Entry, EntryState
+from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE, VIP, VIP_PORT
+from lbsim.nodes.stack import PortsExhausted, TcpStack
+from lbsim.records import Recorder
+from lbsim.streams import mix64, mix_ints
+from lbsim.transport.states import TcpState
+from lbsim.transport.tcp import TcpConnection
+
+_OPEN = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.SYN_SENT, TcpState.SYN_RECEIVED)
+
+
+class _Leg:
+    """One side of a spliced pair; the listener of its TCP connection."""
+
+    __slots__ = ("backend", "closed", "conn", "entry", "other", "proxy", "warm")
+
+    def __init__(self, proxy: L4Proxy, backend: BackendRef | None) -> None:
+        self.proxy = proxy
+        self.backend = backend
+        self.conn: TcpConnection | None = None
+        self.other: _Leg | None = None
+        self.entry: Entry | None = None
+        self.warm = False
+        self.closed = False
+
+    def on_established(self, conn: TcpConnection, now: float) -> None:
+        if self.backend is not None and self.other is None:
+            self.proxy.pool_ready(self, now)  # a warm connection, now usable
+        elif self.entry is not None and self.other is None:
+            self.proxy.attach(self, now)  # a client connection, now accepted
+
+    def on_data(
+        self,
+        conn: TcpConnection,
+        nbytes: int,
+        ends: tuple[tuple[int, Any], ...],
+        push: bool,
+        now: float,
+    ) -> None:
+        other = self.other
+        if other is not None and other.conn is not None and other.conn.state in _OPEN:
+            other.conn.send_chunk(nbytes, ends, now, more=not push)
+            self.proxy.stack.flush(other.conn)
+
+    def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
+        """Messages pass through as bytes; the proxy does not look at them."""
+
+    def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
+        if self.entry is not None:
+            self.proxy.table.set_state(self.entry, EntryState.FIN_WAIT)
+        other = self.other
+        if other is not None and other.conn is not None:
+            other.conn.close(now)
+            self.proxy.stack.flush(other.conn)
+        if self.other is None:
+            conn.close(now)  # an idle warm connection closed by its backend
+
+    def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        self.proxy.leg_closed(self, now, error)
+
+
+class L4Proxy:
+    """Layer-4 connection-splicing proxy with warm backend pools.
+
+    Attributes:
+        stack: The proxy's TCP stack (VIP on the client side, inside address
+            towards backends, with a finite source-port range).
+        table: Client connections and the backend each is spliced to.
+        idle: Warm, established backend connections per backend name.
+        connect_failures: Backend connects that failed for lack of a source port.
+        cold_connects: Client connections that found no warm connection.
+        warm_hits: Client connections attached to a warm connection.
+    """
+
+    layer = 4
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        stack: TcpStack,
+        backends: Sequence[BackendRef],
+        algorithm: Algorithm,
+        *,
+        table: ConnectionTable,
+        warm: int,
+        refill: bool,
+        recorder: Recorder,
+        upstream_mss: int | None = None,
+    ) -> None:
+        self.env = env
+        self.name = name
+        self.stack = stack
+        self.backends = list(backends)
+        self.algorithm = algorithm
+        self.table = table
+        self.warm = warm
+        self.refill = refill
+        self.recorder = recorder
+        self.upstream_mss = upstream_mss
+        self.idle: dict[str, list[_Leg]] = {b.name: [] for b in self.backends}
+        self.placements: dict[tuple[int, int], str] = {}
+        self.connect_failures = 0
+        self.cold_connects = 0
+        self.warm_hits = 0
+        self.buffered_bytes = 0
+        self._hash_ip_only = algorithm.name == "source_hash"
+        stack.listen(VIP, VIP_PORT, self._accept)
+        for backend in self.backends:
+            for _ in range(warm):
+                self._open_warm(backend)
+
+    # ------------------------------------------------------------ the pool
+
+    def _connect(self, leg: _Leg, backend: BackendRef) -> bool:
+        try:
+            leg.conn = self.stack.connect(
+                LB_INSIDE, backend.ip, BACKEND_PORT, leg, mss=self.upstream_mss
+            )
+        except PortsExhausted:
+            self.connect_failures += 1
+            return False
+        leg.conn.stream_data = True
+        return True
+
+    def _open_warm(self, backend: BackendRef) -> None:
+        leg = _Leg(self, backend)
+        leg.warm = True
+        self._connect(leg, backend)
+
+    def pool_ready(self, leg: _Leg, now: float) -> None:
+        """A warm connection finished its handshake: it may now be handed out."""
+        assert leg.backend is not None
+        self.idle[leg.backend.name].append(leg)
+
+    # ----------------------------------------------------- client connections
+
+    def _accept(self, conn: TcpConnection) -> _Leg | None:
+        """A SYN for the VIP: take it into the table, or refuse it (None: RST).
+
+        Like a real proxy, the balancer does nothing towards a backend until the
+        client's handshake has completed (``accept()`` returns): see :meth:`attach`.
+        """
+        entry = self.table.open(conn.remote_ip, conn.remote_port, None, self.env._now)
+        if entry is None:
+            return None
+        client = _Leg(self, None)
+        client.conn = conn
+        client.entry = entry
+        conn.stream_data = True
+        return client
+
+    def attach(self, client: _Leg, now: float) -> None:
+        """An accepted client connection: place it and splice it to a backend connection.
+
+        A warm connection is used if the chosen backend has one idle (no backend
+        handshake on the client's critical path); otherwise the proxy connects cold,
+        and the client's first bytes wait in the new connection until it is up.
+        """
+        conn, entry = client.conn, client.entry
+        assert conn is not None and entry is not None
+        key = mix64(conn.remote_ip) if self._hash_ip_only else mix_ints(
+            conn.remote_ip, conn.remote_port
+        )
+        backend = self.algorithm.pick(self.backends, now, key)
+        entry.backend = backend
+        self.table.set_state(entry, EntryState.ESTABLISHED)
+        pool = self.idle[backend.name]
+        if pool:
+            upstream = pool.pop()
+            self.warm_hits += 1
+            if self.refill:
+                self._open_warm(backend)
+        else:
+            upstream = _Leg(self, backend)
+            self.cold_connects += 1
+            if not self._connect(upstream, backend):
+                # No source port for the backend side: reset the client connection.
+                self.table.remove(entry)
+                conn.abort(now)
+                return
+        upstream.other, client.other = client, upstream
+        upstream.entry = entry
+        backend.active += 1
+        self.placements[(conn.remote_ip, conn.remote_port)] = backend.name
+
+    def leg_closed(self, leg: _Leg, now: float, error: str | None) -> None:
+        """One side of a pair (or an unused warm connection) is gone.
+
+        An error on one side resets the other. The table entry stays (in
+        TIME_WAIT once one side closed cleanly) until both sides are closed.
+        """
+        leg.closed = True
+        other = leg.other
+        if other is None:
+            if leg.backend is not None and leg in self.idle[leg.backend.name]:
+                self.idle[leg.backend.name].remove(leg)  # a warm connection died unused
+            return
+        if error is not None and other.conn is not None and other.conn.state is not TcpState.CLOSED:
+            other.conn.abort(now)
+            self.stack.flush(other.conn)
+        entry = leg.entry
+        if entry is None or not self.table.contains(entry):
+            return
+        if other.closed:
+            entry.backend.active -= 1
+            self.table.remove(entry)
+        elif error is None:
+            self.table.set_state(entry, EntryState.TIME_WAIT)
+
+    # ------------------------------------------------------------- queries
+
+    def placement(self, client_ip: int, client_port: int) -> str | None:
+        """Backend the connection from ``client_ip:client_port`` was spliced to."""
+        return self.placements.get((client_ip, client_port))
+
+    @property
+    def table_entries(self) -> int:
+        """Spliced client connections in the table."""
+        return len(self.table)
+
+    @property
+    def peak_entries(self) -> int:
+        """Most spliced connections at once."""
+        return self.table.peak
