@@ -35,11 +35,14 @@ import simpy
 
 from lbsim.lb.algorithms import Algorithm, make_algorithm
 from lbsim.lb.backends import BackendRef
+from lbsim.lb.cache import ResponseCache
 from lbsim.lb.conntable import ConnectionTable, Timeouts
 from lbsim.lb.cpu import Cpu
 from lbsim.lb.l4 import DirectReturn, L4Balancer
 from lbsim.lb.l4proxy import L4Proxy
-from lbsim.lb.l7 import L7Balancer, Route
+from lbsim.lb.l7 import L7Balancer, L7Costs, Limits
+from lbsim.lb.policy import EdgePolicy
+from lbsim.lb.routing import Router, Rule
 from lbsim.net.addresses import backend_address, client_address, endpoint_str, ip_to_str
 from lbsim.net.link import Link
 from lbsim.net.segment import Segment, flag_names, mss_for_mtu
@@ -185,6 +188,77 @@ def check_buildable(scenario: Scenario) -> None:
         build_algorithm(balancer, balancer.layer, random.Random(0))
 
 
+def _build_l7(
+    env: simpy.Environment,
+    balancer: BalancerConfig,
+    stack: TcpStack,
+    refs: list[BackendRef],
+    eligible_groups: set[str],
+    group_of_ip: dict[int, str],
+    cpu: Cpu,
+    recorder: Recorder,
+    seed: int,
+) -> L7Balancer:
+    """The layer-7 balancer of ``balancer``: rules, edge policy, cache, limits."""
+    rules = []
+    if balancer.routes:
+        for k, route in enumerate(balancer.routes):
+            m = route.match
+            rules.append(
+                Rule(
+                    route.group,
+                    [r for r in refs if r.group == route.group],
+                    build_algorithm(balancer, 7, stream(seed, "lb", balancer.name, "route", k)),
+                    path_prefix=m.path_prefix,
+                    path=m.path,
+                    methods=m.methods,
+                    headers=m.headers,
+                    auth=route.auth,
+                    allow=route.allow,
+                )
+            )
+    else:
+        members = [r for r in refs if r.group in eligible_groups]
+        rng = stream(seed, "lb", balancer.name, "route", 0)
+        rules.append(Rule("*", members, build_algorithm(balancer, 7, rng)))
+    block = balancer.block
+    blocked_groups = frozenset(block.clients) if block is not None else frozenset()
+    policy = EdgePolicy(
+        auth_required=balancer.auth is not None and balancer.auth.required,
+        blocked_clients=(lambda ip: group_of_ip.get(ip) in blocked_groups)
+        if blocked_groups
+        else None,
+        blocked_headers=block.headers if block is not None else (),
+        blocked_agents=block.user_agents if block is not None else (),
+    )
+    c = balancer.cache
+    cache = ResponseCache(c.size, c.ttl, c.methods) if c is not None else None
+    lim = balancer.limits
+    limits = (
+        Limits(lim.max_request, lim.max_buffer, lim.request_timeout) if lim is not None else None
+    )
+    costs = balancer.costs
+    return L7Balancer(
+        env,
+        balancer.name,
+        stack,
+        Router(rules),
+        cpu=cpu,
+        costs=L7Costs(
+            costs.per_request, costs.per_header_byte, costs.per_route_rule, costs.per_cache_lookup
+        ),
+        pool_max=balancer.pool.max,
+        pool_warm=balancer.pool.warm,
+        idle_timeout=balancer.pool.idle_timeout,
+        recorder=recorder,
+        policy=policy,
+        cache=cache,
+        limits=limits,
+        streamed=balancer.response_mode == "streamed",
+        hash_on=balancer.hash_on or "client_ip",
+    )
+
+
 def _table(balancer: BalancerConfig) -> ConnectionTable:
     cfg = balancer.table
     if cfg is None:
@@ -255,6 +329,7 @@ class _Build:
                         service_time=bgroup.service_time,
                         weight=bgroup.weight,
                         queue_limit=bgroup.queue_limit,
+                        io_model=bgroup.io_model,
                     )
                 )
                 refs.append(BackendRef(name, bgroup.group, ip, bgroup.weight, down))
@@ -265,20 +340,25 @@ class _Build:
         self.tracker = Tracker(env)
         self.clients: list[ClientGroupRunner] = []
         client_links: dict[int, Link] = {}
+        client_mss: dict[int, int] = {}
+        group_of_ip: dict[int, str] = {}
         host_index = 0
         for group in scenario.clients:
             hosts = []
+            access = group.link or net.client_link
             for h in range(group.hosts):
                 ip = client_address(host_index)
                 host_index += 1
+                group_of_ip[ip] = group.name
+                client_mss[ip] = mss_for_mtu(access.mtu)
                 name = f"{group.name}-h{h}"
-                up = _link(env, f"{name}>{balancer.name}", "client", net.client_link, tracer)
-                down = _link(env, f"{reply_hop}>{name}", "client", net.client_link, tracer)
+                up = _link(env, f"{name}>{balancer.name}", "client", access, tracer)
+                down = _link(env, f"{reply_hop}>{name}", "client", access, tracer)
                 stack = TcpStack(
                     env,
                     name,
                     params,
-                    mss=mss_for_mtu(net.client_link.mtu),
+                    mss=mss_for_mtu(access.mtu),
                     salt=stream_seed(seed, "isn", name),
                     uplink=up,
                 )
@@ -326,6 +406,7 @@ class _Build:
                     segment_cost=costs.per_segment,
                     port_range=ports,
                 )
+                lb_stack.mss_by_peer.update(client_mss)
                 lb = L4Proxy(
                     env,
                     balancer.name,
@@ -342,7 +423,7 @@ class _Build:
             else:
                 clamp = None
                 if balancer.mss_clamp:
-                    clamp = mss_for_mtu(min(net.client_link.mtu, net.backend_link.mtu))
+                    clamp = min(min(client_mss.values()), upstream_mss)
                 lb = L4Balancer(
                     env,
                     balancer.name,
@@ -365,23 +446,6 @@ class _Build:
                     for backend in self.backends:
                         backend.listen_on_vip()
         else:
-            routes = []
-            if balancer.routes:
-                for k, rule in enumerate(balancer.routes):
-                    members = [r for r in refs if r.group == rule.group]
-                    rng = stream(seed, "lb", balancer.name, "route", k)
-                    routes.append(
-                        Route(
-                            rule.match.path_prefix,
-                            rule.group,
-                            members,
-                            build_algorithm(balancer, 7, rng),
-                        )
-                    )
-            else:
-                members = [r for r in refs if r.group in eligible_groups]
-                rng = stream(seed, "lb", balancer.name, "route", 0)
-                routes.append(Route(None, "*", members, build_algorithm(balancer, 7, rng)))
             lb_stack = TcpStack(
                 env,
                 balancer.name,
@@ -395,19 +459,11 @@ class _Build:
             )
             for ref in refs:
                 lb_stack.mss_by_peer[ref.ip] = upstream_mss
-            lb = L7Balancer(
-                env,
-                balancer.name,
-                lb_stack,
-                routes,
-                cpu=self.cpu,
-                per_request=costs.per_request,
-                pool_max=balancer.pool.max,
-                pool_warm=balancer.pool.warm,
-                idle_timeout=balancer.pool.idle_timeout,
-                recorder=rec,
-                upstream_mss=upstream_mss,
+            lb_stack.mss_by_peer.update(client_mss)
+            lb = _build_l7(
+                env, balancer, lb_stack, refs, eligible_groups, group_of_ip, self.cpu, rec, seed
             )
+            lb.upstream_mss = upstream_mss
             deliver = lb_stack.receive
             eligible = lb.backends
         for link in inbound:

@@ -90,13 +90,15 @@ class HttpResponse:
     """A response to one request.
 
     Attributes:
-        request: The request it answers.
+        request: The request it answers; None when the balancer answers a request
+            it has not finished reading (a 413/408/503 while bytes still arrive):
+            as in HTTP/1.1 it then answers the connection's oldest open request.
         status: Status code.
         size: Bytes on the wire (status line, headers and body).
         server: Who produced it (backend name, or the balancer for local answers).
     """
 
-    request: HttpRequest
+    request: HttpRequest | None
     status: int
     size: int
     server: str

@@ -1,34 +1,44 @@
-"""A layer-7 balancer: a reverse proxy that terminates TCP and routes each request.
+"""A layer-7 balancer: a reverse proxy that terminates TCP and handles each request.
 
 Theory of operation: the balancer owns the VIP and *terminates* every client TCP
-connection in its own stack; it keeps separate, pooled TCP connections to the
-backends. Request bytes arriving from a client are held in the balancer's memory
-(counted in ``buffered_bytes``) until the request is complete -- only then can it be
-parsed. Parsing costs ``per_request`` of CPU; when that work finishes the request
-is routed (first matching route decides the backend group), one backend is picked
-*per request* by the group's algorithm, and the request is written to an idle
-pooled connection to that backend (opening one if the pool allows, otherwise
-waiting in the backend's queue). The backend therefore sees the first request byte
-only after the balancer received the last one. The response is buffered whole,
-then written to the client connection. Consecutive requests on one client
-connection can thus land on different backends.
+connection in its own stack (concept C15); it keeps separate, pooled connections
+to the backends. Request bytes arriving from a client are held in the balancer's
+memory (``buffered_bytes``) until the request is complete -- only then can it be
+parsed (C16). Limits act while bytes arrive: a request growing past
+``max_request`` is answered 413, one that would push the memory held past
+``max_buffer`` 503, one still incomplete ``request_timeout`` after its first byte
+408; each of those connections is then reset, shielding the backends from it.
 
-Each segment the balancer's stack receives or sends costs ``per_segment`` of CPU
-on ``cores`` cores, so under load the balancer itself becomes the bottleneck.
+A complete request costs one CPU job: a fixed parse cost plus a cost per header
+byte, per routing rule evaluated and per cache lookup. When the job finishes the
+request goes through the edge, in the order a proxy applies them: blocking (403),
+routing (first matching rule; none: 404), authentication (401), authorization
+(403), the response cache (a fresh copy is served by the balancer itself) -- and
+only then is one backend picked *per request* (C17) by the route's algorithm and
+the request written to an idle pooled connection to it (opening one if the pool
+allows, otherwise waiting). Requests refused at the edge never reach a backend
+(C19). Responses are held whole and then sent (``buffered``) or relayed as they
+arrive (``streamed``).
+
+Every segment the balancer's stack receives or sends also costs CPU, on ``cores``
+cores, so under load the balancer itself becomes the bottleneck (C20).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
-from lbsim.lb.algorithms import Algorithm
+from lbsim.lb.algorithms import stable_hash
 from lbsim.lb.backends import BackendRef
+from lbsim.lb.cache import ResponseCache
 from lbsim.lb.cpu import Cpu
+from lbsim.lb.policy import EdgePolicy
+from lbsim.lb.routing import Router, Rule, header_map
 from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE, VIP, VIP_PORT, endpoint_str
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder
@@ -38,40 +48,77 @@ from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
 
 _SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
+#: Methods whose requests carry no body: all their bytes are head (header) bytes.
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+#: Head bytes assumed for a request with a body (request line and headers).
+_HEAD_WITH_BODY = 500
 
 
-class Route:
-    """A routing rule: requests whose path starts with ``path_prefix`` go to ``group``."""
+class L7Costs:
+    """CPU seconds per unit of layer-7 work (see ``CostConfig`` in the scenario)."""
 
-    __slots__ = ("algorithm", "backends", "group", "path_prefix")
+    __slots__ = ("per_cache_lookup", "per_header_byte", "per_request", "per_route_rule")
 
     def __init__(
         self,
-        path_prefix: str | None,
-        group: str,
-        backends: Sequence[BackendRef],
-        algorithm: Algorithm,
+        per_request: float = 0.0,
+        per_header_byte: float = 0.0,
+        per_route_rule: float = 0.0,
+        per_cache_lookup: float = 0.0,
     ) -> None:
-        self.path_prefix = path_prefix
-        self.group = group
-        self.backends = list(backends)
-        self.algorithm = algorithm
+        self.per_request = per_request
+        self.per_header_byte = per_header_byte
+        self.per_route_rule = per_route_rule
+        self.per_cache_lookup = per_cache_lookup
 
-    def matches(self, req: HttpRequest) -> bool:
-        """Whether this rule takes ``req``."""
-        return self.path_prefix is None or req.path.startswith(self.path_prefix)
+
+class Limits:
+    """Buffering limits (None: no limit)."""
+
+    __slots__ = ("max_buffer", "max_request", "request_timeout")
+
+    def __init__(
+        self,
+        max_request: int | None = None,
+        max_buffer: int | None = None,
+        request_timeout: float | None = None,
+    ) -> None:
+        self.max_request = max_request
+        self.max_buffer = max_buffer
+        self.request_timeout = request_timeout
+
+
+def head_bytes(req: Any) -> int:
+    """Bytes of a request's head (what the parser reads)."""
+    size: int = req.size
+    return size if req.method in _BODYLESS else min(size, _HEAD_WITH_BODY)
 
 
 class _ClientSide:
     """The proxy's application on one client connection."""
 
-    __slots__ = ("closing", "conn", "in_flight", "lb")
+    __slots__ = (
+        "closing",
+        "conn",
+        "dead",
+        "held",
+        "in_flight",
+        "lb",
+        "partial",
+        "request_no",
+        "started",
+    )
 
     def __init__(self, lb: L7Balancer, conn: TcpConnection) -> None:
         self.lb = lb
         self.conn = conn
         self.in_flight = 0  # requests received and not yet answered (several if multiplexed)
         self.closing = False
+        self.dead = False  # refused by a limit: the rest of its bytes are discarded
+        self.held = 0  # bytes of this connection held in the balancer's memory
+        self.partial = 0  # bytes of the request currently arriving
+        self.started = 0.0  # when that request's first byte came
+        self.request_no = 0  # counts requests begun, for the read timeout
         conn.stream_data = True
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
@@ -80,17 +127,13 @@ class _ClientSide:
     def on_data(
         self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
     ) -> None:
-        lb = self.lb
-        held = lb.buffered_bytes = lb.buffered_bytes + nbytes
-        if held > lb.peak_buffer:
-            lb.peak_buffer = held
+        self.lb.request_bytes(self, nbytes, ends, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        req: HttpRequest = message
-        req.ctx.t_lb_first_byte = first_byte
-        req.ctx.t_lb_last_byte = now
+        if self.dead:
+            return
         self.in_flight += 1
-        self.lb.request_complete(self, req, now)
+        self.lb.request_complete(self, message, first_byte, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         if self.in_flight:
@@ -100,6 +143,7 @@ class _ClientSide:
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
         self.lb.client_connections -= 1
+        self.lb.release_held(self)
 
 
 class _Upstream:
@@ -139,10 +183,12 @@ class _Upstream:
 
     def _send(self, now: float) -> None:
         req = self.request
+        client = self.client
         assert req is not None and self.conn is not None
         self.sent_at = now
         self.conn.send(req.size, req, now)
-        self.lb.buffer(-req.size)
+        if client is not None:
+            self.lb.unhold(client, req.size)
         self.lb.stack.flush(self.conn)
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
@@ -154,14 +200,10 @@ class _Upstream:
     def on_data(
         self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
     ) -> None:
-        lb = self.lb
-        held = lb.buffered_bytes = lb.buffered_bytes + nbytes
-        if held > lb.peak_buffer:
-            lb.peak_buffer = held
+        self.lb.response_bytes(self, nbytes, ends, push, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        resp: HttpResponse = message
-        self.lb.response_complete(self, resp, now)
+        self.lb.response_complete(self, message, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         conn.close(now)
@@ -189,9 +231,12 @@ class L7Balancer:
     Attributes:
         stack: The proxy's TCP stack (client side on the VIP, backend side on its
             inside address).
-        routes: Ordered routing rules; the first match decides.
+        router: Ordered routing rules.
+        policy: Blocking, authentication and authorization.
+        cache: Response cache, or None.
         buffered_bytes: Request and response bytes held in memory now.
         peak_buffer: Largest ``buffered_bytes`` seen.
+        local_answers: Responses the balancer produced itself, by status code.
     """
 
     layer = 7
@@ -201,36 +246,43 @@ class L7Balancer:
         env: simpy.Environment,
         name: str,
         stack: TcpStack,
-        routes: Sequence[Route],
+        router: Router,
         *,
         cpu: Cpu,
-        per_request: float,
+        costs: L7Costs,
         pool_max: int | None,
         pool_warm: int,
         idle_timeout: float,
         recorder: Recorder,
+        policy: EdgePolicy | None = None,
+        cache: ResponseCache | None = None,
+        limits: Limits | None = None,
+        streamed: bool = False,
+        hash_on: str = "client_ip",
         upstream_mss: int | None = None,
     ) -> None:
         self.env = env
         self.name = name
         self.stack = stack
-        self.routes = list(routes)
+        self.router = router
         self.cpu = cpu
-        self.per_request = per_request
+        self.costs = costs
         self.pool_max = pool_max
         self.idle_timeout = idle_timeout
         self.recorder = recorder
+        self.policy = policy or EdgePolicy()
+        self.cache = cache
+        self.limits = limits or Limits()
+        self.streamed = streamed
+        self._key = _key_function(hash_on)
         self.upstream_mss = upstream_mss
         self.buffered_bytes = 0
         self.peak_buffer = 0
         self.client_connections = 0
+        self.local_answers: dict[int, int] = {}
         self._upstream_ids = 0
         self.upstreams: set[_Upstream] = set()
-        backends: dict[str, BackendRef] = {}
-        for route in self.routes:
-            for b in route.backends:
-                backends[b.name] = b
-        self.backends = list(backends.values())
+        self.backends = router.backends
         self.pools = {b.name: _Pool() for b in self.backends}
         stack.listen(VIP, VIP_PORT, lambda conn: _ClientSide(self, conn))
         for backend in self.backends:
@@ -239,10 +291,25 @@ class L7Balancer:
 
     # -------------------------------------------------------------- buffers
 
+    def _hold(self, client: _ClientSide, nbytes: int) -> None:
+        client.held += nbytes
+        held = self.buffered_bytes = self.buffered_bytes + nbytes
+        if held > self.peak_buffer:
+            self.peak_buffer = held
+
+    def unhold(self, client: _ClientSide, nbytes: int) -> None:
+        """``nbytes`` of ``client``'s requests left the balancer's memory."""
+        nbytes = min(nbytes, client.held)
+        client.held -= nbytes
+        self.buffered_bytes -= nbytes
+
+    def release_held(self, client: _ClientSide) -> None:
+        """Forget everything held for a connection that is gone."""
+        self.unhold(client, client.held)
+
     def buffer(self, delta: int) -> None:
-        """Account ``delta`` bytes more (or fewer) held in the proxy's memory."""
-        held = self.buffered_bytes + delta
-        self.buffered_bytes = held
+        """Account response bytes held (positive) or released (negative)."""
+        held = self.buffered_bytes = self.buffered_bytes + delta
         if held > self.peak_buffer:
             self.peak_buffer = held
 
@@ -256,21 +323,109 @@ class L7Balancer:
         """Most TCP connections held at once."""
         return self.stack.peak_conns
 
-    # ------------------------------------------------------------- requests
+    # ----------------------------------------------------- request arrival
 
-    def request_complete(self, client: _ClientSide, req: HttpRequest, now: float) -> None:
-        """A whole request is in memory: parse it (CPU), then dispatch it."""
-        done = self.cpu.run(now, self.per_request)
-        call_at(self.env, done, self._dispatch, client, req)
-
-    def _dispatch(self, client: _ClientSide, req: HttpRequest) -> None:
-        now = self.env._now
-        route = next((r for r in self.routes if r.matches(req)), None)
-        if route is None:
-            self.buffer(-req.size)
-            self._reply(client, HttpResponse(req, 404, ERROR_RESPONSE_SIZE, self.name), now)
+    def request_bytes(self, client: _ClientSide, nbytes: int, ends: Any, now: float) -> None:
+        """Request bytes arrived in order: hold them, watch the limits."""
+        if client.dead:
             return
-        backend = route.algorithm.pick(route.backends, now, mix64(client.conn.remote_ip))
+        limits = self.limits
+        if limits.max_buffer is not None and self.buffered_bytes + nbytes > limits.max_buffer:
+            self._refuse_early(client, 503, now)
+            return
+        self._hold(client, nbytes)
+        consumed = 0
+        if ends:
+            # Requests ending here are complete (on_message follows); only the bytes
+            # after the last end belong to a request still arriving.
+            client.partial = 0
+            consumed = ends[-1][0]
+        rest = nbytes - consumed
+        if rest > 0:
+            if client.partial == 0:
+                self._begin_request(client, now)
+            client.partial += rest
+            if limits.max_request is not None and client.partial > limits.max_request:
+                self._refuse_early(client, 413, now)
+
+    def _begin_request(self, client: _ClientSide, now: float) -> None:
+        client.started = now
+        client.request_no += 1
+        timeout = self.limits.request_timeout
+        if timeout is not None:
+            call_at(self.env, now + timeout, self._read_timeout, client, client.request_no)
+
+    def _read_timeout(self, client: _ClientSide, request_no: int) -> None:
+        if client.request_no == request_no and client.partial > 0 and not client.dead:
+            self._refuse_early(client, 408, self.env._now)
+
+    def _refuse_early(self, client: _ClientSide, status: int, now: float) -> None:
+        """Answer the request still arriving on ``client`` with ``status``, then reset.
+
+        The request is not complete, so the balancer has not parsed it; like an
+        HTTP/1.1 server it answers the connection's oldest outstanding request
+        (``request=None``) and then drops the connection.
+        """
+        client.dead = True
+        self.release_held(client)
+        self.local_answers[status] = self.local_answers.get(status, 0) + 1
+        conn = client.conn
+        if conn.state in _SENDABLE:
+            answer = HttpResponse(None, status, ERROR_RESPONSE_SIZE, self.name)
+            conn.send(ERROR_RESPONSE_SIZE, answer, now)
+            conn.abort(now)
+            self.stack.flush(conn)
+
+    def request_complete(
+        self, client: _ClientSide, req: HttpRequest, first_byte: float, now: float
+    ) -> None:
+        """A whole request is in memory: one CPU job parses and routes it."""
+        ctx = req.ctx
+        ctx.t_lb_first_byte = first_byte
+        ctx.t_lb_last_byte = now
+        max_request = self.limits.max_request
+        if max_request is not None and req.size > max_request:
+            # It fitted in one segment, so it was only seen whole: refuse it now.
+            self.unhold(client, req.size)
+            self._answer_locally(client, req, 413, ERROR_RESPONSE_SIZE, now)
+            return
+        costs = self.costs
+        rule, evaluated = self.router.route(req)
+        cost = (
+            costs.per_request
+            + costs.per_header_byte * head_bytes(req)
+            + costs.per_route_rule * evaluated
+        )
+        if self.cache is not None and self.cache.cacheable(req.method):
+            cost += costs.per_cache_lookup
+        done = self.cpu.run(now, cost)
+        call_at(self.env, done, self._dispatch, client, req, rule)
+
+    # ------------------------------------------------------------ dispatch
+
+    def _dispatch(self, client: _ClientSide, req: HttpRequest, rule: Rule | None) -> None:
+        now = self.env._now
+        headers = header_map(req)
+        refused = self.policy.block(client.conn.remote_ip, headers)
+        if refused is None and rule is None:
+            refused = 404
+        if refused is None and rule is not None:
+            refused = self.policy.admit(rule, headers)
+        if refused is not None or rule is None:
+            self.unhold(client, req.size)
+            self._answer_locally(client, req, refused or 404, ERROR_RESPONSE_SIZE, now)
+            return
+        cache = self.cache
+        if cache is not None and cache.cacheable(req.method):
+            hit = cache.lookup(req.method, req.path, now)
+            req.ctx.cache_hit = hit is not None
+            if hit is not None:
+                self.unhold(client, req.size)
+                self._reply(client, HttpResponse(req, hit.status, hit.size, self.name), now)
+                return
+        elif cache is not None:
+            req.ctx.cache_hit = False
+        backend = rule.algorithm.pick(rule.backends, now, self._key(client.conn.remote_ip, headers))
         backend.active += 1
         pool = self.pools[backend.name]
         if pool.idle:
@@ -279,12 +434,18 @@ class L7Balancer:
             upstream = self._open(backend, now)
             if upstream is None:
                 backend.active -= 1
-                self.buffer(-req.size)
-                self._reply(client, HttpResponse(req, 503, ERROR_RESPONSE_SIZE, self.name), now)
+                self.unhold(client, req.size)
+                self._answer_locally(client, req, 503, ERROR_RESPONSE_SIZE, now)
                 return
             upstream.assign(client, req, now)
         else:
             pool.waiters.append((client, req))
+
+    def _answer_locally(
+        self, client: _ClientSide, req: HttpRequest, status: int, size: int, now: float
+    ) -> None:
+        self.local_answers[status] = self.local_answers.get(status, 0) + 1
+        self._reply(client, HttpResponse(req, status, size, self.name), now)
 
     def _open(self, backend: BackendRef, now: float) -> _Upstream | None:
         upstream = _Upstream(self, backend)
@@ -301,29 +462,55 @@ class L7Balancer:
         self.pools[backend.name].open += 1
         return upstream
 
+    # ----------------------------------------------------------- responses
+
+    def response_bytes(
+        self, upstream: _Upstream, nbytes: int, ends: Any, push: bool, now: float
+    ) -> None:
+        """Response bytes from a backend: hold them, or relay them at once (streamed)."""
+        client = upstream.client
+        if not self.streamed:
+            self.buffer(nbytes)
+        elif client is not None and client.conn.state in _SENDABLE:
+            client.conn.send_chunk(nbytes, ends, now, more=not push)
+            self.stack.flush(client.conn)
+
     def response_complete(self, upstream: _Upstream, resp: HttpResponse, now: float) -> None:
-        """The backend's whole response is in memory: relay it, free the connection."""
+        """A backend's whole response has arrived: relay it (if held), free the connection."""
         client, req = upstream.client, upstream.request
         backend = upstream.backend
         upstream.client = upstream.request = None
         backend.active -= 1
-        for route in self.routes:
-            if backend in route.backends:
-                route.algorithm.on_complete(backend, now, now - upstream.sent_at)
+        for rule in self.router.rules:
+            if backend in rule.backends:
+                rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
                 break
+        if self.cache is not None and req is not None:
+            self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
         self.release(upstream, now)
+        if self.streamed:
+            if client is not None:
+                self._finished(client, now)
+            return
         self.buffer(-resp.size)
         if client is not None and req is not None:
             self._reply(client, resp, now)
 
     def _reply(self, client: _ClientSide, resp: HttpResponse, now: float) -> None:
         conn = client.conn
-        client.in_flight -= 1
-        if conn.state in _SENDABLE:
+        if conn.state in _SENDABLE and not client.dead:
             conn.send(resp.size, resp, now)
-            if client.closing and not client.in_flight:
-                conn.close(now)
             self.stack.flush(conn)
+        self._finished(client, now)
+
+    def _finished(self, client: _ClientSide, now: float) -> None:
+        client.in_flight -= 1
+        conn = client.conn
+        if client.closing and not client.in_flight and conn.state in _SENDABLE:
+            conn.close(now)
+            self.stack.flush(conn)
+
+    # --------------------------------------------------------------- pools
 
     def release(self, upstream: _Upstream, now: float) -> None:
         """Return an upstream connection to its pool (or hand it to a waiter)."""
@@ -368,7 +555,9 @@ class L7Balancer:
         if client is not None and req is not None:
             upstream.client = upstream.request = None
             upstream.backend.active -= 1
-            self._reply(client, HttpResponse(req, 502, ERROR_RESPONSE_SIZE, self.name), now)
+            self._answer_locally(client, req, 502, ERROR_RESPONSE_SIZE, now)
+
+    # ------------------------------------------------------------- records
 
     def finalize(self) -> None:
         """End of run: record the upstream connections still open."""
@@ -400,3 +589,24 @@ class L7Balancer:
                 reset=error in ("reset", "aborted"),
             )
         )
+
+
+def _key_function(hash_on: str) -> Callable[[int, dict[str, str]], int]:
+    """How a request's ``consistent_hash`` key is made (``hash_on``)."""
+    if hash_on == "client_ip":
+        return lambda ip, headers: mix64(ip)
+    kind, _, name = hash_on.partition(":")
+    name = name.lower()
+    if kind == "header":
+        return lambda ip, headers: stable_hash(headers.get(name, ""))
+    if kind == "cookie":
+
+        def from_cookie(ip: int, headers: dict[str, str]) -> int:
+            for part in headers.get("cookie", "").split(";"):
+                key, _, value = part.strip().partition("=")
+                if key.lower() == name:
+                    return stable_hash(value)
+            return stable_hash("")
+
+        return from_cookie
+    raise ValueError(f"unknown hash_on {hash_on!r}")

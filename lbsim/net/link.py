@@ -204,6 +204,11 @@ class Link:
         return max(0.0, self._busy_until - self._env._now) * self._byte_rate
 
     @property
+    def env(self) -> simpy.Environment:
+        """The environment whose clock the link runs on."""
+        return self._env
+
+    @property
     def in_flight(self) -> int:
         """Segments accepted but not yet delivered."""
         return len(self._in_flight)

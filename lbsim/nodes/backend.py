@@ -10,6 +10,13 @@ same time. When a worker finishes, the response is written to the connection the
 request came on; HTTP/1.1 without pipelining means one outstanding request per
 connection. A bounded queue answers 503 at once when full.
 
+That is an *event-driven* server (``io_model: event``). A *blocking* server
+(``io_model: blocking``, thread per connection) instead ties a worker to a
+connection as soon as a request's first byte arrives and keeps it, idle, until the
+request has fully arrived and been served: slow senders hold workers. This is
+what an L7 balancer in front shields backends from (it forwards a request only
+once complete, at LAN speed), while an L4 balancer passes the slowness through.
+
 No SimPy process per request: a worker's completion is one scheduled call.
 """
 
@@ -28,6 +35,20 @@ from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
 
 _SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
+
+
+class _Reader:
+    """Per-connection state of a blocking server: is a request being read, by whom."""
+
+    __slots__ = ("arrived", "reading", "request", "since", "waiting", "worker")
+
+    def __init__(self) -> None:
+        self.reading = False  # a request's bytes are arriving
+        self.worker = False  # a worker is tied to this connection
+        self.waiting = False  # queued for a worker
+        self.request: HttpRequest | None = None  # complete, waiting for a worker
+        self.since = 0.0
+        self.arrived = 0.0
 
 
 class Backend:
@@ -58,6 +79,7 @@ class Backend:
         service_time: Any,
         weight: float = 1.0,
         queue_limit: int | None = None,
+        io_model: str = "event",
     ) -> None:
         self.env = env
         self.name = name
@@ -68,6 +90,9 @@ class Backend:
         self.workers = workers
         self.service_time = service_time
         self.queue_limit = queue_limit
+        self.blocking = io_model == "blocking"
+        #: Blocking servers: connections whose request began but got no worker yet.
+        self.readers: deque[TcpConnection] = deque()
         self.busy = 0
         self.queue: deque[tuple[TcpConnection, HttpRequest, float]] = deque()
         self.served = 0
@@ -84,8 +109,11 @@ class Backend:
         """
         self.stack.listen(VIP, VIP_PORT, self._accept)
 
-    # TcpListener for every accepted connection (the backend is stateless per connection).
+    # TcpListener for every accepted connection.
     def _accept(self, conn: TcpConnection) -> Backend:
+        if self.blocking:
+            conn.stream_data = True  # it must see a request's first byte
+            conn.user = _Reader()
         return self
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
@@ -94,15 +122,50 @@ class Backend:
     def on_data(
         self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
     ) -> None:
-        """Not used: the backend waits for complete requests."""
+        """Blocking servers only: a request's first byte claims a worker."""
+        reader: _Reader = conn.user
+        if reader.reading or reader.waiting:
+            return
+        if ends and ends[-1][0] == nbytes:
+            return  # the request completes in these bytes: on_message takes a worker
+        reader.reading = True
+        reader.since = now
+        if self.busy < self.workers:
+            self.busy += 1
+            reader.worker = True
+        else:
+            reader.waiting = True
+            self.readers.append(conn)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        """A complete request arrived: queue it for a worker."""
+        """A complete request arrived: start it on a worker, or queue it."""
         req: HttpRequest = message
         ctx = req.ctx
         ctx.backend = self.name
         ctx.t_backend_first_byte = first_byte
         ctx.t_backend_last_byte = now
+        if self.blocking:
+            reader: _Reader = conn.user
+            reader.reading = False
+            if reader.worker:
+                self._serve(conn, req, now, now)  # the worker was waiting for these bytes
+                return
+            if not reader.waiting:
+                # Arrived whole before any worker was claimed for it.
+                if self.busy < self.workers:
+                    self.busy += 1
+                    reader.worker = True
+                    self._serve(conn, req, now, now)
+                    return
+                if self.queue_limit is not None and len(self.readers) >= self.queue_limit:
+                    self.rejected += 1
+                    self._respond(conn, req.respond(503, ERROR_RESPONSE_SIZE, self.name), now)
+                    return
+                reader.waiting = True
+                self.readers.append(conn)
+            reader.request = req
+            reader.arrived = now
+            return
         if self.busy < self.workers:
             self._start(conn, req, now, now)
         elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
@@ -119,19 +182,37 @@ class Backend:
         """Nothing is kept per connection; queued work for it is answered into the void."""
 
     def _start(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
+        self.busy += 1
+        self._serve(conn, req, arrived, now)
+
+    def _serve(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
+        """Work on ``req`` with a worker already counted in ``busy``."""
         dist = req.service_time if req.service_time is not None else self.service_time
         service = dist.quantile(req.service_u)
-        self.busy += 1
         req.ctx.queue_wait = now - arrived
         req.ctx.service_time = service
         call_at(self.env, now + service, self._done, conn, req, service)
 
     def _done(self, conn: TcpConnection, req: HttpRequest, service: float) -> None:
         now = self.env._now
-        self.busy -= 1
         self.served += 1
         self.busy_time += service
         self._respond(conn, req.respond(200, req.response_size, self.name), now)
+        if self.blocking:
+            reader: _Reader = conn.user
+            reader.worker = False
+            while self.readers:  # the freed worker goes to the longest-waiting reader
+                nconn = self.readers.popleft()
+                nreader: _Reader = nconn.user
+                nreader.waiting = False
+                nreader.worker = True
+                if nreader.request is not None:
+                    nreq, nreader.request = nreader.request, None
+                    self._serve(nconn, nreq, nreader.arrived, now)
+                return
+            self.busy -= 1
+            return
+        self.busy -= 1
         if self.queue:
             nconn, nreq, arrived = self.queue.popleft()
             self._start(nconn, nreq, arrived, now)

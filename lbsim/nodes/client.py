@@ -32,6 +32,7 @@ response, a refused connection, a reset, a timeout, or the end of the run.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import random
 from collections.abc import Callable, Generator
@@ -39,6 +40,7 @@ from typing import Any
 
 import simpy
 
+from lbsim.app.auth import token_header
 from lbsim.app.http import HttpRequest
 from lbsim.app.raw import RawRequest
 from lbsim.net.addresses import VIP, VIP_PORT, endpoint_str
@@ -67,6 +69,23 @@ def outcome_for_status(status: int | None) -> str:
     if status == 503:
         return "rejected"
     return "error"
+
+
+@functools.lru_cache(maxsize=32)
+def _zipf_cumulative(ids: int, s: float) -> tuple[float, ...]:
+    return tuple(itertools.accumulate(k**-s for k in range(1, ids + 1)))
+
+
+def pick_id(u: float, ids: int, zipf: float | None) -> int:
+    """The id in ``1..ids`` that the uniform draw ``u`` selects.
+
+    Uniform by default; with ``zipf`` = s, id ``k`` has probability proportional to
+    ``k**-s`` (inverse transform over the cumulative weights).
+    """
+    if zipf is None:
+        return min(ids, 1 + int(u * ids))
+    cumulative = _zipf_cumulative(ids, zipf)
+    return min(ids, 1 + bisect.bisect_right(cumulative, u * cumulative[-1]))
 
 
 class ClientHost:
@@ -246,10 +265,17 @@ class Session:
                 self._send(req, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        """A complete response arrived."""
+        """A complete response arrived (matched by request id, or HTTP/1.1 order)."""
         status = message.status
+        request = message.request
+        if request is None:
+            if not self.pending:
+                return
+            request_id = next(iter(self.pending))  # the oldest open request
+        else:
+            request_id = request.request_id
         self._finish(
-            message.request.request_id,
+            request_id,
             now,
             outcome_for_status(status),
             status,
@@ -354,6 +380,14 @@ class ClientGroupRunner:
         self._specs = specs
         self._cum_weights = list(itertools.accumulate(s.weight for s in specs))
         self._raw = cfg.protocol == "raw"
+        # Header fields common to the group's requests: identity, then its own.
+        common: list[tuple[str, str]] = [("User-Agent", cfg.user_agent)]
+        token = token_header(cfg.user, cfg.token)
+        if token is not None:
+            common.append(token)
+        common += list(cfg.headers)
+        self._common_headers = tuple(common)
+        self._templated = any("{user}" in v for _, v in self._common_headers)
 
     def placement(self, ip: int, port: int) -> str | None:
         """Backend the balancer pinned the connection from ``ip:port`` to, if any."""
@@ -380,17 +414,32 @@ class ClientGroupRunner:
             self.tracker.started()
             self.env.process(self._arrivals())
 
-    def make_request(self, rng: random.Random, request_id: str) -> Request:
-        """Draw the next request from ``rng`` (always the same number of draws)."""
+    def make_request(self, rng: random.Random, request_id: str, who: str = "") -> Request:
+        """Draw the next request from ``rng`` (always the same number of draws).
+
+        Args:
+            rng: The user's, session's or stream's own random stream.
+            request_id: Its stable id.
+            who: Id of the user or session, substituted for ``{user}`` in headers.
+        """
         total = self._cum_weights[-1]
         spec = self._specs[bisect.bisect_right(self._cum_weights, rng.random() * total)]
         size = max(1, round(spec.size.sample(rng)))
         response = max(1, round(spec.response.sample(rng)))
         service_u = rng.random()
-        n = rng.randint(1, spec.ids)
-        path = spec.path.replace("{n}", str(n)) if "{n}" in spec.path else spec.path
+        id_u = rng.random()
+        if "{n}" in spec.path:
+            n = pick_id(id_u, spec.ids, spec.zipf)
+            path = spec.path.replace("{n}", str(n))
+        else:
+            path = spec.path
         if self._raw:
             return RawRequest(request_id, path, size, response, service_u, spec.service_time)
+        headers = self._common_headers
+        if self._templated:
+            headers = tuple((k, v.replace("{user}", who)) for k, v in headers)
+        if spec.headers:
+            headers = headers + tuple(spec.headers)
         return HttpRequest(
             request_id=request_id,
             method=spec.method,
@@ -399,6 +448,7 @@ class ClientGroupRunner:
             response_size=response,
             service_u=service_u,
             service_time=spec.service_time,
+            headers=headers,
         )
 
     def new_session(self, conn_id: str, host: ClientHost) -> Session:
@@ -428,7 +478,7 @@ class ClientGroupRunner:
                     session.close()
                 session = self.new_session(f"{self.name}-{user}-c{n_conn}", host)
                 n_conn += 1
-            req = self.make_request(rng, f"{self.name}-{user}-{seq}")
+            req = self.make_request(rng, f"{self.name}-{user}-{seq}", f"{self.name}-{user}")
             seq += 1
             yield session.request(req)
             if session.count >= per_conn or not session.usable:
@@ -464,7 +514,7 @@ class ClientGroupRunner:
                 yield env.timeout(cfg.think_time.sample(rng))
                 if env._now >= self.duration:
                     break
-            req = self.make_request(rng, f"{self.name}-{index}-{k}")
+            req = self.make_request(rng, f"{self.name}-{index}-{k}", f"{self.name}-{index}")
             yield session.request(req)
             if not session.usable:
                 break
@@ -485,7 +535,7 @@ class ClientGroupRunner:
             yield env.timeout(think.sample(rng))
             if env._now >= self.duration:
                 break
-            req = self.make_request(rng, f"{self.name}-{user}.{k}-{seq}")
+            req = self.make_request(rng, f"{self.name}-{user}.{k}-{seq}", f"{self.name}-{user}")
             seq += 1
             yield holder.session().request(req)
         holder.stream_done()
@@ -503,8 +553,9 @@ class ClientGroupRunner:
             yield env.timeout(rng.expovariate(cfg.rate))
             if env._now >= self.duration:
                 break
-            req = self.make_request(rng, f"{self.name}-r{i}")
-            holders[i % n].session().request(req)
+            holder = holders[i % n]
+            req = self.make_request(rng, f"{self.name}-r{i}", f"{self.name}-{holder.user}")
+            holder.session().request(req)
             i += 1
         for holder in holders:
             holder.stream_done(all_streams=True)

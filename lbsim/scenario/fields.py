@@ -46,6 +46,7 @@ __all__ = [
     "ArrivalRate",
     "Bandwidth",
     "Duration",
+    "Headers",
     "HttpMethod",
     "Identifier",
     "NonNegativeInt",
@@ -247,6 +248,34 @@ def _params_in(value: object) -> object:
 def _params_out(value: tuple[tuple[str, object], ...]) -> dict[str, object]:
     return dict(value)
 
+
+_HEADER_NAME_RE: Final = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
+def _header_name(value: object) -> object:
+    if isinstance(value, str) and not _HEADER_NAME_RE.fullmatch(value):
+        raise ValueError(f"expected an HTTP header name such as X-User, got {show_value(value)}")
+    return value
+
+
+def _header_value(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected a header value (text), got {show_value(value)}")
+    return str(value)
+
+
+Headers = Annotated[
+    tuple[
+        tuple[
+            Annotated[str, Strict(), BeforeValidator(_header_name)],
+            Annotated[str, BeforeValidator(_header_value)],
+        ],
+        ...,
+    ],
+    BeforeValidator(_params_in),
+    PlainSerializer(_params_out),
+]
+"""HTTP header fields, written as a mapping ``{Name: value}``; stored as sorted pairs."""
 
 Params = Annotated[
     tuple[tuple[Annotated[str, Strict(), BeforeValidator(_identifier)], ParamValue], ...],

@@ -30,10 +30,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
+from lbsim.scenario.features import (
+    AuthConfig,
+    BlockConfig,
+    CacheConfig,
+    KeyType,
+    LimitsConfig,
+    TlsClientConfig,
+    TlsServerConfig,
+)
 from lbsim.scenario.fields import (
     ArrivalRate,
     Bandwidth,
     Duration,
+    Headers,
     HttpMethod,
     Identifier,
     NonNegativeInt,
@@ -101,13 +111,49 @@ OPEN_LOOP_DEFAULT_HOSTS: Final = 64
 # - per_request: "an L7 proxy's CPU per HTTP request is tens to hundreds of
 #   microseconds (~32 us/request for a tuned HAProxy)" (VALIDATION.md, Costs); an L4
 #   balancer never parses requests, so its per-request cost is zero.
+# - per_header_byte: parsing scales with the header bytes; 25 ns/byte puts a typical
+#   400-byte request head at ~30 us in all, HAProxy's figure above (our assumption).
+# - per_route_rule (0.2 us) and per_cache_lookup (1 us): a prefix/header comparison
+#   and a hash lookup with an LRU update; small next to parsing (our assumption).
 LAYER_DEFAULT_COSTS: Final[dict[int, dict[str, str]]] = {
-    4: {"per_segment": "1us", "per_request": "0s"},
-    7: {"per_segment": "2us", "per_request": "30us"},
+    4: {
+        "per_segment": "1us",
+        "per_request": "0s",
+        "per_header_byte": "0s",
+        "per_route_rule": "0s",
+        "per_cache_lookup": "0s",
+    },
+    7: {
+        "per_segment": "2us",
+        "per_request": "20us",
+        "per_header_byte": "25ns",
+        "per_route_rule": "0.2us",
+        "per_cache_lookup": "1us",
+    },
 }
+
+#: HTTP methods whose requests carry no body: all their bytes are header bytes.
+BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 #: Linux's default ephemeral port range (net.ipv4.ip_local_port_range).
 DEFAULT_SOURCE_PORTS: Final = (32768, 60999)
+
+#: Layer-7-only balancer keys, and why a layer-4 balancer cannot have them.
+_L4_BLIND: Final = {
+    "tls": "a layer-4 balancer passes TLS through unopened: the certificate stays on "
+    "the backends (concept C10); set tls_key on backend groups instead, or use layer: 7",
+    "limits": "a layer-4 balancer forwards segments as they arrive and never holds a "
+    "request (concept C9), so there is nothing to limit; use layer: 7",
+    "cache": "a layer-4 balancer cannot read responses, so it cannot cache them "
+    "(concept C14); use layer: 7",
+    "auth": "a layer-4 balancer cannot read headers or tokens, so it cannot "
+    "authenticate (concept C14); use layer: 7",
+    "block": "a layer-4 balancer sees only addresses and ports, so it cannot block by "
+    "header or user agent (concept C14); use layer: 7",
+    "response_mode": "a layer-4 balancer never buffers responses; use layer: 7",
+    "hash_on": "a layer-4 balancer cannot read headers or cookies; its hashing "
+    "algorithms use the client address and port",
+}
 
 _C6_EXPLANATION: Final = (
     "a layer-4 balancer sees only IP addresses and ports, so it cannot route on paths, "
@@ -201,6 +247,12 @@ class BackendGroup(_Model):
         service_time: Time a worker spends on one request, seconds.
         weight: Relative capacity, for weighted algorithms.
         queue_limit: Requests that may wait for a worker; None means unbounded.
+        io_model: ``event`` (a worker is taken only once the whole request has
+            arrived, like an event-driven server) or ``blocking`` (a worker is tied
+            up from a request's first byte until its response is written, like a
+            thread-per-connection server: slow senders hold workers).
+        tls_key: Certificate key type, used when TLS ends at the backend (layer-4
+            passthrough, or a layer-7 balancer that re-encrypts).
     """
 
     group: Identifier
@@ -209,6 +261,8 @@ class BackendGroup(_Model):
     service_time: TimeDistribution
     weight: PositiveFloat = 1.0
     queue_limit: NonNegativeInt | None = None
+    io_model: Literal["event", "blocking"] = "event"
+    tls_key: KeyType = "ecdsa_p256"
 
     def instance_names(self) -> tuple[str, ...]:
         """Names of this group's servers: ``web-1``, ``web-2``, ...
@@ -230,6 +284,10 @@ class RequestSpec(_Model):
         response: Response bytes on the wire.
         service_time: Overrides the backend group's service time for this request.
         ids: Range of ids that replace ``{n}``.
+        zipf: Popularity of the ids: None draws them uniformly, a number ``s``
+            draws id ``k`` with probability proportional to ``1 / k**s`` (a few hot
+            objects, a long tail: what makes caches work).
+        headers: Extra header fields of this request.
     """
 
     method: HttpMethod = "GET"
@@ -239,6 +297,8 @@ class RequestSpec(_Model):
     response: SizeDistribution
     service_time: TimeDistribution | None = None
     ids: PositiveInt = 1000
+    zipf: PositiveFloat | None = None
+    headers: Headers = ()
 
 
 class ClientGroup(_Model):
@@ -259,6 +319,15 @@ class ClientGroup(_Model):
             interleaved on one long-lived connection, like gRPC over HTTP/2).
         requests_per_connection: Requests sent on one connection (keep-alive).
         think_time: Pause before each request of a user, seconds.
+        tls: TLS on its connections (``"1.2"``, ``"1.3"`` or a mapping with
+            ``version`` and ``resumption``); None or false for plain TCP.
+        link: This group's access link, replacing ``network.client_link`` for it
+            (e.g. slow mobile clients next to broadband ones).
+        user: The identity its token stands for (authorization rules name users).
+        token: Its Authorization header: ``valid``, ``invalid`` or ``none``.
+        user_agent: Its User-Agent header.
+        headers: Extra header fields on all its requests; ``{user}`` in a value is
+            replaced by the id of the user or session sending it.
         streams: Multiplexed, closed loop: request loops running at once on each
             user's connection.
         connections: Multiplexed, open loop: long-lived connections the Poisson
@@ -275,7 +344,27 @@ class ClientGroup(_Model):
     think_time: TimeDistribution = Constant(0.0)
     streams: PositiveInt = 1
     connections: PositiveInt | None = None
+    tls: TlsClientConfig | None = None
+    link: LinkConfig | None = None
+    user: Identifier | None = Field(default=None, validate_default=True)
+    token: Literal["valid", "invalid", "none"] = "valid"
+    user_agent: str = Field(default="lbsim/0.1", strict=True, min_length=1)
+    headers: Headers = ()
     requests: tuple[RequestSpec, ...] = Field(min_length=1)
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _tls_shorthand(cls, value: object) -> object:
+        if value is False:
+            return None
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return {"version": str(value)}
+        return value
+
+    @field_validator("user", mode="before")
+    @classmethod
+    def _default_user(cls, value: object, info: ValidationInfo) -> object:
+        return info.data.get("name") if value is None else value
 
     @field_validator("hosts", mode="before")
     @classmethod
@@ -315,13 +404,19 @@ class ClientGroup(_Model):
 
 
 class RouteMatch(_Model):
-    """Conditions of a layer-7 route; an empty match matches every request.
+    """Conditions of a layer-7 route, all of which must hold; empty matches everything.
 
     Attributes:
         path_prefix: The request path starts with this.
+        path: The request path is exactly this (after ``{n}`` was filled in).
+        methods: The request method is one of these.
+        headers: The request carries these header fields with these values.
     """
 
     path_prefix: UrlPrefix | None = None
+    path: UrlPrefix | None = None
+    methods: tuple[HttpMethod, ...] | None = Field(default=None, min_length=1)
+    headers: Headers = ()
 
 
 class Route(_Model):
@@ -330,10 +425,15 @@ class Route(_Model):
     Attributes:
         match: The conditions (all must hold).
         group: The backend group to send matching requests to.
+        auth: Whether requests on this route need a valid token; None follows the
+            balancer's ``auth``.
+        allow: Users allowed on this route (others get 403); None allows everyone.
     """
 
     match: RouteMatch = RouteMatch()
     group: Identifier
+    auth: bool | None = None
+    allow: tuple[Identifier, ...] | None = None
 
 
 class PoolConfig(_Model):
@@ -390,12 +490,18 @@ class CostConfig(_Model):
     """CPU time a balancer spends per unit of work (defaults depend on the layer).
 
     Attributes:
-        per_segment: CPU per TCP segment forwarded, seconds.
-        per_request: CPU per HTTP request parsed and routed, seconds.
+        per_segment: CPU per TCP segment received or sent, seconds.
+        per_request: CPU per HTTP request parsed (fixed part), seconds.
+        per_header_byte: CPU per byte of request head parsed, seconds.
+        per_route_rule: CPU per routing rule evaluated, seconds.
+        per_cache_lookup: CPU per cache lookup, seconds.
     """
 
     per_segment: Duration
     per_request: Duration
+    per_header_byte: Duration = 0.0
+    per_route_rule: Duration = 0.0
+    per_cache_lookup: Duration = 0.0
 
 
 class BalancerConfig(_Model):
@@ -417,6 +523,15 @@ class BalancerConfig(_Model):
             nat and dsr, which forward the client's own SYN).
         source_ports: Port range of the connections the balancer itself opens
             (layer-4 proxy and layer 7).
+        tls: Layer 7: the certificate and TLS settings (TLS ends here).
+        limits: Layer 7: request size, buffer memory and read-time limits.
+        cache: Layer 7: response cache.
+        auth: Layer 7: token authentication at the edge.
+        block: Layer 7: clients, headers and user agents refused with 403.
+        response_mode: Layer 7: ``buffered`` (hold a whole response, then send it)
+            or ``streamed`` (relay response bytes as they arrive).
+        hash_on: Layer 7 ``consistent_hash`` key: ``client_ip``, ``header:NAME``
+            or ``cookie:NAME`` (session affinity).
         cores: CPU cores.
         costs: CPU cost model.
     """
@@ -432,6 +547,15 @@ class BalancerConfig(_Model):
     table: TableConfig | None = Field(default=None, validate_default=True)
     mss_clamp: bool | None = Field(default=None, validate_default=True)
     source_ports: PortRange | None = Field(default=None, validate_default=True)
+    tls: TlsServerConfig | None = None
+    limits: LimitsConfig | None = None
+    cache: CacheConfig | None = None
+    auth: AuthConfig | None = None
+    block: BlockConfig | None = None
+    response_mode: Literal["buffered", "streamed"] | None = Field(
+        default=None, validate_default=True
+    )
+    hash_on: str | None = Field(default=None, validate_default=True)
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
 
@@ -464,6 +588,27 @@ class BalancerConfig(_Model):
             return list(DEFAULT_SOURCE_PORTS)
         return value
 
+    @field_validator("response_mode", mode="before")
+    @classmethod
+    def _default_response_mode(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 7:
+            return "buffered"
+        return value
+
+    @field_validator("hash_on", mode="before")
+    @classmethod
+    def _default_hash_on(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 7:
+            return "client_ip"
+        if isinstance(value, str) and not (
+            value == "client_ip"
+            or (value.startswith(("header:", "cookie:")) and len(value.split(":", 1)[1]) > 0)
+        ):
+            raise ValueError(
+                f'expected "client_ip", "header:NAME" or "cookie:NAME", got "{value}"'
+            )
+        return value
+
     @field_validator("costs", mode="before")
     @classmethod
     def _default_costs(cls, value: object, info: ValidationInfo) -> object:
@@ -493,6 +638,15 @@ class BalancerConfig(_Model):
             )
         if self.layer == 4 and self.routes is not None:
             raise KeyedValueError("routes", _C6_EXPLANATION)
+        if self.layer == 4:
+            for key, why in _L4_BLIND.items():
+                if getattr(self, key) is not None:
+                    raise KeyedValueError(key, why)
+            for key in ("per_header_byte", "per_route_rule", "per_cache_lookup"):
+                if getattr(self.costs, key) != 0:
+                    raise KeyedValueError(
+                        ("costs", key), "must be 0 at layer 4: it never parses requests"
+                    )
         if self.layer == 7 and self.table is not None:
             raise KeyedValueError(
                 "table",
@@ -579,6 +733,24 @@ class Scenario(_Model):
                 _check_group(("balancers", index, "groups", position), group, known)
             for position, route in enumerate(balancer.routes or ()):
                 _check_group(("balancers", index, "routes", position, "group"), route.group, known)
+            if balancer.layer == 7 and balancer.tls is None:
+                for client in self.clients:
+                    if client.tls is not None:
+                        raise KeyedValueError(
+                            ("balancers", index, "layer"),
+                            f'client group "{client.name}" uses TLS, and a layer-7 '
+                            "balancer must decrypt requests to read them, so it needs "
+                            "the certificate (concept C20): add tls: {key: ecdsa_p256} "
+                            "to this balancer",
+                        )
+            if balancer.block is not None:
+                names = [c.name for c in self.clients]
+                for position, blocked in enumerate(balancer.block.clients):
+                    if blocked not in names:
+                        raise KeyedValueError(
+                            ("balancers", index, "block", "clients", position),
+                            f'no client group "{blocked}" (client groups: {", ".join(names)})',
+                        )
             if balancer.layer == 7:
                 for client in self.clients:
                     if client.protocol == "raw":

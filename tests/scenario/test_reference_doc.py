@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from lbsim.scenario import FAMILIES, L4_ALGORITHMS, L7_ALGORITHMS, schema
+from lbsim.scenario import FAMILIES, L4_ALGORITHMS, L7_ALGORITHMS, features, schema
 from lbsim.scenario.units import BANDWIDTH_UNITS, DURATION_UNITS, SIZE_UNITS
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "scenario.md"
 MODELS = [
     value
-    for value in vars(schema).values()
+    for module in (schema, features)
+    for value in vars(module).values()
     if isinstance(value, type)
     and issubclass(value, BaseModel)
-    and value.__module__ == schema.__name__
+    and value.__module__ == module.__name__
     and not value.__name__.startswith("_")
 ]
 

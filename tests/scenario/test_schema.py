@@ -84,8 +84,14 @@ def test_layer_7_defaults(minimal: Minimal) -> None:
     data = minimal(balancers=[{"name": "proxy", "layer": 7, "algorithm": "p2c"}])
     balancer = parse_scenario(data).balancers[0]
     assert balancer.mode is None
-    assert balancer.costs == CostConfig(per_segment="2us", per_request="30us")
-    assert (balancer.costs.per_segment, balancer.costs.per_request) == (2e-6, 30e-6)
+    assert balancer.costs == CostConfig(
+        per_segment="2us",
+        per_request="20us",
+        per_header_byte="25ns",
+        per_route_rule="0.2us",
+        per_cache_lookup="1us",
+    )
+    assert (balancer.costs.per_segment, balancer.costs.per_request) == (2e-6, 20e-6)
 
 
 def test_partial_costs_are_completed_from_the_layer_defaults(minimal: Minimal) -> None:
@@ -95,7 +101,13 @@ def test_partial_costs_are_completed_from_the_layer_defaults(minimal: Minimal) -
         ]
     )
     costs = parse_scenario(data).balancers[0].costs
-    assert costs == CostConfig(per_segment="2us", per_request="100us")
+    assert costs == CostConfig(
+        per_segment="2us",
+        per_request="100us",
+        per_header_byte="25ns",
+        per_route_rule="0.2us",
+        per_cache_lookup="1us",
+    )
 
 
 def test_open_loop_hosts_default(minimal: Minimal) -> None:
@@ -179,14 +191,15 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
     (
         ["clients.browsers.requests.0.bogus=1"],
         "clients.browsers.requests.0.bogus",
-        "expected one of: method, path, weight, size, response, service_time, ids",
+        "expected one of: method, path, weight, size, response, service_time, ids, zipf, "
+        "headers",
     ),
     (
         ["balancers.l7.routes.pictures.match.host=a.example"],
         "balancers.l7.routes.pictures.match.host",
-        'unknown key "host" (expected one of: path_prefix)',
+        'unknown key "host" (expected one of: path_prefix, path, methods, headers)',
     ),
-    (["clients.browsers.tls=true"], "clients.browsers.tls", 'unknown key "tls"'),
+    (["clients.browsers.tls=1.4"], "clients.browsers.tls.version", '"1.4"'),
     (
         ["balancers.l7.pool.size=3"],
         "balancers.l7.pool.size",

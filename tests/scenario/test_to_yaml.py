@@ -102,7 +102,7 @@ def test_dump_uses_human_units(example_path: Path) -> None:
         "service_time: exp(5ms)",
         "rate: 5/s",
         "response: 20KB",
-        "per_request: 30us",
+        "per_request: 20us",
     ):
         assert fragment in text
     assert "e-0" not in text  # no floats such as 1e-06
@@ -112,7 +112,13 @@ def test_dump_shows_resolved_defaults(minimal: Minimal) -> None:
     dumped = yaml.safe_load(parse_scenario(minimal()).to_yaml())
     balancer = dumped["balancers"][0]
     assert balancer["mode"] == "nat"
-    assert balancer["costs"] == {"per_segment": "1us", "per_request": "0s"}
+    assert balancer["costs"] == {
+        "per_segment": "1us",
+        "per_request": "0s",
+        "per_header_byte": "0s",
+        "per_route_rule": "0s",
+        "per_cache_lookup": "0s",
+    }
     assert dumped["clients"][0]["hosts"] == 1
     assert dumped["drain"] == "30s"
     assert dumped["tcp"]["initial_window"] == 10

@@ -12,7 +12,14 @@ NEGLIGIBLE_NETWORK: dict[str, Any] = {
     "client_link": {"latency": "0s", "bandwidth": "1000Gbps", "mtu": 1500},
     "backend_link": {"latency": "0s", "bandwidth": "1000Gbps", "mtu": 1500},
 }
-FREE = {"per_segment": "0s", "per_request": "0s"}
+#: A balancer that spends no CPU at all (every cost zero).
+FREE = {
+    "per_segment": "0s",
+    "per_request": "0s",
+    "per_header_byte": "0s",
+    "per_route_rule": "0s",
+    "per_cache_lookup": "0s",
+}
 
 
 def scenario(**overrides: Any) -> Scenario:
