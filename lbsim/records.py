@@ -45,6 +45,8 @@ class RequestRecord:
         t_backend_last_byte: When the last request byte reached the backend.
         t_lb_last_byte: When the last request byte reached the balancer (L7 only).
         reason: Short machine-readable reason for a non-``ok`` outcome.
+        new_upstream: L7 only: whether the balancer had to open a new connection to
+            the backend for it (``None`` where the balancer keeps no pool).
     """
 
     variant: str
@@ -69,6 +71,7 @@ class RequestRecord:
     t_backend_last_byte: float | None = None
     t_lb_last_byte: float | None = None
     reason: str | None = None
+    new_upstream: bool | None = None
 
     @property
     def latency(self) -> float:

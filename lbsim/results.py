@@ -245,10 +245,29 @@ def _counter(counters: dict[str, float], name: str, kind: Callable[[float], Any]
     return kind(value)
 
 
+def _cache_summary(window: pd.DataFrame) -> dict[str, Any] | None:
+    """Cache effect on the window's requests; None when the variant has no cache."""
+    looked_up = window["cache_hit"].dropna()
+    if looked_up.empty:
+        return None
+    hits = int((looked_up == True).sum())  # noqa: E712  (a nullable boolean column)
+    return {
+        "lookups": len(looked_up),
+        "hits": hits,
+        "hit_ratio": hits / len(looked_up),
+        "backend_requests_saved": hits,
+    }
+
+
 def _variant_summary(
-    run: VariantRunLike, window: pd.DataFrame, window_seconds: float
+    run: VariantRunLike, window: pd.DataFrame, window_seconds: float, finished_in_window: int
 ) -> dict[str, Any]:
-    """The per-variant block of ``summary.json``, computed on the window's requests."""
+    """The per-variant block of ``summary.json``, computed on the window's requests.
+
+    ``finished_in_window`` counts the ``ok`` requests whose last response byte
+    arrived inside the window, whenever they were issued: that rate is the
+    throughput, so an overloaded system shows what it actually completed.
+    """
     outcome_counts = window["outcome"].value_counts()
     outcomes = {name: int(outcome_counts.get(name, 0)) for name in OUTCOMES}
     completed = outcomes["ok"]
@@ -263,7 +282,7 @@ def _variant_summary(
         "completed": completed,
         "failed": len(window) - completed,
         "outcomes": outcomes,
-        "throughput_rps": completed / window_seconds if window_seconds > 0 else None,
+        "throughput_rps": finished_in_window / window_seconds if window_seconds > 0 else None,
         "latency": metrics.latency_stats(ok_latencies.to_numpy()),
         "backend_share": metrics.backend_share(window, backends),
         "jain_fairness": metrics.jain_fairness(int(served.get(b, 0)) for b in backends),
@@ -276,7 +295,10 @@ def _variant_summary(
             "cpu_utilization": _counter(counters, "lb.cpu_utilization", float),
             "peak_buffer_bytes": _counter(counters, "lb.peak_buffer_bytes", int),
             "peak_table_entries": _counter(counters, "lb.peak_table_entries", int),
+            "cpu_queue_delay": _counter(counters, "lb.cpu_mean_queue_delay", float),
         },
+        "cache": _cache_summary(window),
+        "counters": {k: v for k, v in sorted(counters.items()) if not k.startswith("backend.")},
         "wall_seconds": run.wall_seconds,
     }
 
@@ -321,7 +343,9 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
     variants: dict[str, Any] = {}
     for run, frame in zip(runs, request_frames, strict=True):
         window = _in_window(frame, warmup, duration)
-        variants[run.name] = _variant_summary(run, window, duration - warmup)
+        ends = frame["t_end"]
+        finished = int(((frame["outcome"] == "ok") & (ends >= warmup) & (ends < duration)).sum())
+        variants[run.name] = _variant_summary(run, window, duration - warmup, finished)
     summary = _json_safe(
         {
             "scenario": scenario.name,

@@ -488,18 +488,19 @@ class _Build:
         cpu = self.cpu
         duration = self.scenario.duration
         step = min(1.0, max(0.001, duration / SAMPLES))
-        busy_before = cpu.busy
+        busy_before = cpu.busy_by(env._now)
         while True:
             now = env._now
             rec.sample("lb.table_entries", now, lb.table_entries)
             rec.sample("lb.buffer_bytes", now, lb.buffered_bytes)
+            rec.sample("lb.cpu_queue_delay", now, cpu.backlog(now))
             if progress is not None:
                 progress(self.balancer.name, min(1.0, now / duration))
             yield env.timeout(step)
-            rec.sample(
-                "lb.cpu_utilization", env._now, (cpu.busy - busy_before) / (step * cpu.cores)
-            )
-            busy_before = cpu.busy
+            busy_now = cpu.busy_by(env._now)
+            utilization = (busy_now - busy_before) / (step * cpu.cores)
+            rec.sample("lb.cpu_utilization", env._now, utilization)
+            busy_before = busy_now
 
     def _settle(self) -> Generator[simpy.Event, Any, None]:
         links = self.links
@@ -518,8 +519,9 @@ class _Build:
         env = self.env
         sc = self.scenario
         window = self._cpu_window
-        call_at(env, sc.warmup, lambda: window.__setitem__("start", self.cpu.busy))
-        call_at(env, sc.duration, lambda: window.__setitem__("end", self.cpu.busy))
+        cpu = self.cpu
+        call_at(env, sc.warmup, lambda: window.__setitem__("start", cpu.busy_by(sc.warmup)))
+        call_at(env, sc.duration, lambda: window.__setitem__("end", cpu.busy_by(sc.duration)))
         for runner in self.clients:
             runner.start()
         env.process(self._sampler(progress))
@@ -556,9 +558,11 @@ class _Build:
                 link.sent for link in self.links if link.side == side
             )
         rec.counters["segments.dropped"] = sum(link.dropped for link in self.links)
-        busy = window.get("end", self.cpu.busy) - window.get("start", 0.0)
+        busy = window.get("end", self.cpu.busy_by(end)) - window.get("start", 0.0)
         rec.counters["lb.cpu_utilization"] = busy / (self.cpu.cores * (sc.duration - sc.warmup))
         rec.counters["lb.cpu_wait_seconds"] = self.cpu.waited
+        jobs = self.cpu.jobs
+        rec.counters["lb.cpu_mean_queue_delay"] = self.cpu.waited / jobs if jobs else 0.0
         lb = self.lb
         rec.counters["lb.peak_buffer_bytes"] = lb.peak_buffer if isinstance(lb, L7Balancer) else 0
         rec.counters["lb.peak_table_entries"] = (

@@ -115,3 +115,31 @@ def port_ceiling(port_low: int = 32768, port_high: int = 60999, time_wait: float
     """
     return (port_high - port_low + 1) / time_wait
 
+
+
+def ekm1_response(k: int, rho: float, mu: float = 1.0, *, tol: float = 1e-14) -> float:
+    """Mean response time of an E_k/M/1 queue (Erlang-k arrivals, exponential service).
+
+    Round robin over ``k`` servers fed by one Poisson stream gives each server every
+    k-th arrival, an Erlang-k inter-arrival time: exactly this queue. The root
+    ``sigma`` of ``sigma = A*(mu (1 - sigma))``, with ``A*`` the Laplace transform of
+    the inter-arrival time, gives ``W = 1 / (mu (1 - sigma))``; as ``k`` grows it
+    tends to D/M/1 (:func:`dm1_response`).
+
+    Args:
+        k: Erlang shape (number of servers in the rotation).
+        rho: Load of each server.
+        mu: Service rate.
+        tol: Convergence tolerance of the fixed-point iteration.
+    """
+    if k < 1 or not 0 < rho < 1:
+        raise ValueError("need k >= 1 and 0 < rho < 1")
+    lam = rho * mu  # per-server arrival rate
+    sigma = rho
+    for _ in range(100_000):
+        nxt = (k * lam / (k * lam + mu * (1 - sigma))) ** k
+        if abs(nxt - sigma) < tol:
+            sigma = nxt
+            break
+        sigma = nxt
+    return 1.0 / (mu * (1 - sigma))

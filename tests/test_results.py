@@ -203,6 +203,8 @@ def test_summary_top_level_and_keys() -> None:
         "stickiness",
         "segments",
         "lb",
+        "cache",
+        "counters",
         "wall_seconds",
     ]
 
@@ -227,7 +229,9 @@ def test_summary_counts_only_the_statistics_window() -> None:
         "cpu_utilization": 0.125,
         "peak_buffer_bytes": 4096,
         "peak_table_entries": 3,
+        "cpu_queue_delay": None,
     }
+    assert l4["cache"] is None  # no request was looked up in a cache
     assert l4["wall_seconds"] == 0.25
 
 

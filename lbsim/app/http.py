@@ -34,6 +34,7 @@ class RequestContext:
         queue_wait: Time waiting for a backend worker.
         service_time: Time a worker spent on it.
         cache_hit: Answered by a balancer cache (``None`` without a cache).
+        new_upstream: The balancer opened a backend connection for it (L7 only).
     """
 
     backend: str | None = None
@@ -44,6 +45,7 @@ class RequestContext:
     queue_wait: float | None = None
     service_time: float | None = None
     cache_hit: bool | None = None
+    new_upstream: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,15 @@ class Cpu:
         self.jobs += 1
         return end
 
+    def busy_by(self, t: float) -> float:
+        """Core-seconds of work actually done by time ``t`` (not merely queued).
+
+        Each core works without a break from when it last became busy until its
+        ``free`` time, so the part of the accepted work still ahead at ``t`` is
+        ``max(0, free - t)`` per core.
+        """
+        return self.busy - sum(f - t for f in self._free if f > t)
+
     def backlog(self, now: float) -> float:
         """Seconds until the least-loaded core is free (queueing delay a new job sees)."""
         return max(0.0, min(self._free) - now)

@@ -429,8 +429,10 @@ class L7Balancer:
         backend.active += 1
         pool = self.pools[backend.name]
         if pool.idle:
+            req.ctx.new_upstream = False
             pool.idle.pop().assign(client, req, now)
         elif self.pool_max is None or pool.open < self.pool_max:
+            req.ctx.new_upstream = True
             upstream = self._open(backend, now)
             if upstream is None:
                 backend.active -= 1
@@ -439,6 +441,7 @@ class L7Balancer:
                 return
             upstream.assign(client, req, now)
         else:
+            req.ctx.new_upstream = False  # it waits for a pooled connection to free up
             pool.waiters.append((client, req))
 
     def _answer_locally(

@@ -237,6 +237,7 @@ class Session:
                 t_backend_last_byte=ctx.t_backend_last_byte,
                 t_lb_last_byte=ctx.t_lb_last_byte,
                 reason=reason,
+                new_upstream=ctx.new_upstream,
             )
         )
         if not pending.event.triggered:
@@ -557,6 +558,16 @@ class ClientGroupRunner:
             req = self.make_request(rng, f"{self.name}-r{i}", f"{self.name}-{holder.user}")
             holder.session().request(req)
             i += 1
+        # No process waits for these requests one by one: wait for all of them here,
+        # so the run does not end while some are still being served.
+        open_requests = [
+            pending.event
+            for holder in holders
+            if holder.current is not None
+            for pending in holder.current.pending.values()
+        ]
+        if open_requests:
+            yield env.all_of(open_requests)
         for holder in holders:
             holder.stream_done(all_streams=True)
         self.tracker.finished()

@@ -154,11 +154,19 @@ def apply_parameter_axis(ax: Axes, table: SweepTable, x: str, log_x: bool | None
 
 
 def plain_log_y(ax: Axes) -> None:
-    """Log-scale y axis labelled with plain numbers (20, 50, 100) instead of powers of ten."""
+    """Log-scale y axis labelled with plain numbers (20, 30, 50, 100) instead of powers of ten.
+
+    Minor ticks at 2, 3 and 5 times a power of ten are labelled too while the axis
+    spans at most two decades, so a line in the middle of a decade can be read.
+    Call it after the data are drawn.
+    """
     ax.set_yscale("log")
+    low, high = ax.get_ylim()
+    decades = math.log10(high / low) if low > 0 and high > low else 0.0
+    digits = (2, 3, 5) if decades <= 2 else ()
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
     ax.yaxis.set_minor_formatter(
-        FuncFormatter(lambda value, _pos: f"{value:g}" if _leading_digit(value) in (2, 5) else "")
+        FuncFormatter(lambda value, _pos: f"{value:g}" if _leading_digit(value) in digits else "")
     )
 
 

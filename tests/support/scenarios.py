@@ -77,3 +77,50 @@ def queueing_scenario(
         ],
         balancers=[{"name": "l4", "layer": 4, "algorithm": "round_robin", "costs": FREE}],
     )
+
+
+def per_request_scenario(
+    *, algorithm: str, backends: int, rho: float, mean_service: float, duration: float, seed: int
+) -> Scenario:
+    """Poisson requests over long-lived multiplexed connections to an L7 balancer.
+
+    Each of ``backends`` identical backends has one worker and exponential service;
+    the network and the balancer cost nothing, so each backend is a queue fed by
+    the balancer's per-request choices (VALIDATION.md, "Per-request balancing").
+    """
+    rate = rho * backends / mean_service
+    return scenario(
+        seed=seed,
+        duration=f"{duration}s",
+        warmup=f"{duration * 0.1}s",
+        drain="60s",
+        network=NEGLIGIBLE_NETWORK,
+        backends=[
+            {
+                "group": "web",
+                "count": backends,
+                "workers": 1,
+                "service_time": f"exp({mean_service * 1000}ms)",
+            }
+        ],
+        clients=[
+            {
+                "name": "poisson",
+                "rate": f"{rate}/s",
+                "protocol": "multiplexed",
+                "connections": 16,
+                "hosts": 16,
+                "requests_per_connection": 100_000_000,
+                "requests": [{"path": "/", "size": "200B", "response": "200B"}],
+            }
+        ],
+        balancers=[
+            {
+                "name": "l7",
+                "layer": 7,
+                "algorithm": algorithm,
+                "costs": FREE,
+                "pool": {"warm": 4},
+            }
+        ],
+    )
