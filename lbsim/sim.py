@@ -256,6 +256,7 @@ def _build_l7(
         limits=limits,
         streamed=balancer.response_mode == "streamed",
         hash_on=balancer.hash_on or "client_ip",
+        tls=balancer.tls,
     )
 
 
@@ -330,6 +331,7 @@ class _Build:
                         weight=bgroup.weight,
                         queue_limit=bgroup.queue_limit,
                         io_model=bgroup.io_model,
+                        tls_key=bgroup.tls_key,
                     )
                 )
                 refs.append(BackendRef(name, bgroup.group, ip, bgroup.weight, down))
@@ -580,6 +582,11 @@ class _Build:
             rec.counters["lb.mss_clamped"] = lb.clamped
         for backend in self.backends:
             rec.counters[f"backend.{backend.name}.served"] = backend.served
+            for key, value in backend.tls_stats.items():
+                rec.counters[f"backend.{backend.name}.tls_{key}"] = value
+        if isinstance(lb, L7Balancer):
+            for key, value in lb.tls_stats.items():
+                rec.counters[f"lb.tls_{key}"] = value
         if progress is not None:
             progress(self.balancer.name, 1.0)
         return VariantRun(

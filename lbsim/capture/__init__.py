@@ -4,18 +4,19 @@ Theory of operation: a :class:`VariantCapture` taps every link of one variant's
 run and writes two classic pcap files, captured at the balancer: one for the
 client side and one for the backend side, with Ethernet/IPv4/TCP headers as the
 simulator sent them and payload bytes synthesized from the application messages
-(HTTP/1.1 heads and filler bodies), so Wireshark decodes the requests and
-responses. :func:`capture_variant` and :func:`capture_scenario` run variants with
-a capture attached; :class:`CaptureLimits` keeps the files small. See
-``docs/wireshark.md``.
+(HTTP/1.1 heads and filler bodies; TLS records on TLS connections), so Wireshark
+decodes the requests and responses. :func:`capture_variant` and
+:func:`capture_scenario` run variants with a capture attached;
+:class:`CaptureLimits` keeps the files small. See ``docs/wireshark.md``.
 
 Modules: :mod:`~lbsim.capture.capture` (the tap, ordering, spooling),
 :mod:`~lbsim.capture.run` (running variants with a capture),
 :mod:`~lbsim.capture.payload` (bytes from message marks; the per-message-type
-encoder registry), :mod:`~lbsim.capture.pcap` (frames, checksums, pcap files),
-:mod:`~lbsim.capture.limits` and :mod:`~lbsim.capture.options` (the ``--pcap``
-command-line options). Names are imported on first use, so the command line's
-``--help`` does not pay for the engine.
+encoder registry), :mod:`~lbsim.capture.tls` and :mod:`~lbsim.capture.der` (TLS
+records and certificates), :mod:`~lbsim.capture.pcap` (frames, checksums, pcap
+files), :mod:`~lbsim.capture.limits` and :mod:`~lbsim.capture.options` (the
+``--pcap`` command-line options). Names are imported on first use, so the command
+line's ``--help`` does not pay for the engine.
 """
 
 from __future__ import annotations

@@ -292,7 +292,7 @@ class VariantCapture:
         self._link_list.append(info)
         if self._clock is None:
             # A tap is not told the time; the link's environment knows it.
-            env = link._env
+            env = link.env
             self._clock = lambda: float(env.now)
         return info
 
@@ -400,12 +400,14 @@ class VariantCapture:
             stream.mark(offset + end, message)
             if wanted is None:
                 continue
+            # A TLS record protects an application message: look inside it.
+            inner = getattr(message, "inner", message)
             if side.name == "client":
-                request_id = getattr(message, "request_id", None)
+                request_id = getattr(inner, "request_id", None)
                 if direction == 0 and request_id is not None:
                     wanted.add(request_id)
             elif conn.state == _PENDING:
-                request = message if direction == 0 else getattr(message, "request", None)
+                request = inner if direction == 0 else getattr(inner, "request", None)
                 if getattr(request, "request_id", None) in wanted:
                     stop = offset + end
                     span = (max(0, stop - int(getattr(message, "size", 0))), stop)

@@ -364,15 +364,20 @@ def encode_response(resp: HttpResponse) -> HeadAndBody:
 
     Returns:
         Its head and filler body; a response to ``HEAD`` (or a 1xx, 204 or 304)
-        has no body and is padded with a header instead.
+        has no body and is padded with a header instead. A response that answers
+        no request (a balancer refusing one it has not finished reading) has a
+        body and no ``X-Request-Id``.
     """
     start_line = resp.head().encode("utf-8").split(_CRLF, 1)[0]
     req = resp.request
-    bodiless = req.method == "HEAD" or resp.status in _NO_BODY_STATUS or resp.status < 200
+    method = "GET" if req is None else req.method
+    bodiless = method == "HEAD" or resp.status in _NO_BODY_STATUS or resp.status < 200
     headers: list[tuple[bytes, bytes | None, int]] = [(b"Server", resp.server.encode("utf-8"), 0)]
     if not bodiless:
-        headers += [(b"Content-Type", _content_type(req.path), 2), (b"Content-Length", None, 9)]
-    headers.append((b"X-Request-Id", req.request_id.encode("utf-8"), 1))
+        path = "/" if req is None else req.path
+        headers += [(b"Content-Type", _content_type(path), 2), (b"Content-Length", None, 9)]
+    if req is not None:
+        headers.append((b"X-Request-Id", req.request_id.encode("utf-8"), 1))
     head = _fit(start_line, headers, resp.size, body=not bodiless, pad_name=b"X-Padding")
     return HeadAndBody(head, resp.size)
 
@@ -460,3 +465,9 @@ class ByteStream:
             pos = take
             i += 1
         return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+# Encoders of other protocols register themselves when imported; importing them
+# here makes every capture know them. (They import this module's names, which are
+# all defined by now.)
+from lbsim.capture import tls as _tls  # noqa: E402, F401

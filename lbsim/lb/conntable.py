@@ -99,11 +99,13 @@ class Entry:
         "packets",
         "state",
         "timer_at",
+        "vport",
     )
 
     def __init__(self, client_ip: int, client_port: int, backend: Any, now: float) -> None:
         self.client_ip = client_ip
         self.client_port = client_port
+        self.vport = 0  # the VIP port the client connected to (set by the balancer)
         self.backend = backend
         self.state = _SYN_RECV
         self.created = now

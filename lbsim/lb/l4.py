@@ -38,7 +38,7 @@ from lbsim.lb.conntable import (
     EntryState,
 )
 from lbsim.lb.cpu import Cpu
-from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT
+from lbsim.net.addresses import NAT_PORTS, NAT_PORTS_BACK, VIP
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
 from lbsim.records import Recorder
@@ -123,8 +123,9 @@ class L4Balancer:
             if flags & SYN and self.mss_clamp is not None and seg.mss > self.mss_clamp:
                 seg = self._clamp(seg)
             if self._nat:
-                # Destination NAT: VIP:80 -> backend:8080, everything else unchanged.
-                seg = _new_tuple(Segment, (seg[0], backend.ip, seg[2], BACKEND_PORT, *seg[4:]))
+                # Destination NAT: VIP:80 -> backend:8080 (443 -> 8443), the rest unchanged.
+                port = NAT_PORTS[seg[3]]
+                seg = _new_tuple(Segment, (seg[0], backend.ip, seg[2], port, *seg[4:]))
             backend.link.send(seg, ready)
         else:
             entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
@@ -138,8 +139,8 @@ class L4Balancer:
                 entry.packets += 1
             if flags & SYN and self.mss_clamp is not None and seg.mss > self.mss_clamp:
                 seg = self._clamp(seg)
-            # Reverse NAT: backend:8080 -> VIP:80 as the source.
-            out = _new_tuple(Segment, (VIP, seg[1], VIP_PORT, seg[3], *seg[4:]))
+            # Reverse NAT: backend:8080 -> VIP:80 (8443 -> 443) as the source.
+            out = _new_tuple(Segment, (VIP, seg[1], NAT_PORTS_BACK[seg[2]], seg[3], *seg[4:]))
             self.client_links[seg.dst].send(out, ready)
 
     def _clamp(self, seg: Segment) -> Segment:
@@ -161,16 +162,17 @@ class L4Balancer:
         if old is not None:
             self._forget(old)
         backend.active += 1
+        entry.vport = seg.dport
         self.placements[(seg.src, seg.sport)] = backend.name
         if self._nat:
-            self._reverse[(backend.ip, BACKEND_PORT, seg.src, seg.sport)] = entry
+            self._reverse[(backend.ip, NAT_PORTS[seg.dport], seg.src, seg.sport)] = entry
         self._arm(entry)
         return entry
 
     def _refuse(self, syn: Segment) -> None:
         """Table full: answer the SYN with RST from the VIP (connection refused)."""
         rst = Segment(
-            VIP, syn.src, VIP_PORT, syn.sport, 0, (syn.seq + 1) & SEQ_MASK, RST | ACK, 0, 0
+            VIP, syn.src, syn.dport, syn.sport, 0, (syn.seq + 1) & SEQ_MASK, RST | ACK, 0, 0
         )
         self.client_links[syn.src].send(rst, self.env._now)
 
@@ -205,7 +207,7 @@ class L4Balancer:
             entry.backend.active -= 1
         self.table.remove(entry)
         if self._nat:
-            key = (entry.backend.ip, BACKEND_PORT, entry.client_ip, entry.client_port)
+            key = (entry.backend.ip, NAT_PORTS[entry.vport], entry.client_ip, entry.client_port)
             if self._reverse.get(key) is entry:
                 del self._reverse[key]
 

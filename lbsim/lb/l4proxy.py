@@ -36,7 +36,14 @@ import simpy
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.conntable import ConnectionTable, Entry, EntryState
-from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE, VIP, VIP_PORT
+from lbsim.net.addresses import (
+    BACKEND_PORT,
+    BACKEND_TLS_PORT,
+    LB_INSIDE,
+    VIP,
+    VIP_PORT,
+    VIP_TLS_PORT,
+)
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
 from lbsim.streams import mix64, mix_ints
@@ -143,17 +150,16 @@ class L4Proxy:
         self.buffered_bytes = 0
         self._hash_ip_only = algorithm.name == "source_hash"
         stack.listen(VIP, VIP_PORT, self._accept)
+        stack.listen(VIP, VIP_TLS_PORT, self._accept)  # TLS passes through, unopened
         for backend in self.backends:
             for _ in range(warm):
                 self._open_warm(backend)
 
     # ------------------------------------------------------------ the pool
 
-    def _connect(self, leg: _Leg, backend: BackendRef) -> bool:
+    def _connect(self, leg: _Leg, backend: BackendRef, port: int = BACKEND_PORT) -> bool:
         try:
-            leg.conn = self.stack.connect(
-                LB_INSIDE, backend.ip, BACKEND_PORT, leg, mss=self.upstream_mss
-            )
+            leg.conn = self.stack.connect(LB_INSIDE, backend.ip, port, leg, mss=self.upstream_mss)
         except PortsExhausted:
             self.connect_failures += 1
             return False
@@ -202,7 +208,8 @@ class L4Proxy:
         backend = self.algorithm.pick(self.backends, now, key)
         entry.backend = backend
         self.table.set_state(entry, EntryState.ESTABLISHED)
-        pool = self.idle[backend.name]
+        tls = conn.local_port == VIP_TLS_PORT
+        pool = [] if tls else self.idle[backend.name]  # warm connections go to 8080
         if pool:
             upstream = pool.pop()
             self.warm_hits += 1
@@ -211,7 +218,8 @@ class L4Proxy:
         else:
             upstream = _Leg(self, backend)
             self.cold_connects += 1
-            if not self._connect(upstream, backend):
+            port = BACKEND_TLS_PORT if tls else BACKEND_PORT
+            if not self._connect(upstream, backend, port):
                 # No source port for the backend side: reset the client connection.
                 self.table.remove(entry)
                 conn.abort(now)

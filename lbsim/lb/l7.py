@@ -33,13 +33,23 @@ from typing import Any
 import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
+from lbsim.app.tls import TlsEndpoint
 from lbsim.lb.algorithms import stable_hash
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.cpu import Cpu
 from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import Router, Rule, header_map
-from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE, VIP, VIP_PORT, endpoint_str
+from lbsim.net.addresses import (
+    BACKEND_PORT,
+    BACKEND_TLS_PORT,
+    LB_INSIDE,
+    VIP,
+    VIP_PORT,
+    VIP_TLS_PORT,
+    endpoint_str,
+)
+from lbsim.nodes.channel import PlainChannel, TlsChannel
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder
 from lbsim.sched import call_at
@@ -98,6 +108,7 @@ class _ClientSide:
     """The proxy's application on one client connection."""
 
     __slots__ = (
+        "channel",
         "closing",
         "conn",
         "dead",
@@ -119,6 +130,7 @@ class _ClientSide:
         self.partial = 0  # bytes of the request currently arriving
         self.started = 0.0  # when that request's first byte came
         self.request_no = 0  # counts requests begun, for the read timeout
+        self.channel: PlainChannel | TlsChannel = PlainChannel(conn, lb.stack)
         conn.stream_data = True
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
@@ -151,6 +163,7 @@ class _Upstream:
 
     __slots__ = (
         "backend",
+        "channel",
         "client",
         "conn",
         "dead",
@@ -171,27 +184,39 @@ class _Upstream:
         self.idle_since: float | None = None
         self.dead = False
         self.requests = 0
+        self.channel: PlainChannel | TlsChannel | None = None
 
     def assign(self, client: _ClientSide, req: HttpRequest, now: float) -> None:
         self.client = client
         self.request = req
         self.idle_since = None
         self.requests += 1
-        conn = self.conn
-        if conn is not None and conn.state is TcpState.ESTABLISHED:
+        if self.ready:
             self._send(now)
+
+    @property
+    def ready(self) -> bool:
+        """Its handshake(s) are done: requests can be written."""
+        conn = self.conn
+        return (
+            conn is not None
+            and conn.state is TcpState.ESTABLISHED
+            and self.channel is not None
+            and self.channel.up
+        )
 
     def _send(self, now: float) -> None:
         req = self.request
         client = self.client
-        assert req is not None and self.conn is not None
+        assert req is not None and self.channel is not None
         self.sent_at = now
-        self.conn.send(req.size, req, now)
+        self.channel.send(req, now)
         if client is not None:
             self.lb.unhold(client, req.size)
-        self.lb.stack.flush(self.conn)
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
+        if self.channel is None:
+            self.channel = PlainChannel(conn, self.lb.stack)
         if self.request is not None:
             self._send(now)
         else:
@@ -260,6 +285,7 @@ class L7Balancer:
         streamed: bool = False,
         hash_on: str = "client_ip",
         upstream_mss: int | None = None,
+        tls: Any = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -284,10 +310,34 @@ class L7Balancer:
         self.upstreams: set[_Upstream] = set()
         self.backends = router.backends
         self.pools = {b.name: _Pool() for b in self.backends}
+        self.tls = tls
+        #: TLS handshakes terminated here (client side): count, resumed, CPU seconds.
+        self.tls_stats: dict[str, float] = {}
         stack.listen(VIP, VIP_PORT, lambda conn: _ClientSide(self, conn))
+        if tls is not None:
+            stack.listen(VIP, VIP_TLS_PORT, self._accept_tls)
         for backend in self.backends:
             for _ in range(pool_warm):
                 self._open(backend, env._now)
+
+    def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
+        """A client connection to port 443: TLS ends here, with the balancer's certificate."""
+        client = _ClientSide(self, conn)
+        tls = self.tls
+        endpoint = TlsEndpoint(
+            "server",
+            "1.3",
+            key=tls.key,
+            name=self.name,
+            resumption=True,
+            ticket_lifetime=tls.ticket_lifetime,
+        )
+        channel = TlsChannel(
+            self.env, endpoint, client, self.stack, cpu=self.cpu, stats=self.tls_stats
+        )
+        channel.conn = conn
+        client.channel = channel
+        return channel
 
     # -------------------------------------------------------------- buffers
 
@@ -371,9 +421,12 @@ class L7Balancer:
         self.local_answers[status] = self.local_answers.get(status, 0) + 1
         conn = client.conn
         if conn.state in _SENDABLE:
-            answer = HttpResponse(None, status, ERROR_RESPONSE_SIZE, self.name)
-            conn.send(ERROR_RESPONSE_SIZE, answer, now)
-            conn.abort(now)
+            client.channel.send(HttpResponse(None, status, ERROR_RESPONSE_SIZE, self.name), now)
+            client.channel.then(lambda: self._reset(conn))
+
+    def _reset(self, conn: TcpConnection) -> None:
+        if conn.state is not TcpState.CLOSED:
+            conn.abort(self.env._now)
             self.stack.flush(conn)
 
     def request_complete(
@@ -452,15 +505,23 @@ class L7Balancer:
 
     def _open(self, backend: BackendRef, now: float) -> _Upstream | None:
         upstream = _Upstream(self, backend)
+        self._upstream_ids += 1
+        name = f"{self.name}-up{self._upstream_ids}"
+        listener: Any = upstream
+        port = BACKEND_PORT
+        if self.tls is not None and self.tls.reencrypt:
+            # Re-encryption: the balancer is a TLS client of the backend.
+            endpoint = TlsEndpoint("client", "1.3", name=name)
+            upstream.channel = TlsChannel(self.env, endpoint, upstream, self.stack, cpu=self.cpu)
+            listener, port = upstream.channel, BACKEND_TLS_PORT
         try:
             upstream.conn = self.stack.connect(
-                LB_INSIDE, backend.ip, BACKEND_PORT, upstream, mss=self.upstream_mss
+                LB_INSIDE, backend.ip, port, listener, mss=self.upstream_mss
             )
         except PortsExhausted:
             return None
-        self._upstream_ids += 1
         self.upstreams.add(upstream)
-        upstream.conn.user = f"{self.name}-up{self._upstream_ids}"
+        upstream.conn.user = name
         upstream.conn.stream_data = True
         self.pools[backend.name].open += 1
         return upstream
@@ -472,11 +533,19 @@ class L7Balancer:
     ) -> None:
         """Response bytes from a backend: hold them, or relay them at once (streamed)."""
         client = upstream.client
-        if not self.streamed:
+        if not self._streams(upstream):
             self.buffer(nbytes)
         elif client is not None and client.conn.state in _SENDABLE:
-            client.conn.send_chunk(nbytes, ends, now, more=not push)
-            self.stack.flush(client.conn)
+            client.channel.relay(nbytes, ends, not push, now)
+
+    def _streams(self, upstream: _Upstream) -> bool:
+        """Whether a response from ``upstream`` is relayed as it arrives.
+
+        Over a re-encrypted upstream the balancer must first decrypt a record, so
+        the response is relayed message by message, as if buffered.
+        """
+        channel = upstream.channel
+        return self.streamed and not (channel is not None and channel.tls)
 
     def response_complete(self, upstream: _Upstream, resp: HttpResponse, now: float) -> None:
         """A backend's whole response has arrived: relay it (if held), free the connection."""
@@ -490,8 +559,9 @@ class L7Balancer:
                 break
         if self.cache is not None and req is not None:
             self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
+        streamed = self._streams(upstream)
         self.release(upstream, now)
-        if self.streamed:
+        if streamed:
             if client is not None:
                 self._finished(client, now)
             return
@@ -500,17 +570,18 @@ class L7Balancer:
             self._reply(client, resp, now)
 
     def _reply(self, client: _ClientSide, resp: HttpResponse, now: float) -> None:
-        conn = client.conn
-        if conn.state in _SENDABLE and not client.dead:
-            conn.send(resp.size, resp, now)
-            self.stack.flush(conn)
+        if client.conn.state in _SENDABLE and not client.dead:
+            client.channel.send(resp, now)
         self._finished(client, now)
 
     def _finished(self, client: _ClientSide, now: float) -> None:
         client.in_flight -= 1
-        conn = client.conn
-        if client.closing and not client.in_flight and conn.state in _SENDABLE:
-            conn.close(now)
+        if client.closing and not client.in_flight:
+            client.channel.then(lambda: self._close(client.conn))
+
+    def _close(self, conn: TcpConnection) -> None:
+        if conn.state in _SENDABLE:
+            conn.close(self.env._now)
             self.stack.flush(conn)
 
     # --------------------------------------------------------------- pools

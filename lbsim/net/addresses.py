@@ -11,15 +11,23 @@ student can tell the roles apart at a glance:
   per client host;
 * the balancer's inside address is ``10.0.0.1``;
 * backend group ``g`` (0-based) instance ``i`` (1-based) is ``10.0.(g+1).i`` and
-  listens on port 8080, so L4 NAT visibly rewrites both address and port.
+  listens on port 8080 (8443 for TLS), so L4 NAT visibly rewrites both address
+  and port.
 """
 
 from __future__ import annotations
 
 VIP = (203 << 24) | (0 << 16) | (113 << 8) | 10
 VIP_PORT = 80
+#: The VIP's port for TLS clients (Wireshark decodes TLS on 443 by default).
+VIP_TLS_PORT = 443
 LB_INSIDE = (10 << 24) | 1
 BACKEND_PORT = 8080
+#: Backends' TLS port (L4 passthrough and L7 re-encryption).
+BACKEND_TLS_PORT = 8443
+#: Where an L4 NAT balancer sends each VIP port, and back.
+NAT_PORTS = {VIP_PORT: BACKEND_PORT, VIP_TLS_PORT: BACKEND_TLS_PORT}
+NAT_PORTS_BACK = {BACKEND_PORT: VIP_PORT, BACKEND_TLS_PORT: VIP_TLS_PORT}
 CLIENT_BASE = (100 << 24) | (64 << 16)
 #: Linux default ephemeral port range (net.ipv4.ip_local_port_range).
 EPHEMERAL_PORTS = (32768, 60999)

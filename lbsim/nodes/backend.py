@@ -28,7 +28,10 @@ from typing import Any
 import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest
-from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT
+from lbsim.app.tls import TlsEndpoint
+from lbsim.lb.cpu import Cpu
+from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
+from lbsim.nodes.channel import TlsChannel
 from lbsim.nodes.stack import TcpStack
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState
@@ -80,6 +83,7 @@ class Backend:
         weight: float = 1.0,
         queue_limit: int | None = None,
         io_model: str = "event",
+        tls_key: str = "ecdsa_p256",
     ) -> None:
         self.env = env
         self.name = name
@@ -98,7 +102,14 @@ class Backend:
         self.served = 0
         self.rejected = 0
         self.busy_time = 0.0
+        self.tls_key = tls_key
+        #: Cores doing this server's TLS work (one per worker); kept apart from the
+        #: request workers, a simplification: its busy time is reported.
+        self.tls_cpu = Cpu(workers)
+        self.tls_stats: dict[str, float] = {}
+        self._channels: dict[TcpConnection, TlsChannel] = {}
         stack.listen(ip, BACKEND_PORT, self._accept)
+        stack.listen(ip, BACKEND_TLS_PORT, self._accept_tls)
 
     def listen_on_vip(self) -> None:
         """Also accept connections to the VIP (direct server return).
@@ -108,6 +119,7 @@ class Backend:
         real deployment) and answers from it straight to the client.
         """
         self.stack.listen(VIP, VIP_PORT, self._accept)
+        self.stack.listen(VIP, VIP_TLS_PORT, self._accept_tls)
 
     # TcpListener for every accepted connection.
     def _accept(self, conn: TcpConnection) -> Backend:
@@ -115,6 +127,23 @@ class Backend:
             conn.stream_data = True  # it must see a request's first byte
             conn.user = _Reader()
         return self
+
+    def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
+        """A connection to the TLS port: TLS ends here (L4 passthrough or re-encryption).
+
+        The backend holds its own certificate and issues its own session tickets,
+        so a ticket issued by another backend cannot be resumed here.
+        """
+        self._accept(conn)
+        endpoint = TlsEndpoint(
+            "server", "1.3", key=self.tls_key, name=self.name, resumption=True
+        )
+        channel = TlsChannel(
+            self.env, endpoint, self, self.stack, cpu=self.tls_cpu, stats=self.tls_stats
+        )
+        channel.conn = conn
+        self._channels[conn] = channel
+        return channel
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
         """Nothing to do until a request arrives."""
@@ -179,7 +208,8 @@ class Backend:
         conn.close(now)
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
-        """Nothing is kept per connection; queued work for it is answered into the void."""
+        """Forget the connection; queued work for it is answered into the void."""
+        self._channels.pop(conn, None)
 
     def _start(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
         self.busy += 1
@@ -218,6 +248,9 @@ class Backend:
             self._start(nconn, nreq, arrived, now)
 
     def _respond(self, conn: TcpConnection, resp: Any, now: float) -> None:
-        if conn.state in _SENDABLE:
+        channel = self._channels.get(conn)
+        if channel is not None:
+            channel.send(resp, now)
+        elif conn.state in _SENDABLE:
             conn.send(resp.size, resp, now)
             self.stack.flush(conn)

@@ -43,12 +43,14 @@ import simpy
 from lbsim.app.auth import token_header
 from lbsim.app.http import HttpRequest
 from lbsim.app.raw import RawRequest
-from lbsim.net.addresses import VIP, VIP_PORT, endpoint_str
+from lbsim.app.tls import Ticket, TlsEndpoint
+from lbsim.net.addresses import VIP, VIP_PORT, VIP_TLS_PORT, endpoint_str
+from lbsim.nodes.channel import PlainChannel, TlsChannel
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder, RequestRecord
 from lbsim.streams import stream
 from lbsim.transport.states import TcpState
-from lbsim.transport.tcp import TcpConnection
+from lbsim.transport.tcp import TcpConnection, TcpListener
 
 Request = HttpRequest | RawRequest
 
@@ -152,6 +154,8 @@ class Session:
         self.recorded = False
         self.close_error: str | None = None
         self.closing = False
+        self.channel: PlainChannel | TlsChannel | None = None
+        self.ready = False  # handshakes done: requests may be sent
 
     # ------------------------------------------------------------- requests
 
@@ -165,26 +169,26 @@ class Session:
         self.group.in_flight[req.request_id] = self
         tcp = self.tcp
         if tcp is None:
+            listener, port = self.group.open_channel(self)
             try:
-                self.tcp = self.host.stack.connect(self.host.ip, VIP, VIP_PORT, self)
+                self.tcp = self.host.stack.connect(self.host.ip, VIP, port, listener)
             except PortsExhausted:
                 self.usable = False
                 self._fail_all(now, "error", "no free source port")
                 return event
             self._waiting.append(req)
-        elif tcp.state is TcpState.ESTABLISHED:
+        elif self.ready:
             self._send(req, now)
-        elif tcp.state is TcpState.SYN_SENT:
-            self._waiting.append(req)
+        elif tcp.state is TcpState.SYN_SENT or tcp.state is TcpState.ESTABLISHED:
+            self._waiting.append(req)  # the TCP or TLS handshake is still under way
         else:
             self.usable = False
             self._fail(req.request_id, now, "error", "connection not usable")
         return event
 
     def _send(self, req: Request, now: float) -> None:
-        assert self.tcp is not None
-        self.tcp.send(req.size, req, now)
-        self.host.stack.flush(self.tcp)
+        assert self.channel is not None
+        self.channel.send(req, now)
 
     def close(self) -> None:
         """Close the connection (FIN) once no request is outstanding."""
@@ -259,7 +263,10 @@ class Session:
     # ------------------------------------------------------------ TcpListener
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
-        """Handshake done: send the requests that were waiting for it."""
+        """Handshake(s) done: send the requests that were waiting for it."""
+        if self.channel is None:
+            self.channel = PlainChannel(conn, self.host.stack)
+        self.ready = True
         waiting, self._waiting = self._waiting, []
         for req in waiting:
             if req.request_id in self.pending:
@@ -389,10 +396,40 @@ class ClientGroupRunner:
         common += list(cfg.headers)
         self._common_headers = tuple(common)
         self._templated = any("{user}" in v for _, v in self._common_headers)
+        #: Session tickets kept per user/session id (TLS resumption).
+        self.tickets: dict[str, Ticket] = {}
 
     def placement(self, ip: int, port: int) -> str | None:
         """Backend the balancer pinned the connection from ``ip:port`` to, if any."""
         return None if self._placement is None else self._placement(ip, port)
+
+    def open_channel(self, session: Session) -> tuple[TcpListener, int]:
+        """The listener for a new connection of ``session``, and the VIP port to use.
+
+        Without TLS the session listens to TCP itself. With TLS a client TLS end
+        sits in between, offering the session ticket of this user (if resumption
+        is on and it holds a valid one) and keeping the ticket it is given.
+        """
+        tls = self.cfg.tls
+        if tls is None:
+            return session, VIP_PORT
+        who = session.conn_id.rsplit("-c", 1)[0]
+        ticket = self.tickets.get(who) if tls.resumption else None
+        if ticket is not None and not ticket.valid(self.env._now):
+            ticket = None
+
+        def keep(new: Ticket | None) -> None:
+            if new is None:
+                self.tickets.pop(who, None)
+            elif tls.resumption:
+                self.tickets[who] = new
+
+        endpoint = TlsEndpoint(
+            "client", tls.version, name=f"{self.name}:{session.conn_id}", ticket=ticket
+        )
+        channel = TlsChannel(self.env, endpoint, session, session.host.stack, on_ticket=keep)
+        session.channel = channel
+        return channel, VIP_TLS_PORT
 
     def start(self) -> None:
         """Start the users, streams or arrival process of the group's workload."""
