@@ -47,6 +47,10 @@ class RequestRecord:
         reason: Short machine-readable reason for a non-``ok`` outcome.
         new_upstream: L7 only: whether the balancer had to open a new connection to
             the backend for it (``None`` where the balancer keeps no pool).
+        upstream_tries: L7 only: tries the balancer made (above 1: it retried on
+            another backend).
+        attempts: Times the client sent it (above 1: the client retried after a
+            failure, each time on a new connection).
     """
 
     variant: str
@@ -72,6 +76,8 @@ class RequestRecord:
     t_lb_last_byte: float | None = None
     reason: str | None = None
     new_upstream: bool | None = None
+    upstream_tries: int | None = None
+    attempts: int = 1
 
     @property
     def latency(self) -> float:

@@ -38,9 +38,11 @@ from lbsim.lb.backends import BackendRef
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.conntable import ConnectionTable, Timeouts
 from lbsim.lb.cpu import Cpu
+from lbsim.lb.health import HealthChecker
 from lbsim.lb.l4 import DirectReturn, L4Balancer
 from lbsim.lb.l4proxy import L4Proxy
 from lbsim.lb.l7 import L7Balancer, L7Costs, Limits
+from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import Router, Rule
 from lbsim.net.addresses import backend_address, client_address, endpoint_str, ip_to_str
@@ -108,9 +110,9 @@ def tcp_params(scenario: Scenario) -> TcpParams:
 
 
 def _link(
-    env: simpy.Environment, name: str, side: str, cfg: LinkConfig, tracer: Any
+    env: simpy.Environment, name: str, side: str, cfg: LinkConfig, tracer: Any, seed: int
 ) -> Link:
-    return Link(
+    link = Link(
         env,
         name,
         side,
@@ -120,6 +122,9 @@ def _link(
         queue_bytes=cfg.queue,
         tracer=tracer,
     )
+    if cfg.loss:
+        link.set_loss(cfg.loss, stream(seed, "loss", name))
+    return link
 
 
 def _segment_tracer(recorder: Recorder) -> Callable[[Link, Segment, float, bool], None]:
@@ -257,6 +262,8 @@ def _build_l7(
         streamed=balancer.response_mode == "streamed",
         hash_on=balancer.hash_on or "client_ip",
         tls=balancer.tls,
+        retries=balancer.retries,
+        panic_threshold=balancer.panic_threshold,
     )
 
 
@@ -303,40 +310,13 @@ class _Build:
 
         # Backends, each with its own link pair.
         self.backends: list[Backend] = []
-        refs: list[BackendRef] = []
+        self.refs: list[BackendRef] = []
+        self._params, self._tracer, self._reply_hop = params, tracer, reply_hop
+        self._group_counts: dict[str, int] = {}
         for g_index, bgroup in enumerate(scenario.backends):
-            for i in range(1, bgroup.count + 1):
-                name = f"{bgroup.group}-{i}"
-                ip = backend_address(g_index, i)
-                up = _link(env, f"{name}>{reply_hop}", "backend", net.backend_link, tracer)
-                down = _link(env, f"{balancer.name}>{name}", "backend", net.backend_link, tracer)
-                stack = TcpStack(
-                    env,
-                    name,
-                    params,
-                    mss=mss_for_mtu(net.backend_link.mtu),
-                    salt=stream_seed(seed, "isn", name),
-                    uplink=up,
-                )
-                down.attach(stack.receive)
-                self.backends.append(
-                    Backend(
-                        env,
-                        name,
-                        bgroup.group,
-                        ip,
-                        stack,
-                        workers=bgroup.workers,
-                        service_time=bgroup.service_time,
-                        weight=bgroup.weight,
-                        queue_limit=bgroup.queue_limit,
-                        io_model=bgroup.io_model,
-                        tls_key=bgroup.tls_key,
-                    )
-                )
-                refs.append(BackendRef(name, bgroup.group, ip, bgroup.weight, down))
-                self.links += (up, down)
-                backend_uplinks.append(up)
+            for _ in range(bgroup.count):
+                backend_uplinks.append(self._make_backend(g_index, bgroup))
+        refs = self.refs
 
         # Client hosts, each with its own link pair.
         self.tracker = Tracker(env)
@@ -354,8 +334,8 @@ class _Build:
                 group_of_ip[ip] = group.name
                 client_mss[ip] = mss_for_mtu(access.mtu)
                 name = f"{group.name}-h{h}"
-                up = _link(env, f"{name}>{balancer.name}", "client", access, tracer)
-                down = _link(env, f"{reply_hop}>{name}", "client", access, tracer)
+                up = _link(env, f"{name}>{balancer.name}", "client", access, tracer, seed)
+                down = _link(env, f"{reply_hop}>{name}", "client", access, tracer, seed)
                 stack = TcpStack(
                     env,
                     name,
@@ -470,12 +450,212 @@ class _Build:
             eligible = lb.backends
         for link in inbound:
             link.attach(deliver)
+        self._backend_deliver = backend_deliver or deliver
         for link in backend_uplinks:
-            link.attach(backend_deliver or deliver)
+            link.attach(self._backend_deliver)
         self.lb = lb
         self.eligible = tuple(r.name for r in eligible)
+        self._eligible_groups = eligible_groups
+        if isinstance(lb, L7Balancer) and balancer.outlier_detection is not None:
+            od = balancer.outlier_detection
+            lb.outlier = OutlierDetector(
+                lb.backends, od.consecutive_5xx, od.base_ejection, od.max_ejection_percent
+            )
+        self.health: HealthChecker | None = None
+        if balancer.health_check is not None:
+            self._start_health_checks(eligible)
+        self._schedule_events()
         self._started = False
         self._cpu_window: dict[str, float] = {}
+
+    @property
+    def stacks(self) -> list[TcpStack]:
+        """Every TCP stack of the run: clients, backends, the balancer's, probes'."""
+        out = [host.stack for runner in self.clients for host in runner.hosts]
+        out += [backend.stack for backend in self.backends]
+        lb = self.lb
+        if isinstance(lb, L7Balancer | L4Proxy):
+            out.append(lb.stack)
+        elif lb.probe_stack is not None:
+            out.append(lb.probe_stack)
+        return out
+
+    # ------------------------------------------------------- faults, health
+
+    def _start_health_checks(self, eligible: Sequence[BackendRef]) -> None:
+        lb, hc, env = self.lb, self.balancer.health_check, self.env
+        assert hc is not None
+        stack: TcpStack
+        on_change: Callable[[BackendRef, bool, float], None]
+        if isinstance(lb, L4Balancer):
+            # A NAT/DSR balancer has no TCP stack of its own: probes get one.
+            probe = TcpStack(
+                env,
+                f"{self.balancer.name}-probe",
+                self._params,
+                mss=mss_for_mtu(self.scenario.network.backend_link.mtu),
+                salt=stream_seed(self.scenario.seed, "isn", "probe"),
+                routes={r.ip: r.link for r in self.refs},
+            )
+            lb.probe_stack = probe
+            if self.switch is not None:
+                self.switch.probe_stack = probe
+            stack, on_change = probe, lb.backends_changed
+        elif isinstance(lb, L4Proxy):
+            stack, on_change = lb.stack, lb.backends_changed
+        else:
+            stack, on_change = lb.stack, lb.health_changed
+        self.health = HealthChecker(
+            env,
+            stack,
+            list(eligible),
+            kind=hc.kind,
+            path=hc.path,
+            interval=hc.interval,
+            timeout=hc.timeout,
+            rise=hc.rise,
+            fall=hc.fall,
+            recorder=self.recorder,
+            on_change=on_change,
+        )
+
+    def _schedule_events(self) -> None:
+        for event in self.scenario.events:
+            call_at(self.env, event.at, self._event, event)
+            if event.action == "outage" and event.until is not None:
+                call_at(self.env, event.until, self._outage_over, event)
+
+    def _backend(self, name: str) -> tuple[Backend, BackendRef]:
+        for backend, ref in zip(self.backends, self.refs, strict=True):
+            if backend.name == name:
+                return backend, ref
+        raise KeyError(name)
+
+    def _links_for(self, event: Any) -> list[Link]:
+        side = None if event.link == "all" else event.link
+        prefix = f"{event.client}-h" if event.client else None
+        return [
+            link
+            for link in self.links
+            if (side is None or link.side == side)
+            and (prefix is None or link.name.startswith(prefix) or f">{prefix}" in link.name)
+        ]
+
+    def _event(self, event: Any) -> None:
+        """Carry out one scheduled event (the same in every variant)."""
+        now = self.env._now
+        action = event.action
+        self.recorder.sample(f"event.{action}", now, 1.0)
+        seed = self.scenario.seed
+        if action in ("crash", "recover", "slowdown", "errors", "remove_backend"):
+            backend, ref = self._backend(event.backend)
+            if action == "crash":
+                backend.crash(event.mode or "reset")
+            elif action == "recover":
+                backend.recover()
+            elif action == "slowdown":
+                backend.slow_factor = event.factor
+            elif action == "errors":
+                backend.error_rate = event.rate
+            else:
+                ref.draining = True
+                self.lb.backends_changed()
+                if self.health is not None:
+                    self.health.remove(ref)
+        elif action == "loss":
+            for link in self._links_for(event):
+                link.set_loss(event.rate, stream(seed, "loss", link.name))
+        elif action == "outage":
+            for link in self._links_for(event):
+                link.set_down(True, stream(seed, "loss", link.name))
+        elif action == "restart_balancer":
+            self._restart_balancer(now, event.downtime or 0.0)
+        elif action == "add_backend":
+            self._scale_out(event.group)
+
+    def _outage_over(self, event: Any) -> None:
+        for link in self._links_for(event):
+            link.set_down(False)
+
+    def _restart_balancer(self, now: float, downtime: float) -> None:
+        lb = self.lb
+        lb.restart(now, downtime)
+        if not isinstance(lb, L4Balancer) and downtime > 0:
+            stack = lb.stack
+            stack.silent = True
+            call_at(self.env, now + downtime, setattr, stack, "silent", False)
+
+    def _scale_out(self, group: str) -> None:
+        """Add one backend to ``group``; balancers using the group start using it."""
+        g_index, bgroup = next(
+            (k, g) for k, g in enumerate(self.scenario.backends) if g.group == group
+        )
+        up = self._make_backend(g_index, bgroup)
+        up.attach(self._backend_deliver)
+        ref = self.refs[-1]
+        lb = self.lb
+        if isinstance(lb, L7Balancer):
+            lb.stack.routes[ref.ip] = ref.link
+            lb.add_backend(ref)
+        elif group in self._eligible_groups:
+            if isinstance(lb, L4Proxy):
+                lb.stack.routes[ref.ip] = ref.link
+            elif lb.probe_stack is not None:
+                lb.probe_stack.routes[ref.ip] = ref.link
+            lb.add_backend(ref)
+        else:
+            return
+        self.eligible = (*self.eligible, ref.name)
+        if isinstance(lb, L4Balancer) and self.switch is not None:
+            self.backends[-1].listen_on_vip()
+        if self.health is not None:
+            self.health.add(ref)
+
+    def _make_backend(self, g_index: int, bgroup: Any) -> Link:
+        """Create the next instance of backend group ``bgroup`` with its links.
+
+        Returns:
+            Its uplink, which the caller attaches to the balancer (or switch).
+        """
+        env, balancer, seed = self.env, self.balancer, self.scenario.seed
+        net = self.scenario.network
+        i = self._group_counts.get(bgroup.group, 0) + 1
+        self._group_counts[bgroup.group] = i
+        name = f"{bgroup.group}-{i}"
+        ip = backend_address(g_index, i)
+        up = _link(
+            env, f"{name}>{self._reply_hop}", "backend", net.backend_link, self._tracer, seed
+        )
+        down = _link(
+            env, f"{balancer.name}>{name}", "backend", net.backend_link, self._tracer, seed
+        )
+        stack = TcpStack(
+            env,
+            name,
+            self._params,
+            mss=mss_for_mtu(net.backend_link.mtu),
+            salt=stream_seed(seed, "isn", name),
+            uplink=up,
+        )
+        down.attach(stack.receive)
+        backend = Backend(
+            env,
+            name,
+            bgroup.group,
+            ip,
+            stack,
+            workers=bgroup.workers,
+            service_time=bgroup.service_time,
+            weight=bgroup.weight,
+            queue_limit=bgroup.queue_limit,
+            io_model=bgroup.io_model,
+            tls_key=bgroup.tls_key,
+        )
+        backend.errors_rng = stream(seed, "errors", name)
+        self.backends.append(backend)
+        self.refs.append(BackendRef(name, bgroup.group, ip, bgroup.weight, down))
+        self.links += (up, down)
+        return up
 
     def _placement(self, ip: int, port: int) -> str | None:
         lb = self.lb
@@ -587,6 +767,18 @@ class _Build:
         if isinstance(lb, L7Balancer):
             for key, value in lb.tls_stats.items():
                 rec.counters[f"lb.tls_{key}"] = value
+            rec.counters["lb.retries"] = lb.retried
+            if lb.outlier is not None:
+                rec.counters["lb.ejections"] = lb.outlier.ejections
+        if self.health is not None:
+            rec.counters["health.checks"] = self.health.checks
+            rec.counters["health.failures"] = self.health.failures
+            rec.counters["health.transitions"] = len(self.health.transitions)
+        rec.counters["links.lost"] = sum(link.lost for link in self.links)
+        totals = [stack.totals() for stack in self.stacks]
+        rec.counters["tcp.retransmissions"] = sum(t[0] for t in totals)
+        rec.counters["tcp.bytes_sent"] = sum(t[1] for t in totals)
+        rec.counters["tcp.bytes_received"] = sum(t[2] for t in totals)
         if progress is not None:
             progress(self.balancer.name, 1.0)
         return VariantRun(

@@ -35,6 +35,7 @@ class RequestContext:
         service_time: Time a worker spent on it.
         cache_hit: Answered by a balancer cache (``None`` without a cache).
         new_upstream: The balancer opened a backend connection for it (L7 only).
+        upstream_tries: Tries the L7 balancer made (more than 1: it retried).
     """
 
     backend: str | None = None
@@ -46,6 +47,7 @@ class RequestContext:
     service_time: float | None = None
     cache_hit: bool | None = None
     new_upstream: bool | None = None
+    upstream_tries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,9 +38,10 @@ from lbsim.lb.conntable import (
     EntryState,
 )
 from lbsim.lb.cpu import Cpu
-from lbsim.net.addresses import NAT_PORTS, NAT_PORTS_BACK, VIP
+from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
+from lbsim.nodes.stack import TcpStack
 from lbsim.records import Recorder
 from lbsim.sched import call_at
 from lbsim.streams import mix64, mix_ints
@@ -100,12 +101,18 @@ class L4Balancer:
         self._nat = mode == "nat"
         self._reverse: dict[tuple[int, int, int, int], Entry] = {}
         self._hash_ip_only = algorithm.name == "source_hash"
+        self._usable: list[BackendRef] | None = None  # cache of backends new work may use
+        self.down_until = 0.0  # restarting: everything is dropped until then
+        #: Health probes' TCP stack (the balancer's inside address), if checks are on.
+        self.probe_stack: TcpStack | None = None
 
     # ------------------------------------------------------------ forwarding
 
     def receive(self, seg: Segment) -> None:
         """Forward one segment (the ``deliver`` target of every link into the balancer)."""
         now = self.env._now
+        if now < self.down_until:
+            return  # restarting: nothing is forwarded
         ready = self.cpu.run(now, self.per_segment)
         flags = seg.flags
         if seg.dst == VIP:
@@ -130,7 +137,10 @@ class L4Balancer:
         else:
             entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
             if entry is None:
-                self.stray += 1
+                if seg.dst == LB_INSIDE and self.probe_stack is not None:
+                    self.probe_stack.receive(seg)  # a backend answering a health probe
+                else:
+                    self.stray += 1
                 return
             if flags & _CONTROL or entry.state is not _ESTABLISHED:
                 self._observe(entry, flags, FROM_BACKEND, now)
@@ -152,8 +162,12 @@ class L4Balancer:
         if not flags & SYN or flags & ACK:
             self.stray += 1  # not the start of a connection and no entry: drop
             return None
+        candidates = self.usable_backends()
+        if not candidates:
+            self._refuse(seg)  # no backend to send it to: refuse the connection
+            return None
         key = mix64(seg.src) if self._hash_ip_only else mix_ints(seg.src, seg.sport)
-        backend = self.algorithm.pick(self.backends, now, key)
+        backend = self.algorithm.pick(candidates, now, key)
         old = self.table.get(seg.src, seg.sport)
         entry = self.table.open(seg.src, seg.sport, backend, now)
         if entry is None:
@@ -211,6 +225,35 @@ class L4Balancer:
             if self._reverse.get(key) is entry:
                 del self._reverse[key]
 
+    # ------------------------------------------------------- backends, faults
+
+    def usable_backends(self) -> list[BackendRef]:
+        """Backends new connections may go to: healthy and not draining."""
+        usable = self._usable
+        if usable is None:
+            usable = self._usable = [b for b in self.backends if b.healthy and not b.draining]
+        return usable
+
+    def backends_changed(self, *_args: object) -> None:
+        """Health, draining or the set of backends changed: recompute candidates."""
+        self._usable = None
+
+    def add_backend(self, backend: BackendRef) -> None:
+        """Scale out: a new backend starts receiving new connections."""
+        self.backends.append(backend)
+        self.backends_changed()
+
+    def restart(self, now: float, downtime: float) -> None:
+        """The balancer restarts: its connection table is lost (and it is dark for a while).
+
+        Packets of connections it placed before now match no entry and are dropped,
+        so those connections stall until the clients give up (concept C5).
+        """
+        for entry in list(self.table):
+            self._forget(entry)
+        self._reverse.clear()
+        self.down_until = now + downtime
+
     # ------------------------------------------------------------- queries
 
     def placement(self, client_ip: int, client_port: int) -> str | None:
@@ -232,14 +275,18 @@ class DirectReturn:
     """The path a DSR backend's replies take: a plain switch to the client's link.
 
     It does no rewriting and costs no balancer CPU; it only picks the link towards
-    the destination address.
+    the destination address (or, for answers to health probes, the balancer).
     """
 
     def __init__(self, client_links: dict[int, Link]) -> None:
         self.client_links = client_links
         self.forwarded = 0
+        self.probe_stack: TcpStack | None = None
 
     def receive(self, seg: Segment) -> None:
         """Forward a backend's reply towards its client."""
         self.forwarded += 1
-        self.client_links[seg.dst].send(seg)
+        if seg.dst == LB_INSIDE and self.probe_stack is not None:
+            self.probe_stack.receive(seg)
+        else:
+            self.client_links[seg.dst].send(seg)

@@ -205,7 +205,12 @@ class L4Proxy:
         key = mix64(conn.remote_ip) if self._hash_ip_only else mix_ints(
             conn.remote_ip, conn.remote_port
         )
-        backend = self.algorithm.pick(self.backends, now, key)
+        candidates = [b for b in self.backends if b.healthy and not b.draining]
+        if not candidates:
+            self.table.remove(entry)
+            conn.abort(now)  # nowhere to send it
+            return
+        backend = self.algorithm.pick(candidates, now, key)
         entry.backend = backend
         self.table.set_state(entry, EntryState.ESTABLISHED)
         tls = conn.local_port == VIP_TLS_PORT
@@ -252,6 +257,34 @@ class L4Proxy:
             self.table.remove(entry)
         elif error is None:
             self.table.set_state(entry, EntryState.TIME_WAIT)
+
+    # ------------------------------------------------------- backends, faults
+
+    def backends_changed(self, *_args: object) -> None:
+        """Health or draining changed (candidates are computed per connection)."""
+
+    def add_backend(self, backend: BackendRef) -> None:
+        """Scale out: a new backend, with its own warm pool."""
+        self.backends.append(backend)
+        self.idle[backend.name] = []
+        for _ in range(self.warm):
+            self._open_warm(backend)
+
+    def restart(self, now: float, downtime: float) -> None:
+        """The proxy restarts: every TCP connection it held is lost without a word.
+
+        Clients' later segments find no connection and are answered with RST.
+        """
+        self.stack.forget_all()
+        for entry in list(self.table):
+            if entry.backend is not None:
+                entry.backend.active = 0
+            self.table.remove(entry)
+        for pool in self.idle.values():
+            pool.clear()
+        for backend in self.backends:
+            for _ in range(self.warm):
+                self._open_warm(backend)
 
     # ------------------------------------------------------------- queries
 

@@ -35,9 +35,10 @@ import simpy
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
 from lbsim.app.tls import TlsEndpoint
 from lbsim.lb.algorithms import stable_hash
-from lbsim.lb.backends import BackendRef
+from lbsim.lb.backends import BackendRef, usable
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.cpu import Cpu
+from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import Router, Rule, header_map
 from lbsim.net.addresses import (
@@ -169,9 +170,11 @@ class _Upstream:
         "dead",
         "idle_since",
         "lb",
+        "relayed",
         "request",
         "requests",
         "sent_at",
+        "timed_out",
     )
 
     def __init__(self, lb: L7Balancer, backend: BackendRef) -> None:
@@ -184,6 +187,8 @@ class _Upstream:
         self.idle_since: float | None = None
         self.dead = False
         self.requests = 0
+        self.relayed = 0  # response bytes already streamed to the client
+        self.timed_out = False
         self.channel: PlainChannel | TlsChannel | None = None
 
     def assign(self, client: _ClientSide, req: HttpRequest, now: float) -> None:
@@ -191,6 +196,7 @@ class _Upstream:
         self.request = req
         self.idle_since = None
         self.requests += 1
+        self.relayed = 0
         if self.ready:
             self._send(now)
 
@@ -213,6 +219,9 @@ class _Upstream:
         self.channel.send(req, now)
         if client is not None:
             self.lb.unhold(client, req.size)
+        timeout = self.lb.per_try_timeout
+        if timeout is not None:
+            call_at(self.lb.env, now + timeout, self.lb.try_timeout, self, self.requests)
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
         if self.channel is None:
@@ -237,6 +246,19 @@ class _Upstream:
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
         self.lb.upstream_failed(self, now, f"upstream connection {error or 'closed'}")
         self.lb.record_upstream(self, now, error)
+
+
+class _Attempt:
+    """How a request in progress has been tried so far."""
+
+    __slots__ = ("headers", "retrying", "rule", "tried", "tries")
+
+    def __init__(self, rule: Rule, headers: dict[str, str]) -> None:
+        self.rule = rule
+        self.headers = headers
+        self.tried: set[str] = set()
+        self.tries = 0
+        self.retrying = False
 
 
 class _Pool:
@@ -286,6 +308,9 @@ class L7Balancer:
         hash_on: str = "client_ip",
         upstream_mss: int | None = None,
         tls: Any = None,
+        retries: Any = None,
+        outlier: OutlierDetector | None = None,
+        panic_threshold: float | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -311,11 +336,20 @@ class L7Balancer:
         self.backends = router.backends
         self.pools = {b.name: _Pool() for b in self.backends}
         self.tls = tls
+        self.retries = retries
+        self.per_try_timeout: float | None = retries.per_try_timeout if retries else None
+        self.outlier = outlier
+        self.panic_threshold = panic_threshold
+        self.impaired = False  # some backend was marked down, ejected or drained
+        self._attempts: dict[str, _Attempt] = {}
+        self.retries_active = 0
+        self.retried = 0
         #: TLS handshakes terminated here (client side): count, resumed, CPU seconds.
         self.tls_stats: dict[str, float] = {}
         stack.listen(VIP, VIP_PORT, lambda conn: _ClientSide(self, conn))
         if tls is not None:
             stack.listen(VIP, VIP_TLS_PORT, self._accept_tls)
+        self.pool_warm = pool_warm
         for backend in self.backends:
             for _ in range(pool_warm):
                 self._open(backend, env._now)
@@ -478,7 +512,39 @@ class L7Balancer:
                 return
         elif cache is not None:
             req.ctx.cache_hit = False
-        backend = rule.algorithm.pick(rule.backends, now, self._key(client.conn.remote_ip, headers))
+        self._attempts[req.request_id] = _Attempt(rule, headers)
+        self._forward(client, req, now)
+
+    def candidates(
+        self, rule: Rule, now: float, exclude: set[str] | None = None
+    ) -> list[BackendRef]:
+        """The backends of ``rule`` this request may go to now.
+
+        All of them while nothing is wrong; otherwise the usable ones (healthy, not
+        ejected, not draining) -- or, below the panic threshold, all but draining
+        ones -- preferring backends this request has not failed on yet.
+        """
+        backends = rule.backends
+        if self.impaired:
+            backends = usable(backends, now, self.panic_threshold)
+        if exclude:
+            fresh = [b for b in backends if b.name not in exclude]
+            if fresh:
+                return fresh
+        return backends
+
+    def _forward(self, client: _ClientSide, req: HttpRequest, now: float) -> None:
+        """Pick a backend for one try of ``req`` and write it to a pooled connection."""
+        attempt = self._attempts[req.request_id]
+        attempt.tries += 1
+        req.ctx.upstream_tries = attempt.tries
+        candidates = self.candidates(attempt.rule, now, attempt.tried)
+        if not candidates:
+            self._give_up(client, req, 503, now)
+            return
+        key = self._key(client.conn.remote_ip, attempt.headers)
+        backend = attempt.rule.algorithm.pick(candidates, now, key)
+        attempt.tried.add(backend.name)
         backend.active += 1
         pool = self.pools[backend.name]
         if pool.idle:
@@ -489,8 +555,7 @@ class L7Balancer:
             upstream = self._open(backend, now)
             if upstream is None:
                 backend.active -= 1
-                self.unhold(client, req.size)
-                self._answer_locally(client, req, 503, ERROR_RESPONSE_SIZE, now)
+                self._give_up(client, req, 503, now)
                 return
             upstream.assign(client, req, now)
         else:
@@ -536,6 +601,7 @@ class L7Balancer:
         if not self._streams(upstream):
             self.buffer(nbytes)
         elif client is not None and client.conn.state in _SENDABLE:
+            upstream.relayed += nbytes
             client.channel.relay(nbytes, ends, not push, now)
 
     def _streams(self, upstream: _Upstream) -> bool:
@@ -557,6 +623,18 @@ class L7Balancer:
             if backend in rule.backends:
                 rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
                 break
+        if resp.status is not None and resp.status >= 500:
+            self._backend_failed(backend, now)
+            retry = self.retries is not None and self.retries.on_5xx and not upstream.relayed
+            if retry and client is not None and req is not None and self._may_retry(req):
+                self.buffer(-resp.size if not self._streams(upstream) else 0)
+                self.release(upstream, now)
+                self._retry(client, req, now)
+                return
+        elif self.outlier is not None:
+            self.outlier.success(backend, now)
+        if req is not None:
+            self._done(req)
         if self.cache is not None and req is not None:
             self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
         streamed = self._streams(upstream)
@@ -629,7 +707,103 @@ class L7Balancer:
         if client is not None and req is not None:
             upstream.client = upstream.request = None
             upstream.backend.active -= 1
-            self._answer_locally(client, req, 502, ERROR_RESPONSE_SIZE, now)
+            self._backend_failed(upstream.backend, now)
+            status = 504 if upstream.timed_out else 502
+            if upstream.relayed:
+                # Part of the response already went to the client: nothing to retry.
+                self._done(req)
+                client.channel.then(lambda: self._reset(client.conn))
+                self._finished(client, now)
+            elif self._may_retry(req):
+                self._retry(client, req, now)
+            else:
+                self._give_up(client, req, status, now)
+
+    # --------------------------------------------------------------- faults
+
+    def try_timeout(self, upstream: _Upstream, try_number: int) -> None:
+        """A try took longer than ``per_try_timeout``: abandon its connection."""
+        if upstream.requests == try_number and upstream.request is not None and upstream.conn:
+            upstream.timed_out = True
+            upstream.conn.abort(self.env._now)
+            self.stack.flush(upstream.conn)
+
+    def _backend_failed(self, backend: BackendRef, now: float) -> None:
+        if self.outlier is not None and self.outlier.failure(backend, now):
+            self.impaired = True
+
+    def _may_retry(self, req: HttpRequest) -> bool:
+        """Whether a failed try of ``req`` may be retried (policy, attempts, budget)."""
+        cfg = self.retries
+        attempt = self._attempts.get(req.request_id)
+        if cfg is None or attempt is None or req.method not in cfg.methods:
+            return False
+        if attempt.tries > cfg.attempts:
+            return False
+        if not attempt.retrying:
+            budget = max(3.0, cfg.budget * len(self._attempts))
+            if self.retries_active >= budget:
+                return False
+        return True
+
+    def _retry(self, client: _ClientSide, req: HttpRequest, now: float) -> None:
+        attempt = self._attempts[req.request_id]
+        if not attempt.retrying:
+            attempt.retrying = True
+            self.retries_active += 1
+        self.retried += 1
+        self._forward(client, req, now)
+
+    def _done(self, req: HttpRequest) -> None:
+        """``req`` has its final answer: forget its tries."""
+        attempt = self._attempts.pop(req.request_id, None)
+        if attempt is not None and attempt.retrying:
+            self.retries_active -= 1
+
+    def _give_up(self, client: _ClientSide, req: HttpRequest, status: int, now: float) -> None:
+        self._done(req)
+        self.unhold(client, req.size)
+        self._answer_locally(client, req, status, ERROR_RESPONSE_SIZE, now)
+
+    def health_changed(self, backend: BackendRef, healthy: bool, now: float) -> None:
+        """The health checker flipped a backend."""
+        self.impaired = True
+
+    def backends_changed(self, *_args: object) -> None:
+        """A backend was drained or removed."""
+        self.impaired = True
+
+    def add_backend(self, backend: BackendRef) -> None:
+        """Scale out: the new backend joins every rule over its group."""
+        for rule in self.router.rules:
+            if rule.group == backend.group or (
+                rule.group == "*" and any(b.group == backend.group for b in rule.backends)
+            ):
+                rule.backends.append(backend)
+        self.backends.append(backend)
+        self.pools[backend.name] = _Pool()
+        for _ in range(self.pool_warm):
+            self._open(backend, self.env._now)
+
+    def restart(self, now: float, downtime: float) -> None:
+        """The balancer restarts: every TCP connection and pooled connection is lost.
+
+        Clients' later segments find no connection and are reset; requests in
+        progress are lost with them.
+        """
+        self.stack.forget_all()
+        self.upstreams.clear()
+        for name in self.pools:
+            self.pools[name] = _Pool()
+        for backend in self.backends:
+            backend.active = 0
+        self._attempts.clear()
+        self.retries_active = 0
+        self.buffered_bytes = 0
+        self.client_connections = 0
+        for backend in self.backends:
+            for _ in range(self.pool_warm):
+                self._open(backend, now)
 
     # ------------------------------------------------------------- records
 

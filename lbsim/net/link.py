@@ -6,7 +6,8 @@ it accepted. A segment handed to :meth:`Link.send` at time ``t`` starts at
 ``max(t, busy_until)``, occupies the transmitter for ``wire_bytes * 8 / bandwidth``
 and arrives ``latency`` later. The backlog in bytes at ``t`` is therefore
 ``(busy_until - t) * bandwidth / 8``; a segment that would push it past the queue
-capacity is dropped (drop-tail).
+capacity is dropped (drop-tail). A link may also lose segments at random
+(``loss``) or carry nothing at all for a while (``down``, an outage).
 
 Delivery costs one scheduled SimPy event per segment and no process. Because a link
 is FIFO with a fixed latency, arrival times on it never decrease, so the link keeps
@@ -23,6 +24,7 @@ gap. The MTU bounds the IPv4 packet.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from collections.abc import Callable
 from heapq import heappush
@@ -73,7 +75,10 @@ class Link:
         mtu: Largest IPv4 packet in bytes.
         queue_bytes: Transmit buffer capacity in bytes.
         sent: Segments accepted (each is delivered exactly once).
-        dropped: Segments dropped because the queue was full.
+        dropped: Segments not delivered: queue full, lost at random, or link down.
+        lost: Segments lost at random (``loss``) or while the link was down.
+        loss: Probability that a segment is lost.
+        down: Whether the link carries nothing (an outage).
         tracer: Called as ``tracer(link, segment, time, dropped)`` for each segment
             offered, when segment tracing is on.
     """
@@ -87,11 +92,16 @@ class Link:
         "_env",
         "_fire_callbacks",
         "_in_flight",
+        "_lossy",
         "_queue",
+        "_rng",
         "bandwidth",
         "callbacks",
+        "down",
         "dropped",
         "latency",
+        "loss",
+        "lost",
         "mtu",
         "name",
         "queue_bytes",
@@ -136,6 +146,11 @@ class Link:
         self._fire_callbacks: list[Callable[[Any], None]] = [self._fire]
         self.sent = 0
         self.dropped = 0
+        self.lost = 0
+        self.loss = 0.0
+        self.down = False
+        self._lossy = False
+        self._rng: random.Random | None = None
         self.tracer = tracer
         if deliver is not None:
             self.attach(deliver)
@@ -167,6 +182,12 @@ class Link:
         ip_len = seg.length + (_SYN_HEADERS if seg.mss else HEADERS)
         if ip_len > self.mtu:
             raise ValueError(f"{self.name}: {ip_len}-byte packet exceeds MTU {self.mtu}")
+        if self._lossy and (self.down or self._rng.random() < self.loss):  # type: ignore[union-attr]
+            self.lost += 1
+            self.dropped += 1
+            if self.tracer is not None:
+                self.tracer(self, seg, t0, True)
+            return False
         wire = ip_len + _OVERHEAD if ip_len > _PAD_BELOW else _MIN_WIRE
         start = self._busy_until
         if start > t0:
@@ -198,6 +219,19 @@ class Link:
             self.callbacks = self._fire_callbacks
             heappush(self._queue, (in_flight[0][0], NORMAL, next(self._eid), self))
         self._deliver(seg)
+
+    def set_loss(self, rate: float, rng: random.Random) -> None:
+        """Lose each segment with probability ``rate`` (drawn from ``rng``)."""
+        self.loss = rate
+        self._rng = rng
+        self._lossy = rate > 0 or self.down
+
+    def set_down(self, down: bool, rng: random.Random | None = None) -> None:
+        """Take the link down (every segment lost) or bring it back."""
+        self.down = down
+        if self._rng is None:
+            self._rng = rng or random.Random(0)
+        self._lossy = down or self.loss > 0
 
     def backlog_bytes(self) -> float:
         """Bytes waiting in (or being serialised from) the transmit queue now."""

@@ -22,6 +22,7 @@ No SimPy process per request: a worker's completion is one scheduled call.
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from typing import Any
 
@@ -107,9 +108,42 @@ class Backend:
         #: request workers, a simplification: its busy time is reported.
         self.tls_cpu = Cpu(workers)
         self.tls_stats: dict[str, float] = {}
+        self.up = True
+        self._epoch = 0  # bumped by a crash: work started before it is void
+        self.slow_factor = 1.0
+        self.error_rate = 0.0
+        self.errors_rng = random.Random(0)  # replaced by the run's own stream
+        self.errors_sent = 0
         self._channels: dict[TcpConnection, TlsChannel] = {}
         stack.listen(ip, BACKEND_PORT, self._accept)
         stack.listen(ip, BACKEND_TLS_PORT, self._accept_tls)
+
+    # ------------------------------------------------------------- faults
+
+    def crash(self, mode: str) -> None:
+        """The server fails: ``reset`` refuses and resets, ``silent`` vanishes.
+
+        Either way its workers stop, queued requests are lost and its connection
+        state is gone.
+        """
+        self.up = False
+        self._epoch += 1
+        self.busy = 0
+        self.queue.clear()
+        self.readers.clear()
+        self._channels.clear()
+        if mode == "reset":
+            self.stack.refusing = True
+            self.stack.reset_all()
+        else:
+            self.stack.silent = True
+
+    def recover(self) -> None:
+        """The server is back, with no memory of old connections."""
+        self.up = True
+        self.stack.forget_all()
+        self.stack.refusing = False
+        self.stack.silent = False
 
     def listen_on_vip(self) -> None:
         """Also accept connections to the VIP (direct server return).
@@ -218,16 +252,22 @@ class Backend:
     def _serve(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
         """Work on ``req`` with a worker already counted in ``busy``."""
         dist = req.service_time if req.service_time is not None else self.service_time
-        service = dist.quantile(req.service_u)
+        service = dist.quantile(req.service_u) * self.slow_factor
         req.ctx.queue_wait = now - arrived
         req.ctx.service_time = service
-        call_at(self.env, now + service, self._done, conn, req, service)
+        call_at(self.env, now + service, self._done, conn, req, service, self._epoch)
 
-    def _done(self, conn: TcpConnection, req: HttpRequest, service: float) -> None:
+    def _done(self, conn: TcpConnection, req: HttpRequest, service: float, epoch: int) -> None:
+        if epoch != self._epoch:
+            return  # the server crashed meanwhile: this work and its worker are gone
         now = self.env._now
         self.served += 1
         self.busy_time += service
-        self._respond(conn, req.respond(200, req.response_size, self.name), now)
+        if self.error_rate and self.errors_rng.random() < self.error_rate:
+            self.errors_sent += 1
+            self._respond(conn, req.respond(500, ERROR_RESPONSE_SIZE, self.name), now)
+        else:
+            self._respond(conn, req.respond(200, req.response_size, self.name), now)
         if self.blocking:
             reader: _Reader = conn.user
             reader.worker = False
@@ -248,6 +288,8 @@ class Backend:
             self._start(nconn, nreq, arrived, now)
 
     def _respond(self, conn: TcpConnection, resp: Any, now: float) -> None:
+        if not self.up:
+            return
         channel = self._channels.get(conn)
         if channel is not None:
             channel.send(resp, now)

@@ -48,6 +48,7 @@ from lbsim.net.addresses import VIP, VIP_PORT, VIP_TLS_PORT, endpoint_str
 from lbsim.nodes.channel import PlainChannel, TlsChannel
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder, RequestRecord
+from lbsim.sched import call_at
 from lbsim.streams import stream
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection, TcpListener
@@ -118,17 +119,32 @@ class Tracker:
             self.done.succeed()
 
 
+#: The value a request's event carries when the client will try it again.
+RETRY = "retry"
+#: Outcomes after which a client with retries left tries again.
+_RETRYABLE = ("error", "timeout", "rejected")
+
+
 class _Pending:
-    __slots__ = ("event", "index", "new_connection", "request", "t_start")
+    __slots__ = ("attempt", "event", "index", "may_retry", "new_connection", "request", "t_start")
 
     def __init__(
-        self, request: Request, t_start: float, new: bool, index: int, event: simpy.Event
+        self,
+        request: Request,
+        t_start: float,
+        new: bool,
+        index: int,
+        event: simpy.Event,
+        attempt: int = 0,
+        may_retry: bool = False,
     ) -> None:
         self.request = request
         self.t_start = t_start
         self.new_connection = new
         self.index = index
         self.event = event
+        self.attempt = attempt
+        self.may_retry = may_retry
 
 
 class Session:
@@ -159,12 +175,30 @@ class Session:
 
     # ------------------------------------------------------------- requests
 
-    def request(self, req: Request) -> simpy.Event:
-        """Issue ``req``; the returned event fires when it has an outcome."""
+    def request(
+        self, req: Request, *, attempt: int = 0, first_start: float | None = None
+    ) -> simpy.Event:
+        """Issue ``req``; the returned event fires when it has an outcome.
+
+        Its value is the outcome, or :data:`RETRY` when the request failed and the
+        client will send it again (then no record is written yet).
+
+        Args:
+            req: The request.
+            attempt: 0 for the first try, then 1, 2, ... for the client's retries.
+            first_start: When the first try was issued (latency counts from there).
+        """
         env = self.group.env
         now = env._now
         event = env.event()
-        self.pending[req.request_id] = _Pending(req, now, self.tcp is None, self.count, event)
+        cfg = self.group.cfg
+        start = now if first_start is None else first_start
+        pending = _Pending(
+            req, start, self.tcp is None, self.count, event, attempt, attempt < cfg.retries
+        )
+        self.pending[req.request_id] = pending
+        if cfg.timeout is not None:
+            call_at(env, now + cfg.timeout, self._timeout, req.request_id, pending)
         self.count += 1
         self.group.in_flight[req.request_id] = self
         tcp = self.tcp
@@ -201,6 +235,20 @@ class Session:
             tcp.close(self.group.env._now)
             self.host.stack.flush(tcp)
 
+    def _timeout(self, request_id: str, pending: _Pending) -> None:
+        """The client stops waiting for a request (its ``timeout``)."""
+        if self.pending.get(request_id) is not pending:
+            return
+        now = self.group.env._now
+        self._finish(request_id, now, "timeout", None, "client timeout")
+        if self.group.cfg.protocol != "multiplexed":
+            # HTTP/1.1 cannot cancel a request in flight: drop the connection.
+            self.usable = False
+            tcp = self.tcp
+            if tcp is not None and tcp.state is not TcpState.CLOSED:
+                tcp.abort(now)
+                self.host.stack.flush(tcp)
+
     def _finish(
         self,
         request_id: str,
@@ -216,6 +264,11 @@ class Session:
         group = self.group
         req = pending.request
         group.in_flight.pop(request_id, None)
+        if outcome in _RETRYABLE and pending.may_retry:
+            pending.event.succeed(RETRY)  # the client sends it again: no record yet
+            if self.closing and not self.pending:
+                self.close()
+            return
         ctx = req.ctx
         group.recorder.requests.append(
             RequestRecord(
@@ -242,10 +295,12 @@ class Session:
                 t_lb_last_byte=ctx.t_lb_last_byte,
                 reason=reason,
                 new_upstream=ctx.new_upstream,
+                upstream_tries=ctx.upstream_tries,
+                attempts=pending.attempt + 1,
             )
         )
         if not pending.event.triggered:
-            pending.event.succeed()
+            pending.event.succeed(outcome)
         if self.closing and not self.pending:
             self.close()
 
@@ -518,7 +573,12 @@ class ClientGroupRunner:
                 n_conn += 1
             req = self.make_request(rng, f"{self.name}-{user}-{seq}", f"{self.name}-{user}")
             seq += 1
-            yield session.request(req)
+            attempt, first = 0, env._now
+            while (yield session.request(req, attempt=attempt, first_start=first)) == RETRY:
+                attempt += 1
+                session.close()
+                session = self.new_session(f"{self.name}-{user}-c{n_conn}", host)
+                n_conn += 1
             if session.count >= per_conn or not session.usable:
                 session.close()
                 session = None
@@ -544,16 +604,21 @@ class ClientGroupRunner:
         env = self.env
         cfg = self.cfg
         rng = stream(self.seed, "client", self.name, index)
-        session = self.new_session(
-            f"{self.name}-{index}-c0", self.hosts[index % len(self.hosts)]
-        )
+        host = self.hosts[index % len(self.hosts)]
+        session = self.new_session(f"{self.name}-{index}-c0", host)
+        n_conn = 1
         for k in range(cfg.requests_per_connection):
             if k:
                 yield env.timeout(cfg.think_time.sample(rng))
                 if env._now >= self.duration:
                     break
             req = self.make_request(rng, f"{self.name}-{index}-{k}", f"{self.name}-{index}")
-            yield session.request(req)
+            attempt, first = 0, env._now
+            while (yield session.request(req, attempt=attempt, first_start=first)) == RETRY:
+                attempt += 1
+                session.close()
+                session = self.new_session(f"{self.name}-{index}-c{n_conn}", host)
+                n_conn += 1
             if not session.usable:
                 break
         session.close()
@@ -575,7 +640,11 @@ class ClientGroupRunner:
                 break
             req = self.make_request(rng, f"{self.name}-{user}.{k}-{seq}", f"{self.name}-{user}")
             seq += 1
-            yield holder.session().request(req)
+            attempt, first = 0, env._now
+            while (
+                yield holder.session().request(req, attempt=attempt, first_start=first)
+            ) == RETRY:
+                attempt += 1
         holder.stream_done()
         self.tracker.finished()
 

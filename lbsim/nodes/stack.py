@@ -91,6 +91,12 @@ class TcpStack:
         self._ports_used: dict[tuple[int, int, int], int] = {}
         self.resets_sent = 0
         self.peak_conns = 0
+        #: Retransmissions and bytes of connections already closed (see :meth:`totals`).
+        self._closed_totals = [0, 0, 0]
+        #: The host refuses every connection (RST), e.g. a crashed server process.
+        self.refusing = False
+        #: The host has vanished: it receives and sends nothing.
+        self.silent = False
         self.on_close: Callable[[TcpConnection], None] | None = None
 
     # ----------------------------------------------------------- connections
@@ -168,6 +174,8 @@ class TcpStack:
 
     def receive(self, seg: Segment) -> None:
         """Entry point for segments delivered by a link."""
+        if self.silent:
+            return
         now = self.env._now
         conn = self.conns.get((seg.dst, seg.dport, seg.src, seg.sport))
         if conn is None:
@@ -185,7 +193,7 @@ class TcpStack:
 
     def _incoming(self, seg: Segment, key: Key) -> TcpConnection | None:
         flags = seg.flags
-        accept = self.listening.get((seg.dst, seg.dport))
+        accept = None if self.refusing else self.listening.get((seg.dst, seg.dport))
         if accept is not None and flags & SYN and not flags & ACK:
             conn = TcpConnection(
                 seg.dst,
@@ -225,6 +233,8 @@ class TcpStack:
 
     def transmit(self, seg: Segment) -> None:
         """Put one segment on the link towards its destination."""
+        if self.silent:
+            return
         link = self.uplink or self.routes[seg.dst]
         if self.cpu is not None:
             link.send(seg, self.cpu.run(self.env._now, self.segment_cost))
@@ -241,6 +251,8 @@ class TcpStack:
         ready ``(received + k) * cost`` of CPU time after the batch starts.
         """
         out = conn.out
+        if self.silent:
+            out.clear()  # a vanished host sends nothing
         cpu = self.cpu
         if cpu is not None:
             cost = self.segment_cost
@@ -261,6 +273,10 @@ class TcpStack:
             key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
             if self.conns.get(key) is conn:
                 del self.conns[key]
+                totals = self._closed_totals
+                totals[0] += conn.retransmissions
+                totals[1] += conn.bytes_sent
+                totals[2] += conn.bytes_received
                 if not conn.passive:
                     self._ports_used[(conn.local_ip, conn.remote_ip, conn.remote_port)] -= 1
                 if self.on_close is not None:
@@ -270,6 +286,30 @@ class TcpStack:
         if deadline < conn.timer_at:
             conn.timer_at = deadline
             call_at(self.env, deadline, self._timer, conn, deadline)
+
+    def totals(self) -> tuple[int, int, int]:
+        """Retransmissions, stream bytes sent and stream bytes received, all connections."""
+        r, s, v = self._closed_totals
+        for conn in self.conns.values():
+            r += conn.retransmissions
+            s += conn.bytes_sent
+            v += conn.bytes_received
+        return r, s, v
+
+    def reset_all(self) -> None:
+        """Reset every connection (RST to each peer), as when a process dies."""
+        now = self.env._now
+        for conn in list(self.conns.values()):
+            conn.abort(now)
+            self.flush(conn)
+
+    def forget_all(self) -> None:
+        """Lose every connection without a word, as a host that lost its state."""
+        for conn in list(self.conns.values()):
+            conn.out.clear()
+            conn.timer_at = INF
+        self.conns.clear()
+        self._ports_used.clear()
 
     def _timer(self, conn: TcpConnection, armed_for: float) -> None:
         if conn.timer_at != armed_for:

@@ -30,6 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
+from lbsim.scenario.faults import (
+    EventConfig,
+    HealthCheckConfig,
+    OutlierConfig,
+    RetryConfig,
+    check_event_targets,
+)
 from lbsim.scenario.features import (
     AuthConfig,
     BlockConfig,
@@ -153,6 +160,11 @@ _L4_BLIND: Final = {
     "response_mode": "a layer-4 balancer never buffers responses; use layer: 7",
     "hash_on": "a layer-4 balancer cannot read headers or cookies; its hashing "
     "algorithms use the client address and port",
+    "outlier_detection": "a layer-4 balancer cannot see HTTP status codes, so it cannot "
+    "eject backends that answer errors (concept C14); use health_check, or layer: 7",
+    "retries": "a layer-4 balancer cannot retry a request: it never sees one, only a "
+    "connection's bytes (the client must retry); use layer: 7",
+    "panic_threshold": "applies only to layer-7 balancers",
 }
 
 _C6_EXPLANATION: Final = (
@@ -217,6 +229,7 @@ class LinkConfig(_Model):
     bandwidth: Bandwidth
     mtu: int = Field(default=1500, ge=576, le=65535, strict=True)
     queue: Size = parse_size("1MB")
+    loss: float = Field(default=0.0, ge=0, lt=1)
 
     @model_validator(mode="after")
     def _check_queue(self) -> Self:
@@ -328,6 +341,10 @@ class ClientGroup(_Model):
         user_agent: Its User-Agent header.
         headers: Extra header fields on all its requests; ``{user}`` in a value is
             replaced by the id of the user or session sending it.
+        timeout: A request not answered this long after it was issued is given up
+            (outcome ``timeout``, the connection is reset); None waits forever.
+        retries: Times a failed request (error, timeout, rejected) is tried again, on a new
+            connection; its one record counts the attempts.
         streams: Multiplexed, closed loop: request loops running at once on each
             user's connection.
         connections: Multiplexed, open loop: long-lived connections the Poisson
@@ -350,6 +367,8 @@ class ClientGroup(_Model):
     token: Literal["valid", "invalid", "none"] = "valid"
     user_agent: str = Field(default="lbsim/0.1", strict=True, min_length=1)
     headers: Headers = ()
+    timeout: PositiveDuration | None = None
+    retries: NonNegativeInt = 0
     requests: tuple[RequestSpec, ...] = Field(min_length=1)
 
     @field_validator("tls", mode="before")
@@ -532,6 +551,11 @@ class BalancerConfig(_Model):
             or ``streamed`` (relay response bytes as they arrive).
         hash_on: Layer 7 ``consistent_hash`` key: ``client_ip``, ``header:NAME``
             or ``cookie:NAME`` (session affinity).
+        health_check: Active health checks of the backends (off if None).
+        outlier_detection: Layer 7: eject backends that keep failing requests.
+        retries: Layer 7: retry failed requests on another backend.
+        panic_threshold: Layer 7: when fewer than this share of a route's
+            backends are usable, ignore health and use them all (Envoy: 0.5).
         cores: CPU cores.
         costs: CPU cost model.
     """
@@ -556,6 +580,10 @@ class BalancerConfig(_Model):
         default=None, validate_default=True
     )
     hash_on: str | None = Field(default=None, validate_default=True)
+    health_check: HealthCheckConfig | None = None
+    outlier_detection: OutlierConfig | None = None
+    retries: RetryConfig | None = None
+    panic_threshold: float | None = Field(default=None, ge=0, le=1, validate_default=True)
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
 
@@ -593,6 +621,13 @@ class BalancerConfig(_Model):
     def _default_response_mode(cls, value: object, info: ValidationInfo) -> object:
         if value is None and info.data.get("layer") == 7:
             return "buffered"
+        return value
+
+    @field_validator("panic_threshold", mode="before")
+    @classmethod
+    def _default_panic(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 7:
+            return 0.5
         return value
 
     @field_validator("hash_on", mode="before")
@@ -702,6 +737,8 @@ class Scenario(_Model):
         backends: Backend groups.
         clients: Client groups.
         balancers: Balancer variants, each run on the same workload.
+        events: Scheduled faults and changes (crashes, slowdowns, errors, loss,
+            outages, balancer restarts, backends added or removed).
     """
 
     name: Text
@@ -715,6 +752,7 @@ class Scenario(_Model):
     backends: tuple[BackendGroup, ...] = Field(min_length=1)
     clients: tuple[ClientGroup, ...] = Field(min_length=1)
     balancers: tuple[BalancerConfig, ...] = Field(min_length=1)
+    events: tuple[EventConfig, ...] = ()
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
@@ -728,6 +766,9 @@ class Scenario(_Model):
         _check_unique("clients", [client.name for client in self.clients], "name")
         _check_unique("balancers", [balancer.name for balancer in self.balancers], "name")
         known = [group.group for group in self.backends]
+        check_event_targets(
+            self.events, list(self.backend_names()), known, [c.name for c in self.clients]
+        )
         for index, balancer in enumerate(self.balancers):
             for position, group in enumerate(balancer.groups or ()):
                 _check_group(("balancers", index, "groups", position), group, known)

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from lbsim.scenario import FAMILIES, L4_ALGORITHMS, L7_ALGORITHMS, features, schema
+from lbsim.scenario import FAMILIES, L4_ALGORITHMS, L7_ALGORITHMS, faults, features, schema
 from lbsim.scenario.units import BANDWIDTH_UNITS, DURATION_UNITS, SIZE_UNITS
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "scenario.md"
 MODELS = [
     value
-    for module in (schema, features)
+    for module in (schema, features, faults)
     for value in vars(module).values()
     if isinstance(value, type)
     and issubclass(value, BaseModel)

@@ -186,7 +186,7 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
         ["network.client_link.latncy=1ms"],
         "network.client_link.latncy",
         'unknown key "latncy" (did you mean "latency"? '
-        "expected one of: latency, bandwidth, mtu, queue)",
+        "expected one of: latency, bandwidth, mtu, queue, loss)",
     ),
     (
         ["clients.browsers.requests.0.bogus=1"],
@@ -292,7 +292,7 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
     (
         ["network.client_link=fast"],
         "network.client_link",
-        "expected a mapping with keys (latency, bandwidth, mtu, queue)",
+        "expected a mapping with keys (latency, bandwidth, mtu, queue, loss)",
     ),
     (["clients=[]"], "clients", "must have at least 1 item"),
     (["backends={web: 1}"], "backends", "expected a list"),
