@@ -71,8 +71,9 @@ def peak_memory(requests: int) -> dict[str, float]:
 import json, resource, time
 from lbsim.scenario import load_scenario
 from lbsim.sim import run_variant
-# 200 closed-loop users at ~33 requests/s each -> about {requests} requests.
-users, rate = 200, 33.0
+# 200 closed-loop users at ~16 requests/s each (25 ms think + ~37 ms per request
+# over a 20 ms round trip) -> about {requests} requests.
+users, rate = 200, 16.0
 duration = {requests} / (users * rate)
 sc = load_scenario({str(SCENARIO)!r}, [
     f"duration={{duration:.3f}}s", "warmup=0s",

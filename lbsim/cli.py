@@ -116,7 +116,47 @@ def _build_parser() -> argparse.ArgumentParser:
     scenario_options(check)
     check.set_defaults(handler=_cmd_check)
     _add_sweep_commands(commands, scenario_options)
+    _add_trace_command(commands, scenario_options)
     return parser
+
+
+def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -> None:
+    """``lbsim trace``: one request, hop by hop and layer by layer (lbsim.teach)."""
+    trace = commands.add_parser(
+        "trace",
+        help="follow one request through one balancer variant, layer by layer",
+        description="Trace one request through one balancer variant and print, for each "
+        "component on its path, which OSI layers it read and which header fields it "
+        "rewrote, before and after.",
+    )
+    trace.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file or bundled name")
+    scenario_options(trace)
+    trace.add_argument("--variant", metavar="NAME", help="balancer variant (default: the first)")
+    trace.add_argument(
+        "--request", metavar="ID", help="request id, e.g. browsers-3-0 (default: the first done)"
+    )
+    trace.add_argument("--ladder", metavar="FILE", help="also save its ladder diagram (.png/.svg)")
+    trace.add_argument(
+        "--max-segments", type=_positive_int, default=40, metavar="N", help="ladder: at most N"
+    )
+    trace.set_defaults(handler=_cmd_trace)
+
+
+def _cmd_trace(args: argparse.Namespace) -> int:
+    """``lbsim trace``: print the per-hop layer view of one request."""
+    from lbsim.teach.report import TraceInputError, trace_report
+
+    scenario = _load(args)
+    try:
+        report = trace_report(
+            scenario, args.variant, args.request, ladder=args.ladder, max_segments=args.max_segments
+        )
+    except TraceInputError as exc:
+        raise _BadInput(f"{args.scenario}: {exc}") from exc
+    sys.stdout.write(report.text)
+    if report.ladder is not None:
+        sys.stdout.write(f"ladder diagram written to {report.ladder}\n")
+    return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> Any:

@@ -50,4 +50,3 @@ def call_at(env: simpy.Environment, when: float, fn: Callable[..., Any], *args: 
 def call_later(env: simpy.Environment, delay: float, fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)`` after ``delay`` seconds of simulated time."""
     env.schedule(_Call(fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
-

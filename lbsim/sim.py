@@ -203,6 +203,7 @@ def _build_l7(
     cpu: Cpu,
     recorder: Recorder,
     seed: int,
+    upstream_mss: int,
 ) -> L7Balancer:
     """The layer-7 balancer of ``balancer``: rules, edge policy, cache, limits."""
     rules = []
@@ -220,6 +221,7 @@ def _build_l7(
                     headers=m.headers,
                     auth=route.auth,
                     allow=route.allow,
+                    public=route.public,
                 )
             )
     else:
@@ -264,6 +266,7 @@ def _build_l7(
         tls=balancer.tls,
         retries=balancer.retries,
         panic_threshold=balancer.panic_threshold,
+        upstream_mss=upstream_mss,  # before the warm pool opens its connections
     )
 
 
@@ -443,9 +446,17 @@ class _Build:
                 lb_stack.mss_by_peer[ref.ip] = upstream_mss
             lb_stack.mss_by_peer.update(client_mss)
             lb = _build_l7(
-                env, balancer, lb_stack, refs, eligible_groups, group_of_ip, self.cpu, rec, seed
+                env,
+                balancer,
+                lb_stack,
+                refs,
+                eligible_groups,
+                group_of_ip,
+                self.cpu,
+                rec,
+                seed,
+                upstream_mss,
             )
-            lb.upstream_mss = upstream_mss
             deliver = lb_stack.receive
             eligible = lb.backends
         for link in inbound:
@@ -671,9 +682,13 @@ class _Build:
         duration = self.scenario.duration
         step = min(1.0, max(0.001, duration / SAMPLES))
         busy_before = cpu.busy_by(env._now)
+        table = lb.table if isinstance(lb, L4Balancer | L4Proxy) else None
         while True:
             now = env._now
             rec.sample("lb.table_entries", now, lb.table_entries)
+            if table is not None:
+                for state, count in table.counts().items():
+                    rec.sample(f"lb.table.{state.lower()}", now, count)
             rec.sample("lb.buffer_bytes", now, lb.buffered_bytes)
             rec.sample("lb.cpu_queue_delay", now, cpu.backlog(now))
             if progress is not None:

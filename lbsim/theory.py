@@ -116,7 +116,6 @@ def port_ceiling(port_low: int = 32768, port_high: int = 60999, time_wait: float
     return (port_high - port_low + 1) / time_wait
 
 
-
 def ekm1_response(k: int, rho: float, mu: float = 1.0, *, tol: float = 1e-14) -> float:
     """Mean response time of an E_k/M/1 queue (Erlang-k arrivals, exponential service).
 

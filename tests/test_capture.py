@@ -231,11 +231,7 @@ def test_connection_limit_keeps_the_first_connections(variant: str) -> None:
         assert client_ports(kept["backend"]) == first
         return
     # L7: only the exchanges of the kept connections' requests on the upstream side.
-    ids = {
-        rid
-        for data in directions(kept["client"]).values()
-        for _, rid in messages(data)
-    }
+    ids = {rid for data in directions(kept["client"]).values() for _, rid in messages(data)}
     upstream = set()
     for p in kept["backend"]:
         upstream.update(re.findall(rb"X-Request-Id: (\S+)", bytes(p.tcp.data)))

@@ -230,9 +230,7 @@ GAPS = {
     ],
     ids=["connections", "client", "window"],
 )
-def test_limited_captures_decode_without_errors(
-    tmp_path: Path, limits: dict[str, Any]
-) -> None:
+def test_limited_captures_decode_without_errors(tmp_path: Path, limits: dict[str, Any]) -> None:
     from lbsim.capture import CaptureLimits, capture_scenario
     from lbsim.scenario import parse_scenario
 

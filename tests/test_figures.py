@@ -6,11 +6,22 @@ import shlex
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from lbsim import plots
 from lbsim.cli import main
+from lbsim.plots.balancer_timeseries import (
+    Panel,
+    balancer_timeseries,
+    byte_unit,
+    moving_average,
+    series,
+)
+from lbsim.plots.cache_effect import BACKEND_SHARE, cache_effect, with_backend_share
+from lbsim.plots.connection_setup import new_connection_latency, setup_parts
+from lbsim.plots.connection_table import connection_rate, connection_table, open_connections
 from lbsim.plots.imbalance import MAX_MIN_SHARE, imbalance_vs_parameter, with_max_min_share
 from lbsim.plots.load_curve import latency_throughput_vs_load
 from lbsim.plots.quantities import metric_axis, parameter_axis
@@ -28,6 +39,7 @@ from lbsim.report import (
     regenerate,
 )
 from lbsim.report.build import compute_run
+from lbsim.results import Results
 from lbsim.sweep import SweepPlan, SweepTable, load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,6 +187,125 @@ def test_upstream_connects_finds_the_cold_pool_connects() -> None:
     assert "cold pool" in texts(figure)
 
 
+# --- balancer state over time, connection setup, cache -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def l4_modes() -> Results:
+    """A short l4_modes run; its NAT keeps entries 1 s after close, so the table levels off."""
+    return compute_run(
+        RunData(
+            "l4_modes",
+            (
+                "clients.browsers.count=8",
+                "duration=4s",
+                "warmup=0.5s",
+                "balancers.nat.table.timeouts.time_wait=1s",
+            ),
+        )
+    )
+
+
+def test_connection_table_outlives_connections_and_levels_off(l4_modes: Results) -> None:
+    """C5: entries outlive their connections by TIME_WAIT; Little's law gives the level."""
+    times, entries = series(l4_modes, "nat", "lb.table_entries")
+    still_open = open_connections(l4_modes, "nat", times)
+    assert times.size > 100 and (still_open >= 0).all()
+    late = (times >= 2.0) & (times < l4_modes.duration)
+    assert entries[late].mean() > 3 * still_open[late].mean()  # most entries: closed connections
+    level = connection_rate(l4_modes, "nat") * 1.0  # new connections/s × 1 s TIME_WAIT
+    assert entries[late].mean() == pytest.approx(level, rel=0.3)
+    _, proxy_entries = series(l4_modes, "proxy", "lb.table_entries")
+    assert proxy_entries.max() > 2 * entries.max()  # the proxy's 60 s TCP TIME_WAIT: no expiry yet
+    figure = connection_table(
+        l4_modes, ["nat", "proxy"], compare=["l7"], linger={"nat": 1.0}, labels={"l7": "the L7"}
+    )
+    assert len(figure.axes) == 2
+    shown = texts(figure)
+    assert "Little's law" in shown and "the L7" in shown and "connections.csv" in shown
+    with pytest.raises(KeyError, match="no variant"):
+        connection_table(l4_modes, ["nope"])
+
+
+def test_warm_pool_saves_one_backend_round_trip(l4_modes: Results) -> None:
+    """C4: a warm pool takes one balancer↔backend round trip (2 × 5 ms) off new connections."""
+    connect = {v: float(setup_parts(l4_modes, v)["connect"].median()) for v in l4_modes.variants}
+    assert connect["proxy_cold"] - connect["proxy"] == pytest.approx(0.010, abs=0.001)
+    assert connect["nat"] - connect["proxy"] == pytest.approx(0.010, abs=0.001)
+    assert connect["l7"] == pytest.approx(connect["proxy"], abs=0.001)
+    parts = setup_parts(l4_modes, "nat")
+    assert len(parts) > 50
+    total = parts["connect"] + parts["backend"] + parts["response"]
+    assert total.to_numpy() == pytest.approx(parts["latency"].to_numpy())
+    figure = new_connection_latency(l4_modes, reference="proxy", labels={"nat": "NAT here"})
+    rows = [t.get_text() for t in figure.axes[0].get_yticklabels()]
+    assert rows[0] == "NAT here" and rows[1] == "proxy (L4, round_robin)"
+    shown = texts(figure)
+    assert "proxy's connect and send" in shown and "latency (ms)" in shown
+    with pytest.raises(KeyError, match="no variant"):
+        new_connection_latency(l4_modes, variants=["nope"])
+
+
+def test_balancer_timeseries_units_and_flat_variants(scenario_path: Path) -> None:
+    results = compute_run(RunData(str(scenario_path)))
+    figure = balancer_timeseries(
+        results,
+        [
+            Panel("lb.cpu_utilization", "CPU busy", unit="%", smooth=0.05, ceiling=100.0),
+            Panel("lb.buffer_bytes", "buffered", unit="bytes"),
+        ],
+    )
+    assert len(figure.axes) == 2
+    shown = texts(figure)
+    assert "CPU busy (%)" in shown and "simulated time (s)" in shown
+    assert "l4 (L4, round_robin): 0 at every sample" in shown  # a layer-4 balancer buffers nothing
+    assert "moving average" in shown and "warm-up" in shown
+    assert byte_unit(2.5e6) == ("MB", 1e6) and byte_unit(999.0) == ("B", 1.0)
+    times = np.arange(6) * 0.5
+    averaged = moving_average(times, np.array([0.0, 2, 4, 6, 8, 10]), 1.0)
+    assert averaged == pytest.approx([0.0, 1, 3, 5, 7, 9])
+    with pytest.raises(ValueError, match="unknown unit"):
+        Panel("lb.buffer_bytes", "x", unit="furlongs")
+
+
+CACHED = (
+    SCENARIO.replace(
+        "      - {method: GET, path: /index.html, size: 400B, response: 8KB}",
+        "      - {method: GET, path: /index.html, size: 400B, response: 8KB}\n"
+        '      - {method: GET, path: "/pic/{n}", response: 8KB, ids: 40, zipf: 1.1}',
+    )
+    .replace(
+        "  - {name: l7, layer: 7, algorithm: least_request}",
+        "  - {name: l7, layer: 7, algorithm: least_request, cache: {size: 20KB, ttl: 30s}}",
+    )
+    .replace(
+        "    think_time: exp(50ms)\n",
+        # A shared cache answers only requests without an Authorization header.
+        "    think_time: exp(50ms)\n    token: none\n",
+    )
+)
+
+
+def test_cache_effect_shows_hits_and_backend_share(tmp_path: Path) -> None:
+    path = tmp_path / "cached.yaml"
+    path.write_text(CACHED)
+    plan = SweepPlan.load(path, ["balancers.l7.cache.size=10KB,200KB"], replications=2)
+    run_sweep(plan, tmp_path / "sweep")
+    table = with_backend_share(load_sweep(tmp_path / "sweep"))
+    runs = table.runs
+    l4 = runs[runs["variant"] == "l4"]
+    l7 = runs[runs["variant"] == "l7"]
+    assert (l4[BACKEND_SHARE] == 1.0).all() and l4["cache.hit_ratio"].isna().all()
+    assert (l7[BACKEND_SHARE] < 1.0).all()  # every hit was answered by the balancer
+    bigger = l7.groupby("balancers.l7.cache.size")["cache.hit_ratio"].mean()
+    assert bigger["200KB"] > bigger["10KB"]
+    figure = cache_effect(load_sweep(tmp_path / "sweep"), "balancers.l7.cache.size")
+    assert len(figure.axes) == 3
+    assert len(figure.axes[0].get_lines()) == 1  # only the variant with a cache has a hit ratio
+    shown = texts(figure) + "\n".join(t.get_text() for t in figure.axes[0].texts)
+    assert "no cache" in shown and "cache hit ratio" in shown and "(% of requests)" in shown
+
+
 def test_save_figure_as_is_reproducible_and_checks_the_format(
     sweep: SweepTable, tmp_path: Path
 ) -> None:
@@ -194,13 +325,19 @@ def test_save_figure_as_is_reproducible_and_checks_the_format(
 
 def test_registry_entries_are_complete() -> None:
     names = REGISTRY.names()
-    assert names[:6] == [
+    assert names[:12] == [
         "latency_cdf",
         "stickiness",
         "imbalance_vs_keepalive",
         "load_knee",
         "segments_vs_mtu",
         "warm_vs_cold_connects",
+        "connection_table",
+        "l4_warm_pool",
+        "tls_knee",
+        "cpu_over_time",
+        "buffer_over_time",
+        "cache_effect",
     ]
     for figure in REGISTRY:
         assert figure.caption and "\n" not in figure.caption

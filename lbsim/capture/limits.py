@@ -61,9 +61,7 @@ class CaptureLimits:
         if self.window is not None:
             t0, t1 = self.window
             if not (t0 >= 0 and t1 > t0):
-                raise ValueError(
-                    f"the capture window must satisfy 0 <= T0 < T1, got {t0:g}:{t1:g}"
-                )
+                raise ValueError(f"the capture window must satisfy 0 <= T0 < T1, got {t0:g}:{t1:g}")
 
     @property
     def by_connection(self) -> bool:

@@ -143,7 +143,7 @@ def tcp_frame(
     words += addresses + _PROTO_TCP + tcp_len + sport + dport + flags + window
     words += (seq >> 16) + (seq & 0xFFFF) + (ack >> 16) + (ack & 0xFFFF)
     if n:
-        words += (int.from_bytes(payload, "big") << 8 if n & 1 else int.from_bytes(payload, "big"))
+        words += int.from_bytes(payload, "big") << 8 if n & 1 else int.from_bytes(payload, "big")
     tcp_sum = 0xFFFF - (words % 0xFFFF or 0xFFFF)
     offset = 0x70 if mss else 0x50
     total = 20 + tcp_len

@@ -110,4 +110,3 @@ def capture_scenario(
         )
         runs.append(run)
     return runs, files
-

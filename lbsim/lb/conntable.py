@@ -22,7 +22,7 @@ The class is sans-IO: it takes ``now`` and never schedules anything. Its
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +148,11 @@ class ConnectionTable:
     def get(self, client_ip: int, client_port: int) -> Entry | None:
         """The entry of a client connection, if any."""
         return self._entries.get((client_ip, client_port))
+
+    @property
+    def lookup(self) -> Callable[[tuple[int, int]], Entry | None]:
+        """``lookup((client_ip, client_port))``: :meth:`get` as one dict lookup (hot path)."""
+        return self._entries.get
 
     def open(self, client_ip: int, client_port: int, backend: Any, now: float) -> Entry | None:
         """Add an entry for a new connection (a SYN), or return None if the table is full.

@@ -81,9 +81,7 @@ class _Probe:
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
         self.finish(getattr(message, "status", None) == 200)
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         """Not used."""
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:

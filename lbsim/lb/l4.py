@@ -102,6 +102,9 @@ class L4Balancer:
         self._reverse: dict[tuple[int, int, int, int], Entry] = {}
         self._hash_ip_only = algorithm.name == "source_hash"
         self._usable: list[BackendRef] | None = None  # cache of backends new work may use
+        # Bound methods for the per-segment path (one attribute lookup fewer each).
+        self._cpu_run = cpu.run
+        self._lookup = table.lookup
         self.down_until = 0.0  # restarting: everything is dropped until then
         #: Health probes' TCP stack (the balancer's inside address), if checks are on.
         self.probe_stack: TcpStack | None = None
@@ -113,10 +116,10 @@ class L4Balancer:
         now = self.env._now
         if now < self.down_until:
             return  # restarting: nothing is forwarded
-        ready = self.cpu.run(now, self.per_segment)
+        ready = self._cpu_run(now, self.per_segment)
         flags = seg.flags
         if seg.dst == VIP:
-            entry = self.table.get(seg.src, seg.sport)
+            entry = self._lookup((seg.src, seg.sport))
             if entry is None or (flags & SYN and not flags & ACK and self.table.reusable(entry)):
                 entry = self._new_connection(seg, now)
                 if entry is None:

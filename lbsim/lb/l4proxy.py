@@ -202,8 +202,10 @@ class L4Proxy:
         """
         conn, entry = client.conn, client.entry
         assert conn is not None and entry is not None
-        key = mix64(conn.remote_ip) if self._hash_ip_only else mix_ints(
-            conn.remote_ip, conn.remote_port
+        key = (
+            mix64(conn.remote_ip)
+            if self._hash_ip_only
+            else mix_ints(conn.remote_ip, conn.remote_port)
         )
         candidates = [b for b in self.backends if b.healthy and not b.draining]
         if not candidates:

@@ -137,9 +137,7 @@ class _ClientSide:
     def on_established(self, conn: TcpConnection, now: float) -> None:
         self.lb.client_connections += 1
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         self.lb.request_bytes(self, nbytes, ends, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
@@ -231,9 +229,7 @@ class _Upstream:
         else:
             self.lb.release(self, now)
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         self.lb.response_bytes(self, nbytes, ends, push, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
@@ -478,12 +474,14 @@ class L7Balancer:
             return
         costs = self.costs
         rule, evaluated = self.router.route(req)
+        cache = self.cache
+        cacheable = cache is not None and self._cacheable(req, rule)
         cost = (
             costs.per_request
             + costs.per_header_byte * head_bytes(req)
             + costs.per_route_rule * evaluated
         )
-        if self.cache is not None and self.cache.cacheable(req.method):
+        if cacheable:
             cost += costs.per_cache_lookup
         done = self.cpu.run(now, cost)
         call_at(self.env, done, self._dispatch, client, req, rule)
@@ -503,7 +501,7 @@ class L7Balancer:
             self._answer_locally(client, req, refused or 404, ERROR_RESPONSE_SIZE, now)
             return
         cache = self.cache
-        if cache is not None and cache.cacheable(req.method):
+        if cache is not None and self._cacheable(req, rule):
             hit = cache.lookup(req.method, req.path, now)
             req.ctx.cache_hit = hit is not None
             if hit is not None:
@@ -514,6 +512,19 @@ class L7Balancer:
             req.ctx.cache_hit = False
         self._attempts[req.request_id] = _Attempt(rule, headers)
         self._forward(client, req, now)
+
+    def _cacheable(self, req: HttpRequest, rule: Rule | None) -> bool:
+        """Whether the shared cache may answer (and keep the answer to) ``req``.
+
+        Only cacheable methods; and a response to a request carrying credentials
+        is personal unless its route is declared public (RFC 9111, 3.5).
+        """
+        cache = self.cache
+        if cache is None or not cache.cacheable(req.method):
+            return False
+        if rule is not None and rule.public:
+            return True
+        return not any(name.lower() == "authorization" for name, _ in req.headers)
 
     def candidates(
         self, rule: Rule, now: float, exclude: set[str] | None = None
@@ -634,9 +645,10 @@ class L7Balancer:
         elif self.outlier is not None:
             self.outlier.success(backend, now)
         if req is not None:
+            attempt = self._attempts.get(req.request_id)
+            if self.cache is not None and self._cacheable(req, attempt.rule if attempt else None):
+                self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
             self._done(req)
-        if self.cache is not None and req is not None:
-            self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
         streamed = self._streams(upstream)
         self.release(upstream, now)
         if streamed:

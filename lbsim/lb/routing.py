@@ -30,6 +30,7 @@ class Rule:
         path_prefix, path, methods, headers: Conditions (None / empty: any).
         auth: Token required on this route (None: the balancer's default).
         allow: Users allowed (None: everyone).
+        public: Responses may be cached even for requests that carry a token.
     """
 
     __slots__ = (
@@ -42,6 +43,7 @@ class Rule:
         "methods",
         "path",
         "path_prefix",
+        "public",
     )
 
     def __init__(
@@ -56,6 +58,7 @@ class Rule:
         headers: Sequence[tuple[str, str]] = (),
         auth: bool | None = None,
         allow: Sequence[str] | None = None,
+        public: bool = False,
     ) -> None:
         self.group = group
         self.backends = list(backends)
@@ -66,6 +69,7 @@ class Rule:
         self.headers = tuple((name.lower(), value) for name, value in headers)
         self.auth = auth
         self.allow = frozenset(allow) if allow is not None else None
+        self.public = public
 
     def matches(self, method: str, path: str, headers: dict[str, str]) -> bool:
         """Whether a request with this method, path and (lower-cased) headers matches."""

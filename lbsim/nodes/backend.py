@@ -169,9 +169,7 @@ class Backend:
         so a ticket issued by another backend cannot be resumed here.
         """
         self._accept(conn)
-        endpoint = TlsEndpoint(
-            "server", "1.3", key=self.tls_key, name=self.name, resumption=True
-        )
+        endpoint = TlsEndpoint("server", "1.3", key=self.tls_key, name=self.name, resumption=True)
         channel = TlsChannel(
             self.env, endpoint, self, self.stack, cpu=self.tls_cpu, stats=self.tls_stats
         )
@@ -182,9 +180,7 @@ class Backend:
     def on_established(self, conn: TcpConnection, now: float) -> None:
         """Nothing to do until a request arrives."""
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         """Blocking servers only: a request's first byte claims a worker."""
         reader: _Reader = conn.user
         if reader.reading or reader.waiting:

@@ -212,9 +212,7 @@ class TlsChannel:
         for message in pending:
             self.send(message, now)
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         """Bytes after the handshake go to the application, with its own messages marked.
 
         A record's end marks the (decrypted) message inside it; a late handshake
@@ -222,9 +220,7 @@ class TlsChannel:
         """
         if self.up:
             if ends:
-                ends = tuple(
-                    (off, m.inner) for off, m in ends if isinstance(m, TlsData)
-                )
+                ends = tuple((off, m.inner) for off, m in ends if isinstance(m, TlsData))
             self.app.on_data(conn, nbytes, ends, push, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:

@@ -346,9 +346,7 @@ class Session:
             message.size,
         )
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         """Not used (the client waits for whole responses)."""
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:

@@ -6,9 +6,8 @@ function of :mod:`lbsim.plots`. Runs are kept short (seconds of simulated time,
 a handful of replications) so that ``lbsim figures`` regenerates the whole set
 in a few minutes on a two-core machine; the captions say what each figure shows.
 
-Figures that need engine features which do not exist yet (TLS cost, the L7 cache,
-crash timelines, connection-table size) are added by the issues that bring those
-features, as further entries here.
+Figures that need engine features which do not exist yet (crash timelines, say)
+are added by the issues that bring those features, as further entries here.
 """
 
 from __future__ import annotations
@@ -16,6 +15,10 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 
 from lbsim import plots
+from lbsim.plots.balancer_timeseries import Panel, balancer_timeseries
+from lbsim.plots.cache_effect import cache_effect
+from lbsim.plots.connection_setup import new_connection_latency
+from lbsim.plots.connection_table import connection_table
 from lbsim.plots.imbalance import imbalance_vs_parameter
 from lbsim.plots.load_curve import latency_throughput_vs_load
 from lbsim.plots.segments_per_side import segments_vs_parameter
@@ -129,4 +132,175 @@ def _warm_vs_cold(inputs: Inputs) -> Figure:
             "cold": "cold (pool.warm = 0)",
             "warm": "warm (pool.warm = 8 per backend)",
         },
+    )
+
+
+# --- layer-4 state and connection setup (l4_modes) --------------------------------------------
+
+# Few browsers and a run longer than IPVS's 120 s TIME_WAIT, so the table levels off;
+# both l4_modes figures share this one run.
+_L4_MODES = RunData("l4_modes", ("clients.browsers.count=4", "duration=150s"))
+
+
+@REGISTRY.figure(
+    "connection_table",
+    caption="L4 connection table over time, l4_modes with 4 browsers and one request per "
+    "connection: connections last about 0.1 s, but NAT entries linger in TIME_WAIT for 120 s "
+    "(IPVS default) after they close, so the table grows for 120 s and levels off at new "
+    "connections/s × 120 s; the splicing proxy's entries follow its own 60 s TCP TIME_WAIT; "
+    "the L7 proxy holds only its warm pool and the connections in flight (unused pool "
+    "connections idle out at 60 s and leave after their own TIME_WAIT, at 120 s).",
+    data={"run": _L4_MODES},
+)
+def _connection_table(inputs: Inputs) -> Figure:
+    return connection_table(
+        inputs.run("run"),
+        ["nat", "proxy"],
+        compare=["l7"],
+        linger={"nat": 120.0, "proxy": 60.0},  # IPVS TIME_WAIT; the proxy's TCP TIME_WAIT
+        labels={
+            "nat": "nat (L4 NAT)",
+            "proxy": "proxy (L4 splicing proxy)",
+            "l7": "l7 (L7 proxy): TCP connections it holds, both sides, warm pool included",
+        },
+        title="L4 connection table vs connections actually open — l4_modes, 4 browsers",
+    )
+
+
+@REGISTRY.figure(
+    "l4_warm_pool",
+    caption="Requests on new connections, l4_modes (client link 10 ms, backend link 5 ms one "
+    "way): a proxy with a warm pool reaches the backend one balancer↔backend round trip (10 ms) "
+    "sooner than proxy_cold, which connects first; NAT and DSR carry the client's handshake end "
+    "to end and pay the same 10 ms, then wait for the response's second window over the longer "
+    "end-to-end round trip; the L7 proxy reaches the backend as early as the warm L4 proxy but "
+    "holds each response whole before relaying it.",
+    data={"run": _L4_MODES},
+)
+def _l4_warm_pool(inputs: Inputs) -> Figure:
+    return new_connection_latency(
+        inputs.run("run"),
+        reference="proxy",
+        labels={
+            "nat": "nat: NAT, handshake end to end",
+            "proxy": "proxy: warm pool (8/backend)",
+            "proxy_cold": "proxy_cold: no pool",
+            "dsr": "dsr: direct server return",
+            "l7": "l7: L7, warm pool, buffered responses",
+        },
+        title="Latency of requests on new connections — l4_modes (one request per connection)",
+    )
+
+
+# --- the L7 CPU as a bottleneck (tls_bottleneck) ----------------------------------------------
+
+_RATE = "clients.newcomers.rate"
+
+
+@REGISTRY.figure(
+    "tls_knee",
+    caption="p99 latency and throughput against the rate of new TLS 1.2 connections (one "
+    "request each, full RSA-2048 handshakes): the L7 balancer terminates TLS on one core and "
+    "saturates near 2,400 connections/s; past it, p99 reaches about a second within these "
+    "1.5 s runs and completions fall as the core's work spreads over ever more unfinished "
+    "handshakes, while the L4 balancer passes TLS through to eight backends and keeps up.",
+    data={
+        "sweep": SweepData(
+            "tls_bottleneck",
+            grid=(f"{_RATE}=500:3000:500/s",),
+            overrides=("duration=1.5s", "warmup=0.5s"),
+            replications=3,
+        )
+    },
+)
+def _tls_knee(inputs: Inputs) -> Figure:
+    return latency_throughput_vs_load(
+        inputs.sweep("sweep"),
+        _RATE,
+        x_label="new TLS connections offered per second",
+        title="The L7 TLS knee — tls_bottleneck (L7: 1 core terminates TLS; L4: passthrough)",
+    )
+
+
+@REGISTRY.figure(
+    "cpu_over_time",
+    caption="Balancer CPU over time at 2,200 new TLS connections/s, just below the L7 knee: "
+    "the L7 balancer's one core is about 90% busy and new work waits milliseconds for it, "
+    "while the L4 NAT, which passes TLS through, stays under 10% with no wait.",
+    data={"run": RunData("tls_bottleneck", (f"{_RATE}=2200/s", "duration=3s", "warmup=1s"))},
+)
+def _cpu_over_time(inputs: Inputs) -> Figure:
+    return balancer_timeseries(
+        inputs.run("run"),
+        [
+            Panel(
+                "lb.cpu_utilization",
+                "balancer CPU busy",
+                unit="%",
+                smooth=0.1,
+                ceiling=100.0,
+                title="CPU utilization (all cores)",
+            ),
+            Panel(
+                "lb.cpu_queue_delay",
+                "wait for a free core",
+                unit="ms",
+                smooth=0.1,
+                title="CPU queueing delay a new job would see",
+            ),
+        ],
+        title="Balancer CPU at 2,200 new TLS connections/s — tls_bottleneck",
+    )
+
+
+# --- buffering and caching at layer 7 ---------------------------------------------------------
+
+
+@REGISTRY.figure(
+    "buffer_over_time",
+    caption="Bytes held by the balancers in slow_clients: the L7 proxy keeps each 60 KB photo "
+    "upload from 256 kbit/s mobile clients until it is complete (up to about 1 MB at once), "
+    "while the L4 NAT forwards every segment as it arrives and holds nothing.",
+    data={"run": RunData("slow_clients", ("duration=20s",))},
+)
+def _buffer_over_time(inputs: Inputs) -> Figure:
+    return balancer_timeseries(
+        inputs.run("run"),
+        [
+            Panel(
+                "lb.buffer_bytes",
+                "bytes held in balancer buffers",
+                unit="bytes",
+                title="Request and response bytes the balancer holds in memory",
+            )
+        ],
+        title="Buffered bytes — slow_clients (40 mobile uploaders, 40 broadband users)",
+        height=4.6,
+    )
+
+
+_CACHE = "balancers.l7.cache.size"
+
+
+@REGISTRY.figure(
+    "cache_effect",
+    caption="cache_auth against the L7 response cache's size (2,000 catalogue pages of 30 KB, "
+    "Zipf popularity, 10 s runs): hits, which never reach a backend, grow until the pages asked "
+    "for in the run fit (about 10 MB) and bring L7's median latency below L4's; refusals at the "
+    "edge (401/403) also spare the backends, while L4, with no cache, sends every request on.",
+    data={
+        "sweep": SweepData(
+            "cache_auth",
+            grid=(f"{_CACHE}=100KB,300KB,1MB,3MB,10MB,30MB",),
+            overrides=("duration=10s", "warmup=2s"),
+            replications=3,
+        )
+    },
+)
+def _cache_effect(inputs: Inputs) -> Figure:
+    return cache_effect(
+        inputs.sweep("sweep"),
+        _CACHE,
+        x_label="L7 cache size (MB, log scale)",
+        title="The L7 response cache — cache_auth",
     )

@@ -411,9 +411,7 @@ class ClientGroup(_Model):
                 "applies only to multiplexed closed-loop clients (protocol: multiplexed "
                 "with count); HTTP/1.1 and raw connections carry one request at a time",
             )
-        if self.connections is not None and (
-            self.protocol != "multiplexed" or self.rate is None
-        ):
+        if self.connections is not None and (self.protocol != "multiplexed" or self.rate is None):
             raise KeyedValueError(
                 "connections",
                 "applies only to multiplexed open-loop clients (protocol: multiplexed "
@@ -447,12 +445,17 @@ class Route(_Model):
         auth: Whether requests on this route need a valid token; None follows the
             balancer's ``auth``.
         allow: Users allowed on this route (others get 403); None allows everyone.
+        public: Its responses are the same for every user (as if the backend sent
+            ``Cache-Control: public``), so the balancer's cache may keep them even
+            when the request carried a token. Without it, responses to requests
+            with an Authorization header are never cached (RFC 9111, 3.5).
     """
 
     match: RouteMatch = RouteMatch()
     group: Identifier
     auth: bool | None = None
     allow: tuple[Identifier, ...] | None = None
+    public: bool = False
 
 
 class PoolConfig(_Model):
@@ -639,9 +642,7 @@ class BalancerConfig(_Model):
             value == "client_ip"
             or (value.startswith(("header:", "cookie:")) and len(value.split(":", 1)[1]) > 0)
         ):
-            raise ValueError(
-                f'expected "client_ip", "header:NAME" or "cookie:NAME", got "{value}"'
-            )
+            raise ValueError(f'expected "client_ip", "header:NAME" or "cookie:NAME", got "{value}"')
         return value
 
     @field_validator("costs", mode="before")
@@ -797,7 +798,7 @@ class Scenario(_Model):
                     if client.protocol == "raw":
                         raise KeyedValueError(
                             ("balancers", index, "layer"),
-                            f'a layer-7 balancer must parse every request to balance it, but '
+                            f"a layer-7 balancer must parse every request to balance it, but "
                             f'client group "{client.name}" speaks a raw byte protocol it '
                             "cannot parse (concept C20); use layer: 4, which passes any "
                             "protocol through",

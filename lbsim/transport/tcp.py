@@ -956,8 +956,10 @@ class TcpConnection:
         p = self.params
         self._retries += 1
         state = self.state
-        limit = p.syn_retries if state in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED) else (
-            p.data_retries
+        limit = (
+            p.syn_retries
+            if state in (TcpState.SYN_SENT, TcpState.SYN_RECEIVED)
+            else (p.data_retries)
         )
         if self._retries > limit:
             self._go(TcpEvent.TIMEOUT)

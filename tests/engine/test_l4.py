@@ -362,8 +362,13 @@ def test_proxy_port_exhaustion_caps_new_connections_at_ports_over_time_wait() ->
 @pytest.mark.parametrize("protocol", ["raw", "multiplexed"])
 def test_raw_and_multiplexed_clients_pass_through_l4(mode: str, protocol: str) -> None:
     sc = l4_scenario(
-        mode=mode, protocol=protocol, count=3, per_connection=50, think="exp(10ms)",
-        duration="1s", backends=2,
+        mode=mode,
+        protocol=protocol,
+        count=3,
+        per_connection=50,
+        think="exp(10ms)",
+        duration="1s",
+        backends=2,
     )
     run = run_variant(sc, mode)  # type: ignore[arg-type]
     reqs = run.recorder.requests

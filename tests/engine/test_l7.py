@@ -138,6 +138,13 @@ def test_refused_and_cached_requests_never_reach_a_backend() -> None:
     assert refused_or_cached and all(r.backend is None for r in refused_or_cached)
     hits = sum(r.cache_hit is True for r in run.recorder.requests)
     assert hits > 100
+    # A shared cache never answers an authenticated request for a personal page
+    # (RFC 9111 section 3.5): hits are public catalogue pages (asked for with a
+    # token) or /health (asked for without one).
+    hit_paths = {r.path.split("/")[1] for r in run.recorder.requests if r.cache_hit is True}
+    assert hit_paths == {"catalog", "health"}
+    account = [r for r in run.recorder.requests if r.path == "/account" and r.outcome == "ok"]
+    assert account and all(r.backend is not None for r in account)
     # The backends served exactly the requests that were neither refused nor cached.
     served = sum(b.served for b in build.backends)
     assert served == sum(r.backend is not None for r in run.recorder.requests)
@@ -148,7 +155,9 @@ def test_refused_and_cached_requests_never_reach_a_backend() -> None:
 
 def test_cache_expires_after_its_ttl() -> None:
     sc = l7_scenario(
-        clients=one_client(think_time="100ms"),
+        # No Authorization header: a shared cache may answer only unauthenticated
+        # requests (or those on a public route).
+        clients=one_client(think_time="100ms", token="none"),
         balancer={"cache": {"size": "1MB", "ttl": "1s"}},
         duration="5s",
     )

@@ -35,7 +35,11 @@ def test_lifecycle_of_a_clean_connection() -> None:
     table.observe(e, ACK, FROM_CLIENT, 1.02)
     assert e.state is EntryState.TIME_WAIT
     assert table.counts() == {
-        "SYN_RECV": 0, "ESTABLISHED": 0, "FIN_WAIT": 0, "TIME_WAIT": 1, "CLOSE": 0,
+        "SYN_RECV": 0,
+        "ESTABLISHED": 0,
+        "FIN_WAIT": 0,
+        "TIME_WAIT": 1,
+        "CLOSE": 0,
     }
     assert not table.expire(e, 1.02 + 119.9)
     assert table.expire(e, 1.02 + 120.0)

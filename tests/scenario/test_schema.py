@@ -191,8 +191,7 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
     (
         ["clients.browsers.requests.0.bogus=1"],
         "clients.browsers.requests.0.bogus",
-        "expected one of: method, path, weight, size, response, service_time, ids, zipf, "
-        "headers",
+        "expected one of: method, path, weight, size, response, service_time, ids, zipf, headers",
     ),
     (
         ["balancers.l7.routes.pictures.match.host=a.example"],

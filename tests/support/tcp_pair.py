@@ -35,9 +35,7 @@ class Recorder:
         if self.on_message_hook is not None:
             self.on_message_hook(conn, message, now)
 
-    def on_data(
-        self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
+    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         self.events.append(("data", nbytes, ends, push, now))
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
@@ -67,7 +65,14 @@ class Pair:
             1, 40000, 2, 80, mss=client_mss, isn=1000, listener=self.cr, params=params
         )
         self.server = TcpConnection(
-            2, 80, 1, 40000, mss=server_mss, isn=0xFFFFFF00, listener=self.sr, params=params,
+            2,
+            80,
+            1,
+            40000,
+            mss=server_mss,
+            isn=0xFFFFFF00,
+            listener=self.sr,
+            params=params,
             passive=True,
         )
         self.drop = drop

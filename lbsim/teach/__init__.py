@@ -1,0 +1,55 @@
+"""Teaching views of a run: per-hop OSI layer tables and ladder diagrams.
+
+Theory of operation: this package is presentation only. It runs a variant with
+every segment traced (:mod:`~lbsim.teach.trace`), follows one request through the
+trace (:mod:`~lbsim.teach.follow`), and shows it two ways:
+
+* :func:`layer_view` (:mod:`~lbsim.teach.view`, built from
+  :mod:`~lbsim.teach.fields`, rendered by :mod:`~lbsim.teach.hops`): for each
+  component on the request's path, which OSI layers it read and which header fields
+  it rewrote or replaced, before and after (concept C3, and C1, C6, C8, C9, C15,
+  C16 through the evidence it shows);
+* :func:`ladder_figure` (:mod:`~lbsim.teach.ladder`, labels by
+  :mod:`~lbsim.teach.labels`): a sequence ("ladder") diagram of the request's
+  connection(s), client | balancer | backend, time flowing down.
+
+:func:`layer_table` (:mod:`~lbsim.teach.layers`) is concept C3 as a table,
+independent of any run. Nothing here changes what the engine does; the notebooks in
+``notebooks/`` and ``lbsim trace`` (:mod:`~lbsim.teach.report`) are its users.
+"""
+
+from lbsim.teach.follow import Leg, RequestPath, follow_request
+from lbsim.teach.hops import FieldRow, Hop, LayerView
+from lbsim.teach.ladder import ladder_figure, ladder_segments
+from lbsim.teach.layers import (
+    LAYER_NAMES,
+    ComponentLayers,
+    balancer_kind,
+    component_layers,
+    layer_span,
+    layer_table,
+)
+from lbsim.teach.trace import LinkInfo, Trace, arrival_times, trace_variant
+from lbsim.teach.view import layer_view
+
+__all__ = [
+    "LAYER_NAMES",
+    "ComponentLayers",
+    "FieldRow",
+    "Hop",
+    "LayerView",
+    "Leg",
+    "LinkInfo",
+    "RequestPath",
+    "Trace",
+    "arrival_times",
+    "balancer_kind",
+    "component_layers",
+    "follow_request",
+    "ladder_figure",
+    "ladder_segments",
+    "layer_span",
+    "layer_table",
+    "layer_view",
+    "trace_variant",
+]

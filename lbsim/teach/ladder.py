@@ -1,0 +1,497 @@
+"""Ladder (sequence) diagrams of one request's connections: client | balancer | backend.
+
+Theory of operation: a ladder diagram is how TCP is drawn in textbooks. Each node
+is a vertical line (a *lifeline*), time flows down, and every segment is an arrow
+from its sender's lifeline at the time it started onto the wire to its receiver's
+lifeline at the time it arrived (the trace's ``arrival`` column: send time plus
+serialisation at the link's bandwidth plus the link's latency). So the slope of an
+arrow is the link's delay, and a horizontal gap between an arrow arriving at the
+balancer and the next one leaving it is time the balancer held the bytes.
+
+:func:`ladder_segments` picks the segments: those of the request's client-side
+connection and of the backend-side connection(s) that carried it (found with
+:func:`lbsim.teach.follow.follow_request`), from the request's connection set-up
+(or, later on a keep-alive connection, from when the request was issued), at most
+``max_segments`` of them. Each is labelled like a capture tool would: flags,
+sequence and acknowledgement numbers relative to that direction's initial sequence
+number (the ISN, so the first data byte is ``seq=1``), and the payload length.
+
+:func:`ladder_figure` draws them. Arrows are coloured by TCP connection as it
+appears on the wire (its 4-tuple): through an L4 NAT balancer the arrows pass
+straight through the balancer's lifeline, the backend-side half in another colour
+because its addresses were rewritten, but with the *same* sequence numbers; through
+an L7 balancer the two sides are two connections with their own handshakes and
+numbering, and the upstream request starts only after the last client request
+segment arrived (the shaded "held" bar on the balancer's lifeline).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+
+from lbsim.net.segment import SEQ_MASK
+from lbsim.plots.style import OKABE_ITO, new_figure, styled
+from lbsim.teach.follow import RequestPath, cold_connect, follow_request, opener_first, syn_row
+from lbsim.teach.labels import Label, LabelPlacer, merge_bursts, message_tag, segment_label
+from lbsim.teach.layers import balancer_kind, component_layers
+from lbsim.teach.messages import tls_version
+from lbsim.teach.trace import Trace
+
+__all__ = ["SEGMENT_GID", "ladder_figure", "ladder_segments"]
+
+#: ``gid`` of every arrow patch that stands for a segment (tests count them).
+SEGMENT_GID = "segment"
+#: Colours of successive connections (client side first).
+_CONNECTION_COLOURS = (
+    OKABE_ITO["blue"],
+    OKABE_ITO["vermillion"],
+    OKABE_ITO["bluish green"],
+    OKABE_ITO["reddish purple"],
+    OKABE_ITO["orange"],
+    OKABE_ITO["sky blue"],
+)
+_HELD_COLOUR = OKABE_ITO["orange"]
+
+
+def _isn_table(trace: Trace, connections: list[str]) -> dict[tuple[str, str, int], list[Any]]:
+    """(connection, src, sport) -> [(time, isn), ...] of the SYNs that opened it."""
+    seg = trace.segments
+    syn = seg[seg["connection"].isin(connections) & seg["flags"].isin(("SYN", "SYN,ACK"))]
+    table: dict[tuple[str, str, int], list[Any]] = {}
+    for conn, src, sport, t, seq in zip(
+        syn["connection"], syn["src"], syn["sport"], syn["time"], syn["seq"], strict=True
+    ):
+        table.setdefault((str(conn), str(src), int(sport)), []).append((float(t), int(seq)))
+    return table
+
+
+def _isn_at(
+    table: dict[tuple[str, str, int], list[Any]], key: tuple[str, str, int], t: float
+) -> int | None:
+    found = None
+    for when, isn in table.get(key, ()):
+        if when <= t:
+            found = isn
+    return found
+
+
+def _window_start(trace: Trace, path: RequestPath) -> float:
+    """Default first instant: the client connection's SYN, or the request's issue time."""
+    record = path.record
+    up = path.legs["client_to_lb"]
+    if int(record["index_on_connection"]) == 0:
+        seg = trace.segments
+        mask = (
+            (seg["connection"] == up.connection)
+            & (seg["link"] == up.link)
+            & (seg["flags"] == "SYN")
+            & (seg["time"] <= float(trace.cell(up.first, "time")))
+        )
+        syns = seg.loc[mask, "time"]
+        if not syns.empty:
+            return float(syns.iloc[-1])
+    return float(record["t_start"])
+
+
+def ladder_segments(
+    trace: Trace,
+    request_id: str,
+    *,
+    max_segments: int = 40,
+    start: float | None = None,
+    end: float | None = None,
+    acks: bool = True,
+) -> pd.DataFrame:
+    """The segments a ladder diagram of ``request_id`` draws, one row per arrow.
+
+    Args:
+        trace: A traced run (:func:`lbsim.teach.trace.trace_variant`).
+        request_id: The request whose connections to draw.
+        max_segments: Draw at most this many (the earliest ones).
+        start: First send time to include, seconds (default: the client
+            connection's SYN if this request opened it, else the request's issue
+            time).
+        end: Last send time to include, seconds (default: until the next
+            request on the same client connection is issued; on a pooled L7
+            upstream connection, until the response has reached the balancer).
+        acks: Include segments without payload, SYN or FIN (pure ACKs).
+
+    Returns:
+        Columns ``row`` (in ``trace.segments``), ``time``, ``arrival``, ``link``,
+        ``sender``, ``receiver`` (node roles), ``connection``, ``flags``,
+        ``payload``, ``rel_seq``, ``rel_ack``, ``dropped`` and ``label``, in send
+        order. ``attrs["total"]`` holds how many segments the window had before
+        ``max_segments`` cut it.
+    """
+    path = follow_request(trace, request_id)
+    if "client_to_lb" not in path.legs:
+        raise KeyError(f"request {request_id} never reached the balancer in this trace")
+    connections = list(dict.fromkeys(leg.connection for leg in path))
+    client = trace.links[path.legs["client_to_lb"].link].sender
+    backend = path.record["backend"]
+    nodes = {client, trace.balancer.name, "switch"}
+    if isinstance(backend, str):
+        nodes.add(backend)
+    seg = trace.segments
+    t0 = _window_start(trace, path) if start is None else start
+    allowed = [
+        name
+        for name, info in trace.links.items()
+        if info.sender in nodes and info.receiver in nodes
+    ]
+    mask = seg["connection"].isin(connections) & seg["link"].isin(allowed) & (seg["time"] >= t0)
+    mask &= _own_traffic(trace, path, t0)
+    if end is not None:
+        mask &= seg["time"] <= end
+    if not acks:
+        mask &= (seg["payload"] > 0) | seg["flags"].str.contains("SYN|FIN|RST", regex=True)
+    chosen = seg[mask]
+    total = len(chosen)
+    chosen = chosen.iloc[:max_segments]
+    isns = _isn_table(trace, connections)
+    rows = []
+    for index, s in zip(chosen.index.tolist(), chosen.to_dict("records"), strict=True):
+        t = float(s["time"])
+        conn, src, dst = str(s["connection"]), str(s["src"]), str(s["dst"])
+        isn = _isn_at(isns, (conn, src, int(s["sport"])), t)
+        peer = _isn_at(isns, (conn, dst, int(s["dport"])), t)
+        seq, ack = int(s["seq"]), int(s["ack"])
+        rel_seq = None if isn is None else (seq - isn) & SEQ_MASK
+        rel_ack = None if peer is None else (ack - peer) & SEQ_MASK
+        flags = str(s["flags"])
+        rows.append(
+            {
+                "row": int(index),
+                "time": t,
+                "arrival": float(s["arrival"]),
+                "link": str(s["link"]),
+                "sender": trace.role(trace.links[str(s["link"])].sender),
+                "receiver": trace.role(trace.links[str(s["link"])].receiver),
+                "connection": conn,
+                "flags": flags,
+                "payload": int(s["payload"]),
+                "rel_seq": rel_seq,
+                "rel_ack": rel_ack if "ACK" in flags else None,
+                "dropped": bool(s["dropped"]),
+                "label": segment_label(flags, rel_seq, seq, rel_ack, ack, int(s["payload"]))
+                + message_tag(trace, int(index)),
+            }
+        )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "row",
+            "time",
+            "arrival",
+            "link",
+            "sender",
+            "receiver",
+            "connection",
+            "flags",
+            "payload",
+            "rel_seq",
+            "rel_ack",
+            "dropped",
+            "label",
+        ],
+    )
+    frame.attrs["total"] = total
+    frame.attrs["start"] = t0
+    return frame
+
+
+def _own_traffic(trace: Trace, path: RequestPath, t0: float) -> pd.Series:
+    """Rows that belong to this request's exchange, not to its neighbours'.
+
+    A keep-alive client connection carries the next request after this one, and an
+    L7 balancer's pooled upstream connection carries other clients' requests
+    before and after it; both are cut off by time.
+    """
+    seg = trace.segments
+    record = path.record
+    client_conn = path.legs["client_to_lb"].connection
+    same_connection = trace.requests[
+        (trace.requests["connection"] == record["connection"])
+        & (trace.requests["index_on_connection"] > int(record["index_on_connection"]))
+    ]
+    client_end = float(same_connection["t_start"].min()) if not same_connection.empty else math.inf
+    keep = seg["connection"] == client_conn
+    keep &= seg["time"] < client_end
+    shared_upstream = balancer_kind(trace.balancer) == "l7"
+    for leg in path:
+        if leg.connection == client_conn:
+            continue
+        on_leg = seg["connection"] == leg.connection
+        if not shared_upstream:
+            keep |= on_leg & (seg["time"] < client_end)
+            continue
+        out = path.get("lb_to_backend")
+        back = path.get("backend_to_lb")
+        if out is None:
+            continue
+        first_out = float(trace.cell(out.first, "time"))
+        syn = syn_row(
+            trace,
+            str(trace.cell(out.first, "src")),
+            int(trace.cell(out.first, "sport")),
+            leg.connection,
+            before=first_out,
+        )
+        begin = first_out
+        if syn is not None and float(trace.cell(syn, "time")) >= t0:
+            begin = float(trace.cell(syn, "time"))  # opened for this request: show it
+        finish = float(trace.cell(back.last, "arrival")) if back is not None else first_out
+        keep |= on_leg & (seg["time"] >= begin) & (seg["time"] <= finish + 1e-9)
+    return keep
+
+
+def _connection_legend(trace: Trace, path: RequestPath, connection: str, client_conn: str) -> str:
+    """Legend text of one connection: its 4-tuple and how it relates to the client's."""
+    a, b = opener_first(trace, connection)
+    tuple_text = f"{a} → {b}"
+    if connection == client_conn:
+        return f"client side: {tuple_text}"
+    seg = trace.segments
+    client_leg = path.legs["client_to_lb"]
+    src = str(trace.cell(client_leg.first, "src"))
+    sport = int(trace.cell(client_leg.first, "sport"))
+    syn_here = seg[(seg["connection"] == connection) & (seg["flags"] == "SYN")]
+    syn_client = seg[(seg["connection"] == client_conn) & (seg["flags"] == "SYN")]
+    same = (
+        not syn_here.empty
+        and not syn_client.empty
+        and int(syn_here["seq"].iloc[-1]) == int(syn_client["seq"].iloc[-1])
+        and str(syn_here["src"].iloc[-1]) == src
+        and int(syn_here["sport"].iloc[-1]) == sport
+    )
+    if same:
+        return f"backend side: {tuple_text}\n  (same TCP connection, same seq numbers; rewritten)"
+    return f"backend side: {tuple_text}\n  (the balancer's own TCP connection)"
+
+
+def _column_label(trace: Trace, role: str, node: str, tls: bool) -> str:
+    kind = "client" if role == "client" else "backend" if role == "backend" else None
+    if role == "balancer":
+        layers = component_layers(balancer_kind(trace.balancer), tls=tls)
+        return f"balancer {node}\n{layers.label}\n{layers.summary()}"
+    if role == "switch":
+        return "switch\n(direct server return)"
+    assert kind is not None
+    return f"{kind} {node}\nL1–L7"
+
+
+def ladder_figure(
+    trace: Trace,
+    request_id: str,
+    *,
+    max_segments: int = 40,
+    start: float | None = None,
+    end: float | None = None,
+    acks: bool = True,
+    labels: bool = True,
+) -> Figure:
+    """Draw the ladder diagram of one request's connections.
+
+    Args:
+        trace: A traced run (:func:`lbsim.teach.trace.trace_variant`).
+        request_id: The request to draw.
+        max_segments: Draw at most this many segments (the earliest).
+        start: First send time to include, seconds (see :func:`ladder_segments`).
+        end: Last send time to include, seconds.
+        acks: Include pure ACKs.
+        labels: Write flags, seq/ack and length next to each arrow.
+
+    Returns:
+        The figure: one arrow patch (``gid`` :data:`SEGMENT_GID`) per segment,
+        lifelines labelled with each component's layers, a legend of the TCP
+        connections, and the time the balancer held the request shaded.
+    """
+    path = follow_request(trace, request_id)
+    frame = ladder_segments(
+        trace, request_id, max_segments=max_segments, start=start, end=end, acks=acks
+    )
+    client = trace.links[path.legs["client_to_lb"].link].sender
+    backend = path.record["backend"]
+    tls = any(tls_version(leg.message) is not None for leg in path)
+    roles_present = ["client", "balancer"]
+    if (frame["sender"] == "switch").any() or (frame["receiver"] == "switch").any():
+        roles_present.append("switch")
+    if isinstance(backend, str):
+        roles_present.append("backend")
+    x_of = {role: float(i) for i, role in enumerate(roles_present)}
+    names = {
+        "client": client,
+        "balancer": trace.balancer.name,
+        "switch": "switch",
+        "backend": backend if isinstance(backend, str) else "",
+    }
+    t0 = float(frame.attrs["start"])
+    client_conn = path.legs["client_to_lb"].connection
+    connections = list(dict.fromkeys([client_conn, *frame["connection"]]))
+    colour = {
+        c: _CONNECTION_COLOURS[i % len(_CONNECTION_COLOURS)] for i, c in enumerate(connections)
+    }
+    n = len(frame)
+    span_ms = max(
+        1e-3,
+        ((frame["arrival"].max() if n else t0) - t0) * 1000 if n else 1.0,
+    )
+    height = min(14.0, max(4.8, 0.3 * n + 2.8))
+    with styled():
+        fig = new_figure(height=height, width=8.0)
+        ax = fig.add_subplot()
+        ax.grid(False)
+        for x in x_of.values():
+            ax.axvline(x, color="#555555", lw=1.0, zorder=1)
+        pending: list[Label] = []
+        for item in frame.to_dict("records"):
+            x0, x1 = x_of[str(item["sender"])], x_of[str(item["receiver"])]
+            dropped = bool(item["dropped"])
+            y0 = (float(item["time"]) - t0) * 1000
+            y1 = (float(item["arrival"]) - t0) * 1000 if not dropped else y0 + span_ms * 0.02
+            c = colour[str(item["connection"])]
+            if dropped:
+                xm = x0 + (x1 - x0) * 0.5
+                arrow = FancyArrowPatch(
+                    (x0, y0),
+                    (xm, y1),
+                    arrowstyle="-",
+                    lw=1.1,
+                    color="#999999",
+                    linestyle="--",
+                    zorder=3,
+                )
+                ax.plot([xm], [y1], marker="x", color=OKABE_ITO["vermillion"], ms=7, zorder=4)
+            else:
+                arrow = FancyArrowPatch(
+                    (x0, y0),
+                    (x1, y1),
+                    arrowstyle="-|>",
+                    mutation_scale=9,
+                    lw=1.2,
+                    color=c,
+                    shrinkA=0,
+                    shrinkB=0,
+                    zorder=3,
+                )
+            arrow.set_gid(SEGMENT_GID)
+            ax.add_patch(arrow)
+            if labels:
+                pending.append((x0, y0, x1, y1, str(item["label"]), c, dropped))
+        if labels:
+            pending = merge_bursts(pending, frame, burst_ms=span_ms * 0.012)
+        handles: list[Any] = [
+            Line2D(
+                [],
+                [],
+                color=colour[c],
+                lw=1.6,
+                label=_connection_legend(trace, path, c, client_conn),
+            )
+            for c in connections
+        ]
+        held = _held_interval(trace, path)
+        if held is not None and "balancer" in x_of:
+            h0, h1, text = held
+            y_a, y_b = (h0 - t0) * 1000, (h1 - t0) * 1000
+            xb = x_of["balancer"]
+            if y_b - y_a > span_ms * 0.004:
+                ax.add_patch(
+                    Rectangle(
+                        (xb - 0.05, y_a),
+                        0.1,
+                        y_b - y_a,
+                        color=_HELD_COLOUR,
+                        alpha=0.45,
+                        zorder=2,
+                        lw=0,
+                    )
+                )
+                handles.append(
+                    Patch(
+                        color=_HELD_COLOUR,
+                        alpha=0.45,
+                        label=f"request held at the balancer: {text}",
+                    )
+                )
+            else:
+                ax.plot([xb], [y_a], marker="o", color=_HELD_COLOUR, ms=6, zorder=4)
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        marker="o",
+                        color=_HELD_COLOUR,
+                        lw=0,
+                        label=f"request at the balancer: {text}",
+                    )
+                )
+        ax.set_xlim(-0.35, len(x_of) - 1 + 0.35)
+        bottom = max(span_ms * 1.03, 1e-3)
+        ax.set_ylim(bottom, -span_ms * 0.03)
+        ax.set_xticks(
+            list(x_of.values()),
+            [_column_label(trace, role, names[role], tls) for role in x_of],
+            fontsize=8,
+        )
+        ax.xaxis.tick_top()
+        ax.xaxis.set_label_position("top")
+        ax.set_xlabel("component (and the OSI layers it works at)")
+        ax.set_ylabel(f"time (ms after t = {t0 * 1000:.3f} ms), flowing down")
+        ax.spines["bottom"].set_visible(False)
+        total = int(frame.attrs["total"])
+        shown = f"{n} segments" if n == total else f"first {n} of {total} segments"
+        kind = component_layers(balancer_kind(trace.balancer)).label
+        fig.suptitle(f"{trace.variant} — {kind}: request {request_id}, {shown}", fontsize=10)
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.01),
+            ncol=1,
+            fontsize=7.5,
+            frameon=False,
+            title="TCP connections on the wire (4-tuples)",
+            title_fontsize=8,
+        )
+        if pending:
+            # Lay the figure out first, so labels can be placed in real display units.
+            FigureCanvasAgg(fig)
+            fig.draw_without_rendering()
+            placer = LabelPlacer(ax)
+            for label in pending:
+                placer.place(*label)
+    return fig
+
+
+def _held_interval(trace: Trace, path: RequestPath) -> tuple[float, float, str] | None:
+    """When the request's first byte reached the balancer and when it left it, and why."""
+    up, down = path.get("client_to_lb"), path.get("lb_to_backend")
+    if up is None or down is None:
+        return None
+    first_in = float(trace.cell(up.first, "arrival"))
+    last_in = float(trace.cell(up.last, "arrival"))
+    first_out = float(trace.cell(down.first, "time"))
+    gap_ms = (first_out - first_in) * 1000
+    kind = balancer_kind(trace.balancer)
+    cold = ""
+    if kind in ("l7", "l4-proxy") and cold_connect(trace, path) is not None:
+        cold = ", then connected to the backend (cold connect)"
+    if kind == "l7":
+        return (
+            first_in,
+            first_out,
+            f"{gap_ms:.2f} ms (buffered until its last byte arrived at "
+            f"{last_in * 1000:.3f} ms, parsed{cold})",
+        )
+    if kind == "l4-proxy":
+        return first_in, first_out, f"{gap_ms:.2f} ms (not read{cold})"
+    if math.isclose(first_in, first_out, abs_tol=1e-9) or gap_ms < 0.001:
+        return first_in, first_out, "forwarded the moment it arrived (cut-through)"
+    return first_in, first_out, f"{gap_ms:.3f} ms (forwarded on arrival, after CPU work)"

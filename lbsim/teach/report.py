@@ -1,0 +1,99 @@
+"""``lbsim trace`` as a function: trace one request, describe it, optionally draw it.
+
+Theory of operation: the command line (the only module that prints) calls
+:func:`trace_report` with a validated scenario and the user's choices. It traces the
+variant just long enough for the request (:func:`lbsim.teach.trace.trace_variant`
+stops soon after the request's connection closed), renders the per-hop layer view
+as text and, if asked, saves the ladder diagram. Choices that do not fit the
+scenario (an unknown variant, a request that never happened) raise
+:class:`TraceInputError` with a one-line message the command line shows as a
+bad-input error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lbsim.plots.style import save_figure_as
+from lbsim.scenario import Scenario
+from lbsim.teach.ladder import ladder_figure
+from lbsim.teach.trace import trace_variant
+from lbsim.teach.view import layer_view
+
+__all__ = ["TraceInputError", "TraceReport", "trace_report"]
+
+
+class TraceInputError(ValueError):
+    """A variant or request the scenario does not have (one line, for the user)."""
+
+
+@dataclass(frozen=True)
+class TraceReport:
+    """What ``lbsim trace`` shows.
+
+    Attributes:
+        variant: The variant traced.
+        request_id: The request described.
+        text: The per-hop layer view as text.
+        ladder: Where the ladder diagram was saved, if it was.
+    """
+
+    variant: str
+    request_id: str
+    text: str
+    ladder: Path | None
+
+
+def trace_report(
+    scenario: Scenario,
+    variant: str | None = None,
+    request_id: str | None = None,
+    *,
+    ladder: str | Path | None = None,
+    max_segments: int = 40,
+) -> TraceReport:
+    """Trace one request through one variant and describe it hop by hop.
+
+    Args:
+        scenario: A validated scenario.
+        variant: Balancer variant (default: the scenario's first).
+        request_id: Request to follow (default: the first request to finish).
+        ladder: Save the ladder diagram here (``.png``, ``.svg`` or ``.pdf``).
+        max_segments: Most segments in the ladder diagram.
+
+    Returns:
+        The report.
+
+    Raises:
+        TraceInputError: On an unknown variant, a request id the scenario cannot
+            have, a request that did not finish, or a bad ladder file name.
+    """
+    names = [b.name for b in scenario.balancers]
+    chosen = variant or names[0]
+    if chosen not in names:
+        raise TraceInputError(
+            f"--variant: no balancer variant {chosen!r} (variants: {', '.join(names)})"
+        )
+    if ladder is not None and Path(ladder).suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise TraceInputError(f"--ladder: {ladder}: expected a file ending in .png, .svg or .pdf")
+    try:
+        trace = trace_variant(
+            scenario, chosen, request_id=request_id, first_request=request_id is None
+        )
+    except KeyError as exc:
+        raise TraceInputError(f"--request: {exc.args[0]}") from None
+    if request_id is None:
+        if trace.requests.empty:
+            raise TraceInputError("--request: no request finished in this scenario")
+        request_id = str(trace.requests.sort_values("t_end")["request_id"].iloc[0])
+    try:
+        view = layer_view(trace, request_id)
+    except KeyError as exc:
+        raise TraceInputError(f"--request: {exc.args[0]}") from None
+    saved = None
+    if ladder is not None:
+        saved = save_figure_as(
+            ladder_figure(trace, request_id, max_segments=max_segments), Path(ladder)
+        )
+    return TraceReport(chosen, request_id, view.to_text(), saved)
