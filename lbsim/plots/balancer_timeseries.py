@@ -30,7 +30,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from lbsim.plots.style import new_figure, styled, variant_colors, variant_label
+from lbsim.plots.style import new_figure, shade_warmup, styled, variant_colors, variant_label
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -197,16 +197,7 @@ def balancer_timeseries(
             ax.set_ylabel(f"{panel.label} ({unit})")
             if panel.title:
                 ax.set_title(panel.title, loc="left")
-            if results.warmup > 0:
-                ax.axvspan(
-                    0.0,
-                    results.warmup,
-                    facecolor="white",
-                    alpha=0.55,
-                    hatch="//",
-                    edgecolor="0.5",
-                    linewidth=0,
-                )
+            shade_warmup(ax, results.warmup)
         axes[-1].set_xlabel("simulated time (s)")
         axes[-1].set_xlim(left=0.0)
         handles: list[Line2D | Patch] = [

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from lbsim import metrics
-from lbsim.plots.style import backend_colors, new_figure, styled, variant_label
+from lbsim.plots.style import backend_colors, new_figure, shade_warmup, styled, variant_label
 
 if TYPE_CHECKING:
     from lbsim.results import Results
@@ -89,16 +89,7 @@ def share_over_time(results: Results, bin_seconds: float | None = None) -> Figur
                 edgecolor="white",
                 linewidth=0.4,
             )
-            if results.warmup > 0:
-                ax.axvspan(
-                    0.0,
-                    results.warmup,
-                    facecolor="white",
-                    alpha=0.55,
-                    hatch="//",
-                    edgecolor="0.5",
-                    linewidth=0,
-                )
+            shade_warmup(ax, results.warmup)
             sticky = info["stickiness"]
             sticky_text = "n/a" if sticky is None else f"{sticky:.2f}"
             ax.set_title(

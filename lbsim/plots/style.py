@@ -23,6 +23,7 @@ from typing import Any, cast
 
 import matplotlib
 from cycler import cycler
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -121,6 +122,14 @@ def new_figure(height: float | None = None, width: float | None = None) -> Figur
     return Figure(
         figsize=(width or FIGSIZE[0], height or FIGSIZE[1]), dpi=DPI, layout="constrained"
     )
+
+
+def shade_warmup(ax: Axes, warmup: float) -> None:
+    """Hatch the warm-up window ``[0, warmup)`` of a time axis (excluded from statistics)."""
+    if warmup > 0:
+        ax.axvspan(
+            0.0, warmup, facecolor="white", alpha=0.55, hatch="//", edgecolor="0.5", linewidth=0
+        )
 
 
 def _palette(order: tuple[str, ...], count: int, fallback: str) -> list[str]:
