@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from lbsim.cli import main
-from lbsim.scenario import ScenarioError
 from lbsim.teach import (
     LayerView,
     arrival_times,
@@ -178,20 +177,16 @@ def test_request_answered_by_the_balancer_has_no_backend_hop() -> None:
 
 
 def test_tls_row_appears_when_the_trace_carries_tls() -> None:
-    try:
-        tls = scenario(
-            **{
-                **TINY_DATA,
-                "clients": [{**TINY_DATA["clients"][0], "tls": "1.3"}],
-                "balancers": [BALANCERS[0], {**BALANCERS[3], "tls": {"key": "ecdsa_p256"}}],
-            }
-        )
-        l4 = layer_view(trace_variant(tls, "l4", request_id="c-0-0"), "c-0-0")
-        l7 = layer_view(trace_variant(tls, "l7", request_id="c-0-0"), "c-0-0")
-    except (ScenarioError, NotImplementedError) as exc:  # pragma: no cover - older engine
-        pytest.skip(f"the engine does not run TLS yet: {exc}")
-    if not l4.tls_observed:  # pragma: no cover - TLS configured but not simulated
-        pytest.skip("the engine accepts TLS settings but does not put TLS on the wire yet")
+    tls = scenario(
+        **{
+            **TINY_DATA,
+            "clients": [{**TINY_DATA["clients"][0], "tls": "1.3"}],
+            "balancers": [BALANCERS[0], {**BALANCERS[3], "tls": {"key": "ecdsa_p256"}}],
+        }
+    )
+    l4 = layer_view(trace_variant(tls, "l4", request_id="c-0-0"), "c-0-0")
+    l7 = layer_view(trace_variant(tls, "l7", request_id="c-0-0"), "c-0-0")
+    assert l4.tls_observed
     assert l4.tls == "1.3" and l4.handshake
     assert row(l4.hop("balancer"), 6, "TLS").action == "not read (passed through encrypted)"
     assert 6 in l7.hop("balancer").terminated
