@@ -203,7 +203,6 @@ def _build_l7(
     cpu: Cpu,
     recorder: Recorder,
     seed: int,
-    upstream_mss: int,
 ) -> L7Balancer:
     """The layer-7 balancer of ``balancer``: rules, edge policy, cache, limits."""
     rules = []
@@ -266,7 +265,6 @@ def _build_l7(
         tls=balancer.tls,
         retries=balancer.retries,
         panic_threshold=balancer.panic_threshold,
-        upstream_mss=upstream_mss,  # before the warm pool opens its connections
     )
 
 
@@ -374,24 +372,33 @@ class _Build:
         deliver: Callable[[Segment], None]
         backend_deliver: Callable[[Segment], None] | None = None
         upstream_mss = mss_for_mtu(net.backend_link.mtu)
+        self._upstream_mss = upstream_mss
+
+        def terminating_stack() -> TcpStack:
+            """The TCP stack of a balancer that terminates connections (L4 proxy, L7):
+            each client's access MSS on its side, the backend link's towards backends."""
+            stack = TcpStack(
+                env,
+                balancer.name,
+                params,
+                mss=mss_for_mtu(net.client_link.mtu),
+                salt=stream_seed(seed, "isn", balancer.name),
+                cpu=self.cpu,
+                segment_cost=costs.per_segment,
+                port_range=balancer.source_ports or DEFAULT_SOURCE_PORTS,
+            )
+            for ip, link in client_links.items():
+                stack.add_route(ip, link, client_mss[ip])
+            for ref in refs:
+                stack.add_route(ref.ip, ref.link, upstream_mss)
+            return stack
+
         if balancer.layer == 4:
             eligible = [r for r in refs if r.group in eligible_groups]
             algorithm = build_algorithm(balancer, 4, stream(seed, "lb", balancer.name))
             table = _table(balancer)
             if balancer.mode == "proxy":
-                ports = balancer.source_ports or DEFAULT_SOURCE_PORTS
-                lb_stack = TcpStack(
-                    env,
-                    balancer.name,
-                    params,
-                    mss=mss_for_mtu(net.client_link.mtu),
-                    salt=stream_seed(seed, "isn", balancer.name),
-                    routes={**client_links, **{r.ip: r.link for r in refs}},
-                    cpu=self.cpu,
-                    segment_cost=costs.per_segment,
-                    port_range=ports,
-                )
-                lb_stack.mss_by_peer.update(client_mss)
+                lb_stack = terminating_stack()
                 lb = L4Proxy(
                     env,
                     balancer.name,
@@ -402,7 +409,6 @@ class _Build:
                     warm=balancer.pool.warm,
                     refill=balancer.pool.refill,
                     recorder=rec,
-                    upstream_mss=upstream_mss,
                 )
                 deliver = lb_stack.receive
             else:
@@ -431,31 +437,9 @@ class _Build:
                     for backend in self.backends:
                         backend.listen_on_vip()
         else:
-            lb_stack = TcpStack(
-                env,
-                balancer.name,
-                params,
-                mss=mss_for_mtu(net.client_link.mtu),
-                salt=stream_seed(seed, "isn", balancer.name),
-                routes={**client_links, **{r.ip: r.link for r in refs}},
-                cpu=self.cpu,
-                segment_cost=costs.per_segment,
-                port_range=balancer.source_ports or DEFAULT_SOURCE_PORTS,
-            )
-            for ref in refs:
-                lb_stack.mss_by_peer[ref.ip] = upstream_mss
-            lb_stack.mss_by_peer.update(client_mss)
+            lb_stack = terminating_stack()
             lb = _build_l7(
-                env,
-                balancer,
-                lb_stack,
-                refs,
-                eligible_groups,
-                group_of_ip,
-                self.cpu,
-                rec,
-                seed,
-                upstream_mss,
+                env, balancer, lb_stack, refs, eligible_groups, group_of_ip, self.cpu, rec, seed
             )
             deliver = lb_stack.receive
             eligible = lb.backends
@@ -606,13 +590,13 @@ class _Build:
         ref = self.refs[-1]
         lb = self.lb
         if isinstance(lb, L7Balancer):
-            lb.stack.routes[ref.ip] = ref.link
+            lb.stack.add_route(ref.ip, ref.link, self._upstream_mss)
             lb.add_backend(ref)
         elif group in self._eligible_groups:
             if isinstance(lb, L4Proxy):
-                lb.stack.routes[ref.ip] = ref.link
+                lb.stack.add_route(ref.ip, ref.link, self._upstream_mss)
             elif lb.probe_stack is not None:
-                lb.probe_stack.routes[ref.ip] = ref.link
+                lb.probe_stack.add_route(ref.ip, ref.link)
             lb.add_backend(ref)
         else:
             return
@@ -842,6 +826,21 @@ def run_variant(
     return build_variant(scenario, name, trace_segments=trace_segments, taps=taps).run(progress)
 
 
+def variant_names(scenario: Scenario, variants: Sequence[str] | None = None) -> list[str]:
+    """The balancers to run: those named in ``variants`` (default all), in scenario order.
+
+    Raises:
+        KeyError: If ``variants`` names an unknown balancer.
+    """
+    names = [b.name for b in scenario.balancers]
+    if variants is None:
+        return names
+    unknown = [v for v in variants if v not in names]
+    if unknown:
+        raise KeyError(f"no balancer named {unknown[0]!r} (known: {', '.join(names)})")
+    return [n for n in names if n in variants]
+
+
 def run_scenario(
     scenario: Scenario,
     *,
@@ -859,13 +858,11 @@ def run_scenario(
 
     Returns:
         One :class:`VariantRun` per variant, in scenario order.
+
+    Raises:
+        KeyError: If ``variants`` names an unknown balancer.
     """
-    names = [b.name for b in scenario.balancers]
-    if variants is not None:
-        unknown = [v for v in variants if v not in names]
-        if unknown:
-            raise KeyError(f"no balancer named {unknown[0]!r} (known: {', '.join(names)})")
-        names = [n for n in names if n in variants]
     return [
-        run_variant(scenario, n, trace_segments=trace_segments, progress=progress) for n in names
+        run_variant(scenario, n, trace_segments=trace_segments, progress=progress)
+        for n in variant_names(scenario, variants)
     ]

@@ -41,30 +41,11 @@ from lbsim.report import (
 from lbsim.report.build import compute_run
 from lbsim.results import Results
 from lbsim.sweep import SweepPlan, SweepTable, load_sweep, run_sweep
+from scenarios import tiny_sweep_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SCENARIO = """\
-name: tiny
-seed: 3
-duration: 1s
-warmup: 0.2s
-network:
-  client_link:  {latency: 1ms, bandwidth: 100Mbps, mtu: 1500}
-  backend_link: {latency: 0.1ms, bandwidth: 10Gbps, mtu: 9000}
-backends:
-  - {group: web, count: 2, workers: 2, service_time: exp(5ms)}
-clients:
-  - name: browsers
-    count: 3
-    requests_per_connection: 3
-    think_time: exp(50ms)
-    requests:
-      - {method: GET, path: /index.html, size: 400B, response: 8KB}
-balancers:
-  - {name: l4, layer: 4, algorithm: round_robin}
-  - {name: l7, layer: 7, algorithm: least_request}
-"""
+SCENARIO = tiny_sweep_yaml(browsers=3, response="8KB")
 
 
 @pytest.fixture(scope="module")

@@ -18,28 +18,9 @@ from lbsim.sweep import (
     run_key,
 )
 from lbsim.sweep.grid import split_values
+from scenarios import tiny_sweep_yaml
 
-SCENARIO = """\
-name: tiny
-seed: 7
-duration: 1s
-warmup: 0.2s
-network:
-  client_link:  {latency: 1ms, bandwidth: 100Mbps, mtu: 1500}
-  backend_link: {latency: 0.1ms, bandwidth: 10Gbps, mtu: 9000}
-backends:
-  - {group: web, count: 2, workers: 2, service_time: exp(5ms)}
-clients:
-  - name: browsers
-    count: 2
-    requests_per_connection: 3
-    think_time: exp(50ms)
-    requests:
-      - {method: GET, path: /index.html, size: 400B, response: 2KB}
-balancers:
-  - {name: l4, layer: 4, algorithm: round_robin}
-  - {name: l7, layer: 7, algorithm: least_request}
-"""
+SCENARIO = tiny_sweep_yaml(seed=7)
 
 
 @pytest.fixture

@@ -89,12 +89,9 @@ def capture_scenario(
         KeyError: If ``variants`` names an unknown balancer.
         ValueError: If the client limit names no client of the scenario.
     """
-    names = [b.name for b in scenario.balancers]
-    if variants is not None:
-        unknown = [v for v in variants if v not in names]
-        if unknown:
-            raise KeyError(f"no balancer named {unknown[0]!r} (known: {', '.join(names)})")
-        names = [n for n in names if n in variants]
+    from lbsim.sim import variant_names
+
+    names = variant_names(scenario, variants)
     if limits is not None and limits.client is not None:
         client_addresses(scenario, limits.client)  # fail before running anything
     runs = []

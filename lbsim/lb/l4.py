@@ -38,13 +38,13 @@ from lbsim.lb.conntable import (
     EntryState,
 )
 from lbsim.lb.cpu import Cpu
+from lbsim.lb.placement import ConnectionPlacer
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
 from lbsim.nodes.stack import TcpStack
 from lbsim.records import Recorder
 from lbsim.sched import call_at
-from lbsim.streams import mix64, mix_ints
 
 _CONTROL = SYN | FIN | RST
 _ESTABLISHED = EntryState.ESTABLISHED
@@ -52,19 +52,14 @@ _ACTIVE = (EntryState.SYN_RECV, EntryState.ESTABLISHED)
 _new_tuple = tuple.__new__
 
 
-class L4Balancer:
+class L4Balancer(ConnectionPlacer):
     """Layer-4 packet-forwarding balancer (``nat`` or ``dsr`` mode).
 
     Attributes:
         mode: ``"nat"`` or ``"dsr"``.
-        table: The connection table.
-        placements: Every placement ever made, ``(client ip, port) -> backend name``,
-            kept for connection records after entries are gone.
         stray: Segments that matched no entry and were dropped.
         clamped: SYNs whose MSS option was lowered.
     """
-
-    layer = 4
 
     def __init__(
         self,
@@ -83,25 +78,20 @@ class L4Balancer:
     ) -> None:
         if mode not in ("nat", "dsr"):
             raise ValueError(f"unknown forwarding mode {mode!r}")
+        super().__init__(backends, algorithm, table)
         self.env = env
         self.name = name
         self.mode = mode
-        self.backends = list(backends)
-        self.algorithm = algorithm
         self.client_links = client_links
-        self.table = table
         self.cpu = cpu
         self.per_segment = per_segment
         self.recorder = recorder
         self.mss_clamp = mss_clamp
-        self.placements: dict[tuple[int, int], str] = {}
         self.stray = 0
         self.clamped = 0
         self.buffered_bytes = 0
         self._nat = mode == "nat"
         self._reverse: dict[tuple[int, int, int, int], Entry] = {}
-        self._hash_ip_only = algorithm.name == "source_hash"
-        self._usable: list[BackendRef] | None = None  # cache of backends new work may use
         # Bound methods for the per-segment path (one attribute lookup fewer each).
         self._cpu_run = cpu.run
         self._lookup = table.lookup
@@ -169,8 +159,7 @@ class L4Balancer:
         if not candidates:
             self._refuse(seg)  # no backend to send it to: refuse the connection
             return None
-        key = mix64(seg.src) if self._hash_ip_only else mix_ints(seg.src, seg.sport)
-        backend = self.algorithm.pick(candidates, now, key)
+        backend = self.algorithm.pick(candidates, now, self.placement_key(seg.src, seg.sport))
         old = self.table.get(seg.src, seg.sport)
         entry = self.table.open(seg.src, seg.sport, backend, now)
         if entry is None:
@@ -230,22 +219,6 @@ class L4Balancer:
 
     # ------------------------------------------------------- backends, faults
 
-    def usable_backends(self) -> list[BackendRef]:
-        """Backends new connections may go to: healthy and not draining."""
-        usable = self._usable
-        if usable is None:
-            usable = self._usable = [b for b in self.backends if b.healthy and not b.draining]
-        return usable
-
-    def backends_changed(self, *_args: object) -> None:
-        """Health, draining or the set of backends changed: recompute candidates."""
-        self._usable = None
-
-    def add_backend(self, backend: BackendRef) -> None:
-        """Scale out: a new backend starts receiving new connections."""
-        self.backends.append(backend)
-        self.backends_changed()
-
     def restart(self, now: float, downtime: float) -> None:
         """The balancer restarts: its connection table is lost (and it is dark for a while).
 
@@ -256,22 +229,6 @@ class L4Balancer:
             self._forget(entry)
         self._reverse.clear()
         self.down_until = now + downtime
-
-    # ------------------------------------------------------------- queries
-
-    def placement(self, client_ip: int, client_port: int) -> str | None:
-        """Backend the connection from ``client_ip:client_port`` was placed on."""
-        return self.placements.get((client_ip, client_port))
-
-    @property
-    def table_entries(self) -> int:
-        """Live connection-table entries."""
-        return len(self.table)
-
-    @property
-    def peak_entries(self) -> int:
-        """Most entries the table held at once."""
-        return self.table.peak
 
 
 class DirectReturn:

@@ -36,6 +36,7 @@ import simpy
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.conntable import ConnectionTable, Entry, EntryState
+from lbsim.lb.placement import ConnectionPlacer
 from lbsim.net.addresses import (
     BACKEND_PORT,
     BACKEND_TLS_PORT,
@@ -46,7 +47,6 @@ from lbsim.net.addresses import (
 )
 from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
-from lbsim.streams import mix64, mix_ints
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
 
@@ -103,7 +103,7 @@ class _Leg:
         self.proxy.leg_closed(self, now, error)
 
 
-class L4Proxy:
+class L4Proxy(ConnectionPlacer):
     """Layer-4 connection-splicing proxy with warm backend pools.
 
     Attributes:
@@ -115,8 +115,6 @@ class L4Proxy:
         cold_connects: Client connections that found no warm connection.
         warm_hits: Client connections attached to a warm connection.
     """
-
-    layer = 4
 
     def __init__(
         self,
@@ -130,25 +128,19 @@ class L4Proxy:
         warm: int,
         refill: bool,
         recorder: Recorder,
-        upstream_mss: int | None = None,
     ) -> None:
+        super().__init__(backends, algorithm, table)
         self.env = env
         self.name = name
         self.stack = stack
-        self.backends = list(backends)
-        self.algorithm = algorithm
-        self.table = table
         self.warm = warm
         self.refill = refill
         self.recorder = recorder
-        self.upstream_mss = upstream_mss
         self.idle: dict[str, list[_Leg]] = {b.name: [] for b in self.backends}
-        self.placements: dict[tuple[int, int], str] = {}
         self.connect_failures = 0
         self.cold_connects = 0
         self.warm_hits = 0
         self.buffered_bytes = 0
-        self._hash_ip_only = algorithm.name == "source_hash"
         stack.listen(VIP, VIP_PORT, self._accept)
         stack.listen(VIP, VIP_TLS_PORT, self._accept)  # TLS passes through, unopened
         for backend in self.backends:
@@ -159,7 +151,7 @@ class L4Proxy:
 
     def _connect(self, leg: _Leg, backend: BackendRef, port: int = BACKEND_PORT) -> bool:
         try:
-            leg.conn = self.stack.connect(LB_INSIDE, backend.ip, port, leg, mss=self.upstream_mss)
+            leg.conn = self.stack.connect(LB_INSIDE, backend.ip, port, leg)
         except PortsExhausted:
             self.connect_failures += 1
             return False
@@ -202,17 +194,14 @@ class L4Proxy:
         """
         conn, entry = client.conn, client.entry
         assert conn is not None and entry is not None
-        key = (
-            mix64(conn.remote_ip)
-            if self._hash_ip_only
-            else mix_ints(conn.remote_ip, conn.remote_port)
-        )
-        candidates = [b for b in self.backends if b.healthy and not b.draining]
+        candidates = self.usable_backends()
         if not candidates:
             self.table.remove(entry)
             conn.abort(now)  # nowhere to send it
             return
-        backend = self.algorithm.pick(candidates, now, key)
+        backend = self.algorithm.pick(
+            candidates, now, self.placement_key(conn.remote_ip, conn.remote_port)
+        )
         entry.backend = backend
         self.table.set_state(entry, EntryState.ESTABLISHED)
         tls = conn.local_port == VIP_TLS_PORT
@@ -262,12 +251,9 @@ class L4Proxy:
 
     # ------------------------------------------------------- backends, faults
 
-    def backends_changed(self, *_args: object) -> None:
-        """Health or draining changed (candidates are computed per connection)."""
-
     def add_backend(self, backend: BackendRef) -> None:
         """Scale out: a new backend, with its own warm pool."""
-        self.backends.append(backend)
+        super().add_backend(backend)
         self.idle[backend.name] = []
         for _ in range(self.warm):
             self._open_warm(backend)
@@ -287,19 +273,3 @@ class L4Proxy:
         for backend in self.backends:
             for _ in range(self.warm):
                 self._open_warm(backend)
-
-    # ------------------------------------------------------------- queries
-
-    def placement(self, client_ip: int, client_port: int) -> str | None:
-        """Backend the connection from ``client_ip:client_port`` was spliced to."""
-        return self.placements.get((client_ip, client_port))
-
-    @property
-    def table_entries(self) -> int:
-        """Spliced client connections in the table."""
-        return len(self.table)
-
-    @property
-    def peak_entries(self) -> int:
-        """Most spliced connections at once."""
-        return self.table.peak

@@ -302,7 +302,6 @@ class L7Balancer:
         limits: Limits | None = None,
         streamed: bool = False,
         hash_on: str = "client_ip",
-        upstream_mss: int | None = None,
         tls: Any = None,
         retries: Any = None,
         outlier: OutlierDetector | None = None,
@@ -322,7 +321,6 @@ class L7Balancer:
         self.limits = limits or Limits()
         self.streamed = streamed
         self._key = _key_function(hash_on)
-        self.upstream_mss = upstream_mss
         self.buffered_bytes = 0
         self.peak_buffer = 0
         self.client_connections = 0
@@ -591,9 +589,7 @@ class L7Balancer:
             upstream.channel = TlsChannel(self.env, endpoint, upstream, self.stack, cpu=self.cpu)
             listener, port = upstream.channel, BACKEND_TLS_PORT
         try:
-            upstream.conn = self.stack.connect(
-                LB_INSIDE, backend.ip, port, listener, mss=self.upstream_mss
-            )
+            upstream.conn = self.stack.connect(LB_INSIDE, backend.ip, port, listener)
         except PortsExhausted:
             return None
         self.upstreams.add(upstream)

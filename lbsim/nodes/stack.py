@@ -53,6 +53,9 @@ class TcpStack:
         conns: Live connections by key (TIME_WAIT ones included).
         uplink: The only outgoing link, for single-homed hosts.
         routes: Outgoing link by destination address, for multi-homed hosts.
+        mss_by_peer: The MSS this host offers on the interface towards a peer, where
+            it differs from ``mss`` (a balancer between two MTUs); used for
+            connections opened and accepted alike.
         cpu: Charged ``segment_cost`` per segment received and sent, if set.
         resets_sent: RSTs sent for segments that matched no connection.
         peak_conns: Largest number of connections held at once.
@@ -99,6 +102,12 @@ class TcpStack:
         self.silent = False
         self.on_close: Callable[[TcpConnection], None] | None = None
 
+    def add_route(self, ip: int, link: Link, mss: int | None = None) -> None:
+        """Reach ``ip`` over ``link``, offering ``mss`` on it (default: :attr:`mss`)."""
+        self.routes[ip] = link
+        if mss is not None:
+            self.mss_by_peer[ip] = mss
+
     # ----------------------------------------------------------- connections
 
     def listen(self, ip: int, port: int, accept: AcceptFn) -> None:
@@ -141,10 +150,8 @@ class TcpStack:
         remote_ip: int,
         remote_port: int,
         listener: TcpListener,
-        *,
-        mss: int | None = None,
     ) -> TcpConnection:
-        """Open a connection (sends the SYN now).
+        """Open a connection (sends the SYN now), offering the MSS of the way to the peer.
 
         Raises:
             PortsExhausted: If no source port is free.
@@ -156,7 +163,7 @@ class TcpStack:
             port,
             remote_ip,
             remote_port,
-            mss=mss or self.mss,
+            mss=self.mss_by_peer.get(remote_ip, self.mss),
             isn=self._isn(key),
             listener=listener,
             params=self.params,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lbsim.plots.quantities import metric_axis
-from lbsim.plots.style import new_figure, styled
+from lbsim.plots.style import new_figure, styled, variants_legend_title
 from lbsim.plots.sweep_metric import apply_parameter_axis, draw_metric, variant_names
 
 if TYPE_CHECKING:
@@ -121,18 +121,12 @@ def cache_effect(
         share_ax.set_ylim(0, 105)
         share_ax.set_title("Backend load", loc="left")
         handles, names = share_ax.get_legend_handles_labels()
-        reps = table.replications
-        how = (
-            f"mean of {reps} replications, band: 95% CI"
-            if reps > 1
-            else "1 replication (no confidence band)"
-        )
         figure.legend(
             handles,
             names,
             loc="outside lower center",
             ncols=max(len(names), 1),
-            title=f"balancer variant ({how})",
+            title=variants_legend_title(table.replications),
         )
         figure.suptitle(title or f"Response cache vs {x} — {table.scenario}")
     return figure

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from matplotlib.figure import Figure
 
-from lbsim.plots.style import new_figure, styled
+from lbsim.plots.style import new_figure, styled, variants_legend_title
 from lbsim.plots.sweep_metric import apply_parameter_axis, draw_metric
 
 if TYPE_CHECKING:
@@ -70,13 +70,12 @@ def imbalance_vs_parameter(
         right.set_title("Max / min backend share (1 = even)", loc="left")
         right.set_ylim(bottom=min(0.9, right.get_ylim()[0]))
         handles, labels = left.get_legend_handles_labels()
-        reps = table.replications
         figure.legend(
             handles,
             labels,
             loc="outside lower center",
             ncols=max(len(labels), 1),
-            title=f"balancer variant (mean of {reps} replications, band: 95% CI)",
+            title=variants_legend_title(table.replications),
         )
         figure.suptitle(title or f"Backend imbalance vs {x} — {table.scenario}")
     return figure

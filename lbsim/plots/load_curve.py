@@ -22,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from lbsim.plots.quantities import parameter_axis
-from lbsim.plots.style import new_figure, styled
+from lbsim.plots.style import new_figure, styled, variants_legend_title
 from lbsim.plots.sweep_metric import apply_parameter_axis, draw_metric, plain_log_y
 
 if TYPE_CHECKING:
@@ -87,13 +87,12 @@ def latency_throughput_vs_load(
                 top = ax.secondary_xaxis("top", functions=(lambda u: u * rate, lambda r: r / rate))
                 top.set_xlabel(offered_label)
         handles, labels = right.get_legend_handles_labels()
-        reps = table.replications
         figure.legend(
             handles,
             labels,
             loc="outside lower center",
             ncols=max(len(labels), 1),
-            title=f"balancer variant (mean of {reps} replications, band: 95% CI)",
+            title=variants_legend_title(table.replications),
         )
         figure.suptitle(title or f"Latency and throughput vs {x} — {table.scenario}")
     return figure

@@ -132,6 +132,16 @@ def shade_warmup(ax: Axes, warmup: float) -> None:
         )
 
 
+def variants_legend_title(replications: int) -> str:
+    """Legend title of a sweep figure: what each line and band stands for."""
+    how = (
+        f"mean of {replications} replications, band: 95% CI"
+        if replications > 1
+        else "1 replication (no confidence band)"
+    )
+    return f"balancer variant ({how})"
+
+
 def _palette(order: tuple[str, ...], count: int, fallback: str) -> list[str]:
     """``count`` colours from ``order``; a sampled colour-blind-safe map when too few."""
     if count <= len(order):

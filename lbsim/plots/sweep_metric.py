@@ -27,7 +27,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from lbsim.plots.quantities import metric_axis, parameter_axis
-from lbsim.plots.style import new_figure, styled, variant_colors, variant_label
+from lbsim.plots.style import (
+    new_figure,
+    styled,
+    variant_colors,
+    variant_label,
+    variants_legend_title,
+)
 from lbsim.sweep.grid import parse_value
 
 if TYPE_CHECKING:
@@ -212,13 +218,7 @@ def metric_vs_parameter(
         if log_y:
             plain_log_y(ax)
         ax.set_ylabel(metric_axis(y).label)
-        reps = table.replications
-        how = (
-            f"mean of {reps} replications, band: 95% CI"
-            if reps > 1
-            else "1 replication (no confidence band)"
-        )
-        ax.legend(title=f"balancer variant ({how})", loc="best")
+        ax.legend(title=variants_legend_title(table.replications), loc="best")
         where = f" — {table.scenario}" if table.scenario else ""
         ax.set_title(title or f"{y} vs {x}{where}")
     return figure

@@ -124,3 +124,28 @@ def per_request_scenario(
             }
         ],
     )
+
+
+def tiny_sweep_yaml(*, seed: int = 3, browsers: int = 2, response: str = "2KB") -> str:
+    """A one-second L4-vs-L7 scenario file, small enough to sweep many times in a test."""
+    return f"""\
+name: tiny
+seed: {seed}
+duration: 1s
+warmup: 0.2s
+network:
+  client_link:  {{latency: 1ms, bandwidth: 100Mbps, mtu: 1500}}
+  backend_link: {{latency: 0.1ms, bandwidth: 10Gbps, mtu: 9000}}
+backends:
+  - {{group: web, count: 2, workers: 2, service_time: exp(5ms)}}
+clients:
+  - name: browsers
+    count: {browsers}
+    requests_per_connection: 3
+    think_time: exp(50ms)
+    requests:
+      - {{method: GET, path: /index.html, size: 400B, response: {response}}}
+balancers:
+  - {{name: l4, layer: 4, algorithm: round_robin}}
+  - {{name: l7, layer: 7, algorithm: least_request}}
+"""
