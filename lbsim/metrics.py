@@ -5,8 +5,8 @@ or a requests DataFrame with the columns of ``requests.csv``) and returns plain
 values. Nothing reads a clock, a file or a global; nothing mutates its input. That
 keeps each metric small enough to check by hand, which the tests do.
 
-The definitions are the ones ``DESIGN.md`` fixes as a contract and
-``docs/reference/outputs.md`` repeats for users:
+The definitions are a contract, documented for users in
+``docs/reference/outputs.md``:
 
 * latency percentiles use numpy's default *linear* interpolation between order
   statistics (Hyndman and Fan's type 7, the same as R's default and Excel's

@@ -1,4 +1,4 @@
-"""Closed-form results the simulator is checked against (VALIDATION.md).
+"""Closed-form results the simulator is checked against (docs/validation.md).
 
 Theory of operation: these are the textbook formulas for the situations a
 scenario can be reduced to -- a backend as an M/M/1 or M/M/c queue, per-request

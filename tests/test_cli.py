@@ -16,7 +16,7 @@ from lbsim.cli import main
 from lbsim.records import Recorder, RequestRecord
 from lbsim.sim import VariantRun
 
-# A small scenario in the shape of DESIGN.md; each bad-input case edits one line.
+# A small scenario in the shape of the quickstart; each bad-input case edits one line.
 SCENARIO = """\
 name: tiny
 description: two browsers, four web backends; L4 NAT vs L7

@@ -107,7 +107,7 @@ def test_stickiness_none_without_pairs() -> None:
         ([5, 5, 5, 5], 1.0),
         ([4, 0, 0, 0], 0.25),  # one of n backends takes all: 1/n
         ([1, 2, 3], 36 / 42),  # (1+2+3)² / (3·(1+4+9))
-        ([3000, 1], 3001**2 / (2 * (3000**2 + 1))),  # VALIDATION.md: ≈ 0.5
+        ([3000, 1], 3001**2 / (2 * (3000**2 + 1))),  # docs/validation.md: ≈ 0.5
     ],
 )
 def test_jain_fairness_hand_computed(counts: list[int], expected: float) -> None:

@@ -20,7 +20,7 @@ BACKENDS = ("web-1", "web-2")
 
 
 def sticky_results(*, with_ok: bool = True) -> Results:
-    """VALIDATION.md's stickiness case: one busy and one idle long-lived connection.
+    """The stickiness case of docs/validation.md: one busy and one idle long-lived connection.
 
     Through L4 each connection stays on the backend it was placed on; through L7
     every request is placed on its own (round robin).

@@ -21,7 +21,7 @@ segments per burst.
 
 The proxy's connections to backends come from its inside address with a finite
 range of source ports; a port stays unusable while its connection is in TIME_WAIT,
-so new backend connections per second are capped (VALIDATION.md: ~470/s with
+so new backend connections per second are capped (docs/validation.md: ~470/s with
 Linux defaults). A connect that finds no free port fails and the client
 connection is reset.
 """

@@ -31,7 +31,7 @@ IPV4_HEADER = 20
 TCP_HEADER = 20
 #: Options a SYN carries: MSS (4 bytes), then NOP and window scale (1 + 3).
 SYN_OPTIONS = 8
-#: MSS = MTU minus IPv4 and TCP headers without options (VALIDATION.md).
+#: MSS = MTU minus IPv4 and TCP headers without options (docs/validation.md).
 HEADERS = IPV4_HEADER + TCP_HEADER
 
 NO_ENDS: tuple[tuple[int, Any], ...] = ()
@@ -97,7 +97,7 @@ def flag_names(flags: int) -> str:
 
 
 def mss_for_mtu(mtu: int) -> int:
-    """Maximum segment size for an interface MTU (MTU - 40, VALIDATION.md)."""
+    """Maximum segment size for an interface MTU (MTU - 40, docs/validation.md)."""
     if mtu <= HEADERS:
         raise ValueError(f"MTU {mtu} leaves no room for a TCP payload")
     return mtu - HEADERS

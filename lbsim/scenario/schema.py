@@ -116,7 +116,7 @@ OPEN_LOOP_DEFAULT_HOSTS: Final = 64
 #   second per core, i.e. ~1 us per segment; an L7 proxy also copies the payload
 #   through user space, so we take twice that.
 # - per_request: "an L7 proxy's CPU per HTTP request is tens to hundreds of
-#   microseconds (~32 us/request for a tuned HAProxy)" (VALIDATION.md, Costs); an L4
+#   microseconds (~32 us/request for a tuned HAProxy)" (docs/validation.md, Costs); an L4
 #   balancer never parses requests, so its per-request cost is zero.
 # - per_header_byte: parsing scales with the header bytes; 25 ns/byte puts a typical
 #   400-byte request head at ~30 us in all, HAProxy's figure above (our assumption).
@@ -484,7 +484,7 @@ class PoolConfig(_Model):
 class TableTimeouts(_Model):
     """How long a connection-table entry survives without traffic, per state.
 
-    Defaults are Linux IPVS's (VALIDATION.md): established 900 s, SYN received
+    Defaults are Linux IPVS's (docs/validation.md): established 900 s, SYN received
     60 s, FIN wait 120 s, TIME_WAIT 120 s, close (after a reset) 10 s.
     """
 

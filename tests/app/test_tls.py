@@ -4,7 +4,7 @@
 has one CPU that works through its steps in order, and a step's flights leave when
 its CPU work is done. The time at which the client may send its first application
 byte, in units of the round-trip time, is the number of round trips the handshake
-costs (VALIDATION.md, "TCP and TLS timing").
+costs (docs/validation.md, "TCP and TLS timing").
 """
 
 from __future__ import annotations

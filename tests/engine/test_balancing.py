@@ -110,7 +110,7 @@ def _without_wall(summary: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_stickiness_scenario_matches_validation() -> None:
-    """VALIDATION.md: heavy + light long-lived connections, two backends."""
+    """docs/validation.md: heavy + light long-lived connections, two backends."""
     sc = load_scenario("stickiness")
     results = build_results(sc, run_scenario(sc))
     variants = results.summary["variants"]

@@ -102,7 +102,7 @@ def test_l4_nat_trace_times() -> None:
     response = at_backend + 0.005
     expected += [response, response + RESP + hop_b]
     assert t[:12] == pytest.approx(expected, abs=1e-12)
-    # Latency: two round trips plus service time plus serialization (VALIDATION.md).
+    # Latency: two round trips plus service time plus serialization (docs/validation.md).
     rtt = 2 * (LC + LB)
     run = run_variant(TINY, "l4")
     (req,) = run.recorder.requests

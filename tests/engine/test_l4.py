@@ -304,7 +304,7 @@ def test_table_snapshot_rows() -> None:
 
 
 def test_proxy_port_exhaustion_caps_new_connections_at_ports_over_time_wait() -> None:
-    """A scaled-down VALIDATION case: 1000 ports and a 10 s TIME_WAIT give 100/s."""
+    """A scaled-down case of docs/validation.md: 1000 ports and a 10 s TIME_WAIT give 100/s."""
     ports, time_wait, offered = 1000, 10.0, 150.0
     data = {
         "name": "ports",

@@ -1,4 +1,4 @@
-"""VALIDATION.md "TCP and TLS timing": closed-form latencies reproduced within 1%.
+"""docs/validation.md "TCP and TLS timing": closed-form latencies reproduced within 1%.
 
 One client, one request at a time, no queueing (one worker, constant service),
 no loss, bandwidth high enough that serialization is a small fraction of the RTT.

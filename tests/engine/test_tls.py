@@ -1,4 +1,4 @@
-"""TLS through both balancers (C10, C13, C16, C20; VALIDATION.md TLS timing).
+"""TLS through both balancers (C10, C13, C16, C20; docs/validation.md TLS timing).
 
 One client, one request per connection, no queueing: the latency of a request on
 a new connection grows by the TLS handshake's round trips -- two for TLS 1.2, one

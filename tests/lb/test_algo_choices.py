@@ -1,4 +1,4 @@
-"""Two choices / p2c, balls into bins (VALIDATION.md) and peak EWMA."""
+"""Two choices / p2c, balls into bins (docs/validation.md) and peak EWMA."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_two_choices_single_candidate_and_ties(make_backends):
     assert all(abs(counts[b.name] / 40_000 - 0.25) < 0.01 for b in backends)
 
 
-# --- balls into bins (VALIDATION.md "Placing long-lived connections") -------------------
+# --- balls into bins (docs/validation.md "Placing long-lived connections") -------------
 
 N_BINS = 10_000
 SEEDS = range(10)

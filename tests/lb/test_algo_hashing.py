@@ -1,4 +1,4 @@
-"""stable_hash, modulo hashing, the consistent-hash ring and Maglev (VALIDATION.md
+"""stable_hash, modulo hashing, the consistent-hash ring and Maglev (docs/validation.md
 "Hashing when a backend leaves")."""
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def test_maglev_removal_moves_a_little_more_than_one_nth(make_backends):
     entries = sum(x != y for x, y in zip(table_before, table_after, strict=True)) / 65537
     print(
         f"\nmaglev M=65537, web-0 of {N} leaves: keys moved {moved:.4f}, "
-        f"table entries changed {entries:.4f} (VALIDATION ~0.102)"
+        f"table entries changed {entries:.4f} (docs/validation.md: ~0.102)"
     )
     assert 0.10 <= moved <= 0.13
     assert 0.10 <= entries <= 0.13

@@ -24,7 +24,7 @@ def data_dir() -> Path:
 
 @pytest.fixture
 def example_path() -> Path:
-    """A realistic scenario shaped like the quickstart of DESIGN.md."""
+    """A realistic scenario shaped like the bundled quickstart."""
     return DATA / "quickstart_like.yaml"
 
 

@@ -86,7 +86,7 @@ def per_request_scenario(
 
     Each of ``backends`` identical backends has one worker and exponential service;
     the network and the balancer cost nothing, so each backend is a queue fed by
-    the balancer's per-request choices (VALIDATION.md, "Per-request balancing").
+    the balancer's per-request choices (docs/validation.md, "Per-request balancing").
     """
     rate = rho * backends / mean_service
     return scenario(

@@ -68,7 +68,7 @@ def test_segment_count_and_sequence_numbers(nbytes: int, mss: int) -> None:
     ("size", "rounds"), [(14_000, 1), (14_600, 1), (100_000, 3), (1_000_000, 7)]
 )
 def test_slow_start_round_trips(size: int, rounds: int) -> None:
-    """VALIDATION.md: S bytes need ceil(log2(S/(10 MSS) + 1)) round trips."""
+    """docs/validation.md: S bytes need ceil(log2(S/(10 MSS) + 1)) round trips."""
     assert rounds == math.ceil(math.log2(size / (10 * 1460) + 1))
     pair = Pair(delay=0.05)
     pair.handshake()

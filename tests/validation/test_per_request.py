@@ -1,4 +1,4 @@
-"""Per-request balancing over n identical servers at load 0.8 (VALIDATION.md).
+"""Per-request balancing over n identical servers at load 0.8 (docs/validation.md).
 
 An L7 balancer with no CPU cost spreads Poisson requests (multiplexed over
 long-lived connections, so no handshake per request) over n = 100 identical

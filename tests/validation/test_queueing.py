@@ -3,7 +3,7 @@
 The network is made negligible (zero latency, 1 Tbit/s), arrivals are Poisson
 (open loop, one request per connection) and service is exponential, so the one
 backend is an M/M/c station and the mean response time must match
-``lbsim.theory.mmc_response`` (VALIDATION.md).
+``lbsim.theory.mmc_response`` (docs/validation.md).
 
 Tolerance and sample size. Response times in a queue are strongly correlated, so
 the error of a mean falls slowly with the number of requests. Measured with

@@ -1,4 +1,4 @@
-"""The closed forms in lbsim.theory reproduce the reference values of VALIDATION.md."""
+"""The closed forms in lbsim.theory reproduce the reference values of docs/validation.md."""
 
 from __future__ import annotations
 

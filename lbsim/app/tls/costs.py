@@ -14,16 +14,16 @@ Defaults (one core of a current x86 server, OpenSSL):
 =====================  ==========  ===================================================
 operation              seconds     source
 =====================  ==========  ===================================================
-RSA-2048 sign          0.26 ms     VALIDATION.md "Costs"
-ECDSA P-256 sign       0.02 ms     VALIDATION.md "Costs"
-X25519 key exchange    0.03 ms     VALIDATION.md "Costs" (one side: keygen + derive)
+RSA-2048 sign          0.26 ms     docs/validation.md "Costs"
+ECDSA P-256 sign       0.02 ms     docs/validation.md "Costs"
+X25519 key exchange    0.03 ms     docs/validation.md "Costs" (one side)
 RSA-2048 verify        0.01 ms     ``openssl speed rsa2048``: verifies run 20-30 times
                                    as fast as signs (public exponent 65537), e.g.
                                    0.676 ms sign / 0.022 ms verify on one machine;
                                    0.26 ms / 26
 ECDSA P-256 verify     0.06 ms     ``openssl speed ecdsap256``: about a third as many
                                    verifies as signs per second, so 3 x 0.02 ms
-AES-GCM, per byte      0.25 ns     VALIDATION.md "Costs" (about 4 GB/s per core)
+AES-GCM, per byte      0.25 ns     docs/validation.md "Costs" (~4 GB/s per core)
 =====================  ==========  ===================================================
 
 Simplifications, chosen so the model teaches the main effect (the server's

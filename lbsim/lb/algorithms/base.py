@@ -2,11 +2,11 @@
 
 Theory of operation
 -------------------
-An algorithm is a *strategy object* (STYLE.md §6): the balancer hands it the list
+An algorithm is a *strategy object*: the balancer hands it the list
 of backends it may use right now (``candidates``) and gets one of them back from
 ``pick``.  Algorithms never touch SimPy, never read a clock of their own and never
 mutate the backends: ``now`` is passed in, randomness comes from the ``rng`` the
-run gave them (STYLE.md §11), and the only feedback channel is ``on_complete``,
+run gave them (docs/design.md), and the only feedback channel is ``on_complete``,
 which the balancer calls when a request or connection it placed finishes.
 
 Everything that is expensive (hash rings, Maglev tables, cumulative weights) is

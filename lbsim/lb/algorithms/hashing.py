@@ -8,7 +8,7 @@ while the candidate set is unchanged.  They differ in what happens when the set
 changes.
 
 *Source hash* is ``candidates[key % n]``: when n changes, almost every key gets a
-new residue, so about (n-1)/n of the keys move (VALIDATION.md, "Hashing when a
+new residue, so about (n-1)/n of the keys move (docs/validation.md, "Hashing when a
 backend leaves").  Weights are ignored.
 
 *Consistent hashing* (Karger et al., STOC 1997) places ``vnodes`` points per
