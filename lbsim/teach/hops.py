@@ -1,6 +1,6 @@
 """The per-hop layer view as values: hops, their field rows, and a text rendering.
 
-Theory of operation: a :class:`LayerView` is what :func:`lbsim.teach.view.layer_view`
+Theory of operation: a :class:`LayerView` is what :func:`lbsim.teach.layerview.layer_view`
 builds for one request: a tuple of :class:`Hop` values in path order (client,
 balancer, backend, balancer or switch, client). Each hop holds the headers of the
 segment that came into the component and of the one that left it

@@ -19,7 +19,7 @@ from lbsim.plots.style import save_figure_as
 from lbsim.scenario import Scenario
 from lbsim.teach.ladder import ladder_figure
 from lbsim.teach.trace import trace_variant
-from lbsim.teach.view import layer_view
+from lbsim.teach.layerview import layer_view
 
 __all__ = ["TraceInputError", "TraceReport", "trace_report"]
 
