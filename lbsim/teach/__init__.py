@@ -16,8 +16,9 @@ trace (:mod:`~lbsim.teach.follow`), and shows it two ways:
 :func:`layer_table` (:mod:`~lbsim.teach.layers`) is concept C3 as a table,
 independent of any run. :func:`view` (:mod:`~lbsim.teach.viewer`) is the
 step-through packet viewer: every segment of a window of a run, L4 and L7 side
-by side, as one self-contained HTML page. Nothing here changes what the engine does; the notebooks in
-``notebooks/`` and ``lbsim trace`` (:mod:`~lbsim.teach.report`) are its users.
+by side, as one self-contained HTML page. Nothing here changes what the engine
+does; the notebooks in ``notebooks/``, ``lbsim trace`` (:mod:`~lbsim.teach.report`)
+and ``lbsim view`` are its users.
 """
 
 from lbsim.teach.follow import Leg, RequestPath, follow_request
@@ -31,9 +32,9 @@ from lbsim.teach.layers import (
     layer_span,
     layer_table,
 )
+from lbsim.teach.layerview import layer_view
 from lbsim.teach.trace import LinkInfo, Trace, arrival_times, trace_variant
 from lbsim.teach.viewer import PageTooLarge, ViewerPage, view
-from lbsim.teach.layerview import layer_view
 
 __all__ = [
     "LAYER_NAMES",

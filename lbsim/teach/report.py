@@ -18,8 +18,8 @@ from pathlib import Path
 from lbsim.plots.style import save_figure_as
 from lbsim.scenario import Scenario
 from lbsim.teach.ladder import ladder_figure
-from lbsim.teach.trace import trace_variant
 from lbsim.teach.layerview import layer_view
+from lbsim.teach.trace import trace_variant
 
 __all__ = ["TraceInputError", "TraceReport", "trace_report"]
 

@@ -297,7 +297,8 @@ def _columns(
         cols["seq"].append(rec.seq)
         cols["ack"].append(rec.ack)
         cols["rseq"].append(-1 if base is None else (rec.seq - base) % 2**32)
-        cols["rack"].append(-1 if peer is None or "ACK" not in rec.flags else (rec.ack - peer) % 2**32)
+        acked = peer is not None and "ACK" in rec.flags
+        cols["rack"].append((rec.ack - peer) % 2**32 if acked and peer is not None else -1)
         cols["fl"].append(s(rec.flags))
         cols["win"].append(rec.window)
         cols["len"].append(rec.payload)
@@ -412,18 +413,33 @@ def _outgoing(
     return out
 
 
+def _client_end(rec: SegmentRecord) -> str:
+    """The client's ``ip:port`` of a segment (client addresses are 100.64.0.0/10)."""
+    if rec.src.startswith("100."):
+        return f"{rec.src}:{rec.sport}"
+    return f"{rec.dst}:{rec.dport}"
+
+
 def _attach(
     decisions: list[DecisionRecord],
     rows: list[tuple[int, SegmentRecord, Any]],
     ends: list[list[tuple[str, bool]]],
     tap: _Tap,
 ) -> tuple[list[DecisionRecord], dict[int, list[int]]]:
-    """Attach each decision to the event that arrived at its device when it decided."""
+    """Attach each decision to the event that arrived at its device when it decided.
+
+    Connection decisions name the client-side connection; on the backend side of a
+    NAT balancer the same connection has other addresses but the client's address
+    and port, so events are found by device and client endpoint: the one that
+    arrived exactly when the device decided (a table miss is decided the moment
+    the SYN arrives, an MSS clamp the moment the SYN or SYN-ACK does), else the
+    first to arrive after it.
+    """
     by_conn: dict[tuple[str, str], list[int]] = defaultdict(list)
     by_request: dict[tuple[str, str], int] = {}
-    for i, (row, rec, _) in enumerate(rows):
+    for i, (_, rec, _) in enumerate(rows):
         receiver = rec.link.partition(">")[2]
-        by_conn[(receiver, rec.connection)].append(i)
+        by_conn[(receiver, _client_end(rec))].append(i)
         for rid, request in ends[i]:
             if request:
                 by_request.setdefault((receiver, rid), i)
@@ -434,12 +450,10 @@ def _attach(
         if d.request is not None:
             target = by_request.get((d.device, d.request))
         if target is None and d.connection:
-            # The first packet of the connection to reach the device once it decided
-            # (a table miss is decided the moment the SYN arrives).
-            for i in by_conn.get((d.device, d.connection), ()):
-                if tap.arrival[rows[i][0]] >= d.time - 1e-9:
-                    target = i
-                    break
+            candidates = by_conn.get((d.device, d.connection.split("-")[0]), [])
+            later = [i for i in candidates if tap.arrival[rows[i][0]] >= d.time - 1e-9]
+            exact = [i for i in later if tap.arrival[rows[i][0]] <= d.time + 1e-9]
+            target = (exact or later or [None])[0]
         if target is None:
             continue
         attached[target].append(len(chosen))

@@ -76,8 +76,9 @@ def _limits_text(limits: ViewerLimits) -> str:
     return ", ".join(parts) or "whole run"
 
 
-def build_page(scenario: Scenario, models: list[dict[str, Any]], strings: Strings,
-               limits: ViewerLimits) -> str:
+def build_page(
+    scenario: Scenario, models: list[dict[str, Any]], strings: Strings, limits: ViewerLimits
+) -> str:
     """Fill the page template with the variants' models.
 
     Args:
@@ -93,7 +94,8 @@ def build_page(scenario: Scenario, models: list[dict[str, Any]], strings: String
     data = {
         "scenario": scenario.name,
         "seed": scenario.seed,
-        "window": list(limits.window) if limits.window and not math.isinf(limits.window[1])
+        "window": list(limits.window)
+        if limits.window and not math.isinf(limits.window[1])
         else None,
         "limits": _limits_text(limits),
         "strings": strings.values,
