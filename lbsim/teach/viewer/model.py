@@ -9,7 +9,8 @@ whose frames give MACs, TTL, checksums and payload bytes
 
 An *event* is one traced segment whose send time lies in the window (and, under
 a connection or client limit, whose packet the capture kept): it goes from the
-link's sender to its receiver. For each event the model records the header values
+link's sender to its receiver. Events are in order of send time, ties in the
+trace's order (``segments.csv`` sorted stably by ``time``). For each event the model records the header values
 on that link and, where the receiving device sends the same packet on, the event
 that left it (``out``): an L4 NAT balancer and a router forward packets, so the
 outgoing segment has the same sequence and acknowledgement numbers, flags and
@@ -226,6 +227,9 @@ def variant_model(
         rows = [r for r in rows if not r[1].dropped or r[1].connection in kept_connections]
     if len(rows) > budget:
         raise PageTooLarge("too many events")
+    # In order of send time (a queued segment starts later than it was handed to
+    # its link); ties keep the trace's order.
+    rows.sort(key=lambda r: r[1].time)
     return _columns(scenario, build, balancer, links, rows, tap, strings)
 
 

@@ -143,9 +143,11 @@ def view(
     from lbsim.capture.limits import client_addresses
     from lbsim.sim import variant_names
 
-    limits = ViewerLimits(window, connections, client)
-    if max_events is not None:
-        limits = ViewerLimits(window, connections, client, max_events)
+    from lbsim.teach.viewer import model as _model
+
+    # Read at call time, so the limit can be changed (tests, notebooks).
+    limit = _model.MAX_EVENTS if max_events is None else max_events
+    limits = ViewerLimits(window, connections, client, limit)
     limits.capture_limits(0.0)  # range checks
     if client is not None:
         client_addresses(scenario, client)

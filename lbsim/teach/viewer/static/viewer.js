@@ -662,7 +662,11 @@
     setFilter: function (name, value) {
       var s = $("f-" + name); s.value = value; applyFilters(); return filtered.length;
     },
-    time: function () { return now; }
+    time: function () { return now; },
+    sentences: function (name) {
+      var v = V.filter(function (x) { return x.name === name; })[0];
+      return v ? v.decisions.map(sentence) : [];
+    }
   };
   init();
 })();
