@@ -10,26 +10,21 @@ whose frames give MACs, TTL, checksums and payload bytes
 An *event* is one traced segment whose send time lies in the window (and, under
 a connection or client limit, whose packet the capture kept): it goes from the
 link's sender to its receiver. Events are in order of send time, ties in the
-trace's order (``segments.csv`` sorted stably by ``time``). For each event the model records the header values
-on that link and, where the receiving device sends the same packet on, the event
-that left it (``out``): an L4 NAT balancer and a router forward packets, so the
-outgoing segment has the same sequence and acknowledgement numbers, flags and
-length; an L7 balancer or an L4 proxy ends TCP, so its "out" for a request's (or
-response's) last segment is the segment that carries the same message's last byte
-on its other connection.
-
-Device decisions are :class:`~lbsim.records.DecisionRecord` values: the ones the
-engine recorded, and those :mod:`lbsim.teach.viewer.decisions` derives from the
-request records. Each is attached to the event that arrived at the device when it
-decided. Columns hold small integers and indices into one shared string table, so
-a page of 20,000 events stays a few megabytes.
+trace's order (``segments.csv`` sorted stably by ``time``). For each event the
+model records the header values on that link, the event its receiver sent on
+because of it and the decisions taken when it arrived
+(:mod:`lbsim.teach.viewer.relations`). Device decisions are
+:class:`~lbsim.records.DecisionRecord` values: the ones the engine recorded, and
+those :mod:`lbsim.teach.viewer.decisions` derives from the request records.
+Columns hold small integers and indices into one shared string table (about 200
+bytes of page per event).
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +40,7 @@ from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import is_request, request_id_of, tls_version
 from lbsim.teach.viewer.decisions import derived_decisions
 from lbsim.teach.viewer.frames import join_frames, payload_view
+from lbsim.teach.viewer.relations import attach_decisions, outgoing
 
 __all__ = ["MAX_EVENTS", "PageTooLarge", "Strings", "ViewerLimits", "variant_model"]
 
@@ -319,10 +315,10 @@ def _columns(
         cols["l6"].append(s(l6))
         cols["l7"].append(s(l7))
     n = len(rows)
-    out = _outgoing(rows, ends, build, balancer, tap)
+    out = outgoing(rows, ends, balancer, tap.arrival)
     kinds = {balancer.name: balancer_kind(balancer)}
     decisions = list(build.recorder.decisions) + derived_decisions(build, balancer)
-    chosen, attached = _attach(decisions, rows, ends, tap)
+    chosen, attached = attach_decisions(decisions, rows, ends, tap.arrival)
     table = [_decision_json(d) for d in chosen]
     cols["out"] = out
     cols["dec"] = [attached.get(i, []) for i in range(n)]
@@ -374,95 +370,6 @@ def _nodes(scenario: Scenario, build: Any, balancer: Any) -> list[dict[str, Any]
     if "switch" in used:
         nodes.append({"name": ROUTER, "role": "router", "ip": "backends' gateway"})
     return nodes
-
-
-def _outgoing(
-    rows: list[tuple[int, SegmentRecord, Any]],
-    ends: list[list[tuple[str, bool]]],
-    build: Any,
-    balancer: Any,
-    tap: _Tap,
-) -> list[int]:
-    """Per event, the event its receiver sent on because of it (-1: none)."""
-    forwarding = balancer.layer == 4 and getattr(balancer, "mode", "nat") != "proxy"
-    forwarders = {"switch"} | ({balancer.name} if forwarding else set())
-    sent: dict[tuple[str, int, int, str, int], deque[int]] = defaultdict(deque)
-    carried: dict[tuple[str, str, bool], int] = {}
-    for i, (_, rec, _) in enumerate(rows):
-        sender = rec.link.partition(">")[0]
-        if sender in forwarders:
-            sent[(sender, rec.seq, rec.ack, rec.flags, rec.payload)].append(i)
-        for rid, request in ends[i]:
-            carried.setdefault((sender, rid, request), i)
-    out = [-1] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: tap.arrival[rows[i][0]])
-    for i in order:
-        _, rec, _ = rows[i]
-        receiver = rec.link.partition(">")[2]
-        if rec.dropped:
-            continue
-        if receiver in forwarders:
-            queue = sent.get((receiver, rec.seq, rec.ack, rec.flags, rec.payload))
-            arrival = tap.arrival[rows[i][0]]
-            while queue and rows[queue[0]][1].time < arrival - 1e-9:
-                queue.popleft()  # sent before this arrived: another packet's copy
-            if queue:
-                out[i] = queue.popleft()
-        elif receiver == balancer.name:
-            for rid, request in ends[i]:
-                j = carried.get((receiver, rid, request))
-                if j is not None and j != i:
-                    out[i] = j
-                    break
-    return out
-
-
-def _client_end(rec: SegmentRecord) -> str:
-    """The client's ``ip:port`` of a segment (client addresses are 100.64.0.0/10)."""
-    if rec.src.startswith("100."):
-        return f"{rec.src}:{rec.sport}"
-    return f"{rec.dst}:{rec.dport}"
-
-
-def _attach(
-    decisions: list[DecisionRecord],
-    rows: list[tuple[int, SegmentRecord, Any]],
-    ends: list[list[tuple[str, bool]]],
-    tap: _Tap,
-) -> tuple[list[DecisionRecord], dict[int, list[int]]]:
-    """Attach each decision to the event that arrived at its device when it decided.
-
-    Connection decisions name the client-side connection; on the backend side of a
-    NAT balancer the same connection has other addresses but the client's address
-    and port, so events are found by device and client endpoint: the one that
-    arrived exactly when the device decided (a table miss is decided the moment
-    the SYN arrives, an MSS clamp the moment the SYN or SYN-ACK does), else the
-    first to arrive after it.
-    """
-    by_conn: dict[tuple[str, str], list[int]] = defaultdict(list)
-    by_request: dict[tuple[str, str], int] = {}
-    for i, (_, rec, _) in enumerate(rows):
-        receiver = rec.link.partition(">")[2]
-        by_conn[(receiver, _client_end(rec))].append(i)
-        for rid, request in ends[i]:
-            if request:
-                by_request.setdefault((receiver, rid), i)
-    chosen: list[DecisionRecord] = []
-    attached: dict[int, list[int]] = defaultdict(list)
-    for d in decisions:
-        target: int | None = None
-        if d.request is not None:
-            target = by_request.get((d.device, d.request))
-        if target is None and d.connection:
-            candidates = by_conn.get((d.device, d.connection.split("-")[0]), [])
-            later = [i for i in candidates if tap.arrival[rows[i][0]] >= d.time - 1e-9]
-            exact = [i for i in later if tap.arrival[rows[i][0]] <= d.time + 1e-9]
-            target = (exact or later or [None])[0]
-        if target is None:
-            continue
-        attached[target].append(len(chosen))
-        chosen.append(d)
-    return chosen, attached
 
 
 def _decision_json(d: DecisionRecord) -> dict[str, Any]:

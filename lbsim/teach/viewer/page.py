@@ -142,7 +142,6 @@ def view(
     """
     from lbsim.capture.limits import client_addresses
     from lbsim.sim import variant_names
-
     from lbsim.teach.viewer import model as _model
 
     # Read at call time, so the limit can be changed (tests, notebooks).
