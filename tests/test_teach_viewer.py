@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenarios import FREE, scenario
 
 from lbsim.cli import main
 from lbsim.records import DecisionRecord, Recorder
@@ -22,6 +21,7 @@ from lbsim.sim import run_variant
 from lbsim.teach import PageTooLarge, view
 from lbsim.teach.viewer import model
 from lbsim.teach.viewer.frames import payload_view
+from scenarios import FREE, scenario
 
 QUICK = ["clients.browsers.count=4", "duration=1s", "warmup=0s"]
 WINDOW = (0.0, 0.25)
