@@ -281,8 +281,8 @@ def _column_label(trace: Trace, role: str, node: str, tls: bool) -> str:
     if role == "balancer":
         layers = component_layers(balancer_kind(trace.balancer), tls=tls)
         return f"balancer {node}\n{layers.label}\n{layers.summary()}"
-    if role == "switch":
-        return "switch\n(direct server return)"
+    if role == "router":
+        return "router (gateway)\nrewrites MACs, TTL \u2212 1\n(direct server return)"
     assert kind is not None
     return f"{kind} {node}\nL1–L7"
 
@@ -321,15 +321,15 @@ def ladder_figure(
     backend = path.record["backend"]
     tls = any(tls_version(leg.message) is not None for leg in path)
     roles_present = ["client", "balancer"]
-    if (frame["sender"] == "switch").any() or (frame["receiver"] == "switch").any():
-        roles_present.append("switch")
+    if (frame["sender"] == "router").any() or (frame["receiver"] == "router").any():
+        roles_present.append("router")
     if isinstance(backend, str):
         roles_present.append("backend")
     x_of = {role: float(i) for i, role in enumerate(roles_present)}
     names = {
         "client": client,
         "balancer": trace.balancer.name,
-        "switch": "switch",
+        "router": "router",
         "backend": backend if isinstance(backend, str) else "",
     }
     t0 = float(frame.attrs["start"])

@@ -163,11 +163,17 @@ class Trace:
         return rows.iloc[0]
 
     def role(self, node: str) -> str:
-        """What a node of the run is: ``client``, ``balancer``, ``switch`` or ``backend``."""
+        """What a node of the run is: ``client``, ``balancer``, ``router`` or ``backend``.
+
+        With direct server return the backends' answers reach the clients through
+        their default gateway. The engine names that node ``switch``; it is a
+        router (it rewrites the MAC addresses and decrements the TTL), and the
+        teaching views call it that.
+        """
         if node == self.balancer.name:
             return "balancer"
         if node == "switch":
-            return "switch"
+            return "router"
         if node in self.backends:
             return "backend"
         return "client"

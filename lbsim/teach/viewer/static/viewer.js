@@ -395,7 +395,11 @@
   function headLines(text) {
     if (!text || text.charAt(0) === "(") { return [text || "", ""]; }
     var lines = text.split("\r\n");
-    return [lines[0], lines.slice(1).filter(Boolean).join("\n")];
+    // Long values (cookies, tokens) are cut so the table stays readable.
+    var shown = lines.slice(1).filter(Boolean).map(function (l) {
+      return l.length > 72 ? l.slice(0, 56) + "\u2026 (" + l.length + " chars)" : l;
+    });
+    return [lines[0], shown.join("\n")];
   }
   function fields(v, i, isOut) {
     var e = v.events, link = v.links[e.link[i]];
