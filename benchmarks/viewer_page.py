@@ -41,7 +41,7 @@ def _driver(width: int, height: int) -> Any:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if binary is None or driver is None:
-        raise SystemExit("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+        raise SystemExit("needs chromium and chromedriver (Debian: chromium, chromium-driver)")
     options = webdriver.ChromeOptions()
     for arg in (
         "--headless=new",
@@ -87,8 +87,10 @@ def benchmark(args: argparse.Namespace) -> None:
             count = driver.execute_script("return lbsimViewer.count()")
         finally:
             driver.quit()
-    print(f"  load:   {statistics.median(loads):.0f} ms median of {args.repeat} in headless Chromium")
-    print(f"          (all loads: {', '.join(f'{x:.0f}' for x in loads)} ms; {count:,} events listed)")
+    median = statistics.median(loads)
+    print(f"  load:   {median:.0f} ms median of {args.repeat} in headless Chromium")
+    every = ", ".join(f"{x:.0f}" for x in loads)
+    print(f"          (all loads: {every} ms; {count:,} events listed)")
 
 
 def _select(driver: Any, variant_first: str, kind: str, sender: str) -> None:
