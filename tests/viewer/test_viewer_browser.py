@@ -119,9 +119,7 @@ def test_event_count_equals_segments_in_window(
 
 
 @pytest.mark.parametrize("variant", ["l4", "l7"])
-def test_step_to_event_k_shows_segment_k(
-    opened: Any, segments: pd.DataFrame, variant: str
-) -> None:
+def test_step_to_event_k_shows_segment_k(opened: Any, segments: pd.DataFrame, variant: str) -> None:
     rows = segments[segments["variant"] == variant].reset_index(drop=True)
     _only(opened, variant)
     for k in (0, 1, 7, len(rows) // 2, len(rows) - 1):
