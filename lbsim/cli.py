@@ -172,6 +172,11 @@ def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -
     trace.add_argument(
         "--max-segments", type=_positive_int, default=40, metavar="N", help="ladder: at most N"
     )
+    trace.add_argument(
+        "--connection",
+        action="store_true",
+        help="also list every segment of its connection, SYN to FIN, with the decisions",
+    )
     trace.set_defaults(handler=_cmd_trace)
 
 
@@ -182,7 +187,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     scenario = _load(args)
     try:
         report = trace_report(
-            scenario, args.variant, args.request, ladder=args.ladder, max_segments=args.max_segments
+            scenario,
+            args.variant,
+            args.request,
+            ladder=args.ladder,
+            max_segments=args.max_segments,
+            whole_connection=args.connection,
         )
     except TraceInputError as exc:
         raise _BadInput(f"{args.scenario}: {exc}") from exc

@@ -39,11 +39,12 @@ import pandas as pd
 
 from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment
-from lbsim.records import Recorder
+from lbsim.records import DecisionRecord, Recorder
 from lbsim.results import Results, build_results
 from lbsim.scenario import Scenario
 from lbsim.scenario.schema import BalancerConfig
 from lbsim.sim import VariantRun, build_variant
+from lbsim.teach.decisions import derived_decisions
 
 __all__ = [
     "LinkInfo",
@@ -107,6 +108,8 @@ class Trace:
         backends: Backend instance names of the run, in order.
         end_time: Simulated time at which tracing stopped.
         complete: Whether the run went to its end (not stopped after a request).
+        decisions: The devices' decisions: those the engine recorded and those
+            derived from the request records (:mod:`lbsim.teach.decisions`).
     """
 
     scenario: Scenario
@@ -117,6 +120,7 @@ class Trace:
     backends: tuple[str, ...]
     end_time: float
     complete: bool
+    decisions: tuple[DecisionRecord, ...] = ()
 
     @property
     def variant(self) -> str:
@@ -294,6 +298,7 @@ def trace_variant(
         backends=tuple(b.name for b in build.backends),
         end_time=run.end_time,
         complete=complete,
+        decisions=(*recorder.decisions, *derived_decisions(build, balancer)),
     )
 
 

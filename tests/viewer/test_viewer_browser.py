@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from lbsim.cli import main
+from lbsim.records import DecisionRecord
 from lbsim.scenario import load_scenario
 from lbsim.teach import view
+from lbsim.teach.sentences import sentence
 
 SETS = ["clients.browsers.count=6", "duration=1s", "warmup=0s"]
 WINDOW = (0.0, 0.4)
@@ -232,3 +234,21 @@ def test_l7_backend_side_request_carries_x_forwarded_for(routing: Any) -> None:
 def test_l7_rule_match_sentence(routing: Any) -> None:
     sentences = routing.execute_script("return lbsimViewer.sentences('l7')")
     assert any(s.startswith("rule /pictures/ matched \u2192 group pictures") for s in sentences)
+
+
+def test_page_and_trace_word_decisions_alike(opened: Any, page: Path) -> None:
+    """The page's script and lbsim.teach.sentences render the same records alike."""
+    text = page.read_text("utf-8")
+    start = text.index('id="lbsim-data">') + len('id="lbsim-data">')
+    data = json.loads(text[start : text.index("</script>", start)])
+    for variant in data["variants"]:
+        records = [
+            DecisionRecord(
+                d["time"], d["device"], d["reason"], d["conn"], d["request"], d["backend"],
+                tuple(d["values"].items()),
+            )
+            for d in variant["decisions"]
+        ]  # fmt: skip
+        assert records
+        shown = opened.execute_script("return lbsimViewer.sentences(arguments[0])", variant["name"])
+        assert shown == [sentence(d) for d in records]

@@ -15,7 +15,7 @@ model records the header values on that link, the event its receiver sent on
 because of it and the decisions taken when it arrived
 (:mod:`lbsim.teach.viewer.relations`). Device decisions are
 :class:`~lbsim.records.DecisionRecord` values: the ones the engine recorded, and
-those :mod:`lbsim.teach.viewer.decisions` derives from the request records.
+those :mod:`lbsim.teach.decisions` derives from the request records.
 Columns hold small integers and indices into one shared string table (about 200
 bytes of page per event).
 """
@@ -36,9 +36,9 @@ from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import Segment
 from lbsim.records import DecisionRecord, SegmentRecord
 from lbsim.scenario import Scenario
+from lbsim.teach.decisions import derived_decisions
 from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import is_request, request_id_of, tls_version
-from lbsim.teach.viewer.decisions import derived_decisions
 from lbsim.teach.viewer.frames import join_frames, payload_view
 from lbsim.teach.viewer.relations import attach_decisions, outgoing
 

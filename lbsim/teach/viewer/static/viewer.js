@@ -313,20 +313,22 @@
   }
 
   /* ------------------------------------------------------------ sentences */
+  /* The same words as lbsim/teach/sentences.py (a browser test compares them). */
   var WHY = {
-    "round_robin": function () { return "next in rotation"; },
-    "least_conn": function (v) { return v.active !== undefined ? (v.active - 1) + " other connection(s) active on it before" : "fewest connections"; },
-    "least_connections": function () { return "fewest connections"; },
-    "least_request": function () { return "fewest requests in flight"; },
-    "random": function () { return "random pick"; },
-    "p2c": function () { return "power of two choices"; },
-    "ip_hash": function () { return "hash of the client address"; },
-    "consistent_hash": function () { return "hash ring position of the key"; },
-    "maglev": function () { return "Maglev lookup table"; }
+    "round_robin": "next in rotation",
+    "weighted_round_robin": "next in weighted rotation",
+    "least_connections": "fewest connections",
+    "least_request": "fewest requests in flight",
+    "random": "random pick",
+    "two_choices": "the less loaded of two random picks",
+    "p2c": "the less loaded of two random picks",
+    "peak_ewma": "lowest peak-EWMA latency",
+    "source_hash": "hash of the client address",
+    "consistent_hash": "hash ring position of the key",
+    "maglev": "Maglev lookup table"
   };
   function algo(values) {
-    var f = WHY[values.algorithm];
-    return values.algorithm + ": " + (f ? f(values) : "chosen by the algorithm");
+    return values.algorithm + ": " + (WHY[values.algorithm] || "chosen by the algorithm");
   }
   function sentence(d) {
     var v = d.values || {};
@@ -351,7 +353,7 @@
       case "backend_down":
         return "backend " + d.backend + " marked down: skipped";
       default:
-        return d.reason + " " + JSON.stringify(v);
+        return d.reason + " " + JSON.stringify(v);  // (Python: the values as a dict)
     }
   }
   function missFor(pane, conn) {
