@@ -238,6 +238,7 @@ def test_l7_rule_match_sentence(routing: Any) -> None:
 
 def test_page_and_trace_word_decisions_alike(opened: Any, page: Path) -> None:
     """The page's script and lbsim.teach.sentences render the same records alike."""
+    opened.get(file_url(page))  # the routing tests may have opened another page
     text = page.read_text("utf-8")
     start = text.index('id="lbsim-data">') + len('id="lbsim-data">')
     data = json.loads(text[start : text.index("</script>", start)])
