@@ -2,7 +2,7 @@
 
 Theory of operation: decisions are data (:class:`~lbsim.records.DecisionRecord`);
 this module words them for ``lbsim trace``. The packet viewer's script renders the
-same records with the same words (``static/viewer.js``, function ``sentence``); a
+same records with the same words (``static/viewer-3-detail.js``, function ``sentence``); a
 browser test compares the two renderings, so the page and the text never drift
 apart.
 """

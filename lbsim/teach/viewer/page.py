@@ -3,8 +3,9 @@
 Theory of operation: :func:`view` runs the chosen variants on the same scenario
 and seed (:func:`lbsim.teach.viewer.model.variant_model`), collects their models
 into one JSON document and fills the page template with it. The template, its
-style sheet and its script are package data (``static/``), read with
-:mod:`importlib.resources`, and inlined: the page makes no network request of any
+style sheet and its script (``viewer-*.js``: parts of one function, joined in name
+order) are package data (``static/``), read with :mod:`importlib.resources`, and
+inlined: the page makes no network request of any
 kind (a Content-Security-Policy of ``default-src 'none'`` says so to the browser
 too), so it opens from a file on a USB stick in a classroom without internet.
 
@@ -64,6 +65,13 @@ def _static(name: str) -> str:
     return resources.files("lbsim.teach.viewer").joinpath("static", name).read_text("utf-8")
 
 
+def _script() -> str:
+    """The page's script: the ``viewer-*.js`` parts, in name order, as one script."""
+    folder = resources.files("lbsim.teach.viewer").joinpath("static")
+    names = sorted(p.name for p in folder.iterdir() if p.name.startswith("viewer-"))
+    return "\n".join(_static(name) for name in names if name.endswith(".js"))
+
+
 def _limits_text(limits: ViewerLimits) -> str:
     parts = []
     if limits.window is not None:
@@ -108,7 +116,7 @@ def build_page(
     # Replace the data last: the other pieces must not be searched inside it.
     page = page.replace("__TITLE__", html.escape(title))
     page = page.replace("__CSS__", _static("viewer.css"))
-    page = page.replace("__JS__", _static("viewer.js"))
+    page = page.replace("__JS__", _script())
     return page.replace("__DATA__", payload)
 
 
