@@ -158,6 +158,29 @@ def test_payload_view_reads_http_and_tls() -> None:
     )
 
 
+def test_tls_records_and_the_dsr_router_in_the_page() -> None:
+    tls = load_scenario("tls_bottleneck", ["duration=1s", "warmup=0s"])
+    data = _data(view(tls, ["l4"], window=(0.0, 0.3), connections=1).html)
+    strings, events = data["strings"], data["variants"][0]["events"]
+    l6 = {strings[i] for i in events["l6"]}
+    assert "Handshake ClientHello (512 B)" in l6
+    assert any("ChangeCipherSpec (1 B), Handshake (encrypted: Finished)" in x for x in l6)
+    assert "TLS record" in {strings[k] for k in events["kind"]}
+    dsr = load_scenario("quickstart", [*QUICK, "balancers.l4.mode=dsr"])
+    data = _data(view(dsr, ["l4"], window=WINDOW, connections=1).html)
+    strings, variant = data["strings"], data["variants"][0]
+    events = variant["events"]
+    assert {"name": "router", "role": "router", "ip": "backends' gateway"} in variant["nodes"]
+    assert not any("switch" in link["name"] for link in variant["links"])
+    at_router = [i for i in range(variant["count"]) if strings[events["at"][i]] == "router"]
+    assert at_router
+    for i in at_router:
+        o = events["out"][i]
+        assert strings[events["src"][i]] == strings[events["src"][o]] == "203.0.113.10"
+        assert (events["ttl"][i], events["ttl"][o]) == (64, 63)
+        assert events["smac"][i] != events["smac"][o]
+
+
 def test_cli_view_writes_the_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "v.html"
     args = ["view", "quickstart", "--window", "0:0.1", "--variant", "l7", "--out", str(out)]

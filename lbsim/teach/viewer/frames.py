@@ -153,13 +153,18 @@ def _tls_records(payload: bytes) -> list[str]:
     """TLS records that start in this payload (walking record lengths from byte 0)."""
     out: list[str] = []
     i = 0
+    encrypted = False  # after ChangeCipherSpec, handshake bodies are ciphertext
     while i + 5 <= len(payload):
         kind, major, minor = payload[i], payload[i + 1], payload[i + 2]
         if kind not in _TLS_TYPES or major != 3 or minor > 4:
             break
         length = int.from_bytes(payload[i + 3 : i + 5], "big")
         name = _TLS_TYPES[kind]
-        if kind == 22 and i + 5 < len(payload):
+        if kind == 20:
+            encrypted = True
+        elif kind == 22 and encrypted:
+            name += " (encrypted: Finished)"
+        elif kind == 22 and i + 5 < len(payload):
             name += " " + _HANDSHAKE_TYPES.get(payload[i + 5], f"type {payload[i + 5]}")
         out.append(f"{name} ({length} B)")
         i += 5 + length
