@@ -85,9 +85,11 @@ def _assert_shows(driver: Any, variant: str, row: pd.Series) -> None:
 
 def test_no_console_errors(opened: Any) -> None:
     # Exercise the page first: play, pause, seek, filters.
+    before = opened.execute_script("return lbsimViewer.time()")
     opened.find_element("id", "btn-play").click()
     opened.execute_script("return new Promise(r => setTimeout(r, 300))")
     opened.find_element("id", "btn-pause").click()
+    assert opened.execute_script("return lbsimViewer.time()") > before  # playback ran
     opened.execute_script("lbsimViewer.setFilter('kind', 'ACK'); lbsimViewer.setFilter('kind', '')")
     logs = opened.get_log("browser")
     assert [entry for entry in logs if entry["level"] == "SEVERE"] == []

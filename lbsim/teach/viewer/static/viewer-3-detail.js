@@ -51,6 +51,28 @@
     }
     return null;
   }
+  /* Data segments of each request at an L7 balancer, in arrival order (built once). */
+  function requestParts(pane) {
+    if (pane.parts) { return pane.parts; }
+    var v = pane.v, e = v.events, parts = {};
+    for (var j = 0; j < v.count; j++) {
+      if (S[e.at[j]] !== v.name || e.len[j] <= 0 || e.req[j] < 0) { continue; }
+      var key = e.req[j] + "|" + e.conn[j];
+      (parts[key] = parts[key] || []).push(j);
+    }
+    pane.parts = parts;
+    return parts;
+  }
+  function buffered(pane, i) {
+    var v = pane.v, e = v.events;
+    var list = requestParts(pane)[e.req[i] + "|" + e.conn[i]] || [];
+    var k = list.indexOf(i);
+    if (k < 0 || list.length < 2 || k === list.length - 1) { return null; }
+    var got = 0, all = 0;
+    list.forEach(function (j, n) { all += e.len[j]; if (n <= k) { got += e.len[j]; } });
+    return "request buffered: " + (k + 1) + " of " + list.length + " segments (" +
+      (got / 1000).toFixed(1) + " of " + (all / 1000).toFixed(1) + " KB); no backend chosen yet";
+  }
   function explanations(pane, i) {
     var v = pane.v, e = v.events, out = [];
     e.dec[i].forEach(function (k) {
@@ -59,6 +81,11 @@
     });
     var at = S[e.at[i]], from = S[e.from[i]];
     var o = e.out[i];
+    if (at === v.name && v.kind === "l7" && !out.length && e.len[i] > 0 &&
+        S[e.kind[i]] !== "HTTP response") {
+      var b = buffered(pane, i);
+      if (b) { out.push([b, false]); }
+    }
     if (at === v.name && (v.kind === "l4-nat" || v.kind === "l4-dsr")) {
       if (!out.length && from !== "router") {
         var miss = missFor(pane, S[e.conn[i]]);
