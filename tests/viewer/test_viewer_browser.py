@@ -255,3 +255,17 @@ def test_page_and_trace_word_decisions_alike(opened: Any, page: Path) -> None:
         assert records
         shown = opened.execute_script("return lbsimViewer.sentences(arguments[0])", variant["name"])
         assert shown == [sentence(d) for d in records]
+
+
+def test_l7_buffering_sentence(driver: Any, tmp_path: Path) -> None:
+    """A 5 KB request reaches an L7 balancer in 4 segments; it holds the first three."""
+    sets = [*SETS, "clients.browsers.requests.0.size=5KB", "clients.browsers.requests.1.size=5KB"]
+    path = tmp_path / "buffered.html"
+    view(load_scenario("quickstart", sets), ["l7"], window=(0.0, 0.3), client="browsers-h1").save(
+        path
+    )
+    driver.get(file_url(path))
+    _only(driver, "l7", "HTTP request")
+    driver.execute_script("lbsimViewer.select(0)")
+    pane = driver.find_element("css selector", 'div.variant[data-variant="l7"]')
+    assert "request buffered: 1 of 4 segments (1.5 of 5.0 KB); no backend chosen yet" in pane.text
