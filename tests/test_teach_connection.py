@@ -104,3 +104,40 @@ def test_time_axis_keeps_order_and_scale_where_it_can() -> None:
         assert axis.t(axis.y(t)) == pytest.approx(t)
     # Nothing crowds: nothing is stretched.
     assert not TimeAxis([0.0, 10.0, 20.0], label_fraction=0.05).stretched
+
+
+@pytest.mark.parametrize(("client", "backend"), [("10ms", "200us"), ("100ms", "1us")])
+def test_ladder_labels_never_overlap_at_any_link_ratio(client: str, backend: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Annotation
+
+    from lbsim.teach.ladder import ladder_figure
+
+    fast = scenario(
+        duration="300ms",
+        network={
+            "client_link": {"latency": client, "bandwidth": "100Mbps", "mtu": 1500},
+            "backend_link": {"latency": backend, "bandwidth": "10Gbps", "mtu": 9000},
+        },
+        clients=[
+            {
+                "name": "c",
+                "count": 1,
+                "requests": [{"path": "/", "size": "400B", "response": "20KB"}],
+            }
+        ],
+        balancers=[{"name": "l4", "layer": 4, "algorithm": "round_robin", "costs": FREE}],
+    )
+    fig = ladder_figure(trace_variant(fast, "l4", request_id="c-0-0"), "c-0-0", max_segments=60)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if isinstance(t, Annotation)]
+    assert len(boxes) >= 8  # the handshake, the request and the response are labelled
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            overlap_w = min(a.x1, b.x1) - max(a.x0, b.x0)
+            overlap_h = min(a.y1, b.y1) - max(a.y0, b.y0)
+            assert overlap_w <= 1 or overlap_h <= 1, (a, b)
+    assert "stretched" in ax.get_ylabel()
