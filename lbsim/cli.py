@@ -117,7 +117,40 @@ def _build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_cmd_check)
     _add_sweep_commands(commands, scenario_options)
     _add_trace_command(commands, scenario_options)
+    _add_view_command(commands, scenario_options)
     return parser
+
+
+def _add_view_command(commands: Any, scenario_options: Callable[[Any], None]) -> None:
+    """``lbsim view``: the step-through packet viewer (lbsim.teach.viewer)."""
+    from lbsim.teach.viewer.command import add_view_arguments
+
+    view = commands.add_parser(
+        "view",
+        help="write a step-through packet viewer (one offline HTML page)",
+        description="Run balancer variants on the same workload and write one "
+        "self-contained HTML page to step through every packet, hop by hop and layer "
+        "by layer, L4 and L7 side by side.",
+    )
+    view.add_argument(
+        "scenario", nargs="?", metavar="SCENARIO", help="scenario (default: quickstart)"
+    )
+    scenario_options(view)
+    add_view_arguments(view)
+    view.set_defaults(handler=_cmd_view)
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    """``lbsim view``: write the packet viewer page."""
+    from lbsim.teach.viewer.command import ViewInputError, write_view
+
+    scenario = _load(args)
+    try:
+        written = write_view(scenario, args)
+    except ViewInputError as exc:
+        raise _BadInput(f"{args.scenario or 'quickstart'}: {exc}") from exc
+    sys.stdout.write(written.message)
+    return EXIT_OK
 
 
 def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -> None:
@@ -139,6 +172,11 @@ def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -
     trace.add_argument(
         "--max-segments", type=_positive_int, default=40, metavar="N", help="ladder: at most N"
     )
+    trace.add_argument(
+        "--connection",
+        action="store_true",
+        help="also list every segment of its connection, SYN to FIN, with the decisions",
+    )
     trace.set_defaults(handler=_cmd_trace)
 
 
@@ -149,7 +187,12 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     scenario = _load(args)
     try:
         report = trace_report(
-            scenario, args.variant, args.request, ladder=args.ladder, max_segments=args.max_segments
+            scenario,
+            args.variant,
+            args.request,
+            ladder=args.ladder,
+            max_segments=args.max_segments,
+            whole_connection=args.connection,
         )
     except TraceInputError as exc:
         raise _BadInput(f"{args.scenario}: {exc}") from exc

@@ -151,6 +151,33 @@ class SegmentRecord:
     connection: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """One decision a device took about a connection or a request, as data.
+
+    The teaching viewer renders a sentence from ``reason`` and ``values`` (it never
+    receives prose), so a decision can be filtered, counted and translated.
+
+    Attributes:
+        time: When the device decided (seconds of simulated time).
+        device: Node that decided (balancer variant name, ``router``, ...).
+        reason: Machine-readable reason code, e.g. ``nat_miss``, ``mss_clamp``.
+        connection: The client-side TCP connection it concerns, as
+            :attr:`SegmentRecord.connection` writes it (``""`` if none).
+        request: Request id it concerns (``None`` for connection decisions).
+        backend: Backend chosen or concerned (``None`` if none).
+        values: The values behind the decision, as ``(name, value)`` pairs.
+    """
+
+    time: float
+    device: str
+    reason: str
+    connection: str = ""
+    request: str | None = None
+    backend: str | None = None
+    values: tuple[tuple[str, str | int | float], ...] = ()
+
+
 @dataclass(slots=True)
 class Recorder:
     """Collects records and samples for one variant's run.
@@ -162,6 +189,8 @@ class Recorder:
     requests: list[RequestRecord] = field(default_factory=list)
     connections: list[ConnectionRecord] = field(default_factory=list)
     segments: list[SegmentRecord] = field(default_factory=list)
+    #: Device decisions (one per connection or request decided, never per segment).
+    decisions: list[DecisionRecord] = field(default_factory=list)
     #: Named time series: name -> list of (time, value) samples.
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: Named counters (segments per side, drops, ...).
@@ -170,6 +199,23 @@ class Recorder:
     def sample(self, name: str, time: float, value: float) -> None:
         """Append one sample to the time series ``name``."""
         self.series.setdefault(name, []).append((time, value))
+
+    def decide(
+        self,
+        time: float,
+        device: str,
+        reason: str,
+        *,
+        connection: str = "",
+        request: str | None = None,
+        backend: str | None = None,
+        **values: str | int | float,
+    ) -> None:
+        """Record one :class:`DecisionRecord` (``values`` keep their keyword order)."""
+        record = DecisionRecord(
+            time, device, reason, connection, request, backend, tuple(values.items())
+        )
+        self.decisions.append(record)
 
     def count(self, name: str, amount: float = 1) -> None:
         """Add ``amount`` to the counter ``name``."""

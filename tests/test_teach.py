@@ -139,13 +139,18 @@ def test_l4_proxy_view_terminates_tcp_without_reading_l7() -> None:
     assert lb.inbound.isn != lb.outbound.isn
 
 
-def test_dsr_view_changes_no_l3_or_l4_field_and_answers_through_a_switch() -> None:
+def test_dsr_view_changes_no_l3_or_l4_field_and_answers_through_a_router() -> None:
     v = view("dsr")
     lb = v.hop("balancer")
     assert lb.rewrote == () and lb.terminated == ()
     assert lb.declared.rewrites == (2,)
     assert row(lb, 3, "destination").after == VIP  # the backend owns the VIP too
-    assert [h.role for h in v.hops][3] == "switch"
+    assert [h.role for h in v.hops][3] == "router"
+    router = v.hops[3]
+    assert router.node == "router" and "switch" not in router.title
+    assert row(router, 3, "source").after == VIP  # the backend answers as the VIP
+    assert row(router, 3, "TTL").before == "64" and row(router, 3, "TTL").after == "63"
+    assert row(router, 2, "source MAC").before != row(router, 2, "source MAC").after
 
 
 def test_view_as_tables_and_text() -> None:

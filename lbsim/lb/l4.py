@@ -39,7 +39,7 @@ from lbsim.lb.conntable import (
 )
 from lbsim.lb.cpu import Cpu
 from lbsim.lb.placement import ConnectionPlacer
-from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP
+from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, endpoint_str
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
 from lbsim.nodes.stack import TcpStack
@@ -148,6 +148,10 @@ class L4Balancer(ConnectionPlacer):
 
     def _clamp(self, seg: Segment) -> Segment:
         self.clamped += 1
+        self.recorder.decide(
+            self.env.now, self.name, "mss_clamp", connection=_client_conn(seg),
+            before=seg.mss, after=int(self.mss_clamp or seg.mss),
+        )  # fmt: skip
         return seg._replace(mss=int(self.mss_clamp or seg.mss))
 
     def _new_connection(self, seg: Segment, now: float) -> Entry | None:
@@ -173,6 +177,11 @@ class L4Balancer(ConnectionPlacer):
         if self._nat:
             self._reverse[(backend.ip, NAT_PORTS[seg.dport], seg.src, seg.sport)] = entry
         self._arm(entry)
+        self.recorder.decide(
+            now, self.name, "table_miss", connection=_client_conn(seg), backend=backend.name,
+            mode=self.mode, algorithm=self.algorithm.name, candidates=len(candidates),
+            active=backend.active,
+        )  # fmt: skip
         return entry
 
     def _refuse(self, syn: Segment) -> None:
@@ -229,6 +238,16 @@ class L4Balancer(ConnectionPlacer):
             self._forget(entry)
         self._reverse.clear()
         self.down_until = now + downtime
+
+
+def _client_conn(seg: Segment) -> str:
+    """The client-side connection of a segment, as ``SegmentRecord.connection`` writes it.
+
+    Client addresses (100.64.0.0/10) sort below the VIP, so the client comes first.
+    """
+    if seg.dst == VIP:
+        return f"{endpoint_str(seg.src, seg.sport)}-{endpoint_str(VIP, seg.dport)}"
+    return f"{endpoint_str(seg.dst, seg.dport)}-{endpoint_str(VIP, NAT_PORTS_BACK[seg.sport])}"
 
 
 class DirectReturn:

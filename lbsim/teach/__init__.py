@@ -4,7 +4,7 @@ Theory of operation: this package is presentation only. It runs a variant with
 every segment traced (:mod:`~lbsim.teach.trace`), follows one request through the
 trace (:mod:`~lbsim.teach.follow`), and shows it two ways:
 
-* :func:`layer_view` (:mod:`~lbsim.teach.view`, built from
+* :func:`layer_view` (:mod:`~lbsim.teach.layerview`, built from
   :mod:`~lbsim.teach.fields`, rendered by :mod:`~lbsim.teach.hops`): for each
   component on the request's path, which OSI layers it read and which header fields
   it rewrote or replaced, before and after (concept C3, and C1, C6, C8, C9, C15,
@@ -14,8 +14,11 @@ trace (:mod:`~lbsim.teach.follow`), and shows it two ways:
   connection(s), client | balancer | backend, time flowing down.
 
 :func:`layer_table` (:mod:`~lbsim.teach.layers`) is concept C3 as a table,
-independent of any run. Nothing here changes what the engine does; the notebooks in
-``notebooks/`` and ``lbsim trace`` (:mod:`~lbsim.teach.report`) are its users.
+independent of any run. :func:`view` (:mod:`~lbsim.teach.viewer`) is the
+step-through packet viewer: every segment of a window of a run, L4 and L7 side
+by side, as one self-contained HTML page. Nothing here changes what the engine
+does; the notebooks in ``notebooks/``, ``lbsim trace`` (:mod:`~lbsim.teach.report`)
+and ``lbsim view`` are its users.
 """
 
 from lbsim.teach.follow import Leg, RequestPath, follow_request
@@ -29,8 +32,9 @@ from lbsim.teach.layers import (
     layer_span,
     layer_table,
 )
+from lbsim.teach.layerview import layer_view
 from lbsim.teach.trace import LinkInfo, Trace, arrival_times, trace_variant
-from lbsim.teach.view import layer_view
+from lbsim.teach.viewer import PageTooLarge, ViewerPage, view
 
 __all__ = [
     "LAYER_NAMES",
@@ -40,8 +44,10 @@ __all__ = [
     "LayerView",
     "Leg",
     "LinkInfo",
+    "PageTooLarge",
     "RequestPath",
     "Trace",
+    "ViewerPage",
     "arrival_times",
     "balancer_kind",
     "component_layers",
@@ -52,4 +58,5 @@ __all__ = [
     "layer_table",
     "layer_view",
     "trace_variant",
+    "view",
 ]

@@ -19,6 +19,8 @@ before and after a component and say what it did to each field:
 
 from __future__ import annotations
 
+from lbsim.capture.limits import host_addresses
+from lbsim.capture.pcap import mac_for
 from lbsim.net.addresses import LB_INSIDE, VIP, backend_address, ip_to_str
 from lbsim.net.link import wire_bytes
 from lbsim.net.segment import SEQ_MASK
@@ -119,12 +121,43 @@ def field_values(trace: Trace, h: SegmentHeaders) -> dict[tuple[int, str], str]:
     values[(4, "flags, length")] = f"{h.flags or '-'}, {h.payload} B"
     values[(3, "source")] = _address_name(trace, h.src)
     values[(3, "destination")] = _address_name(trace, h.dst)
-    values[(2, "frame on link")] = h.link
+    src_mac, dst_mac, ttl = frame_header(trace, h.link)
+    values[(3, "TTL")] = str(ttl)
+    values[(2, "source MAC")] = src_mac
+    values[(2, "destination MAC")] = dst_mac
+    values[(2, "frame on link")] = display_link(h.link)
     values[(1, "wire")] = (
         f"{wire_bytes(h.ip_length)} B at {format_bandwidth(info.bandwidth)}, "
         f"+{format_duration(info.latency)}"
     )
     return values
+
+
+def display_link(name: str) -> str:
+    """A link's name as the teaching views write it (the DSR return device is a router)."""
+    sender, _, receiver = name.partition(">")
+    return ">".join("router" if node == "switch" else node for node in (sender, receiver))
+
+
+def frame_header(trace: Trace, link: str) -> tuple[str, str, int]:
+    """Source MAC, destination MAC and TTL of the frames on a link.
+
+    The same rule as the packet capture (:mod:`lbsim.capture.capture`): each host's
+    MAC comes from its address; the device in the middle (balancer or router) uses
+    the VIP's on the client side and the inside address's on the backend side; a
+    packet leaving its sender has TTL 64, one that an L4 NAT or DSR balancer or the
+    DSR router forwarded (routed) has 63.
+    """
+    info = trace.links[link]
+    hosts = host_addresses(trace.scenario)
+    middle = VIP if info.side == "client" else LB_INSIDE
+
+    def mac(node: str) -> str:
+        raw = mac_for(hosts.get(node, middle))
+        return ":".join(f"{b:02x}" for b in raw)
+
+    routed = info.sender not in hosts and trace.mode in ("nat", "dsr")
+    return mac(info.sender), mac(info.receiver), 63 if routed else 64
 
 
 def visible_layers(tls: bool) -> tuple[int, ...]:
@@ -183,13 +216,16 @@ def forward_rows(
         elif layer in (3, 4):
             if not same_tcp:
                 action = "new connection"
+            elif name == "TTL":
+                # Routing lowers the TTL; it is not an address rewrite.
+                action = "kept" if b == a else "decremented (routed)"
             elif b == a:
                 action = "kept"
             else:
                 action = "rewrote"
                 rewrote.add(layer)
         elif layer == 2:
-            action = "new frame" if 2 not in declared.rewrites else "rewrote (next-hop MAC)"
+            action = "new frame" if name == "frame on link" or b != a else "kept"
         else:
             action = "received, sent"
         rows.append(FieldRow(layer, name, action, b, a))

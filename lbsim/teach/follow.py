@@ -4,7 +4,7 @@ Theory of operation: a request crosses (up to) four one-way links, its *legs*:
 
     client --1--> balancer --2--> backend --3--> balancer --4--> client
 
-(with direct server return, legs 3 and 4 pass a switch instead of the balancer;
+(with direct server return, legs 3 and 4 pass a router instead of the balancer;
 a request the balancer answers itself, from its cache or with a refusal, has legs
 1 and 4 only). On each leg, the segment whose ``ends`` carries the request (legs 1
 and 2) or its response (legs 3 and 4) holds the message's *last* byte at a known
@@ -47,8 +47,8 @@ __all__ = [
 LEGS = {
     "client_to_lb": (("client",), ("balancer",), True),
     "lb_to_backend": (("balancer",), ("backend",), True),
-    "backend_to_lb": (("backend",), ("balancer", "switch"), False),
-    "lb_to_client": (("balancer", "switch"), ("client",), False),
+    "backend_to_lb": (("backend",), ("balancer", "router"), False),
+    "lb_to_client": (("balancer", "router"), ("client",), False),
 }
 
 

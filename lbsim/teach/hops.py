@@ -1,8 +1,8 @@
 """The per-hop layer view as values: hops, their field rows, and a text rendering.
 
-Theory of operation: a :class:`LayerView` is what :func:`lbsim.teach.view.layer_view`
+Theory of operation: a :class:`LayerView` is what :func:`lbsim.teach.layerview.layer_view`
 builds for one request: a tuple of :class:`Hop` values in path order (client,
-balancer, backend, balancer or switch, client). Each hop holds the headers of the
+balancer, backend, balancer or router, client). Each hop holds the headers of the
 segment that came into the component and of the one that left it
 (:class:`SegmentHeaders`), one :class:`FieldRow` per header field with what the
 component did to it, the component's declared layer roles (concept C3) and the
@@ -97,8 +97,8 @@ class Hop:
 
     Attributes:
         step: 1-based position along the path.
-        node: Node name (``browsers-h0``, ``l4``, ``web-2``, ``switch``).
-        role: ``client``, ``balancer``, ``backend`` or ``switch``.
+        node: Node name (``browsers-h0``, ``l4``, ``web-2``, ``router``).
+        role: ``client``, ``balancer``, ``backend`` or ``router``.
         title: What happens at this hop, in words.
         declared: The component's layer roles (concept C3).
         inbound: Headers of the segment as it arrived (``None`` for the sender).
@@ -177,7 +177,7 @@ class LayerView:
         """The hop of the component with ``role`` on the request or response path.
 
         Args:
-            role: ``client``, ``balancer``, ``backend`` or ``switch``.
+            role: ``client``, ``balancer``, ``backend`` or ``router``.
             direction: ``request`` (first occurrence) or ``response`` (last).
 
         Raises:
@@ -266,7 +266,7 @@ class LayerView:
                 seen.append(f"rewrote {layer_span(hop.rewrote)}")
             if hop.terminated:
                 seen.append(f"terminated {layer_span(hop.terminated)}")
-            if hop.role in ("balancer", "switch"):
+            if hop.role in ("balancer", "router"):
                 lines.append(f"   seen in the trace: {', '.join(seen) or 'changed no L3/L4 field'}")
             lines.extend(_table(hop))
             if hop.note:

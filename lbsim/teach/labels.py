@@ -154,8 +154,13 @@ class LabelPlacer:
 
     def place(
         self, x0: float, y0: float, x1: float, y1: float, text: str, colour: str, dropped: bool
-    ) -> None:
-        """Add ``text`` for the arrow from (x0, y0) to (x1, y1), in data coordinates."""
+    ) -> bool:
+        """Add ``text`` for the arrow from (x0, y0) to (x1, y1), in data coordinates.
+
+        Returns:
+            Whether it was placed; a label that would cover another one is left out
+            rather than drawn illegibly on top of it.
+        """
         ppt = self.px_per_pt
         width, height = len(text) * 6.5 * 0.6 * ppt, 10.0 * ppt
         best: tuple[float, tuple[float, int], tuple[float, float, float, float]] | None = None
@@ -171,6 +176,8 @@ class LabelPlacer:
             if covered == 0:
                 break
         assert best is not None
+        if best[0] > 0:
+            return False
         self.boxes.append(best[2])
         fraction, offset = best[1]
         self.ax.annotate(
@@ -185,6 +192,7 @@ class LabelPlacer:
             zorder=5,
             bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.85},
         )
+        return True
 
 
 def _overlap_area(

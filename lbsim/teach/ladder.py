@@ -35,11 +35,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from lbsim.net.segment import SEQ_MASK
 from lbsim.plots.style import OKABE_ITO, new_figure, styled
 from lbsim.teach.follow import RequestPath, cold_connect, follow_request, opener_first, syn_row
 from lbsim.teach.labels import Label, LabelPlacer, merge_bursts, message_tag, segment_label
+from lbsim.teach.ladder_axis import TimeAxis
 from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import tls_version
 from lbsim.teach.trace import Trace
@@ -136,7 +138,7 @@ def ladder_segments(
     connections = list(dict.fromkeys(leg.connection for leg in path))
     client = trace.links[path.legs["client_to_lb"].link].sender
     backend = path.record["backend"]
-    nodes = {client, trace.balancer.name, "switch"}
+    nodes = {client, trace.balancer.name, "switch"}  # the engine's name of the DSR router
     if isinstance(backend, str):
         nodes.add(backend)
     seg = trace.segments
@@ -281,8 +283,8 @@ def _column_label(trace: Trace, role: str, node: str, tls: bool) -> str:
     if role == "balancer":
         layers = component_layers(balancer_kind(trace.balancer), tls=tls)
         return f"balancer {node}\n{layers.label}\n{layers.summary()}"
-    if role == "switch":
-        return "switch\n(direct server return)"
+    if role == "router":
+        return "router (gateway)\nrewrites MACs, TTL \u2212 1\n(direct server return)"
     assert kind is not None
     return f"{kind} {node}\nL1–L7"
 
@@ -321,15 +323,15 @@ def ladder_figure(
     backend = path.record["backend"]
     tls = any(tls_version(leg.message) is not None for leg in path)
     roles_present = ["client", "balancer"]
-    if (frame["sender"] == "switch").any() or (frame["receiver"] == "switch").any():
-        roles_present.append("switch")
+    if (frame["sender"] == "router").any() or (frame["receiver"] == "router").any():
+        roles_present.append("router")
     if isinstance(backend, str):
         roles_present.append("backend")
     x_of = {role: float(i) for i, role in enumerate(roles_present)}
     names = {
         "client": client,
         "balancer": trace.balancer.name,
-        "switch": "switch",
+        "router": "router",
         "backend": backend if isinstance(backend, str) else "",
     }
     t0 = float(frame.attrs["start"])
@@ -339,11 +341,15 @@ def ladder_figure(
         c: _CONNECTION_COLOURS[i % len(_CONNECTION_COLOURS)] for i, c in enumerate(connections)
     }
     n = len(frame)
-    span_ms = max(
-        1e-3,
-        ((frame["arrival"].max() if n else t0) - t0) * 1000 if n else 1.0,
-    )
     height = min(14.0, max(4.8, 0.3 * n + 2.8))
+    held = _held_interval(trace, path)
+    instants = [(float(x) - t0) * 1000 for x in frame["time"]]
+    instants += [(float(x) - t0) * 1000 for x in frame["arrival"] if x == x]
+    if held is not None:
+        instants += [(held[0] - t0) * 1000, (held[1] - t0) * 1000]
+    # One label (about 9 points) per gap on the axes (about 72 % of the figure).
+    axis = TimeAxis(instants, label_fraction=9.0 / (height * 72 * 0.72))
+    span_ms = max(axis.span, 1e-3)
     with styled():
         fig = new_figure(height=height, width=8.0)
         ax = fig.add_subplot()
@@ -354,8 +360,8 @@ def ladder_figure(
         for item in frame.to_dict("records"):
             x0, x1 = x_of[str(item["sender"])], x_of[str(item["receiver"])]
             dropped = bool(item["dropped"])
-            y0 = (float(item["time"]) - t0) * 1000
-            y1 = (float(item["arrival"]) - t0) * 1000 if not dropped else y0 + span_ms * 0.02
+            y0 = axis.y((float(item["time"]) - t0) * 1000)
+            y1 = y0 + span_ms * 0.02 if dropped else axis.y((float(item["arrival"]) - t0) * 1000)
             c = colour[str(item["connection"])]
             if dropped:
                 xm = x0 + (x1 - x0) * 0.5
@@ -386,7 +392,8 @@ def ladder_figure(
             if labels:
                 pending.append((x0, y0, x1, y1, str(item["label"]), c, dropped))
         if labels:
-            pending = merge_bursts(pending, frame, burst_ms=span_ms * 0.012)
+            # Arrows that still crowd (one minimum gap apart) share one label.
+            pending = merge_bursts(pending, frame, burst_ms=max(axis.gap * 1.01, span_ms * 0.012))
         handles: list[Any] = [
             Line2D(
                 [],
@@ -397,10 +404,19 @@ def ladder_figure(
             )
             for c in connections
         ]
-        held = _held_interval(trace, path)
+        if any("(+" in label[4] for label in pending):
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    lw=0,
+                    label="(+N ACK): N pure ACKs sent in the same burst as the labelled "
+                    "segments (drawn, not labelled)",
+                )
+            )
         if held is not None and "balancer" in x_of:
             h0, h1, text = held
-            y_a, y_b = (h0 - t0) * 1000, (h1 - t0) * 1000
+            y_a, y_b = axis.y((h0 - t0) * 1000), axis.y((h1 - t0) * 1000)
             xb = x_of["balancer"]
             if y_b - y_a > span_ms * 0.004:
                 ax.add_patch(
@@ -434,8 +450,10 @@ def ladder_figure(
                     )
                 )
         ax.set_xlim(-0.35, len(x_of) - 1 + 0.35)
-        bottom = max(span_ms * 1.03, 1e-3)
+        last = axis.y((float(frame["arrival"].max()) - t0) * 1000) if n else span_ms
+        bottom = max(last + span_ms * 0.03, 1e-3)
         ax.set_ylim(bottom, -span_ms * 0.03)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{axis.t(y):.4g}"))
         ax.set_xticks(
             list(x_of.values()),
             [_column_label(trace, role, names[role], tls) for role in x_of],
@@ -444,10 +462,27 @@ def ladder_figure(
         ax.xaxis.tick_top()
         ax.xaxis.set_label_position("top")
         ax.set_xlabel("component (and the OSI layers it works at)")
-        ax.set_ylabel(f"time (ms after t = {t0 * 1000:.3f} ms), flowing down")
+        ylabel = f"time (ms after t = {t0 * 1000:.3f} ms), flowing down"
+        if axis.stretched:
+            ylabel += "\nshort intervals stretched to fit their labels; ticks show real times"
+        ax.set_ylabel(ylabel)
         ax.spines["bottom"].set_visible(False)
         total = int(frame.attrs["total"])
         shown = f"{n} segments" if n == total else f"first {n} of {total} segments"
+        if n < total:
+            ax.text(
+                0.5,
+                0.0,
+                f"cut here: {total - n} more segments of this exchange are not drawn "
+                f"(max_segments={max_segments}; lbsim trace --max-segments {total})",
+                transform=ax.transAxes,
+                ha="center",
+                va="bottom",
+                fontsize=7.5,
+                color="#444444",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "#fff3cd", "ec": "#d4a017"},
+                zorder=6,
+            )
         kind = component_layers(balancer_kind(trace.balancer)).label
         fig.suptitle(f"{trace.variant} — {kind}: request {request_id}, {shown}", fontsize=10)
         ax.legend(
@@ -465,8 +500,18 @@ def ladder_figure(
             FigureCanvasAgg(fig)
             fig.draw_without_rendering()
             placer = LabelPlacer(ax)
-            for label in pending:
-                placer.place(*label)
+            left_out = sum(not placer.place(*label) for label in pending)
+            if left_out:
+                ax.text(
+                    1.0,
+                    1.0,
+                    f"{left_out} label(s) left out where they would overlap",
+                    transform=ax.transAxes,
+                    ha="right",
+                    va="bottom",
+                    fontsize=7,
+                    color="#666666",
+                )
     return fig
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from lbsim.plots.style import save_figure_as
 from lbsim.scenario import Scenario
+from lbsim.teach.connection import connection_text
 from lbsim.teach.ladder import ladder_figure
+from lbsim.teach.layerview import layer_view
 from lbsim.teach.trace import trace_variant
-from lbsim.teach.view import layer_view
 
 __all__ = ["TraceInputError", "TraceReport", "trace_report"]
 
@@ -52,6 +53,7 @@ def trace_report(
     *,
     ladder: str | Path | None = None,
     max_segments: int = 40,
+    whole_connection: bool = False,
 ) -> TraceReport:
     """Trace one request through one variant and describe it hop by hop.
 
@@ -61,6 +63,8 @@ def trace_report(
         request_id: Request to follow (default: the first request to finish).
         ladder: Save the ladder diagram here (``.png``, ``.svg`` or ``.pdf``).
         max_segments: Most segments in the ladder diagram.
+        whole_connection: Also list every segment of the request's connection, SYN
+            to FIN, with the devices' decisions (:mod:`lbsim.teach.connection`).
 
     Returns:
         The report.
@@ -96,4 +100,7 @@ def trace_report(
         saved = save_figure_as(
             ladder_figure(trace, request_id, max_segments=max_segments), Path(ladder)
         )
-    return TraceReport(chosen, request_id, view.to_text(), saved)
+    text = view.to_text()
+    if whole_connection:
+        text += "\n" + connection_text(trace, request_id)
+    return TraceReport(chosen, request_id, text, saved)

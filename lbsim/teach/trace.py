@@ -39,11 +39,12 @@ import pandas as pd
 
 from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment
-from lbsim.records import Recorder
+from lbsim.records import DecisionRecord, Recorder
 from lbsim.results import Results, build_results
 from lbsim.scenario import Scenario
 from lbsim.scenario.schema import BalancerConfig
 from lbsim.sim import VariantRun, build_variant
+from lbsim.teach.decisions import derived_decisions
 
 __all__ = [
     "LinkInfo",
@@ -107,6 +108,8 @@ class Trace:
         backends: Backend instance names of the run, in order.
         end_time: Simulated time at which tracing stopped.
         complete: Whether the run went to its end (not stopped after a request).
+        decisions: The devices' decisions: those the engine recorded and those
+            derived from the request records (:mod:`lbsim.teach.decisions`).
     """
 
     scenario: Scenario
@@ -117,6 +120,7 @@ class Trace:
     backends: tuple[str, ...]
     end_time: float
     complete: bool
+    decisions: tuple[DecisionRecord, ...] = ()
 
     @property
     def variant(self) -> str:
@@ -163,11 +167,17 @@ class Trace:
         return rows.iloc[0]
 
     def role(self, node: str) -> str:
-        """What a node of the run is: ``client``, ``balancer``, ``switch`` or ``backend``."""
+        """What a node of the run is: ``client``, ``balancer``, ``router`` or ``backend``.
+
+        With direct server return the backends' answers reach the clients through
+        their default gateway. The engine names that node ``switch``; it is a
+        router (it rewrites the MAC addresses and decrements the TTL), and the
+        teaching views call it that.
+        """
         if node == self.balancer.name:
             return "balancer"
         if node == "switch":
-            return "switch"
+            return "router"
         if node in self.backends:
             return "backend"
         return "client"
@@ -288,6 +298,7 @@ def trace_variant(
         backends=tuple(b.name for b in build.backends),
         end_time=run.end_time,
         complete=complete,
+        decisions=(*recorder.decisions, *derived_decisions(build, balancer)),
     )
 
 

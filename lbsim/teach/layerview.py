@@ -6,7 +6,8 @@ Theory of operation: :func:`layer_view` follows a request through a trace
 1. the client writes the request (every header is new);
 2. the balancer takes the request in on one link and sends it out on another;
 3. the backend reads the request and writes the answer;
-4. the balancer (or, with direct server return, a switch) passes the answer back;
+4. the balancer (or, with direct server return, the backends' router) passes the
+   answer back;
 5. the client reads the answer.
 
 For each hop it lists header fields layer by layer (L7 request or status line,
@@ -196,8 +197,10 @@ def layer_view(trace: Trace, request_id: str) -> LayerView:
     if from_backend is not None and back_out is not None:
         middle = trace.links[back_out.link].sender
         role = trace.role(middle)
+        if role == "router":
+            middle = "router"  # the engine calls the DSR return device "switch"
         same = same_tcp(from_backend, back_out)
-        declared = lb_kind if role == "balancer" else _switch_layers(tls)
+        declared = lb_kind if role == "balancer" else _router_layers(tls)
         l7_action = "read (buffered)" if kind == "l7" and role == "balancer" else "not read"
         l6_doing = l6_action(
             kind if role == "balancer" else "l4-dsr",
@@ -217,8 +220,8 @@ def layer_view(trace: Trace, request_id: str) -> LayerView:
                 (
                     f"balancer {middle} passes the answer back to the client"
                     if role == "balancer"
-                    else "a switch passes the answer to the client (direct server return: "
-                    "the balancer never sees it)"
+                    else "the backends' router passes the answer to the client (direct "
+                    "server return: the balancer never sees it)"
                 ),
                 declared,
                 from_backend,
@@ -282,16 +285,17 @@ def _handshake(trace: Trace, up: Leg) -> tuple[str, ...]:
     return tuple(flights)
 
 
-def _switch_layers(tls: bool) -> ComponentLayers:
+def _router_layers(tls: bool) -> ComponentLayers:
     base = component_layers("l4-dsr", tls=tls)
     return ComponentLayers(
-        "switch",
-        "switch",
-        (2,),
-        (2,),
+        "router",
+        "router (the backends' gateway)",
+        (2, 3),
+        (2, 3),
         (),
         False,
-        "it forwards frames; with direct server return the answer bypasses the balancer. "
+        "it routes packets: a new frame with its own and the next hop's MAC addresses, "
+        "the TTL one lower; with direct server return the answer bypasses the balancer. "
         + base.why,
     )
 
@@ -350,8 +354,12 @@ def _request_note(
 
 
 def _response_note(kind: str, role: str, inbound: SegmentHeaders, outbound: SegmentHeaders) -> str:
-    if role == "switch":
-        return "The balancer never sees the answer: the backend sends it with the VIP as source."
+    if role == "router":
+        return (
+            "The balancer never sees the answer: the backend sends it with the VIP as source "
+            "to its default gateway, a router, which puts it in a new frame (new MAC "
+            "addresses) with the TTL one lower; addresses and ports stay as they are."
+        )
     if kind == "l7":
         return (
             f"The answer arrived from the backend at {_ms(inbound.arrival)} and left on the "
