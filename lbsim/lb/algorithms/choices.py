@@ -25,8 +25,9 @@ with replacement, and its large-n limit is the same).  With d = 2 and no
 replacement the draws are exactly those of earlier versions, so results of
 existing scenarios do not change.
 
-Weights are effective weights (:mod:`.weights`): with slow start a newcomer's
-``active / weight`` is large while its weight ramps up.
+While a slow-start ramp is under way or a weight is set at run time, the choice
+is Envoy's least-request choice for unequal weights (:mod:`.weights`): a smooth
+weighted rotation over ``weight / (active + 1)``; otherwise d choices as above.
 
 *Peak EWMA* follows Finagle's ``PeakEwma`` balancer and the tower/linkerd2-proxy
 ``PeakEwma`` load metric.  Each backend keeps a latency estimate ``L`` and the
@@ -116,12 +117,15 @@ class TwoChoices(WeightedAlgorithm):
         if n == 1:
             return candidates[0]
         book = self.weight_book
-        weight_of = book.weight_of if book.adjusted(candidates, now) else None
+        if book.adjusted(candidates, now):  # Envoy's mode for unequal weights
+            return candidates[
+                self.rotation.choose(candidates, book.request_weights(candidates, now))
+            ]
         best = None
         best_load = 0.0
         for i in self.sample(n):
             c = candidates[i]
-            load = c.active / (c.weight if weight_of is None else weight_of(c, now))
+            load = c.active / c.weight
             if best is None or load < best_load:
                 best = c
                 best_load = load

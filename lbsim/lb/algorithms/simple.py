@@ -28,8 +28,9 @@ Every weighted variant reads *effective* weights (:mod:`.weights`): a weight set
 at run time with ``set_weight`` replaces the configured one, and with slow start a
 backend that joins later has its weight ramped up over ``slow_start_window``.
 Under least request the ramp is what keeps a newcomer, whose zero in-flight
-requests make it the minimum, from being flooded: its ``active / weight`` rises
-fast while its weight is small.
+requests make it the minimum, from being flooded: while a ramp is under way (or
+a weight is set) the choice is Envoy's for unequal weights, a smooth weighted
+rotation over ``weight / (active + 1)``.
 """
 
 from __future__ import annotations
@@ -70,8 +71,6 @@ class RoundRobin(WeightedAlgorithm):
         self.weighted = boolean(self.name, "weighted", weighted)
         super().__init__(rng, **params)
         self._next = 0
-        self._names: list[str] = []
-        self._current: list[float] = []
 
     @property
     def uses_weights(self) -> bool:
@@ -89,33 +88,12 @@ class RoundRobin(WeightedAlgorithm):
             i = self._next % len(candidates)
             self._next = i + 1
             return candidates[i]
-        names = [c.name for c in candidates]
-        if names != self._names:
-            self._realign(names)
         book = self.weight_book
         if book.adjusted(candidates, now):
             weights = book.weights(candidates, now)
         else:
             weights = [c.weight for c in candidates]
-        current = self._current
-        total = 0.0
-        best = 0
-        best_score = float("-inf")
-        for i, w in enumerate(weights):
-            score = current[i] + w
-            current[i] = score
-            total += w
-            if score > best_score:
-                best_score = score
-                best = i
-        current[best] -= total
-        return candidates[best]
-
-    def _realign(self, names: list[str]) -> None:
-        """Carry scores over to a new candidate list, matching backends by name."""
-        old = dict(zip(self._names, self._current, strict=True))
-        self._current = [old.get(n, 0.0) for n in names]
-        self._names = names
+        return candidates[self.rotation.choose(candidates, weights)]
 
 
 class WeightedRoundRobin(RoundRobin):
@@ -210,11 +188,11 @@ class LeastConnections(WeightedAlgorithm):
         """Return the least-loaded candidate, rotating among ties."""
         n = len(candidates)
         book = self.weight_book
-        if book.adjusted(candidates, now):
-            weight_of = book.weight_of
-            loads = [c.active / weight_of(c, now) for c in candidates]
-        else:
-            loads = [c.active / c.weight for c in candidates]
+        if book.adjusted(candidates, now):  # Envoy's mode for unequal weights
+            return candidates[
+                self.rotation.choose(candidates, book.request_weights(candidates, now))
+            ]
+        loads = [c.active / c.weight for c in candidates]
         start = self._start % n
         best = start
         best_load = loads[start]

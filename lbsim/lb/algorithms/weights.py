@@ -37,6 +37,17 @@ first appears (scale out needs no wiring this way), and a balancer may also call
 :meth:`WeightedAlgorithm.backend_joined` explicitly (e.g. when a backend passes
 its health checks again, which re-enters slow start in both Envoy and HAProxy).
 
+Least request / two choices with unequal effective weights.  Comparing
+``active / weight`` cannot express a ramp when backends are mostly idle (0/w is 0
+for every w), and at low concurrency a newcomer would still win every tie.  So,
+while any effective weight differs from the configured one (a ramp or a weight
+set at run time), these algorithms do what Envoy's least-request balancer does
+whenever weights differ: a smooth weighted rotation (Envoy uses EDF, which gives
+the same shares) over the dynamic weights ``weight / (active + 1)`` (Envoy's
+``active_request_bias`` of 1).  A busy backend's turn comes less often, an idle
+one is picked in proportion to its weight, and the ramp shows at any load.  Once
+every ramp has ended and no weight is set, they go back to their usual choice.
+
 Cost: with no slow start configured and no weight set, nothing here runs on the
 pick path beyond one boolean test.  With slow start, a candidate list is scanned
 for newcomers only when it is a different list object or its length changed.
@@ -51,7 +62,13 @@ from typing import Any
 
 from lbsim.lb.algorithms.base import Algorithm, BackendView, positive_float
 
-__all__ = ["SlowStart", "WeightBook", "WeightedAlgorithm", "weight_from_report"]
+__all__ = [
+    "SlowStart",
+    "SmoothRotation",
+    "WeightBook",
+    "WeightedAlgorithm",
+    "weight_from_report",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +167,43 @@ def slow_start_from_params(
     return SlowStart(length, shape, percent / 100.0)
 
 
+class SmoothRotation:
+    """Smooth weighted rotation (nginx's upstream algorithm), scores kept by name.
+
+    Each pick adds every candidate's weight to its score, takes the highest score
+    (first on a tie) and subtracts the sum of the weights from the winner: over any
+    ``sum(weights)`` picks each backend is chosen ``weight`` times, interleaved.
+    Scores follow backends by name when the candidate list changes.
+    """
+
+    __slots__ = ("_current", "_names")
+
+    def __init__(self) -> None:
+        self._names: list[str] = []
+        self._current: list[float] = []
+
+    def choose(self, candidates: Sequence[BackendView], weights: Sequence[float]) -> int:
+        """Index of the candidate whose turn it is, given this pick's weights."""
+        names = [c.name for c in candidates]
+        if names != self._names:
+            old = dict(zip(self._names, self._current, strict=True))
+            self._current = [old.get(n, 0.0) for n in names]
+            self._names = names
+        current = self._current
+        total = 0.0
+        best = 0
+        best_score = float("-inf")
+        for i, w in enumerate(weights):
+            score = current[i] + w
+            current[i] = score
+            total += w
+            if score > best_score:
+                best_score = score
+                best = i
+        current[best] -= total
+        return best
+
+
 class WeightBook:
     """Effective weights of one algorithm instance: overrides and slow-start ramps.
 
@@ -231,6 +285,11 @@ class WeightBook:
         weight_of = self.weight_of
         return [weight_of(c, now) for c in candidates]
 
+    def request_weights(self, candidates: Sequence[BackendView], now: float) -> list[float]:
+        """Envoy's least-request weights, ``effective weight / (active + 1)``."""
+        weight_of = self.weight_of
+        return [weight_of(c, now) / (c.active + 1) for c in candidates]
+
 
 class WeightedAlgorithm(Algorithm):
     """Base of the algorithms that honour weights: run-time weights and slow start.
@@ -263,6 +322,7 @@ class WeightedAlgorithm(Algorithm):
                 f"{self.name} ignores weights: {self.ignores_weights_because}"
             )
         self.weight_book = WeightBook(ramp)
+        self.rotation = SmoothRotation()
 
     @property
     def uses_weights(self) -> bool:
