@@ -192,17 +192,19 @@ class LeastConnections(WeightedAlgorithm):
             return candidates[
                 self.rotation.choose(candidates, book.request_weights(candidates, now))
             ]
-        loads = [c.active / c.weight for c in candidates]
         start = self._start % n
         best = start
-        best_load = loads[start]
+        c = candidates[start]
+        best_load = c.active / c.weight
         for i in range(start + 1, n):
-            load = loads[i]
+            c = candidates[i]
+            load = c.active / c.weight
             if load < best_load:
                 best_load = load
                 best = i
         for i in range(start):
-            load = loads[i]
+            c = candidates[i]
+            load = c.active / c.weight
             if load < best_load:
                 best_load = load
                 best = i
