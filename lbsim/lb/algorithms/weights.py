@@ -37,7 +37,7 @@ first appears (scale out needs no wiring this way), and a balancer may also call
 :meth:`WeightedAlgorithm.backend_joined` explicitly (e.g. when a backend passes
 its health checks again, which re-enters slow start in both Envoy and HAProxy).
 
-Least request / two choices with unequal effective weights.  Comparing
+*Least request and two choices during a ramp.*  Comparing
 ``active / weight`` cannot express a ramp when backends are mostly idle (0/w is 0
 for every w), and at low concurrency a newcomer would still win every tie.  So,
 while any effective weight differs from the configured one (a ramp or a weight
