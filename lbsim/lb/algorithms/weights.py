@@ -29,9 +29,13 @@ documentation, "Slow start mode" (architecture overview, load balancing) and the
 ``SlowStartConfig`` proto; HAProxy configuration manual, server option
 ``slowstart``.
 
-When does a backend *join*?  Neither Envoy nor HAProxy applies slow start to the
-backends present when the balancer starts (that would throttle a whole fresh
-pool), so the backends seen at the algorithm's first pick are established.  After
+(Envoy also counts the time since joining as at least one second; with the
+minimum weight that changes nothing that matters, so it is left out.)
+
+When does a backend *join*?  HAProxy never applies slow start when it starts,
+and in Envoy a pool that is new as a whole ramps evenly, which changes no share
+("slow start is not very effective" then, its documentation says); so here the
+backends seen at the algorithm's first pick are established.  After
 that, a name the algorithm has never seen starts its ramp at the pick where it
 first appears (scale out needs no wiring this way), and a balancer may also call
 :meth:`WeightedAlgorithm.backend_joined` explicitly (e.g. when a backend passes
