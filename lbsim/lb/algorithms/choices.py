@@ -117,10 +117,17 @@ class TwoChoices(WeightedAlgorithm):
         if n == 1:
             return candidates[0]
         book = self.weight_book
-        if book.adjusted(candidates, now):  # Envoy's mode for unequal weights
+        if not book.static and book.adjusted(candidates, now):  # Envoy's unequal-weight mode
             return candidates[
                 self.rotation.choose(candidates, book.request_weights(candidates, now))
             ]
+        if self.choices == 2 and not self.replacement:  # the classic case, kept lean
+            randrange = self.rng.randrange
+            i = randrange(n)
+            j = randrange(n - 1)
+            a = candidates[i]
+            b = candidates[j + 1 if j >= i else j]
+            return b if b.active / b.weight < a.active / a.weight else a
         best = None
         best_load = 0.0
         for i in self.sample(n):

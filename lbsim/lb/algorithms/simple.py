@@ -89,7 +89,7 @@ class RoundRobin(WeightedAlgorithm):
             self._next = i + 1
             return candidates[i]
         book = self.weight_book
-        if book.adjusted(candidates, now):
+        if not book.static and book.adjusted(candidates, now):
             weights = book.weights(candidates, now)
         else:
             weights = [c.weight for c in candidates]
@@ -154,7 +154,7 @@ class RandomChoice(WeightedAlgorithm):
         n = len(candidates)
         if self.weighted:
             book = self.weight_book
-            if book.adjusted(candidates, now):
+            if not book.static and book.adjusted(candidates, now):
                 weights = book.weights(candidates, now)
             else:
                 weights = [c.weight for c in candidates]
@@ -188,7 +188,7 @@ class LeastConnections(WeightedAlgorithm):
         """Return the least-loaded candidate, rotating among ties."""
         n = len(candidates)
         book = self.weight_book
-        if book.adjusted(candidates, now):  # Envoy's mode for unequal weights
+        if not book.static and book.adjusted(candidates, now):  # Envoy's unequal-weight mode
             return candidates[
                 self.rotation.choose(candidates, book.request_weights(candidates, now))
             ]

@@ -215,10 +215,13 @@ class WeightBook:
         slow_start: The ramp, or None for no slow start.
     """
 
-    __slots__ = ("_joined", "_known", "_last", "_last_len", "_overrides", "slow_start")
+    __slots__ = ("_joined", "_known", "_last", "_last_len", "_overrides", "slow_start", "static")
 
     def __init__(self, slow_start: SlowStart | None) -> None:
         self.slow_start = slow_start
+        self.static = slow_start is None
+        """True while effective weights are the configured ones for sure (no slow
+        start configured, no weight set): the pick paths test it first."""
         self._overrides: dict[str, float] = {}
         self._joined: dict[str, float] = {}  # name -> join time, while ramping
         self._known: set[str] | None = None  # names seen; None before the first pick
@@ -228,10 +231,12 @@ class WeightBook:
     def set_weight(self, name: str, weight: float) -> None:
         """Use ``weight`` for backend ``name`` instead of its own."""
         self._overrides[name] = weight
+        self.static = False
 
     def clear_weight(self, name: str) -> None:
         """Go back to backend ``name``'s own weight."""
         self._overrides.pop(name, None)
+        self.static = self.slow_start is None and not self._overrides
 
     def joined(self, name: str, now: float) -> None:
         """Start (or restart) ``name``'s slow-start ramp at ``now``."""
