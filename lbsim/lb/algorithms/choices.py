@@ -18,7 +18,8 @@ is never picked; with replacement each sample is an independent uniform draw, as
 Envoy's least-request balancer does (envoy issues #11004 and #14859), so the same
 backend can be drawn every time: with 2 backends and d = 2 the busier one still
 wins 1/4 of the picks (both draws land on it), and in general a backend ranked k-th
-least loaded of n wins with probability ``((n-k+1)^d - (n-k)^d) / n^d``.  Distinct
+least loaded of n (loads all different) wins with probability
+``((n-k+1)^d - (n-k)^d) / n^d``.  Distinct
 samples are the default because they never waste a choice, which matters only for
 small pools; for large n the two agree (Mitzenmacher's supermarket model draws
 with replacement, and its large-n limit is the same).  With d = 2 and no
@@ -95,21 +96,13 @@ class TwoChoices(WeightedAlgorithm):
             )
         self.replacement = boolean(self.name, "replacement", replacement)
 
-    def sample(self, n: int) -> Sequence[int]:
-        """Indices of the candidates compared by one pick, in draw order.
-
-        Args:
-            n: Number of candidates (>= 2).
-        """
-        randrange = self.rng.randrange
-        d = self.choices
+    def _sample(self, n: int) -> Sequence[int]:
+        """Indices of the candidates compared by one pick, in draw order (d > 2 or
+        with replacement; ``pick`` draws the classic two distinct ones itself)."""
         if self.replacement:
-            return [randrange(n) for _ in range(d)]
-        if d == 2:
-            i = randrange(n)
-            j = randrange(n - 1)
-            return (i, j + 1 if j >= i else j)
-        return self.rng.sample(range(n), min(d, n))
+            randrange = self.rng.randrange
+            return [randrange(n) for _ in range(self.choices)]
+        return self.rng.sample(range(n), min(self.choices, n))
 
     def pick(self, candidates: Sequence[B], now: float, key: int | None = None) -> B:
         """Return the least loaded of the sampled candidates (first drawn on a tie)."""
@@ -130,7 +123,7 @@ class TwoChoices(WeightedAlgorithm):
             return b if b.active / b.weight < a.active / a.weight else a
         best = None
         best_load = 0.0
-        for i in self.sample(n):
+        for i in self._sample(n):
             c = candidates[i]
             load = c.active / c.weight
             if best is None or load < best_load:
