@@ -23,9 +23,10 @@ is scrambled with ``mix64`` first so that small or structured integers still
 spread over the whole circle.
 
 With ``balance_factor: c`` the ring has *bounded loads* (:mod:`.bounded`): a key
-whose home backend already holds ``ceil(c * average)`` in flight walks on along
-the ring to the next backend with room (Envoy's ``ring_hash`` with
-``hash_balance_factor``; HAProxy's ``hash-balance-factor``).
+whose home backend is full (another item would take it past ``ceil(c * average)``
+in flight) walks on along the ring to the next backend with room (HAProxy's
+``hash-balance-factor``; Envoy's ``ring_hash`` with ``hash_balance_factor`` jumps
+randomly along the ring instead).
 
 The ring depends only on the names and weights of the candidates; it is rebuilt
 when those change (the last few rings are cached, so a flapping backend costs a

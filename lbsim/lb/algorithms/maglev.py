@@ -29,9 +29,9 @@ proportionally fewer.  With equal weights this is exactly Pseudocode 1.
 With ``balance_factor: c`` the table has *bounded loads* (:mod:`.bounded`): when
 the key's entry names a backend already holding ``ceil(c * average)`` in flight,
 the pick walks on to the following entries (which name backends in a
-pseudo-random order) until one has room, as Envoy's ``maglev`` does with
-``hash_balance_factor``.  At layer 7 the key comes from ``hash_on``, as for
-``consistent_hash``.
+pseudo-random order) until one has room (Envoy's ``maglev`` with
+``hash_balance_factor`` probes by random jumps instead).  At layer 7 the key
+comes from ``hash_on``, as for ``consistent_hash``.
 
 Building the table costs about ``M ln M`` probes (≈0.1-0.2 s in CPython for
 M = 65537); it happens only when names or weights change, and the last few tables
