@@ -252,3 +252,17 @@ def test_hashing_is_a_function_of_key_and_set(candidates, key):
         first = make_algorithm(name, layer, random.Random(1), **params).pick(candidates, 0.0, key)
         again = make_algorithm(name, layer, random.Random(2), **params).pick(candidates, 5.0, key)
         assert first is again
+
+
+@pytest.mark.parametrize(("name", "layer"), ALL)
+def test_every_parameter_is_documented_for_its_algorithm(name, layer):
+    """Each parameter an algorithm accepts has a row in the scenario reference's
+    parameter table that names the algorithm."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    for param in algorithm_class(name, layer).accepted_params():
+        row = re.search(rf"^\| `{param}` \| ([^|]*) \|", text, re.M)
+        assert row, f"no row for {param}"
+        cell = row.group(1)
+        if cell.startswith("as `"):  # "as `slow_start_window`": same algorithms
+            cell = re.search(rf"^\| {cell.split()[1]} \| ([^|]*) \|", text, re.M).group(1)
+        assert f"`{name}`" in cell, (param, name)
