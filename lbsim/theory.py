@@ -12,6 +12,7 @@ Times are in the unit of ``1/mu`` unless a function says otherwise.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 
 def mm1_response(lam: float, mu: float) -> float:
@@ -86,6 +87,183 @@ def p2c_response(rho: float, *, terms: int = 64) -> float:
     if not 0 <= rho < 1:
         raise ValueError("rho must be in [0, 1)")
     return sum(rho ** (2**i - 2) for i in range(1, terms + 1) if 2**i - 2 < 4096)
+
+
+def supermarket_response(lam: float, d: int = 2) -> float:
+    """Mean time in system (units of ``1/mu``) of the supermarket model, large-n limit.
+
+    n exponential servers, Poisson arrivals at rate ``lam * n``; each arrival joins
+    the shortest of ``d`` queues drawn uniformly at random.  As n grows, the share
+    of queues with at least i customers tends to ``lam^((d^i - 1)/(d - 1))``, so the
+    mean time in system is ``sum_{i>=1} lam^((d^i - d)/(d - 1))`` (1.2657, 1.6145,
+    1.9474, 2.6141, 3.3830 for d = 2 at lam = 0.5, 0.7, 0.8, 0.9, 0.95).  With
+    d = 1 each queue is M/M/1: ``1 / (1 - lam)``.  Source: M. Mitzenmacher, "The
+    Power of Two Choices in Randomized Load Balancing", IEEE Trans. Parallel and
+    Distributed Systems 12(10), 2001, Theorem 3.6 and Table 1 (and his 1996 thesis).
+
+    Args:
+        lam: Arrival rate per server, in [0, 1).
+        d: Choices per arrival, >= 1.
+    """
+    if not 0 <= lam < 1 or d < 1:
+        raise ValueError("need 0 <= lam < 1 and d >= 1")
+    if d == 1:
+        return 1.0 / (1.0 - lam)
+    total = 0.0
+    i = 1
+    while True:
+        exponent = (d**i - d) // (d - 1)
+        term = lam**exponent
+        total += term
+        if term < 1e-16 or exponent > 1_000_000:
+            return total
+        i += 1
+
+
+def choice_win_probability(rank: int, n: int, d: int, replacement: bool) -> float:
+    """Probability that the ``rank``-th least loaded of ``n`` backends wins a d-choice pick.
+
+    The pick samples ``d`` backends and keeps the least loaded (loads all distinct).
+    The backend of rank k wins when it is sampled and no less loaded one is:
+    with replacement ``((n-k+1)^d - (n-k)^d) / n^d``; without (distinct samples)
+    ``C(n-k, d-1) / C(n, d)``.  For n = 2, d = 2 the busier backend wins 1/4 of
+    the picks with replacement (Envoy's sampling, envoy issues #11004 and #14859)
+    and never without.
+
+    Args:
+        rank: 1 for the least loaded, n for the busiest.
+        n: Number of backends.
+        d: Choices.
+        replacement: Whether samples are drawn with replacement.
+    """
+    if not 1 <= rank <= n or d < 1:
+        raise ValueError("need 1 <= rank <= n and d >= 1")
+    above = n - rank  # backends more loaded than this one
+    if replacement:
+        return ((above + 1) ** d - above**d) / n**d
+    if d > n:
+        return 1.0 if rank == 1 else 0.0
+    return math.comb(above, d - 1) / math.comb(n, d)
+
+
+def bounded_load_cap(factor: float, total: int, n: int) -> int:
+    """Most in-flight work a backend may hold after a bounded-load placement.
+
+    Consistent hashing with bounded loads lets a backend take the item being placed
+    only if it then holds at most ``ceil(c * (total + 1) / n)``, the average counting
+    that item.  Source: V. Mirrokni, M. Thorup, M. Zadimoghaddam, "Consistent Hashing
+    with Bounded Loads", SODA 2018 (arXiv:1608.01350).
+
+    Args:
+        factor: Balance factor c >= 1.
+        total: Work in flight on all n backends before the placement.
+        n: Number of (equal-weight) backends.
+    """
+    if factor < 1 or total < 0 or n < 1:
+        raise ValueError("need factor >= 1, total >= 0 and n >= 1")
+    return math.ceil(factor * (total + 1) / n)
+
+
+def _binomial_cdf(k: int, trials: int, p: float) -> float:
+    """``P(X <= k)`` for ``X ~ Binomial(trials, p)``, summed in log space."""
+    if k < 0:
+        return 0.0
+    if k >= trials:
+        return 1.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    lg = math.lgamma
+    return sum(
+        math.exp(lg(trials + 1) - lg(j + 1) - lg(trials - j + 1) + j * log_p + (trials - j) * log_q)
+        for j in range(k + 1)
+    )
+
+
+def random_placement_overload(connections: int, servers: int, capacity: int) -> float:
+    """Share of servers over ``capacity`` when connections are placed uniformly at random.
+
+    Each server's count is ``Binomial(connections, 1/servers)``.  With 1000
+    long-lived connections, capacity 100 and 10 servers this is 0.47: about half the
+    servers are over capacity although the average is exactly at it (Evan Jones,
+    "Load balancing is impossible", 2016).
+
+    Args:
+        connections: Connections placed.
+        servers: Servers, equally likely.
+        capacity: Connections a server can hold.
+    """
+    return 1.0 - _binomial_cdf(capacity, connections, 1.0 / servers)
+
+
+def random_placement_quantile(connections: int, servers: int, q: float) -> int:
+    """The ``q`` quantile of one server's load under uniform random placement.
+
+    The smallest k with ``P(load <= k) >= q``; for 1000 connections on 13 servers
+    the 99th percentile is 97, on 12 servers 104 (Evan Jones: at least 13 servers of
+    capacity 100 keep the p99 server under capacity).
+    """
+    if not 0 < q < 1:
+        raise ValueError("q must be in (0, 1)")
+    p = 1.0 / servers
+    cumulative = 0.0
+    log_p, log_q = math.log(p), math.log1p(-p)
+    lg = math.lgamma
+    for k in range(connections + 1):
+        cumulative += math.exp(
+            lg(connections + 1) - lg(k + 1) - lg(connections - k + 1) + k * log_p
+            + (connections - k) * log_q
+        )  # fmt: skip
+        if cumulative >= q:
+            return k
+    return connections
+
+
+def servers_for_quantile(connections: int, capacity: int, q: float = 0.99) -> int:
+    """Fewest servers for which the ``q`` quantile of random placement fits ``capacity``."""
+    servers = max(1, math.ceil(connections / capacity))
+    while random_placement_quantile(connections, servers, q) > capacity:
+        servers += 1
+    return servers
+
+
+def ring_share_spread(vnodes: int, servers: int) -> float:
+    """Relative standard deviation of one server's share of a consistent-hash ring.
+
+    With ``N`` servers of ``V`` random points each, one server's share of the
+    circle is ``Beta(V, (N-1) V)``: relative standard deviation
+    ``sqrt((N-1) / (N V + 1))``, about ``1/sqrt(V)`` (10 % for V = 100, 3.2 % for
+    V = 1000).  Source of the reference values: D. Gryski, "Consistent Hashing:
+    Algorithmic Tradeoffs" (2018), which reports these for 100 and 1000 replicas.
+    """
+    if vnodes < 1 or servers < 1:
+        raise ValueError("need vnodes >= 1 and servers >= 1")
+    return math.sqrt((servers - 1) / (servers * vnodes + 1))
+
+
+def ring_share_interval(vnodes: int, level: float = 0.99) -> tuple[float, float]:
+    """Central ``level`` interval of a ring share relative to the mean, many servers.
+
+    For many servers a share times ``N`` is ``Gamma(V, 1/V)``; its quantiles by the
+    Wilson-Hilferty approximation ``(1 - 1/(9V) + z sqrt(1/(9V)))^3``.  V = 100 gives
+    (0.76, 1.28) and V = 1000 (0.92, 1.08), the intervals Gryski reports.
+    """
+    if vnodes < 1 or not 0 < level < 1:
+        raise ValueError("need vnodes >= 1 and 0 < level < 1")
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    a = 1.0 / (9.0 * vnodes)
+    return ((1 - a - z * math.sqrt(a)) ** 3, (1 - a + z * math.sqrt(a)) ** 3)
+
+
+def maglev_spread(table_size: int, backends: int) -> float:
+    """Largest relative difference between two backends' shares of a Maglev table.
+
+    Every backend owns ``floor(M/N)`` or ``ceil(M/N)`` entries, so shares differ by
+    at most ``1 / floor(M/N)``: under 1 % once ``M > 100 N`` (Eisenbud et al.,
+    "Maglev", NSDI 2016, section 3.4: "we choose M to be larger than 100 x N to
+    ensure at most a 1% difference in hash space assigned to backends").
+    """
+    if backends < 1 or table_size < backends:
+        raise ValueError("need 1 <= backends <= table_size")
+    return 0.0 if table_size % backends == 0 else 1.0 / (table_size // backends)
 
 
 def slow_start_round_trips(size: int, mss: int = 1460, initial_window: int = 10) -> int:

@@ -205,7 +205,7 @@ def test_fingerprint_covers_data_overrides_and_seed(scenario_file: Path) -> None
         (["clients.nobody.count=1"], ["clients.nobody.count", "--grid:", "browsers"]),
         (["clients.browsers.count=1,many"], ["clients.browsers.count", "whole number"]),
         (["duration=1s,2 parsecs"], ["duration", "parsecs"]),
-        (["balancers.l7.algorithm=maglev"], ["balancers.l7.algorithm", "layer-7"]),
+        (["balancers.l7.algorithm=two_choices"], ["balancers.l7.algorithm", "layer-7"]),
         # each value is fine alone; the combination is not (warm must not exceed max)
         (
             ["balancers.l7.pool.warm=1,8", "balancers.l7.pool.max=4,16"],

@@ -27,6 +27,7 @@ from typing import Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from lbsim.lb.algorithms.registry import ALGORITHMS_BY_LAYER
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
@@ -85,26 +86,11 @@ __all__ = [
     "TcpConfig",
 ]
 
-L4_ALGORITHMS: Final = (
-    "round_robin",
-    "weighted_round_robin",
-    "least_connections",
-    "random",
-    "two_choices",
-    "source_hash",
-    "consistent_hash",
-    "maglev",
-)
+# The algorithm names are defined once, by the algorithm registry.
+L4_ALGORITHMS: Final = ALGORITHMS_BY_LAYER[4]
 """Algorithms a layer-4 balancer can use to place a new connection."""
 
-L7_ALGORITHMS: Final = (
-    "round_robin",
-    "random",
-    "least_request",
-    "p2c",
-    "peak_ewma",
-    "consistent_hash",
-)
+L7_ALGORITHMS: Final = ALGORITHMS_BY_LAYER[7]
 """Algorithms a layer-7 balancer can use to place each request."""
 
 OPEN_LOOP_DEFAULT_HOSTS: Final = 64

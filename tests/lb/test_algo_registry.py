@@ -3,36 +3,79 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import lbsim.lb.algorithms as algorithms_package
 from lbsim.lb.algorithms import (
     ALGORITHMS_BY_LAYER,
     Algorithm,
     algorithm_class,
     make_algorithm,
 )
+from lbsim.scenario import L4_ALGORITHMS, L7_ALGORITHMS
 
-L4 = (
-    "round_robin",
-    "weighted_round_robin",
-    "least_connections",
-    "random",
-    "two_choices",
-    "source_hash",
-    "consistent_hash",
-    "maglev",
-)
-L7 = ("round_robin", "random", "least_request", "p2c", "peak_ewma", "consistent_hash")
+L4 = ALGORITHMS_BY_LAYER[4]
+L7 = ALGORITHMS_BY_LAYER[7]
 ALL = [(name, 4) for name in L4] + [(name, 7) for name in L7]
-HASHING = [("source_hash", 4), ("consistent_hash", 4), ("consistent_hash", 7), ("maglev", 4)]
+HASHING = [
+    ("source_hash", 4),
+    ("consistent_hash", 4),
+    ("consistent_hash", 7),
+    ("maglev", 4),
+    ("maglev", 7),
+]
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "reference" / "scenario.md"
 
 
-def test_algorithms_by_layer_is_exactly_the_documented_list():
-    assert ALGORITHMS_BY_LAYER == {4: L4, 7: L7}
+# --- the registry is the one definition of the names ----------------------------------
+
+
+def test_the_registry_offers_these_names():
+    assert set(L4) == {
+        "round_robin", "weighted_round_robin", "least_connections", "random",
+        "two_choices", "source_hash", "consistent_hash", "maglev",
+    }  # fmt: skip
+    assert set(L7) == {
+        "round_robin", "weighted_round_robin", "random", "least_request", "p2c",
+        "peak_ewma", "consistent_hash", "maglev",
+    }  # fmt: skip
+
+
+def test_scenario_schema_takes_the_names_from_the_registry():
+    assert L4_ALGORITHMS == L4
+    assert L7_ALGORITHMS == L7
+
+
+def test_scenario_reference_lists_exactly_the_registry_names_per_layer():
+    text = REFERENCE.read_text(encoding="utf-8")
+    for layer, names in ALGORITHMS_BY_LAYER.items():
+        row = re.search(rf"^\| {layer} \| (.*) \|$", text, re.M)
+        assert row, f"no algorithm row for layer {layer}"
+        assert tuple(re.findall(r"`([a-z0-9_]+)`", row.group(1))) == names
+
+
+def test_package_docstring_table_lists_every_name_with_its_layers():
+    doc = algorithms_package.__doc__ or ""
+    rows = re.findall(r"^``([a-z0-9_]+)``(?:/``([a-z0-9_]+)``)?\s+([47, /]+?)\s{2,}", doc, re.M)
+    documented: dict[str, set[int]] = {}
+    for first, second, layers in rows:
+        numbers = [int(x) for x in re.findall(r"[47]", layers)]
+        if second:  # "a``/``b``  4 / 7": a at the first layer, b at the second
+            documented.setdefault(first, set()).add(numbers[0])
+            documented.setdefault(second, set()).add(numbers[1])
+        else:
+            documented.setdefault(first, set()).update(numbers)
+    offered: dict[str, set[int]] = {}
+    for layer, names in ALGORITHMS_BY_LAYER.items():
+        for name in names:
+            offered.setdefault(name, set()).add(layer)
+    assert documented == offered
 
 
 @pytest.mark.parametrize(("name", "layer"), ALL)
@@ -54,7 +97,7 @@ def test_unknown_name_lists_the_names_of_that_layer():
 
 def test_name_from_the_other_layer_is_rejected_with_a_hint():
     with pytest.raises(ValueError, match="exists at layer 4") as info:
-        make_algorithm("maglev", 7, random.Random(0))
+        make_algorithm("least_connections", 7, random.Random(0))
     assert all(name in str(info.value) for name in L7)
     with pytest.raises(ValueError, match="exists at layer 7"):
         make_algorithm("p2c", 4, random.Random(0))
@@ -71,7 +114,21 @@ def test_unknown_layer_is_rejected():
         ("consistent_hash", 7, {"vnode": 10}, "unknown parameter.*vnode.*accepted: vnodes"),
         ("consistent_hash", 4, {"vnodes": 0}, "vnodes must be a positive integer"),
         ("consistent_hash", 4, {"vnodes": True}, "vnodes"),
-        ("least_connections", 4, {"weighted": True}, "accepted: none"),
+        ("least_connections", 4, {"weighted": True}, "accepted: slow_start_window"),
+        ("round_robin", 4, {"slow_start_window": 10}, "ignores weights.*weighted_round_robin"),
+        ("random", 7, {"weighted": False, "slow_start_window": 5}, "ignores weights"),
+        ("least_request", 7, {"slow_start_window": 0}, "slow_start_window must be finite"),
+        ("least_request", 7, {"slow_start_aggression": 2.0}, "give slow_start_window"),
+        ("p2c", 7, {"slow_start_window": 5, "slow_start_aggression": -1}, "aggression"),
+        ("p2c", 7, {"slow_start_window": 5, "slow_start_min_percent": 150}, r"\(0, 100\]"),
+        ("maglev", 7, {"slow_start_window": 5}, "does not apply: hashing"),
+        ("source_hash", 4, {"slow_start_window": 5}, "does not apply: hashing"),
+        ("p2c", 7, {"choices": 1}, "choices must be >= 2"),
+        ("two_choices", 4, {"choices": 2.0}, "choices must be a positive integer"),
+        ("p2c", 7, {"replacement": "yes"}, "replacement must be true or false"),
+        ("consistent_hash", 7, {"balance_factor": 0.9}, "balance_factor must be a number >= 1"),
+        ("maglev", 4, {"balance_factor": 150}, "HAProxy's hash-balance-factor 125"),
+        ("maglev", 7, {"balance_factor": True}, "balance_factor"),
         ("weighted_round_robin", 4, {"weighted": False}, "always weighted"),
         ("round_robin", 7, {"weighted": "yes"}, "weighted must be true or false"),
         ("peak_ewma", 7, {"tau": 0}, "tau must be finite and > 0"),
@@ -130,6 +187,21 @@ def candidate_lists(draw: st.DrawFn) -> list[FrozenView]:
     return [FrozenView(f"web-{n}", w, a) for n, (w, a) in zip(names, fields, strict=True)]
 
 
+# Each algorithm once more with its optional behaviour switched on.
+SLOW = {"slow_start_window": 0.02, "slow_start_aggression": 2.0}
+VARIANT: dict[str, dict[str, object]] = {
+    "round_robin": {"weighted": True, **SLOW},
+    "weighted_round_robin": SLOW,
+    "least_connections": SLOW,
+    "least_request": SLOW,
+    "random": SLOW,
+    "two_choices": {"choices": 3, "replacement": True, **SLOW},
+    "p2c": {"choices": 5, **SLOW},
+    "consistent_hash": {"balance_factor": 1.25, "vnodes": 20},
+    "maglev": {"balance_factor": 1.0},
+}
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     algo_id=st.sampled_from(ALL),
@@ -146,13 +218,15 @@ def test_pick_always_returns_one_of_the_candidates(algo_id, rounds, seed):
     name, layer = algo_id
     params = {"table_size": 251} if name == "maglev" else {}  # keep table builds cheap
     algo = make_algorithm(name, layer, random.Random(seed), **params)
+    variant = make_algorithm(name, layer, random.Random(seed), **params, **VARIANT.get(name, {}))
     now = 0.0
     for candidates, key, latency in rounds:
         for _ in range(3):
             now += 0.01
-            chosen = algo.pick(candidates, now, key)
-            assert any(chosen is c for c in candidates)
-            algo.on_complete(chosen, now + latency, latency)
+            for a in (algo, variant):
+                chosen = a.pick(candidates, now, key)
+                assert any(chosen is c for c in candidates)
+                a.on_complete(chosen, now + latency, latency)
 
 
 @settings(max_examples=200, deadline=None)
@@ -178,3 +252,17 @@ def test_hashing_is_a_function_of_key_and_set(candidates, key):
         first = make_algorithm(name, layer, random.Random(1), **params).pick(candidates, 0.0, key)
         again = make_algorithm(name, layer, random.Random(2), **params).pick(candidates, 5.0, key)
         assert first is again
+
+
+@pytest.mark.parametrize(("name", "layer"), ALL)
+def test_every_parameter_is_documented_for_its_algorithm(name, layer):
+    """Each parameter an algorithm accepts has a row in the scenario reference's
+    parameter table that names the algorithm."""
+    text = REFERENCE.read_text(encoding="utf-8")
+    for param in algorithm_class(name, layer).accepted_params():
+        row = re.search(rf"^\| `{param}` \| ([^|]*) \|", text, re.M)
+        assert row, f"no row for {param}"
+        cell = row.group(1)
+        if cell.startswith("as `"):  # "as `slow_start_window`": same algorithms
+            cell = re.search(rf"^\| {cell.split()[1]} \| ([^|]*) \|", text, re.M).group(1)
+        assert f"`{name}`" in cell, (param, name)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from lbsim.lb.algorithms import ALGORITHMS_BY_LAYER
 from lbsim.scenario import (
     L4_ALGORITHMS,
     L7_ALGORITHMS,
@@ -139,13 +140,9 @@ def test_every_layer_7_algorithm_is_accepted(minimal: Minimal, algorithm: str) -
 
 
 def test_algorithm_lists() -> None:
-    assert L4_ALGORITHMS == (
-        "round_robin", "weighted_round_robin", "least_connections", "random",
-        "two_choices", "source_hash", "consistent_hash", "maglev",
-    )  # fmt: skip
-    assert L7_ALGORITHMS == (
-        "round_robin", "random", "least_request", "p2c", "peak_ewma", "consistent_hash",
-    )  # fmt: skip
+    # The algorithm registry is the one definition of the names.
+    assert ALGORITHMS_BY_LAYER[4] == L4_ALGORITHMS
+    assert ALGORITHMS_BY_LAYER[7] == L7_ALGORITHMS
 
 
 def test_models_are_frozen_and_hashable(example_path: Path) -> None:
@@ -311,9 +308,10 @@ ERROR_CASES: list[tuple[list[str], str, str]] = [
         "consistent_hash, maglev); it exists at layer 7",
     ),
     (
-        ["balancers.l7.algorithm=maglev"],
+        ["balancers.l7.algorithm=least_connections"],
         "balancers.l7.algorithm",
-        "expected one of: round_robin, random, least_request, p2c, peak_ewma, consistent_hash",
+        "expected one of: round_robin, weighted_round_robin, random, least_request, p2c, "
+        "peak_ewma, consistent_hash, maglev); it exists at layer 4",
     ),
     (
         ["balancers.l4.costs.per_request=5us"],

@@ -51,3 +51,20 @@ def test_bad_arguments_are_rejected() -> None:
         theory.mm1_response(100, 100)
     with pytest.raises(ValueError):
         theory.erlang_c(2, 2.0)
+
+
+@pytest.mark.parametrize(("lam", "w"), [(0.5, 1.2657), (0.7, 1.6145), (0.8, 1.9474), (0.9, 2.6141)])
+def test_supermarket_model_reference(lam: float, w: float) -> None:
+    # Mitzenmacher (2001), Table 1; d = 2 agrees with p2c_response, d = 1 is M/M/1.
+    assert theory.supermarket_response(lam, 2) == pytest.approx(w, abs=5e-5)
+    assert theory.supermarket_response(lam, 2) == pytest.approx(theory.p2c_response(lam))
+    assert theory.supermarket_response(lam, 1) == pytest.approx(1 / (1 - lam))
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 9])
+@pytest.mark.parametrize("d", [1, 2, 3, 12])
+@pytest.mark.parametrize("replacement", [True, False])
+def test_choice_win_probabilities_sum_to_one(n: int, d: int, replacement: bool) -> None:
+    probabilities = [theory.choice_win_probability(k, n, d, replacement) for k in range(1, n + 1)]
+    assert sum(probabilities) == pytest.approx(1.0)
+    assert probabilities == sorted(probabilities, reverse=True)  # less loaded wins more

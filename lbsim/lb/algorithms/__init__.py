@@ -9,16 +9,22 @@ feeds back a finished request.  No SimPy and no clock here; build one with
 name                      layer  idea
 ========================  =====  ============================================
 ``round_robin``           4, 7   rotation (smooth weighted at L7)
-``weighted_round_robin``  4      smooth weighted rotation (nginx)
+``weighted_round_robin``  4, 7   smooth weighted rotation (nginx)
 ``least_connections``     4      min active/weight, ties take turns
 ``least_request``         7      same, over in-flight requests
 ``random``                4, 7   uniform, or weighted if weights differ
-``two_choices``/``p2c``   4 / 7  best of two random choices
+``two_choices``/``p2c``   4 / 7  best of d random choices (d = 2 by default)
 ``peak_ewma``             7      P2C over peak-EWMA latency × (active + 1)
 ``source_hash``           4      ``key % n`` (moves ~(n-1)/n keys on change)
 ``consistent_hash``       4, 7   ring with virtual nodes (moves ~1/n)
-``maglev``                4      Maglev lookup table (balanced, moves ~1/n)
+``maglev``                4, 7   Maglev lookup table (balanced, moves ~1/n)
 ========================  =====  ============================================
+
+The weighted ones (round robin with weights, least connections/request, random,
+two choices/p2c) take slow start for new backends and weights set at run time
+(:mod:`.weights`); the ring and Maglev take a balance factor for bounded loads
+(:mod:`.bounded`).  The registry (:mod:`.registry`) is the one definition of
+these names.
 """
 
 from lbsim.lb.algorithms.base import Algorithm, BackendView
@@ -34,6 +40,7 @@ from lbsim.lb.algorithms.simple import (
     RoundRobin,
     WeightedRoundRobin,
 )
+from lbsim.lb.algorithms.weights import SlowStart, WeightedAlgorithm, weight_from_report
 
 __all__ = [
     "ALGORITHMS_BY_LAYER",
@@ -47,8 +54,10 @@ __all__ = [
     "PowerOfTwoChoices",
     "RandomChoice",
     "RoundRobin",
+    "SlowStart",
     "SourceHash",
     "TwoChoices",
+    "WeightedAlgorithm",
     "WeightedRoundRobin",
     "algorithm_class",
     "build_maglev_table",
@@ -56,4 +65,5 @@ __all__ = [
     "make_algorithm",
     "mix64",
     "stable_hash",
+    "weight_from_report",
 ]

@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
-__all__ = ["Algorithm", "B", "BackendView"]
+__all__ = ["NOT_FOR_HASHING", "SLOW_START_PARAMS", "Algorithm", "B", "BackendView"]
 
 
 class BackendView(Protocol):
@@ -63,6 +63,8 @@ class Algorithm(ABC):
 
     name: ClassVar[str]
     layers: ClassVar[frozenset[int]]
+    refused_params: ClassVar[dict[str, str]] = {}
+    """Parameters other algorithms take that this one refuses, with the reason."""
 
     def __init__(self, rng: random.Random, **params: Any) -> None:
         """Store the random stream and reject parameters nobody consumed.
@@ -79,6 +81,10 @@ class Algorithm(ABC):
         """
         if not isinstance(rng, random.Random):
             raise ValueError(f"{self.name}: rng must be a random.Random, got {type(rng).__name__}")
+        for param in sorted(params):
+            reason = self.refused_params.get(param)
+            if reason is not None:
+                raise ValueError(f"{self.name}: {param} does not apply: {reason}")
         if params:
             accepted = self.accepted_params()
             raise ValueError(
@@ -130,8 +136,30 @@ class Algorithm(ABC):
             latency: Observed latency in seconds (>= 0).
         """
 
+    def backend_joined(self, name: str, now: float) -> None:  # noqa: B027
+        """Learn that backend ``name`` joined the pool (or came back) at ``now``.
+
+        Balancers may call this on scale-out and when a backend passes its health
+        checks again; algorithms with slow start begin the backend's ramp.  The
+        default ignores it.
+
+        Args:
+            name: The backend's name.
+            now: Simulated time of joining.
+        """
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+SLOW_START_PARAMS = ("slow_start_window", "slow_start_aggression", "slow_start_min_percent")
+"""The slow-start parameters of the weighted algorithms."""
+
+NOT_FOR_HASHING = (
+    "hashing sends each key to its own backend whatever the weights of the moment, "
+    "so there is no weight to ramp (a newcomer only takes its share of keys); "
+    "consistent_hash and maglev take balance_factor to keep any backend from overload"
+)
 
 
 def require_key(algorithm: str, key: int | None) -> int:

@@ -22,6 +22,12 @@ has a relative standard deviation of about 1/sqrt(V) (8 % for V = 160).  The key
 is scrambled with ``mix64`` first so that small or structured integers still
 spread over the whole circle.
 
+With ``balance_factor: c`` the ring has *bounded loads* (:mod:`.bounded`): a key
+whose home backend is full (another item would take it past ``ceil(c * average)``
+in flight) walks on along the ring to the next backend with room (HAProxy's
+``hash-balance-factor``; Envoy's ``ring_hash`` with ``hash_balance_factor`` jumps
+randomly along the ring instead).
+
 The ring depends only on the names and weights of the candidates; it is rebuilt
 when those change (the last few rings are cached, so a flapping backend costs a
 lookup).  Points are hashed from names, so the ring does not depend on the order
@@ -32,11 +38,19 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lbsim.lb.algorithms.base import Algorithm, B, positive_int, require_key
+from lbsim.lb.algorithms.base import (
+    NOT_FOR_HASHING,
+    SLOW_START_PARAMS,
+    Algorithm,
+    B,
+    positive_int,
+    require_key,
+)
+from lbsim.lb.algorithms.bounded import check_balance_factor, first_with_room
 from lbsim.lb.algorithms.cache import LruCache
 from lbsim.lb.algorithms.keys import mix64, stable_hash
 
@@ -56,6 +70,7 @@ class SourceHash(Algorithm):
 
     name: ClassVar[str] = "source_hash"
     layers: ClassVar[frozenset[int]] = frozenset({4})
+    refused_params: ClassVar[dict[str, str]] = dict.fromkeys(SLOW_START_PARAMS, NOT_FOR_HASHING)
 
     def pick(self, candidates: Sequence[B], now: float, key: int | None = None) -> B:
         """Return ``candidates[key % n]``.
@@ -85,6 +100,14 @@ class Ring:
         if i == len(self.points):
             i = 0
         return self.owners[i]
+
+    def walk(self, position: int) -> Iterator[int]:
+        """Owners of the points from ``position`` on, once around the circle."""
+        points = len(self.points)
+        start = bisect_left(self.points, position)
+        owners = self.owners
+        for k in range(start, start + points):
+            yield owners[k - points if k >= points else k]
 
 
 def build_ring(names: Sequence[str], weights: Sequence[float], vnodes: int) -> Ring:
@@ -118,14 +141,29 @@ class ConsistentHash(Algorithm):
     Args:
         rng: The balancer's random stream (unused).
         vnodes: Virtual nodes per backend of average weight (default 160).
+        balance_factor: Bounded loads: no backend takes new work once it holds
+            ``ceil(balance_factor * average)`` in flight (None, the default: off).
+
+    Attributes:
+        spills: Picks that went past the key's home backend because it was full.
     """
 
     name: ClassVar[str] = "consistent_hash"
     layers: ClassVar[frozenset[int]] = frozenset({4, 7})
+    refused_params: ClassVar[dict[str, str]] = dict.fromkeys(SLOW_START_PARAMS, NOT_FOR_HASHING)
 
-    def __init__(self, rng: random.Random, *, vnodes: int = 160, **params: Any) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        vnodes: int = 160,
+        balance_factor: float | None = None,
+        **params: Any,
+    ) -> None:
         super().__init__(rng, **params)
         self.vnodes = positive_int(self.name, "vnodes", vnodes)
+        self.balance_factor = check_balance_factor(self.name, balance_factor)
+        self.spills = 0
         self._signature: Signature | None = None
         self._ring: Ring | None = None
         self._cache: LruCache[Signature, Ring] = LruCache(_CACHE_SIZE)
@@ -149,4 +187,11 @@ class ConsistentHash(Algorithm):
             ValueError: If ``key`` is None.
         """
         position = mix64(require_key(self.name, key))
-        return candidates[self.ring_for(candidates).lookup(position)]
+        ring = self.ring_for(candidates)
+        home = ring.lookup(position)
+        if self.balance_factor is None:
+            return candidates[home]
+        chosen = first_with_room(candidates, ring.walk(position), self.balance_factor)
+        if chosen != home:
+            self.spills += 1
+        return candidates[chosen]

@@ -26,6 +26,13 @@ earns ``weight / max_weight`` credit and takes a turn only when it has a whole
 unit, so the heaviest backend claims one entry per round and the others
 proportionally fewer.  With equal weights this is exactly Pseudocode 1.
 
+With ``balance_factor: c`` the table has *bounded loads* (:mod:`.bounded`): when
+the key's entry names a backend already holding ``ceil(c * average)`` in flight,
+the pick walks on to the following entries (which name backends in a
+pseudo-random order) until one has room (Envoy's ``maglev`` with
+``hash_balance_factor`` probes by random jumps instead).  At layer 7 the key
+comes from ``hash_on``, as for ``consistent_hash``.
+
 Building the table costs about ``M ln M`` probes (≈0.1-0.2 s in CPython for
 M = 65537); it happens only when names or weights change, and the last few tables
 are cached for backends that flap.
@@ -37,7 +44,15 @@ import random
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from lbsim.lb.algorithms.base import Algorithm, B, positive_int, require_key
+from lbsim.lb.algorithms.base import (
+    NOT_FOR_HASHING,
+    SLOW_START_PARAMS,
+    Algorithm,
+    B,
+    positive_int,
+    require_key,
+)
+from lbsim.lb.algorithms.bounded import check_balance_factor, first_with_room
 from lbsim.lb.algorithms.cache import LruCache
 from lbsim.lb.algorithms.keys import stable_hash
 
@@ -142,21 +157,34 @@ class Maglev(Algorithm):
         rng: The balancer's random stream (unused).
         table_size: Lookup-table size M; must be prime (default 65537) and, when
             picking, at least the number of candidates.
+        balance_factor: Bounded loads: no backend takes new work once it holds
+            ``ceil(balance_factor * average)`` in flight (None, the default: off).
+
+    Attributes:
+        spills: Picks that went past the key's own entry because its backend was full.
 
     Raises:
         ValueError: If ``table_size`` is not a prime integer.
     """
 
     name: ClassVar[str] = "maglev"
-    layers: ClassVar[frozenset[int]] = frozenset({4})
+    layers: ClassVar[frozenset[int]] = frozenset({4, 7})
+    refused_params: ClassVar[dict[str, str]] = dict.fromkeys(SLOW_START_PARAMS, NOT_FOR_HASHING)
 
     def __init__(
-        self, rng: random.Random, *, table_size: int = DEFAULT_TABLE_SIZE, **params: Any
+        self,
+        rng: random.Random,
+        *,
+        table_size: int = DEFAULT_TABLE_SIZE,
+        balance_factor: float | None = None,
+        **params: Any,
     ) -> None:
         super().__init__(rng, **params)
         self.table_size = positive_int(self.name, "table_size", table_size)
         if not is_prime(self.table_size):
             raise ValueError(f"{self.name}: table_size must be prime, got {table_size}")
+        self.balance_factor = check_balance_factor(self.name, balance_factor)
+        self.spills = 0
         self._signature: Signature | None = None
         self._table: list[int] = []
         self._cache: LruCache[Signature, list[int]] = LruCache(_CACHE_SIZE)
@@ -189,4 +217,13 @@ class Maglev(Algorithm):
             ValueError: If ``key`` is None or the table cannot be built.
         """
         index = require_key(self.name, key) % self.table_size
-        return candidates[self.table_for(candidates)[index]]
+        table = self.table_for(candidates)
+        home = table[index]
+        if self.balance_factor is None:
+            return candidates[home]
+        size = self.table_size
+        walk = (table[k - size if k >= size else k] for k in range(index, index + size))
+        chosen = first_with_room(candidates, walk, self.balance_factor)
+        if chosen != home:
+            self.spills += 1
+        return candidates[chosen]

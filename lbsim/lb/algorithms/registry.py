@@ -10,6 +10,10 @@ connections, and weights get their own ``weighted_round_robin``) and with
 ``weighted=True`` at layer 7 (as in nginx and Envoy, where round robin honours
 weights).  ``ALGORITHMS_BY_LAYER`` is derived from the table, so the two never
 disagree.
+
+This table is the one definition of the algorithm names: the scenario schema
+takes its per-layer lists from ``ALGORITHMS_BY_LAYER``, and tests check that the
+scenario reference and the package docstring list exactly these names.
 """
 
 from __future__ import annotations
@@ -48,11 +52,13 @@ _REGISTRY: dict[int, dict[str, tuple[type[Algorithm], Mapping[str, Any]]]] = {
     },
     7: {
         "round_robin": (RoundRobin, MappingProxyType({"weighted": True})),
+        "weighted_round_robin": (WeightedRoundRobin, _NO_DEFAULTS),
         "random": (RandomChoice, _NO_DEFAULTS),
         "least_request": (LeastRequest, _NO_DEFAULTS),
         "p2c": (PowerOfTwoChoices, _NO_DEFAULTS),
         "peak_ewma": (PeakEwma, _NO_DEFAULTS),
         "consistent_hash": (ConsistentHash, _NO_DEFAULTS),
+        "maglev": (Maglev, _NO_DEFAULTS),
     },
 }
 

@@ -23,6 +23,14 @@ come or go, a newcomer starts at 0 and a leaver's score is forgotten.
 ``active / weight``.  The scan starts just after the previous winner and keeps
 the first minimum it meets, so tied backends take turns (deterministic, no
 randomness) in one O(n) pass.
+
+Every weighted variant reads *effective* weights (:mod:`.weights`): a weight set
+at run time with ``set_weight`` replaces the configured one, and with slow start a
+backend that joins later has its weight ramped up over ``slow_start_window``.
+Under least request the ramp is what keeps a newcomer, whose zero in-flight
+requests make it the minimum, from being flooded: while a ramp is under way (or
+a weight is set) the choice is Envoy's for unequal weights, a smooth weighted
+rotation over ``weight / (active + 1)``.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ from collections.abc import Sequence
 from itertools import accumulate
 from typing import Any, ClassVar
 
-from lbsim.lb.algorithms.base import Algorithm, B, boolean
+from lbsim.lb.algorithms.base import B, boolean
+from lbsim.lb.algorithms.weights import WeightedAlgorithm
 
 __all__ = [
     "LeastConnections",
@@ -44,7 +53,7 @@ __all__ = [
 ]
 
 
-class RoundRobin(Algorithm):
+class RoundRobin(WeightedAlgorithm):
     """Rotate over the candidates, optionally weighted (smooth, nginx-style).
 
     Args:
@@ -52,17 +61,26 @@ class RoundRobin(Algorithm):
         weighted: If True use smooth weighted round robin; if False ignore weights
             and rotate in O(1). The registry sets False at layer 4 and True at
             layer 7.
+        **params: Slow start (see :class:`WeightedAlgorithm`), weighted only.
     """
 
     name: ClassVar[str] = "round_robin"
     layers: ClassVar[frozenset[int]] = frozenset({4, 7})
 
     def __init__(self, rng: random.Random, *, weighted: bool = False, **params: Any) -> None:
-        super().__init__(rng, **params)
         self.weighted = boolean(self.name, "weighted", weighted)
+        super().__init__(rng, **params)
         self._next = 0
-        self._names: list[str] = []
-        self._current: list[float] = []
+
+    @property
+    def uses_weights(self) -> bool:
+        """Only the smooth weighted rotation reads weights."""
+        return self.weighted
+
+    @property
+    def ignores_weights_because(self) -> str:
+        """See :attr:`WeightedAlgorithm.ignores_weights_because`."""
+        return "weighted: false is the layer-4 default; use weighted_round_robin"
 
     def pick(self, candidates: Sequence[B], now: float, key: int | None = None) -> B:
         """Return the next backend in (weighted) rotation; see the module docstring."""
@@ -70,40 +88,25 @@ class RoundRobin(Algorithm):
             i = self._next % len(candidates)
             self._next = i + 1
             return candidates[i]
-        names = [c.name for c in candidates]
-        if names != self._names:
-            self._realign(names)
-        current = self._current
-        total = 0.0
-        best = 0
-        best_score = float("-inf")
-        for i, c in enumerate(candidates):
-            w = c.weight
-            score = current[i] + w
-            current[i] = score
-            total += w
-            if score > best_score:
-                best_score = score
-                best = i
-        current[best] -= total
-        return candidates[best]
-
-    def _realign(self, names: list[str]) -> None:
-        """Carry scores over to a new candidate list, matching backends by name."""
-        old = dict(zip(self._names, self._current, strict=True))
-        self._current = [old.get(n, 0.0) for n in names]
-        self._names = names
+        book = self.weight_book
+        if not book.static and book.adjusted(candidates, now):
+            weights = book.weights(candidates, now)
+        else:
+            weights = [c.weight for c in candidates]
+        return candidates[self.rotation.choose(candidates, weights)]
 
 
 class WeightedRoundRobin(RoundRobin):
-    """Smooth weighted round robin, offered at layer 4 next to plain ``round_robin``.
+    """Smooth weighted round robin, at layer 4 next to plain ``round_robin`` and at
+    layer 7 (where ``round_robin`` is weighted too, as in nginx and Envoy).
 
     Args:
         rng: The balancer's random stream (unused).
+        **params: Slow start (see :class:`WeightedAlgorithm`).
     """
 
     name: ClassVar[str] = "weighted_round_robin"
-    layers: ClassVar[frozenset[int]] = frozenset({4})
+    layers: ClassVar[frozenset[int]] = frozenset({4, 7})
 
     def __init__(self, rng: random.Random, **params: Any) -> None:
         if "weighted" in params:
@@ -113,33 +116,48 @@ class WeightedRoundRobin(RoundRobin):
     @classmethod
     def accepted_params(cls) -> tuple[str, ...]:
         """See :meth:`Algorithm.accepted_params` (``weighted`` is fixed here)."""
-        return ()
+        return tuple(p for p in super().accepted_params() if p != "weighted")
 
 
-class RandomChoice(Algorithm):
+class RandomChoice(WeightedAlgorithm):
     """Pick uniformly at random, or in proportion to weight when weights differ.
 
     Args:
         rng: The balancer's random stream.
         weighted: If False, ignore weights entirely (O(1) per pick instead of one
             O(n) pass to notice weight changes).
+        **params: Slow start (see :class:`WeightedAlgorithm`), weighted only.
     """
 
     name: ClassVar[str] = "random"
     layers: ClassVar[frozenset[int]] = frozenset({4, 7})
 
     def __init__(self, rng: random.Random, *, weighted: bool = True, **params: Any) -> None:
-        super().__init__(rng, **params)
         self.weighted = boolean(self.name, "weighted", weighted)
+        super().__init__(rng, **params)
         self._weights: list[float] = []
         self._uniform = True
         self._cumulative: list[float] = []
+
+    @property
+    def uses_weights(self) -> bool:
+        """Unweighted random ignores weights."""
+        return self.weighted
+
+    @property
+    def ignores_weights_because(self) -> str:
+        """See :attr:`WeightedAlgorithm.ignores_weights_because`."""
+        return "weighted: false; remove it"
 
     def pick(self, candidates: Sequence[B], now: float, key: int | None = None) -> B:
         """Return a random candidate; see the class docstring."""
         n = len(candidates)
         if self.weighted:
-            weights = [c.weight for c in candidates]
+            book = self.weight_book
+            if not book.static and book.adjusted(candidates, now):
+                weights = book.weights(candidates, now)
+            else:
+                weights = [c.weight for c in candidates]
             if weights != self._weights:
                 self._weights = weights
                 self._uniform = min(weights) == max(weights)
@@ -151,11 +169,12 @@ class RandomChoice(Algorithm):
         return candidates[self.rng.randrange(n)]
 
 
-class LeastConnections(Algorithm):
+class LeastConnections(WeightedAlgorithm):
     """Pick the minimum of ``active / weight``; ties take turns (no randomness).
 
     Args:
         rng: The balancer's random stream (unused).
+        **params: Slow start (see :class:`WeightedAlgorithm`).
     """
 
     name: ClassVar[str] = "least_connections"
@@ -168,6 +187,11 @@ class LeastConnections(Algorithm):
     def pick(self, candidates: Sequence[B], now: float, key: int | None = None) -> B:
         """Return the least-loaded candidate, rotating among ties."""
         n = len(candidates)
+        book = self.weight_book
+        if not book.static and book.adjusted(candidates, now):  # Envoy's unequal-weight mode
+            return candidates[
+                self.rotation.choose(candidates, book.request_weights(candidates, now))
+            ]
         start = self._start % n
         best = start
         c = candidates[start]
