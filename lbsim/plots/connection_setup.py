@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from lbsim.results import Results
 
-__all__ = ["PARTS", "new_connection_latency", "setup_parts"]
+__all__ = ["PARTS", "connection_setup", "new_connection_latency", "setup_parts"]
 
 #: Column name and legend text of each part, in time order.
 PARTS: tuple[tuple[str, str], ...] = (
@@ -210,3 +210,17 @@ def new_connection_latency(
         )
         figure.suptitle(title or f"Latency of requests on new connections — {results.scenario}")
     return figure
+
+
+def connection_setup(results: Results) -> Figure:
+    """Figure ``connection_setup.png``: :func:`new_connection_latency` against the first variant.
+
+    Args:
+        results: Results of a run.
+
+    Returns:
+        The figure (not saved).
+    """
+    return new_connection_latency(
+        results, reference=results.variants[0] if results.variants else None
+    )

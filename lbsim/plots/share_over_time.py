@@ -25,7 +25,7 @@ from lbsim.plots.style import backend_colors, new_figure, shade_warmup, styled, 
 if TYPE_CHECKING:
     from lbsim.results import Results
 
-__all__ = ["FILENAME", "nice_bin_seconds", "share_over_time"]
+__all__ = ["FILENAME", "all_backends", "nice_bin_seconds", "share_over_time"]
 
 FILENAME = "stickiness.png"
 
@@ -45,7 +45,7 @@ def nice_bin_seconds(duration: float, target_bins: int = _TARGET_BINS) -> float:
     return 10.0 ** (exponent + 1)  # pragma: no cover - the loop always returns
 
 
-def _all_backends(results: Results) -> list[str]:
+def all_backends(results: Results) -> list[str]:
     """Every backend of every variant, in first-seen order (one colour each)."""
     seen: dict[str, None] = {}
     for names in results.backends.values():
@@ -67,7 +67,7 @@ def share_over_time(results: Results, bin_seconds: float | None = None) -> Figur
     """
     variants = results.summary["variants"]
     bin_width = bin_seconds or nice_bin_seconds(results.duration)
-    backends = _all_backends(results)
+    backends = all_backends(results)
     colors = dict(zip(backends, backend_colors(len(backends)), strict=True))
     with styled():
         figure = new_figure(height=1.5 + 2.3 * max(len(variants), 1))

@@ -7,6 +7,12 @@ registered with a GUI backend and nothing leaks between figures) inside
 created. Saving goes through :func:`save_figure`, which renders with matplotlib's
 Agg raster backend at :data:`DPI`.
 
+Lines that may coincide (two variants with the same latency) also differ in
+line style and marker (:func:`line_styles`), so a curve hidden under another still
+shows its markers and its legend entry matches something visible. Log-scale axes
+get plain-number labels at both ends of the range (:func:`label_log_axis`), even
+when the range spans less than a decade.
+
 Colours come from the Okabe–Ito palette, designed to stay distinguishable for the
 common forms of colour blindness and in greyscale print. Balancer variants and
 backends draw from two fixed orders of it so the same variant keeps its colour in
@@ -15,6 +21,7 @@ every figure.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +31,9 @@ from typing import Any, cast
 import matplotlib
 from cycler import cycler
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
 __all__ = [
     "DPI",
@@ -33,6 +42,8 @@ __all__ = [
     "OKABE_ITO",
     "RC",
     "backend_colors",
+    "label_log_axis",
+    "line_styles",
     "new_figure",
     "save_figure",
     "save_figure_as",
@@ -160,6 +171,64 @@ def backend_colors(count: int) -> list[str]:
     if count == len(_BACKEND_ORDER) + 1:
         return [*_palette(_BACKEND_ORDER, count - 1, "viridis"), _GREY]
     return _palette(_BACKEND_ORDER, count, "viridis")
+
+
+#: Line styles and markers in variant order: solid, dashed, dotted, dash-dot, ...
+_LINE_STYLES = (
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "D"),
+    ((0, (5, 1, 1, 1, 1, 1)), "v"),
+    ((0, (1, 3)), "P"),
+    ((0, (8, 2)), "X"),
+    ((0, (3, 2, 1, 2)), "*"),
+)
+
+
+def line_styles(count: int) -> list[tuple[object, str]]:
+    """``(linestyle, marker)`` for ``count`` variants, so coinciding lines stay apart."""
+    return [_LINE_STYLES[i % len(_LINE_STYLES)] for i in range(count)]
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    return f"{value:.3g}"
+
+
+def label_log_axis(axis: Axis) -> None:
+    """Label a log-scale axis with plain numbers, including both ends of its range.
+
+    Over several decades the ticks are 1, 2, 5 × 10^k (or the decades only);
+    over less than a decade, where matplotlib would leave the low end bare,
+    ticks sit at 1, 1.5, 2, 3, ... × 10^k plus the two limits of the axis (shown
+    with three significant digits).
+
+    Args:
+        axis: ``ax.xaxis`` or ``ax.yaxis`` of an axes already set to log scale,
+            with its limits final.
+    """
+    low, high = sorted(axis.get_view_interval())
+    if not (low > 0 and high > low):
+        return
+    decades = math.log10(high / low)
+    if decades > 3:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+    elif decades > 1:
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    else:
+        inner = []
+        for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+            for mantissa in (1, 1.5, 2, 3, 4, 5, 6, 8):
+                value = mantissa * 10.0**exponent
+                # Inside the range and not crowding an end label (5% of the span apart).
+                if low * (high / low) ** 0.05 < value < high / (high / low) ** 0.05:
+                    inner.append(value)
+        if len(inner) > 6:
+            inner = inner[:: math.ceil(len(inner) / 6)]
+        chosen = [low, *inner, high]
+        axis.set_major_locator(FixedLocator(chosen))
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def variant_label(name: str, layer: object, algorithm: object) -> str:
