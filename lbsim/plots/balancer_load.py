@@ -37,6 +37,9 @@ from lbsim.plots.balancer_timeseries import byte_unit
 from lbsim.plots.style import OKABE_ITO, new_figure, styled
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from lbsim.results import Results
@@ -176,7 +179,16 @@ def balancer_load(results: Results) -> Figure:
     return figure
 
 
-def _stack(ax, rows, loads, variants, what, scale, text) -> None:  # type: ignore[no-untyped-def]
+def _stack(
+    ax: Axes,
+    rows: np.ndarray,
+    loads: dict[str, dict[str, float]],
+    variants: list[str],
+    what: str,
+    scale: float,
+    text: Callable[[float], str],
+) -> None:
+    """Stacked bars of ``what`` (from clients, then from backends), totals written at the end."""
     start = np.zeros(len(variants))
     for side in _SOURCES:
         color, hatch, _ = _STYLE[side]

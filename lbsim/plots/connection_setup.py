@@ -151,7 +151,8 @@ def new_connection_latency(
             connect = float(means[name]["connect"])
             text = f"{connect:.1f} ms"
             if base is not None and name != reference:
-                text += f" ({connect - base:+.1f})"
+                difference = round(connect - base, 1)
+                text += f" ({difference:+.1f})" if difference else " (±0.0)"
             left.text(connect - 1.0, row, text, ha="right", va="center", fontsize=8.5)
             total = float(means[name]["latency"])
             left.text(total + 1.0, row, f"{total:.1f} ms", ha="left", va="center", fontsize=8.5)

@@ -33,7 +33,8 @@ from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+from matplotlib.typing import LineStyleType
 
 __all__ = [
     "DPI",
@@ -174,7 +175,7 @@ def backend_colors(count: int) -> list[str]:
 
 
 #: Line styles and markers in variant order: solid, dashed, dotted, dash-dot, ...
-_LINE_STYLES = (
+_LINE_STYLES: tuple[tuple[LineStyleType, str], ...] = (
     ("-", "o"),
     ("--", "s"),
     (":", "^"),
@@ -186,7 +187,7 @@ _LINE_STYLES = (
 )
 
 
-def line_styles(count: int) -> list[tuple[object, str]]:
+def line_styles(count: int) -> list[tuple[LineStyleType, str]]:
     """``(linestyle, marker)`` for ``count`` variants, so coinciding lines stay apart."""
     return [_LINE_STYLES[i % len(_LINE_STYLES)] for i in range(count)]
 
@@ -198,10 +199,11 @@ def _plain(value: float, _pos: object = None) -> str:
 def label_log_axis(axis: Axis) -> None:
     """Label a log-scale axis with plain numbers, including both ends of its range.
 
-    Over several decades the ticks are 1, 2, 5 × 10^k (or the decades only);
-    over less than a decade, where matplotlib would leave the low end bare,
-    ticks sit at 1, 1.5, 2, 3, ... × 10^k plus the two limits of the axis (shown
-    with three significant digits).
+    Ticks sit at 1, 2, 5 × 10^k over one to three decades, at the decades only
+    over more, and at 1, 1.5, 2, 3, ... × 10^k over less than one. When the first
+    (last) tick lies more than a factor 1.5 inside the axis, the axis limit itself
+    is labelled too (three significant digits), so a narrow range never leaves
+    its low end bare.
 
     Args:
         axis: ``ax.xaxis`` or ``ax.yaxis`` of an axes already set to log scale,
@@ -212,21 +214,24 @@ def label_log_axis(axis: Axis) -> None:
         return
     decades = math.log10(high / low)
     if decades > 3:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0,)))
+        mantissas: tuple[float, ...] = (1.0,)
     elif decades > 1:
-        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        mantissas = (1.0, 2.0, 5.0)
     else:
-        inner = []
-        for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
-            for mantissa in (1, 1.5, 2, 3, 4, 5, 6, 8):
-                value = mantissa * 10.0**exponent
-                # Inside the range and not crowding an end label (5% of the span apart).
-                if low * (high / low) ** 0.05 < value < high / (high / low) ** 0.05:
-                    inner.append(value)
-        if len(inner) > 6:
-            inner = inner[:: math.ceil(len(inner) / 6)]
-        chosen = [low, *inner, high]
-        axis.set_major_locator(FixedLocator(chosen))
+        mantissas = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    ticks = [
+        m * 10.0**exponent
+        for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        for m in mantissas
+        if low <= m * 10.0**exponent <= high
+    ]
+    if len(ticks) > 8:
+        ticks = ticks[:: math.ceil(len(ticks) / 8)]
+    if not ticks or ticks[0] > low * 1.5:
+        ticks = [low, *(t for t in ticks if t > low * 1.25)]
+    if ticks[-1] < high / 1.5:
+        ticks = [*(t for t in ticks if t < high / 1.25), high]
+    axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(_plain))
     axis.set_minor_formatter(NullFormatter())
 
