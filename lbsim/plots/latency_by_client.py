@@ -9,7 +9,7 @@ Reading across a panel compares the balancers for that group: behind a layer-4
 balancer slow clients' uploads hold blocking backend workers, so broadband
 requests queue behind them; a layer-7 balancer buffers the upload first, so the
 broadband curve stays where it would be without the slow clients (concept C16).
-Panels share the logarithmic latency axis.
+Each panel has its own logarithmic latency axis, fitted to its group.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def latency_by_client(results: Results) -> Figure:
     colors = variant_colors(len(variants))
     with styled():
         figure = new_figure(width=max(7.0, 4.6 * len(groups)), height=4.8)
-        axes = figure.subplots(1, len(groups), sharex=True, sharey=True, squeeze=False)[0]
+        axes = figure.subplots(1, len(groups), sharey=True, squeeze=False)[0]
         for ax, group in zip(axes, groups, strict=True):
             for index, name in enumerate(variants):
                 values = data[name].get(group, np.array([])) * 1e3
@@ -88,9 +88,10 @@ def latency_by_client(results: Results) -> Figure:
             ax.set_xlabel("latency (ms, log scale)")
             ax.set_ylim(0, 1.02)
         axes[0].set_ylabel("fraction of the group's successful requests")
-        if any(line for ax in axes for line in ax.get_lines()):
-            axes[0].set_xscale("log")
-            label_log_axis(axes[0].xaxis)
+        for ax in axes:
+            if ax.get_lines():
+                ax.set_xscale("log")
+                label_log_axis(ax.xaxis)
         handles = [
             Line2D(
                 [],

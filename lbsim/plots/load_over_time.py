@@ -152,9 +152,26 @@ def load_over_time(results: Results) -> Figure:
         bottom.set_xlabel(f"simulated time (s), {bin_width:g} s bins")
         for ax in (top, middle):
             ax.set_ylim(bottom=0)
+        if not any(rates[v]["failed"].any() for v in variants):
+            middle.text(
+                0.5,
+                0.5,
+                "no failed requests",
+                transform=middle.transAxes,
+                ha="center",
+                va="center",
+                color="0.3",
+            )
         has_latency = any(rates[v]["p50"].notna().any() for v in variants)
         if has_latency:
+            low = min(
+                float(np.nanmin(rates[v]["p50"])) for v in variants if rates[v]["p50"].notna().any()
+            )
+            high = max(
+                float(np.nanmax(rates[v]["p99"])) for v in variants if rates[v]["p99"].notna().any()
+            )
             bottom.set_yscale("log")
+            bottom.set_ylim(low * 1e3 / 1.15, high * 1e3 * 1.15)
             label_log_axis(bottom.yaxis)
         for ax in (top, middle, bottom):
             ax.set_xlim(0, results.duration)

@@ -33,7 +33,7 @@ from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.typing import LineStyleType
 
 __all__ = [
@@ -193,14 +193,20 @@ def line_styles(count: int) -> list[tuple[LineStyleType, str]]:
 
 
 def _plain(value: float, _pos: object = None) -> str:
-    return f"{value:.3g}"
+    """Three significant digits, never in exponent notation (1000, not 1e+03)."""
+    text = f"{value:.3g}"
+    if "e" in text:
+        text = f"{value:.0f}" if value >= 1 else f"{value:.6f}".rstrip("0")
+    return text
 
 
 def label_log_axis(axis: Axis) -> None:
     """Label a log-scale axis with plain numbers, including both ends of its range.
 
     Ticks sit at 1, 2, 5 × 10^k over one to three decades, at the decades only
-    over more, and at 1, 1.5, 2, 3, ... × 10^k over less than one. When the first
+    over more, at 1, 1.5, 2, 3, ... × 10^k over less than one, and at evenly
+    spaced round numbers over a sliver of a decade (where fewer than three of
+    those fall in range). When the first
     (last) tick lies more than a factor 1.5 inside the axis, the axis limit itself
     is labelled too (three significant digits), so a narrow range never leaves
     its low end bare.
@@ -209,6 +215,7 @@ def label_log_axis(axis: Axis) -> None:
         axis: ``ax.xaxis`` or ``ax.yaxis`` of an axes already set to log scale,
             with its limits final.
     """
+    axis.axes.autoscale_view()  # limits are computed lazily: settle them first
     low, high = sorted(axis.get_view_interval())
     if not (low > 0 and high > low):
         return
@@ -225,6 +232,8 @@ def label_log_axis(axis: Axis) -> None:
         for m in mantissas
         if low <= m * 10.0**exponent <= high
     ]
+    if len(ticks) < 3:  # a sliver of a decade: evenly spaced round numbers instead
+        ticks = [t for t in MaxNLocator(nbins=5).tick_values(low, high) if low <= t <= high]
     if len(ticks) > 8:
         ticks = ticks[:: math.ceil(len(ticks) / 8)]
     if not ticks or ticks[0] > low * 1.5:
