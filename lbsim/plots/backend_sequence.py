@@ -9,7 +9,8 @@ for each variant: the first ones opened that carried at least a few requests.
 Each variant gets a panel, side by side; each connection is a row, each of its
 first requests a cell (in the order they were sent, ``index_on_connection``)
 coloured by the backend that served it. Cells of requests no backend served
-(failed, blocked, answered from a cache) stay blank. Layer-4 rows come out in a
+(failed, blocked, answered from a cache) are crossed out; a row ends early
+when its connection carried fewer requests. Layer-4 rows come out in a
 single colour, layer-7 rows change colour along the row.
 """
 
@@ -105,6 +106,7 @@ def backend_sequence(results: Results, connections: int = 6, requests: int = 20)
     backends = all_backends(results)
     colors = dict(zip(backends, backend_colors(len(backends)), strict=True))
     count = max(len(variants), 1)
+    failed = False
     with styled():
         figure = new_figure(width=max(7.0, 4.6 * count), height=1.9 + 0.42 * max(len(chosen), 1))
         axes = figure.subplots(1, count, sharey=True, squeeze=False)[0]
@@ -117,8 +119,10 @@ def backend_sequence(results: Results, connections: int = 6, requests: int = 20)
                 changes += sum(a != b for a, b in itertools.pairwise(served))
                 for column, backend in enumerate(sequence):
                     if backend is None:
-                        continue
-                    ax.add_patch(_cell(column, row, colors.get(backend, "0.5")))
+                        failed = True
+                        ax.add_patch(_cell(column, row, "white", hatch="xx"))
+                    else:
+                        ax.add_patch(_cell(column, row, colors.get(backend, "0.5")))
             ax.set_xlim(-0.5, requests - 0.5)
             ax.set_ylim(len(chosen) - 0.5, -0.5)
             ax.set_yticks(range(len(chosen)), [_short(c) for c in chosen])
@@ -133,7 +137,10 @@ def backend_sequence(results: Results, connections: int = 6, requests: int = 20)
             )
         axes[0].set_ylabel("client connection")
         handles = [Patch(facecolor=colors[b], edgecolor="white", label=b) for b in backends]
-        handles.append(Patch(facecolor="white", edgecolor="0.6", label="no backend (failed)"))
+        if failed:
+            handles.append(
+                Patch(facecolor="white", edgecolor="0.6", hatch="xx", label="no backend (failed)")
+            )
         rows = math.ceil(len(handles) / 8)
         figure.legend(
             handles=handles,
@@ -149,9 +156,15 @@ def backend_sequence(results: Results, connections: int = 6, requests: int = 20)
     return figure
 
 
-def _cell(column: int, row: int, color: str) -> Rectangle:
+def _cell(column: int, row: int, color: str, hatch: str | None = None) -> Rectangle:
     return Rectangle(
-        (column - 0.5, row - 0.45), 1.0, 0.9, facecolor=color, edgecolor="white", linewidth=1.0
+        (column - 0.5, row - 0.45),
+        1.0,
+        0.9,
+        facecolor=color,
+        edgecolor="0.6" if hatch else "white",
+        hatch=hatch,
+        linewidth=1.0,
     )
 
 

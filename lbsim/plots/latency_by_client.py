@@ -9,7 +9,10 @@ Reading across a panel compares the balancers for that group: behind a layer-4
 balancer slow clients' uploads hold blocking backend workers, so broadband
 requests queue behind them; a layer-7 balancer buffers the upload first, so the
 broadband curve stays where it would be without the slow clients (concept C16).
-Each panel has its own logarithmic latency axis, fitted to its group.
+The latency axis is logarithmic. When all groups fit within two decades the
+panels share it, so magnitudes compare at a glance (a lossy mobile link next to
+broadband); otherwise each panel fits its own group, so that the shape of a group
+far slower than the others stays readable.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["FILENAME", "group_latencies", "latency_by_client"]
 
 FILENAME = "latency_by_client.png"
+
+# Panels share one latency axis when every group fits in this ratio (two decades).
+_SHARE_WITHIN = 100.0
 
 
 def group_latencies(results: Results, variant: str) -> dict[str, np.ndarray]:
@@ -88,6 +94,15 @@ def latency_by_client(results: Results) -> Figure:
             ax.set_xlabel("latency (ms, log scale)")
             ax.set_ylim(0, 1.02)
         axes[0].set_ylabel("fraction of the group's successful requests")
+        drawn = [v for per_group in data.values() for v in per_group.values() if v.size]
+        spread = (
+            max(float(v.max()) for v in drawn) / max(min(float(v.min()) for v in drawn), 1e-6)
+            if drawn
+            else 1.0
+        )
+        if spread <= _SHARE_WITHIN:
+            for ax in axes[1:]:
+                ax.sharex(axes[0])
         for ax in axes:
             if ax.get_lines():
                 ax.set_xscale("log")

@@ -32,7 +32,9 @@ from lbsim.plots.share_over_time import nice_bin_seconds
 from lbsim.plots.style import (
     label_log_axis,
     line_styles,
+    mark_events,
     new_figure,
+    scheduled_events,
     shade_warmup,
     styled,
     variant_colors,
@@ -40,7 +42,6 @@ from lbsim.plots.style import (
 )
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from lbsim.results import Results
@@ -93,17 +94,6 @@ def rates_over_time(results: Results, variant: str, bin_seconds: float) -> pd.Da
     )
 
 
-def _events(results: Results) -> list[tuple[float, str]]:
-    """Scheduled events of the run as ``(time, action)``, once each (all variants share them)."""
-    frame = results.timeseries
-    rows = frame[frame["series"].str.startswith("event.")]
-    seen = {
-        (float(t), str(s).removeprefix("event."))
-        for t, s in zip(rows["time"], rows["series"], strict=True)
-    }
-    return sorted(seen)
-
-
 def load_over_time(results: Results) -> Figure:
     """Draw offered vs completed load, failures and latency over time, one line per variant.
 
@@ -151,7 +141,7 @@ def load_over_time(results: Results) -> Figure:
         )
         bottom.set_xlabel(f"simulated time (s), {bin_width:g} s bins")
         for ax in (top, middle):
-            ax.set_ylim(bottom=0)
+            ax.set_ylim(0, max(ax.get_ylim()[1] * 1.12, 1e-9))  # headroom for event names
         if not any(rates[v]["failed"].any() for v in variants):
             middle.text(
                 0.5,
@@ -176,7 +166,7 @@ def load_over_time(results: Results) -> Figure:
         for ax in (top, middle, bottom):
             ax.set_xlim(0, results.duration)
             shade_warmup(ax, results.warmup)
-        _mark_events(top, middle, bottom, _events(results))
+        mark_events([top, middle, bottom], scheduled_events(results))
         handles = [
             Line2D(
                 [],
@@ -197,21 +187,6 @@ def load_over_time(results: Results) -> Figure:
         )
         figure.suptitle(f"Load, failures and latency over time — {results.scenario}")
     return figure
-
-
-def _mark_events(top: Axes, middle: Axes, bottom: Axes, events: list[tuple[float, str]]) -> None:
-    for time, action in events:
-        for ax in (top, middle, bottom):
-            ax.axvline(time, color="0.25", linestyle="-.", linewidth=1.0)
-        top.annotate(
-            action.replace("_", " "),
-            (time, 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -3),
-            textcoords="offset points",
-            va="top",
-            fontsize=8.5,
-        )
 
 
 def _label(results: Results, name: str) -> str:

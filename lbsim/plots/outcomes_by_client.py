@@ -116,7 +116,12 @@ def outcomes_by_client(results: Results) -> Figure:
             for row, total in zip(rows, totals, strict=True):
                 ax.text(100.5, row, f"n={int(total)}", va="center", fontsize=8)
             info = variants[name]
-            ax.set_title(variant_label(name, info["layer"], info["algorithm"]), loc="left")
+            title = variant_label(name, info["layer"], info["algorithm"])
+            if info["layer"] == 4:  # it cannot read a token or a path: the check moves
+                title += "\ncannot read requests: backends must check"
+            elif any(variants[v]["layer"] == 4 for v in variants):
+                title += "\nreads each request: checks at the edge"
+            ax.set_title(title, loc="left")
             ax.set_xlim(0, 112)
             ax.set_xticks([0, 20, 40, 60, 80, 100])
             ax.set_xlabel("share of the group's requests (%)")

@@ -7,7 +7,8 @@ stacked areas whose heights are the backends' shares of the requests in each bin
 on one backend, so with few long-lived connections its bands stay lopsided; a
 layer-7 balancer places each request, so its bands converge to the algorithm's
 target. Bins without served requests are left blank rather than drawn as zero.
-The warm-up, excluded from statistics, is veiled.
+The warm-up, excluded from statistics, is veiled; scheduled events (a backend
+added, a crash) are marked.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from lbsim import metrics
-from lbsim.plots.style import backend_colors, new_figure, shade_warmup, styled, variant_label
+from lbsim.plots.style import (
+    backend_colors,
+    mark_events,
+    new_figure,
+    scheduled_events,
+    shade_warmup,
+    styled,
+    variant_label,
+)
 
 if TYPE_CHECKING:
     from lbsim.results import Results
@@ -90,6 +99,7 @@ def share_over_time(results: Results, bin_seconds: float | None = None) -> Figur
                 linewidth=0.4,
             )
             shade_warmup(ax, results.warmup)
+            mark_events([ax], scheduled_events(results))
             sticky = info["stickiness"]
             sticky_text = "n/a" if sticky is None else f"{sticky:.2f}"
             ax.set_title(

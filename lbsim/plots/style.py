@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
 from cycler import cycler
@@ -35,6 +35,9 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.typing import LineStyleType
+
+if TYPE_CHECKING:
+    from lbsim.results import Results
 
 __all__ = [
     "DPI",
@@ -45,9 +48,11 @@ __all__ = [
     "backend_colors",
     "label_log_axis",
     "line_styles",
+    "mark_events",
     "new_figure",
     "save_figure",
     "save_figure_as",
+    "scheduled_events",
     "styled",
     "variant_colors",
     "variant_label",
@@ -141,6 +146,34 @@ def shade_warmup(ax: Axes, warmup: float) -> None:
     if warmup > 0:
         ax.axvspan(
             0.0, warmup, facecolor="white", alpha=0.55, hatch="//", edgecolor="0.5", linewidth=0
+        )
+
+
+def scheduled_events(results: Results) -> list[tuple[float, str]]:
+    """The run's scheduled events (``timeseries.csv``: ``event.*``) as ``(time, action)``.
+
+    Every variant replays the same events, so each appears once.
+    """
+    frame = results.timeseries
+    rows = frame[frame["series"].str.startswith("event.")]
+    names = (str(s).removeprefix("event.") for s in rows["series"])
+    return sorted(set(zip(rows["time"].astype(float), names, strict=True)))
+
+
+def mark_events(axes: Sequence[Axes], events: Sequence[tuple[float, str]]) -> None:
+    """Draw each event as a dash-dotted vertical line on every axes, named on the first."""
+    for time, action in events:
+        for ax in axes:
+            ax.axvline(time, color="0.25", linestyle="-.", linewidth=1.0)
+        axes[0].annotate(
+            action.replace("_", " "),
+            (time, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            va="top",
+            fontsize=8.5,
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0},
         )
 
 
