@@ -13,7 +13,7 @@ axis, one line per variant (its own colour, line style and marker):
    a crash, a refused connection or exhausted source ports (C2, C13) show up as a
    burst here;
 3. *latency* of the bin's successful requests: the median (line) and the 99th
-   percentile (faint band up to it), on a log axis, so a queue building up
+   percentile (thin line, same style), on a log axis, so a queue building up
    behind a saturated balancer shows as a climb.
 
 Scheduled events (``timeseries.csv``: ``event.*``) are marked by vertical lines
@@ -127,8 +127,8 @@ def load_over_time(results: Results) -> Figure:
             top.plot(mid, data["offered"], color=color, linestyle=":", linewidth=1.0, alpha=0.8)
             top.plot(mid, data["completed"], **style)
             middle.plot(mid, data["failed"], **style)
-            bottom.fill_between(
-                mid, data["p50"] * 1e3, data["p99"] * 1e3, color=color, alpha=0.15, linewidth=0
+            bottom.plot(
+                mid, data["p99"] * 1e3, color=color, linestyle=linestyle, linewidth=0.9, alpha=0.7
             )
             bottom.plot(mid, data["p50"] * 1e3, **style)
         top.set_ylabel("requests per second")
@@ -137,7 +137,7 @@ def load_over_time(results: Results) -> Figure:
         middle.set_title("Failures (any outcome but ok)", loc="left")
         bottom.set_ylabel("latency (ms, log scale)")
         bottom.set_title(
-            "Latency of successful requests: median (line), up to p99 (band)", loc="left"
+            "Latency of successful requests: median (bold), 99th percentile (thin)", loc="left"
         )
         bottom.set_xlabel(f"simulated time (s), {bin_width:g} s bins")
         for ax in (top, middle):

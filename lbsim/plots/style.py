@@ -229,7 +229,7 @@ def _plain(value: float, _pos: object = None) -> str:
     """Three significant digits, never in exponent notation (1000, not 1e+03)."""
     text = f"{value:.3g}"
     if "e" in text:
-        text = f"{value:.0f}" if value >= 1 else f"{value:.6f}".rstrip("0")
+        text = f"{float(text):.0f}" if value >= 1 else f"{value:.6f}".rstrip("0")
     return text
 
 
