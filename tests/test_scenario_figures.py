@@ -11,6 +11,8 @@ than offered).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import matplotlib.image
@@ -201,3 +203,16 @@ def test_cache_auth_l7_refuses_intruders_l4_lets_them_through() -> None:
     assert l7.loc["intruders", served] == 0
     assert l7.loc["scraper"].filter(like="403").sum() == l7.loc["scraper"].sum()
     assert l7.loc["members", "answered from the balancer's cache"] > 0
+
+
+def test_balancer_load_prefers_engine_counters() -> None:
+    results = short_results("l4_modes")
+    summary = copy.deepcopy(results.summary)
+    summary["variants"]["dsr"]["counters"].update(
+        {"lb.segments_in.client": 7, "lb.segments_in.backend": 0}
+    )
+    patched = dataclasses.replace(results, summary=summary)
+    load = received_by_balancer(patched, "dsr")
+    assert (load["segments.client"], load["segments.backend"]) == (7.0, 0.0)
+    assert load["payload.client"] > 0  # still from the connection records
+    assert np.isnan(received_by_balancer(patched, "nat")["segments.client"])

@@ -14,7 +14,7 @@ Where the numbers come from, most exact first:
 
 1. engine counters ``lb.segments_in.{client,backend}`` and
    ``lb.payload_in.{client,backend}`` (segments and payload bytes on the links
-   that end at the balancer), when the engine records them;
+   that end at the balancer), each pair used when the engine records it;
 2. the segment trace (``segments.csv``, ``lbsim run --trace-segments``): a link
    named ``A>B`` ends at the balancer when ``B`` is the variant's name;
 3. otherwise the connection records: payload bytes from clients are the
@@ -55,15 +55,11 @@ _STYLE = {
 }
 
 
-def _from_counters(counters: dict[str, float]) -> dict[str, float] | None:
-    keys = [f"lb.{what}_in.{side}" for what in ("segments", "payload") for side in _SOURCES]
-    if not all(key in counters for key in keys):
+def _from_counters(counters: dict[str, float], what: str) -> dict[str, float] | None:
+    keys = {side: f"lb.{what}_in.{side}" for side in _SOURCES}
+    if not all(key in counters for key in keys.values()):
         return None
-    return {
-        f"{what}.{side}": float(counters[f"lb.{what}_in.{side}"])
-        for what in ("segments", "payload")
-        for side in _SOURCES
-    }
+    return {f"{what}.{side}": float(counters[key]) for side, key in keys.items()}
 
 
 def _from_trace(segments: pd.DataFrame, variant: str) -> dict[str, float]:
@@ -111,13 +107,14 @@ def received_by_balancer(results: Results, variant: str) -> dict[str, float]:
         ``payload.backend`` (payload in bytes); segment counts are NaN when the run
         recorded neither the engine counters nor a segment trace.
     """
-    counters = results.summary["variants"][variant].get("counters", {})
-    exact = _from_counters(counters)
-    if exact is not None:
-        return exact
+    counters = results.summary["variants"][variant].get("counters") or {}
     if not results.segments.empty and (results.segments["variant"] == variant).any():
-        return _from_trace(results.segments, variant)
-    return _from_connections(results, variant)
+        found = _from_trace(results.segments, variant)
+    else:
+        found = _from_connections(results, variant)
+    for what in ("segments", "payload"):
+        found.update(_from_counters(counters, what) or {})
+    return found
 
 
 def balancer_load(results: Results) -> Figure:
