@@ -233,6 +233,12 @@ def _plain(value: float, _pos: object = None) -> str:
     return text
 
 
+def _round_inside(value: float, low: float, high: float) -> float:
+    """``value`` to two significant digits if that stays within ``[low, high]``."""
+    rounded = float(f"{value:.2g}")
+    return rounded if low <= rounded <= high else value
+
+
 def label_log_axis(axis: Axis) -> None:
     """Label a log-scale axis with plain numbers, including both ends of its range.
 
@@ -270,9 +276,9 @@ def label_log_axis(axis: Axis) -> None:
     if len(ticks) > 8:
         ticks = ticks[:: math.ceil(len(ticks) / 8)]
     if not ticks or ticks[0] > low * 1.5:
-        ticks = [low, *(t for t in ticks if t > low * 1.25)]
+        ticks = [_round_inside(low, low, low * 1.1), *(t for t in ticks if t > low * 1.25)]
     if ticks[-1] < high / 1.5:
-        ticks = [*(t for t in ticks if t < high / 1.25), high]
+        ticks = [*(t for t in ticks if t < high / 1.25), _round_inside(high, high / 1.1, high)]
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(_plain))
     axis.set_minor_formatter(NullFormatter())
