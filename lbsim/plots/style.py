@@ -233,10 +233,16 @@ def _plain(value: float, _pos: object = None) -> str:
     return text
 
 
-def _round_inside(value: float, low: float, high: float) -> float:
-    """``value`` to two significant digits if that stays within ``[low, high]``."""
-    rounded = float(f"{value:.2g}")
-    return rounded if low <= rounded <= high else value
+def _round_inward(value: float, upward: bool) -> float:
+    """``value`` rounded to two significant digits towards the inside of the axis.
+
+    Rounds up at the low end and down at the high end, so the label stays on the
+    axis; keeps ``value`` when rounding would move it by more than 10%.
+    """
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    rounded = (math.ceil if upward else math.floor)(value / step) * step
+    rounded = float(f"{rounded:.2g}")
+    return rounded if abs(rounded - value) <= 0.1 * value else value
 
 
 def label_log_axis(axis: Axis) -> None:
@@ -246,7 +252,7 @@ def label_log_axis(axis: Axis) -> None:
     over more, at 1, 1.5, 2, 3, ... × 10^k over less than one, and at evenly
     spaced round numbers over a sliver of a decade (where fewer than three of
     those fall in range). When the first
-    (last) tick lies more than a factor 1.5 inside the axis, the axis limit itself
+    (last) tick lies more than a factor 1.2 inside the axis, the axis limit itself
     is labelled too (three significant digits), so a narrow range never leaves
     its low end bare.
 
@@ -275,10 +281,10 @@ def label_log_axis(axis: Axis) -> None:
         ticks = [t for t in MaxNLocator(nbins=5).tick_values(low, high) if low <= t <= high]
     if len(ticks) > 8:
         ticks = ticks[:: math.ceil(len(ticks) / 8)]
-    if not ticks or ticks[0] > low * 1.5:
-        ticks = [_round_inside(low, low, low * 1.1), *(t for t in ticks if t > low * 1.25)]
-    if ticks[-1] < high / 1.5:
-        ticks = [*(t for t in ticks if t < high / 1.25), _round_inside(high, high / 1.1, high)]
+    if not ticks or ticks[0] > low * 1.2:
+        ticks = [_round_inward(low, upward=True), *(t for t in ticks if t > low * 1.15)]
+    if ticks[-1] < high / 1.2:
+        ticks = [*(t for t in ticks if t < high / 1.15), _round_inward(high, upward=False)]
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(_plain))
     axis.set_minor_formatter(NullFormatter())
