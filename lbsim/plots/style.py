@@ -281,10 +281,12 @@ def label_log_axis(axis: Axis) -> None:
         ticks = [t for t in MaxNLocator(nbins=5).tick_values(low, high) if low <= t <= high]
     if len(ticks) > 8:
         ticks = ticks[:: math.ceil(len(ticks) / 8)]
+    # An added end label pushes out inner labels closer than 1.15x or 9% of the axis.
+    gap = max(1.15, (high / low) ** 0.09)
     if not ticks or ticks[0] > low * 1.2:
-        ticks = [_round_inward(low, upward=True), *(t for t in ticks if t > low * 1.15)]
+        ticks = [_round_inward(low, upward=True), *(t for t in ticks if t > low * gap)]
     if ticks[-1] < high / 1.2:
-        ticks = [*(t for t in ticks if t < high / 1.15), _round_inward(high, upward=False)]
+        ticks = [*(t for t in ticks if t < high / gap), _round_inward(high, upward=False)]
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(_plain))
     axis.set_minor_formatter(NullFormatter())
