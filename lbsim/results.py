@@ -165,6 +165,10 @@ class Results:
         timeseries: Long table ``variant, series, time, value`` (``timeseries.csv``).
         summary: The ``summary.json`` content.
         backends: Variant name -> backends it could use, in order.
+        figures: Names of the figures the scenario asks for (``figures:``); empty
+            means the default set of :mod:`lbsim.plots`.
+        modes: Variant name -> layer-4 mode (``nat``, ``proxy``, ``dsr``); ``None``
+            for layer 7.
     """
 
     scenario: str
@@ -177,6 +181,8 @@ class Results:
     timeseries: pd.DataFrame
     summary: dict[str, Any]
     backends: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    figures: tuple[str, ...] = ()
+    modes: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def variants(self) -> list[str]:
@@ -267,6 +273,8 @@ def _variant_summary(
     ``finished_in_window`` counts the ``ok`` requests whose last response byte
     arrived inside the window, whenever they were issued: that rate is the
     throughput, so an overloaded system shows what it actually completed.
+    ``offered_rps`` is the rate at which requests were issued in the window; an
+    overloaded run completes fewer per second than it is offered.
     """
     outcome_counts = window["outcome"].value_counts()
     outcomes = {name: int(outcome_counts.get(name, 0)) for name in OUTCOMES}
@@ -282,6 +290,7 @@ def _variant_summary(
         "completed": completed,
         "failed": len(window) - completed,
         "outcomes": outcomes,
+        "offered_rps": len(window) / window_seconds if window_seconds > 0 else None,
         "throughput_rps": finished_in_window / window_seconds if window_seconds > 0 else None,
         "latency": metrics.latency_stats(ok_latencies.to_numpy()),
         "backend_share": metrics.backend_share(window, backends),
@@ -366,6 +375,8 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
         timeseries=timeseries,
         summary=summary,
         backends={run.name: tuple(run.backends) for run in runs},
+        figures=tuple(getattr(scenario, "figures", ())),
+        modes={b.name: b.mode for b in getattr(scenario, "balancers", ())},
     )
 
 

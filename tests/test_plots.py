@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -149,3 +150,42 @@ def test_palette_is_okabe_ito_and_stable() -> None:
 )
 def test_nice_bin_seconds(duration: float, expected: float) -> None:
     assert nice_bin_seconds(duration) == pytest.approx(expected)
+
+
+def test_line_styles_differ_between_variants() -> None:
+    looks = style.line_styles(5)
+    assert len({str(ls) for ls, _ in looks}) == 5
+    assert len({marker for _, marker in looks}) == 5
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(68.0, 136.0), (2110.0, 2280.0), (21.0, 1100.0), (0.05, 900.0)]
+)
+def test_log_axis_labels_both_ends(low: float, high: float) -> None:
+    with style.styled():
+        figure = style.new_figure()
+        ax = figure.add_subplot()
+        ax.plot([low, high], [0, 1])
+        ax.set_xscale("log")
+        ax.set_xlim(low, high)
+        style.label_log_axis(ax.xaxis)
+    ticks = [t for t in ax.get_xticks() if low <= t <= high]
+    assert len(ticks) >= 3
+    # The lowest and highest labels sit within a factor 1.2 of the axis ends.
+    assert ticks[0] <= low * 1.2 and ticks[-1] >= high / 1.2
+    labels = [ax.xaxis.get_major_formatter()(t, i) for i, t in enumerate(ticks)]
+    assert all(label and "e" not in label for label in labels)
+
+
+def test_latency_cdf_coinciding_curves_stay_distinct() -> None:
+    """Two variants with identical latencies: different line styles and markers."""
+    res = sticky_results()
+    same = res.requests.copy()
+    same.loc[same["variant"] == "l7", "latency"] = same.loc[
+        same["variant"] == "l4", "latency"
+    ].values
+    figure = plots.latency_cdf(dataclasses.replace(res, requests=same))
+    lines = [line for line in figure.axes[0].get_lines() if line.get_label().startswith("l")]
+    assert len(lines) == 2
+    assert lines[0].get_linestyle() != lines[1].get_linestyle()
+    assert lines[0].get_marker() != lines[1].get_marker()

@@ -196,6 +196,7 @@ def test_summary_top_level_and_keys() -> None:
         "completed",
         "failed",
         "outcomes",
+        "offered_rps",
         "throughput_rps",
         "latency",
         "backend_share",
@@ -216,6 +217,7 @@ def test_summary_counts_only_the_statistics_window() -> None:
     assert l4["outcomes"] == {"ok": 4, "error": 0, "blocked": 0, "timeout": 1, "rejected": 0}
     assert list(l4["outcomes"]) == list(OUTCOMES)
     assert l4["throughput_rps"] == pytest.approx(4 / 8)
+    assert l4["offered_rps"] == pytest.approx(5 / 8)  # issued in the window, failed or not
     # ok latencies in the window: 0.02, 0.04, 0.03, 0.01
     assert l4["latency"] == pytest.approx(
         {"mean": 0.025, "p50": 0.025, "p95": 0.0385, "p99": 0.0397}

@@ -2,15 +2,17 @@
 
 Theory of operation: each figure lives in its own module as a function
 ``results -> matplotlib.figure.Figure``; :mod:`lbsim.plots.style` holds the shared
-palette, fonts, sizes and the PNG writer. :data:`FIGURES` maps each output file name
-to its function, and :func:`write_figures` draws them all into a directory (this is
-what ``lbsim run`` calls for ``OUT/figures/``). In a notebook, call a figure
-function and display the returned figure.
+palette, line styles, fonts, sizes and the PNG writer. :data:`CATALOGUE` maps each
+figure *name* (the names a scenario lists under ``figures:``, see
+:mod:`lbsim.scenario.figure_names`) to its function; the figure is written as
+``NAME.png``. :func:`write_figures` draws the figures the scenario named (this is
+what ``lbsim run`` calls for ``OUT/figures/``), or the default three when it named
+none. In a notebook, call a figure function and display the returned figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,18 @@ from matplotlib.figure import Figure
 from lbsim.plots import backend_requests as _backend_requests
 from lbsim.plots import latency_cdf as _latency_cdf
 from lbsim.plots import share_over_time as _share_over_time
+from lbsim.plots.backend_sequence import backend_sequence
+from lbsim.plots.balancer_load import balancer_load
+from lbsim.plots.balancer_timeseries import balancer_cpu
+from lbsim.plots.connection_setup import connection_setup
+from lbsim.plots.latency_by_client import latency_by_client
+from lbsim.plots.load_over_time import load_over_time
+from lbsim.plots.outcomes_by_client import outcomes_by_client
+from lbsim.plots.path_groups import path_groups
+from lbsim.plots.segment_sides import segments_per_side
 from lbsim.plots.style import save_figure
+from lbsim.plots.upstream_connects import upstream_connects
+from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
 
 if TYPE_CHECKING:
     from lbsim.results import Results
@@ -29,9 +42,11 @@ latency_cdf = _latency_cdf.latency_cdf
 share_over_time = _share_over_time.share_over_time
 
 __all__ = [
+    "CATALOGUE",
     "FIGURES",
     "FigureFunction",
     "backend_requests",
+    "figure_names",
     "latency_cdf",
     "save_figure",
     "share_over_time",
@@ -41,23 +56,54 @@ __all__ = [
 #: Signature of a figure function: results in, unsaved figure out.
 FigureFunction = Callable[["Results"], Figure]
 
-#: Output file name -> function drawing that figure.
-FIGURES: dict[str, FigureFunction] = {
-    _latency_cdf.FILENAME: latency_cdf,
-    _share_over_time.FILENAME: share_over_time,
-    _backend_requests.FILENAME: backend_requests,
+#: Figure name (``figures:`` in a scenario) -> function drawing it, as ``NAME.png``.
+CATALOGUE: dict[str, FigureFunction] = {
+    "latency_cdf": latency_cdf,
+    "stickiness": share_over_time,
+    "backend_requests": backend_requests,
+    "backend_sequence": backend_sequence,
+    "balancer_load": balancer_load,
+    "connection_setup": connection_setup,
+    "load_over_time": load_over_time,
+    "balancer_cpu": balancer_cpu,
+    "latency_by_client": latency_by_client,
+    "path_groups": path_groups,
+    "outcomes_by_client": outcomes_by_client,
+    "segments_per_side": segments_per_side,
+    "upstream_connects": upstream_connects,
 }
+if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
+    raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")
+
+#: Output file name -> function, for the default figures (kept for callers by file name).
+FIGURES: dict[str, FigureFunction] = {f"{name}.png": CATALOGUE[name] for name in DEFAULT_FIGURES}
 
 
-def write_figures(results: Results, directory: str | Path) -> list[Path]:
-    """Draw every figure in :data:`FIGURES` and save it as a PNG in ``directory``.
+def figure_names(results: Results) -> tuple[str, ...]:
+    """The figures to draw for ``results``: the scenario's ``figures:``, else the default."""
+    return tuple(results.figures) or DEFAULT_FIGURES
+
+
+def write_figures(
+    results: Results, directory: str | Path, names: Sequence[str] | None = None
+) -> list[Path]:
+    """Draw the named figures and save each as ``NAME.png`` in ``directory``.
 
     Args:
         results: Results of one scenario run.
         directory: Destination directory (created if missing).
+        names: Figure names (keys of :data:`CATALOGUE`); by default the ones the
+            scenario listed under ``figures:`` (:func:`figure_names`).
 
     Returns:
-        The PNG paths written, in :data:`FIGURES` order.
+        The PNG paths written, in the order of ``names``.
+
+    Raises:
+        KeyError: If a name is not in :data:`CATALOGUE`.
     """
     target = Path(directory)
-    return [save_figure(draw(results), target / name) for name, draw in FIGURES.items()]
+    chosen = figure_names(results) if names is None else tuple(names)
+    unknown = [name for name in chosen if name not in CATALOGUE]
+    if unknown:
+        raise KeyError(f'no figure "{unknown[0]}" (figures: {", ".join(CATALOGUE)})')
+    return [save_figure(CATALOGUE[name](results), target / f"{name}.png") for name in chosen]

@@ -37,7 +37,15 @@ if TYPE_CHECKING:
 
     from lbsim.results import Results
 
-__all__ = ["UNITS", "Panel", "balancer_timeseries", "byte_unit", "moving_average", "series"]
+__all__ = [
+    "UNITS",
+    "Panel",
+    "balancer_cpu",
+    "balancer_timeseries",
+    "byte_unit",
+    "moving_average",
+    "series",
+]
 
 #: Display units: name -> factor from the stored value (``bytes`` is chosen per panel).
 UNITS: dict[str, float] = {"%": 100.0, "ms": 1e3, "count": 1.0, "bytes": 1.0}
@@ -245,3 +253,38 @@ def balancer_timeseries(
         )
         figure.suptitle(title or f"Balancer state over time — {results.scenario}")
     return figure
+
+
+def balancer_cpu(results: Results) -> Figure:
+    """Figure ``balancer_cpu.png``: balancer CPU utilisation and CPU queueing delay over time.
+
+    The utilisation panel shows every sample faintly and a moving average over
+    about a fortieth of the run on top, with the 100% ceiling dotted: a balancer
+    that terminates TLS on one core sits at the ceiling while a layer-4 balancer
+    stays near zero (concepts C13, C20). The queueing panel shows how long work
+    waited for the CPU.
+
+    Args:
+        results: Results of a run.
+
+    Returns:
+        The figure (not saved).
+    """
+    smooth = max(results.duration / 40, 0.005)
+    return balancer_timeseries(
+        results,
+        [
+            Panel(
+                "lb.cpu_utilization",
+                "balancer CPU busy",
+                "%",
+                smooth=smooth,
+                ceiling=100.0,
+                title="CPU utilisation (all cores)",
+            ),
+            Panel(
+                "lb.cpu_queue_delay", "CPU queueing delay", "ms", title="Work waiting for the CPU"
+            ),
+        ],
+        title=f"Balancer CPU over time — {results.scenario}",
+    )

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
     from lbsim.results import Results
 
-__all__ = ["PARTS", "new_connection_latency", "setup_parts"]
+__all__ = ["PARTS", "connection_setup", "new_connection_latency", "setup_parts"]
 
 #: Column name and legend text of each part, in time order.
 PARTS: tuple[tuple[str, str], ...] = (
@@ -151,7 +151,8 @@ def new_connection_latency(
             connect = float(means[name]["connect"])
             text = f"{connect:.1f} ms"
             if base is not None and name != reference:
-                text += f" ({connect - base:+.1f})"
+                difference = round(connect - base, 1)
+                text += f" ({difference:+.1f})" if difference else " (±0.0)"
             left.text(connect - 1.0, row, text, ha="right", va="center", fontsize=8.5)
             total = float(means[name]["latency"])
             left.text(total + 1.0, row, f"{total:.1f} ms", ha="left", va="center", fontsize=8.5)
@@ -210,3 +211,17 @@ def new_connection_latency(
         )
         figure.suptitle(title or f"Latency of requests on new connections — {results.scenario}")
     return figure
+
+
+def connection_setup(results: Results) -> Figure:
+    """Figure ``connection_setup.png``: :func:`new_connection_latency` against the first variant.
+
+    Args:
+        results: Results of a run.
+
+    Returns:
+        The figure (not saved).
+    """
+    return new_connection_latency(
+        results, reference=results.variants[0] if results.variants else None
+    )

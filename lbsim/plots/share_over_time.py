@@ -7,7 +7,8 @@ stacked areas whose heights are the backends' shares of the requests in each bin
 on one backend, so with few long-lived connections its bands stay lopsided; a
 layer-7 balancer places each request, so its bands converge to the algorithm's
 target. Bins without served requests are left blank rather than drawn as zero.
-The warm-up, excluded from statistics, is veiled.
+The warm-up, excluded from statistics, is veiled; scheduled events (a backend
+added, a crash) are marked.
 """
 
 from __future__ import annotations
@@ -20,12 +21,20 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from lbsim import metrics
-from lbsim.plots.style import backend_colors, new_figure, shade_warmup, styled, variant_label
+from lbsim.plots.style import (
+    backend_colors,
+    mark_events,
+    new_figure,
+    scheduled_events,
+    shade_warmup,
+    styled,
+    variant_label,
+)
 
 if TYPE_CHECKING:
     from lbsim.results import Results
 
-__all__ = ["FILENAME", "nice_bin_seconds", "share_over_time"]
+__all__ = ["FILENAME", "all_backends", "nice_bin_seconds", "share_over_time"]
 
 FILENAME = "stickiness.png"
 
@@ -45,7 +54,7 @@ def nice_bin_seconds(duration: float, target_bins: int = _TARGET_BINS) -> float:
     return 10.0 ** (exponent + 1)  # pragma: no cover - the loop always returns
 
 
-def _all_backends(results: Results) -> list[str]:
+def all_backends(results: Results) -> list[str]:
     """Every backend of every variant, in first-seen order (one colour each)."""
     seen: dict[str, None] = {}
     for names in results.backends.values():
@@ -67,7 +76,7 @@ def share_over_time(results: Results, bin_seconds: float | None = None) -> Figur
     """
     variants = results.summary["variants"]
     bin_width = bin_seconds or nice_bin_seconds(results.duration)
-    backends = _all_backends(results)
+    backends = all_backends(results)
     colors = dict(zip(backends, backend_colors(len(backends)), strict=True))
     with styled():
         figure = new_figure(height=1.5 + 2.3 * max(len(variants), 1))
@@ -90,6 +99,7 @@ def share_over_time(results: Results, bin_seconds: float | None = None) -> Figur
                 linewidth=0.4,
             )
             shade_warmup(ax, results.warmup)
+            mark_events([ax], scheduled_events(results))
             sticky = info["stickiness"]
             sticky_text = "n/a" if sticky is None else f"{sticky:.2f}"
             ax.set_title(

@@ -7,6 +7,12 @@ registered with a GUI backend and nothing leaks between figures) inside
 created. Saving goes through :func:`save_figure`, which renders with matplotlib's
 Agg raster backend at :data:`DPI`.
 
+Lines that may coincide (two variants with the same latency) also differ in
+line style and marker (:func:`line_styles`), so a curve hidden under another still
+shows its markers and its legend entry matches something visible. Log-scale axes
+get plain-number labels at both ends of the range (:func:`label_log_axis`), even
+when the range spans less than a decade.
+
 Colours come from the Okabe–Ito palette, designed to stay distinguishable for the
 common forms of colour blindness and in greyscale print. Balancer variants and
 backends draw from two fixed orders of it so the same variant keeps its colour in
@@ -15,16 +21,23 @@ every figure.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
 from cycler import cycler
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.typing import LineStyleType
+
+if TYPE_CHECKING:
+    from lbsim.results import Results
 
 __all__ = [
     "DPI",
@@ -33,9 +46,13 @@ __all__ = [
     "OKABE_ITO",
     "RC",
     "backend_colors",
+    "label_log_axis",
+    "line_styles",
+    "mark_events",
     "new_figure",
     "save_figure",
     "save_figure_as",
+    "scheduled_events",
     "styled",
     "variant_colors",
     "variant_label",
@@ -132,6 +149,34 @@ def shade_warmup(ax: Axes, warmup: float) -> None:
         )
 
 
+def scheduled_events(results: Results) -> list[tuple[float, str]]:
+    """The run's scheduled events (``timeseries.csv``: ``event.*``) as ``(time, action)``.
+
+    Every variant replays the same events, so each appears once.
+    """
+    frame = results.timeseries
+    rows = frame[frame["series"].str.startswith("event.")]
+    names = (str(s).removeprefix("event.") for s in rows["series"])
+    return sorted(set(zip(rows["time"].astype(float), names, strict=True)))
+
+
+def mark_events(axes: Sequence[Axes], events: Sequence[tuple[float, str]]) -> None:
+    """Draw each event as a dash-dotted vertical line on every axes, named on the first."""
+    for time, action in events:
+        for ax in axes:
+            ax.axvline(time, color="0.25", linestyle="-.", linewidth=1.0)
+        axes[0].annotate(
+            action.replace("_", " "),
+            (time, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            va="top",
+            fontsize=8.5,
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0},
+        )
+
+
 def variants_legend_title(replications: int) -> str:
     """Legend title of a sweep figure: what each line and band stands for."""
     how = (
@@ -160,6 +205,91 @@ def backend_colors(count: int) -> list[str]:
     if count == len(_BACKEND_ORDER) + 1:
         return [*_palette(_BACKEND_ORDER, count - 1, "viridis"), _GREY]
     return _palette(_BACKEND_ORDER, count, "viridis")
+
+
+#: Line styles and markers in variant order: solid, dashed, dotted, dash-dot, ...
+_LINE_STYLES: tuple[tuple[LineStyleType, str], ...] = (
+    ("-", "o"),
+    ("--", "s"),
+    (":", "^"),
+    ("-.", "D"),
+    ((0, (5, 1, 1, 1, 1, 1)), "v"),
+    ((0, (1, 3)), "P"),
+    ((0, (8, 2)), "X"),
+    ((0, (3, 2, 1, 2)), "*"),
+)
+
+
+def line_styles(count: int) -> list[tuple[LineStyleType, str]]:
+    """``(linestyle, marker)`` for ``count`` variants, so coinciding lines stay apart."""
+    return [_LINE_STYLES[i % len(_LINE_STYLES)] for i in range(count)]
+
+
+def _plain(value: float, _pos: object = None) -> str:
+    """Three significant digits, never in exponent notation (1000, not 1e+03)."""
+    text = f"{value:.3g}"
+    if "e" in text:
+        text = f"{float(text):.0f}" if value >= 1 else f"{value:.6f}".rstrip("0")
+    return text
+
+
+def _round_inward(value: float, upward: bool) -> float:
+    """``value`` rounded to two significant digits towards the inside of the axis.
+
+    Rounds up at the low end and down at the high end, so the label stays on the
+    axis; keeps ``value`` when rounding would move it by more than 10%.
+    """
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    rounded = (math.ceil if upward else math.floor)(value / step) * step
+    rounded = float(f"{rounded:.2g}")
+    return rounded if abs(rounded - value) <= 0.1 * value else value
+
+
+def label_log_axis(axis: Axis) -> None:
+    """Label a log-scale axis with plain numbers, including both ends of its range.
+
+    Ticks sit at 1, 2, 5 × 10^k over one to three decades, at the decades only
+    over more, at 1, 1.5, 2, 3, ... × 10^k over less than one, and at evenly
+    spaced round numbers over a sliver of a decade (where fewer than three of
+    those fall in range). When the first
+    (last) tick lies more than a factor 1.2 inside the axis, the axis limit itself
+    is labelled too (three significant digits), so a narrow range never leaves
+    its low end bare.
+
+    Args:
+        axis: ``ax.xaxis`` or ``ax.yaxis`` of an axes already set to log scale,
+            with its limits final.
+    """
+    axis.axes.autoscale_view()  # limits are computed lazily: settle them first
+    low, high = sorted(axis.get_view_interval())
+    if not (low > 0 and high > low):
+        return
+    decades = math.log10(high / low)
+    if decades > 3:
+        mantissas: tuple[float, ...] = (1.0,)
+    elif decades > 1:
+        mantissas = (1.0, 2.0, 5.0)
+    else:
+        mantissas = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    ticks = [
+        m * 10.0**exponent
+        for exponent in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        for m in mantissas
+        if low <= m * 10.0**exponent <= high
+    ]
+    if len(ticks) < 3:  # a sliver of a decade: evenly spaced round numbers instead
+        ticks = [t for t in MaxNLocator(nbins=5).tick_values(low, high) if low <= t <= high]
+    if len(ticks) > 8:
+        ticks = ticks[:: math.ceil(len(ticks) / 8)]
+    # An added end label pushes out inner labels closer than 1.15x or 9% of the axis.
+    gap = max(1.15, (high / low) ** 0.09)
+    if not ticks or ticks[0] > low * 1.2:
+        ticks = [_round_inward(low, upward=True), *(t for t in ticks if t > low * gap)]
+    if ticks[-1] < high / 1.2:
+        ticks = [*(t for t in ticks if t < high / gap), _round_inward(high, upward=False)]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(_plain))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def variant_label(name: str, layer: object, algorithm: object) -> str:

@@ -67,6 +67,7 @@ from lbsim.scenario.fields import (
     TimeDistribution,
     UrlPrefix,
 )
+from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
 from lbsim.scenario.units import format_duration, parse_duration, parse_size
 
 __all__ = [
@@ -726,6 +727,7 @@ class Scenario(_Model):
         balancers: Balancer variants, each run on the same workload.
         events: Scheduled faults and changes (crashes, slowdowns, errors, loss,
             outages, balancer restarts, backends added or removed).
+        figures: Figures ``lbsim run`` draws, by name (see ``figure_names.py``).
     """
 
     name: Text
@@ -790,6 +792,23 @@ class Scenario(_Model):
                             "protocol through",
                         )
         return self
+
+    # --- figures: which figures ``lbsim run`` draws (names in figure_names.py) ---
+    figures: tuple[str, ...] = Field(default=DEFAULT_FIGURES, min_length=1)
+
+    @field_validator("figures", mode="after")
+    @classmethod
+    def _check_figures(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for index, name in enumerate(names):
+            if name not in FIGURE_NAMES:
+                raise KeyedValueError(
+                    (index,), f'no figure "{name}" (figures: {", ".join(FIGURE_NAMES)})'
+                )
+            if name in names[:index]:
+                raise KeyedValueError((index,), f'figure "{name}" is listed twice')
+        return names
+
+    # --- end of figures ---
 
     def backend_names(self) -> tuple[str, ...]:
         """Names of all backend servers in order: ``web-1, web-2, pictures-1, ...``.
