@@ -45,7 +45,7 @@ from lbsim.net.addresses import (
     VIP_PORT,
     VIP_TLS_PORT,
 )
-from lbsim.nodes.stack import PortsExhausted, TcpStack
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection

@@ -29,8 +29,8 @@ from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection, TcpListener
 
 if TYPE_CHECKING:
-    from lbsim.lb.cpu import Cpu
-    from lbsim.nodes.stack import TcpStack
+    from lbsim.host.cpu import Cpu
+    from lbsim.host.stack import TcpStack
 
 _SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 

@@ -30,7 +30,7 @@ from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import INF, TcpConnection, TcpListener, TcpParams
 
 if TYPE_CHECKING:
-    from lbsim.lb.cpu import Cpu
+    from lbsim.host.cpu import Cpu
     from lbsim.net.link import Link
 
 Key = tuple[int, int, int, int]
