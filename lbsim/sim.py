@@ -33,11 +33,12 @@ from typing import Any
 
 import simpy
 
+from lbsim.host.cpu import Cpu
+from lbsim.host.stack import TcpStack
 from lbsim.lb.algorithms import Algorithm, make_algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.conntable import ConnectionTable, Timeouts
-from lbsim.host.cpu import Cpu
 from lbsim.lb.health import HealthChecker
 from lbsim.lb.l4 import DirectReturn, L4Balancer
 from lbsim.lb.l4proxy import L4Proxy
@@ -50,7 +51,6 @@ from lbsim.net.link import Link
 from lbsim.net.segment import Segment, flag_names, mss_for_mtu
 from lbsim.nodes.backend import Backend
 from lbsim.nodes.client import ClientGroupRunner, ClientHost, Tracker
-from lbsim.host.stack import TcpStack
 from lbsim.records import Recorder, SegmentRecord
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError

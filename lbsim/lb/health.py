@@ -21,9 +21,9 @@ from typing import Any
 import simpy
 
 from lbsim.app.http import HttpRequest
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE
-from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 
 import simpy
 
+from lbsim.host.cpu import Cpu
+from lbsim.host.stack import TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.conntable import (
@@ -37,12 +39,10 @@ from lbsim.lb.conntable import (
     Entry,
     EntryState,
 )
-from lbsim.host.cpu import Cpu
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
-from lbsim.host.stack import TcpStack
 from lbsim.records import Recorder
 from lbsim.sched import call_at
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import simpy
 
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.conntable import ConnectionTable, Entry, EntryState
@@ -45,7 +46,6 @@ from lbsim.net.addresses import (
     VIP_PORT,
     VIP_TLS_PORT,
 )
-from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection

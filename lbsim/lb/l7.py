@@ -34,10 +34,12 @@ import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
 from lbsim.app.tls import TlsEndpoint
+from lbsim.host.channel import PlainChannel, TlsChannel
+from lbsim.host.cpu import Cpu
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.algorithms import stable_hash
 from lbsim.lb.backends import BackendRef, usable
 from lbsim.lb.cache import ResponseCache
-from lbsim.host.cpu import Cpu
 from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import Router, Rule, header_map
@@ -50,8 +52,6 @@ from lbsim.net.addresses import (
     VIP_TLS_PORT,
     endpoint_str,
 )
-from lbsim.host.channel import PlainChannel, TlsChannel
-from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder
 from lbsim.sched import call_at
 from lbsim.streams import mix64

@@ -30,10 +30,10 @@ import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest
 from lbsim.app.tls import TlsEndpoint
-from lbsim.host.cpu import Cpu
-from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
 from lbsim.host.channel import TlsChannel
+from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
+from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
