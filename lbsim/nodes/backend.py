@@ -256,7 +256,7 @@ class Backend:
     def _done(self, conn: TcpConnection, req: HttpRequest, service: float, epoch: int) -> None:
         if epoch != self._epoch:
             return  # the server crashed meanwhile: this work and its worker are gone
-        now = self.env._now
+        now = self.env.now
         self.served += 1
         self.busy_time += service
         if self.error_rate and self.errors_rng.random() < self.error_rate:
