@@ -229,8 +229,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for renderable in _comparison_tables(results.summary, console.width):
         console.print(renderable)
     try:
-        extra = None if pcap is None else pcap.write_into
-        written = write_outputs(results, out_dir, figures=not args.no_figures, extra=extra)
+        extra = [] if pcap is None else [pcap.write_into]
+        if not args.no_figures:
+            from lbsim.plots import figure_writer  # lazy: matplotlib only when drawing
+
+            extra.insert(0, figure_writer(results))
+        written = write_outputs(results, out_dir, extra=extra)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
     except OSError as exc:

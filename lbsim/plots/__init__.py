@@ -32,6 +32,7 @@ __all__ = [
     "FIGURES",
     "FigureFunction",
     "backend_requests",
+    "figure_writer",
     "latency_cdf",
     "save_figure",
     "share_over_time",
@@ -47,6 +48,11 @@ FIGURES: dict[str, FigureFunction] = {
     _share_over_time.FILENAME: share_over_time,
     _backend_requests.FILENAME: backend_requests,
 }
+
+
+def figure_writer(results: Results) -> Callable[[Path], list[Path]]:
+    """A writer of ``figures/*.png`` for :func:`lbsim.results.write_outputs`'s ``extra``."""
+    return lambda directory: write_figures(results, directory / "figures")
 
 
 def write_figures(results: Results, directory: str | Path) -> list[Path]:
