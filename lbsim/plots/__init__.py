@@ -4,8 +4,12 @@ Theory of operation: each figure lives in its own module as a function
 ``results -> matplotlib.figure.Figure``; :mod:`lbsim.plots.style` holds the shared
 palette, fonts, sizes and the PNG writer. :data:`FIGURES` maps each output file name
 to its function, and :func:`write_figures` draws them all into a directory (this is
-what ``lbsim run`` calls for ``OUT/figures/``). In a notebook, call a figure
-function and display the returned figure.
+what ``lbsim run`` calls for ``OUT/figures/``, handing
+:func:`figure_writer` to :func:`lbsim.results.write_outputs`). In a notebook, call
+a figure function and display the returned figure.
+
+Layer: may import ``results``, ``metrics``, ``records`` and the leaf utilities;
+sweep tables appear in signatures only (typing), so plots never import ``sweep``.
 """
 
 from __future__ import annotations
