@@ -352,7 +352,10 @@ def test_latency_feedback_goes_to_the_route_that_chose_the_backend() -> None:
     run = build.run()
     assert sum(r.outcome == "ok" for r in run.recorder.requests) > 50
     first, second = (rule.algorithm for rule in build.lb.router.rules)  # type: ignore[attr-defined]
-    for backend in build.lb.backends:
+    used = [b for b in build.lb.backends if run.recorder.counters[f"backend.{b.name}.served"]]
+    assert used
+    for backend in used:
         learned = second.latency_estimate(backend, run.end_time)
         assert 0.006 <= learned <= 0.010  # about 5 ms service + 2 ms round trip
+    for backend in build.lb.backends:
         assert first.latency_estimate(backend, run.end_time) == first.default_latency
