@@ -202,7 +202,13 @@ def _stdout_console() -> Console:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """``lbsim run``: simulate, print the comparison table, write the outputs."""
-    from lbsim.results import OutputDirError, build_results, check_output_dir, write_outputs
+    from lbsim.results import (
+        ExtraWriter,
+        OutputDirError,
+        build_results,
+        check_output_dir,
+        write_outputs,
+    )
 
     scenario = _load(args)
     out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
@@ -229,7 +235,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for renderable in _comparison_tables(results.summary, console.width):
         console.print(renderable)
     try:
-        extra = [] if pcap is None else [pcap.write_into]
+        extra: list[ExtraWriter] = [] if pcap is None else [pcap.write_into]
         if not args.no_figures:
             from lbsim.plots import figure_writer  # lazy: matplotlib only when drawing
 

@@ -50,6 +50,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "REQUEST_COLUMNS",
     "TIMESERIES_DTYPES",
+    "ExtraWriter",
     "OutputDirError",
     "Results",
     "ScenarioLike",

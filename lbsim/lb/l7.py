@@ -23,9 +23,10 @@ arrive (``streamed``).
 Every segment the balancer's stack receives or sends also costs CPU, on ``cores``
 cores, so under load the balancer itself becomes the bottleneck (C20).
 
-This module is the proxy itself (client side, request arrival, dispatch,
-responses); its settings are in :mod:`lbsim.lb.l7_config`, its pooled backend
-connections in :mod:`lbsim.lb.l7_upstream`, its retries and outlier hooks in
+This module is the proxy itself (parse, dispatch, responses, changes); its
+client connections, buffers and limits are in :mod:`lbsim.lb.l7_buffers`, its
+settings in :mod:`lbsim.lb.l7_config`, its pooled backend connections in
+:mod:`lbsim.lb.l7_upstream`, its retries and outlier hooks in
 :mod:`lbsim.lb.l7_retries`.
 """
 
@@ -37,12 +38,13 @@ import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
 from lbsim.app.tls import TlsEndpoint
-from lbsim.host.channel import PlainChannel, TlsChannel
+from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.cache import ResponseCache
+from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
     L7Costs,
     Limits,
@@ -72,59 +74,7 @@ __all__ = ["ClientSide", "L7Balancer", "L7Costs", "Limits", "head_bytes"]
 _SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 
 
-class ClientSide:
-    """The proxy's application on one client connection."""
-
-    __slots__ = (
-        "channel",
-        "closing",
-        "conn",
-        "dead",
-        "held",
-        "in_flight",
-        "lb",
-        "partial",
-        "request_no",
-        "started",
-    )
-
-    def __init__(self, lb: L7Balancer, conn: TcpConnection) -> None:
-        self.lb = lb
-        self.conn = conn
-        self.in_flight = 0  # requests received and not yet answered (several if multiplexed)
-        self.closing = False
-        self.dead = False  # refused by a limit: the rest of its bytes are discarded
-        self.held = 0  # bytes of this connection held in the balancer's memory
-        self.partial = 0  # bytes of the request currently arriving
-        self.started = 0.0  # when that request's first byte came
-        self.request_no = 0  # counts requests begun, for the read timeout
-        self.channel: PlainChannel | TlsChannel = PlainChannel(conn, lb.stack)
-        conn.stream_data = True
-
-    def on_established(self, conn: TcpConnection, now: float) -> None:
-        self.lb.client_connections += 1
-
-    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
-        self.lb.request_bytes(self, nbytes, ends, now)
-
-    def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        if self.dead:
-            return
-        self.in_flight += 1
-        self.lb.request_complete(self, message, first_byte, now)
-
-    def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
-        if self.in_flight:
-            self.closing = True
-        else:
-            conn.close(now)
-
-    def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
-        self.lb.client_connections -= 1
-        self.lb.release_held(self)
-
-
-class L7Balancer(UpstreamPools, Retries, Balancer):
+class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
     """Layer-7 reverse proxy.
 
     Attributes:
@@ -263,30 +213,6 @@ class L7Balancer(UpstreamPools, Retries, Balancer):
         client.channel = channel
         return channel
 
-    # -------------------------------------------------------------- buffers
-
-    def _hold(self, client: ClientSide, nbytes: int) -> None:
-        client.held += nbytes
-        held = self.buffered_bytes = self.buffered_bytes + nbytes
-        if held > self.peak_buffer:
-            self.peak_buffer = held
-
-    def unhold(self, client: ClientSide, nbytes: int) -> None:
-        """``nbytes`` of ``client``'s requests left the balancer's memory."""
-        nbytes = min(nbytes, client.held)
-        client.held -= nbytes
-        self.buffered_bytes -= nbytes
-
-    def release_held(self, client: ClientSide) -> None:
-        """Forget everything held for a connection that is gone."""
-        self.unhold(client, client.held)
-
-    def buffer(self, delta: int) -> None:
-        """Account response bytes held (positive) or released (negative)."""
-        held = self.buffered_bytes = self.buffered_bytes + delta
-        if held > self.peak_buffer:
-            self.peak_buffer = held
-
     # ------------------------------------------------------------ interface
 
     @property
@@ -316,62 +242,6 @@ class L7Balancer(UpstreamPools, Retries, Balancer):
         if self.outlier is not None:
             out["lb.ejections"] = self.outlier.ejections
         return out
-
-    # ----------------------------------------------------- request arrival
-
-    def request_bytes(self, client: ClientSide, nbytes: int, ends: Any, now: float) -> None:
-        """Request bytes arrived in order: hold them, watch the limits."""
-        if client.dead:
-            return
-        limits = self.limits
-        if limits.max_buffer is not None and self.buffered_bytes + nbytes > limits.max_buffer:
-            self._refuse_early(client, 503, now)
-            return
-        self._hold(client, nbytes)
-        consumed = 0
-        if ends:
-            # Requests ending here are complete (on_message follows); only the bytes
-            # after the last end belong to a request still arriving.
-            client.partial = 0
-            consumed = ends[-1][0]
-        rest = nbytes - consumed
-        if rest > 0:
-            if client.partial == 0:
-                self._begin_request(client, now)
-            client.partial += rest
-            if limits.max_request is not None and client.partial > limits.max_request:
-                self._refuse_early(client, 413, now)
-
-    def _begin_request(self, client: ClientSide, now: float) -> None:
-        client.started = now
-        client.request_no += 1
-        timeout = self.limits.request_timeout
-        if timeout is not None:
-            call_at(self.env, now + timeout, self._read_timeout, client, client.request_no)
-
-    def _read_timeout(self, client: ClientSide, request_no: int) -> None:
-        if client.request_no == request_no and client.partial > 0 and not client.dead:
-            self._refuse_early(client, 408, self.env.now)
-
-    def _refuse_early(self, client: ClientSide, status: int, now: float) -> None:
-        """Answer the request still arriving on ``client`` with ``status``, then reset.
-
-        The request is not complete, so the balancer has not parsed it; like an
-        HTTP/1.1 server it answers the connection's oldest outstanding request
-        (``request=None``) and then drops the connection.
-        """
-        client.dead = True
-        self.release_held(client)
-        self.local_answers[status] = self.local_answers.get(status, 0) + 1
-        conn = client.conn
-        if conn.state in _SENDABLE:
-            client.channel.send(HttpResponse(None, status, ERROR_RESPONSE_SIZE, self.name), now)
-            client.channel.then(lambda: self._reset(conn))
-
-    def _reset(self, conn: TcpConnection) -> None:
-        if conn.state is not TcpState.CLOSED:
-            conn.abort(self.env.now)
-            self.stack.flush(conn)
 
     def request_complete(
         self, client: ClientSide, req: HttpRequest, first_byte: float, now: float
