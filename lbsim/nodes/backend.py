@@ -34,6 +34,7 @@ from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
 from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
+from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
@@ -80,7 +81,7 @@ class Backend:
         stack: TcpStack,
         *,
         workers: int,
-        service_time: Any,
+        service_time: Distribution,
         weight: float = 1.0,
         queue_limit: int | None = None,
         io_model: str = "event",
