@@ -163,13 +163,11 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
     def from_wiring(cls, wiring: Wiring) -> L7Balancer:
         """The proxy a scenario's balancer entry describes, wired in."""
         cfg = wiring.config
-        od = cfg.outlier_detection
-        router = router_of(wiring)
-        return cls(
+        lb = cls(
             wiring.env,
             cfg.name,
             wiring.terminating_stack(),
-            router,
+            router_of(wiring),
             cpu=wiring.cpu,
             costs=costs_of(wiring),
             pool_max=cfg.pool.max,
@@ -183,15 +181,16 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             hash_on=cfg.hash_on or "client_ip",
             tls=cfg.tls,
             retries=cfg.retries,
-            outlier=None
-            if od is None
-            else OutlierDetector(
-                router.backends, od.consecutive_5xx, od.base_ejection, od.max_ejection_percent
-            ),
             panic_threshold=cfg.panic_threshold,
             vip=wiring.vip,
             inside=wiring.inside,
         )
+        od = cfg.outlier_detection
+        if od is not None:  # over the proxy's own list, which scale out extends
+            lb.outlier = OutlierDetector(
+                lb.backends, od.consecutive_5xx, od.base_ejection, od.max_ejection_percent
+            )
+        return lb
 
     def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
         """A client connection to port 443: TLS ends here, with the balancer's certificate."""
