@@ -10,13 +10,14 @@ balancer. The balancer is any kind of the registry (:mod:`lbsim.lb.registry`):
 the L4 NAT or DSR forwarder, which receives raw segments, or the L4 splicing
 proxy or the L7 proxy, whose TCP stacks terminate them. Clients and backends are
 identical across variants, so variants differ only by the balancer (common
-random numbers). The work is done in :mod:`lbsim.build`; this module keeps the
+random numbers). The work is done in :mod:`lbsim.run`; this module keeps the
 entry points the rest of the project imports.
 """
 
 from __future__ import annotations
 
-from lbsim.build import (
+from lbsim.lb.base import build_algorithm
+from lbsim.run import (
     Progress,
     Tap,
     VariantBuild,
@@ -28,7 +29,6 @@ from lbsim.build import (
     tcp_params,
     variant_names,
 )
-from lbsim.lb.base import build_algorithm
 
 __all__ = [
     "Progress",

@@ -36,8 +36,8 @@ LAYERS: dict[str, frozenset[str]] = {
     "host": frozenset({"net", "transport", "app"}),
     "lb": frozenset({"net", "transport", "app", "host"}),
     "nodes": frozenset({"net", "transport", "app", "host"}),
-    "build": frozenset({"net", "transport", "app", "host", "lb", "nodes"}),
-    "sim": frozenset({"build", "lb"}),
+    "run": frozenset({"net", "transport", "app", "host", "lb", "nodes"}),
+    "sim": frozenset({"run", "lb"}),
     "metrics": frozenset(),
     "results": frozenset({"metrics"}),
     "plots": frozenset({"results", "metrics"}),
@@ -197,7 +197,7 @@ def test_the_docs_show_the_same_table(doc: str) -> None:
 
 #: The engine's layer packages (``transport``'s docstring is being rewritten with
 #: its split into modules; it joins this list then).
-ENGINE_LAYERS = ("net", "app", "host", "lb", "nodes", "build")
+ENGINE_LAYERS = ("net", "app", "host", "lb", "nodes", "run")
 
 
 @pytest.mark.parametrize("package", ENGINE_LAYERS)

@@ -21,7 +21,7 @@ HTTP are plugins: each registers itself with the payload registry when imported,
 and this package imports them (:data:`PLUGINS`) so every capture knows them; the
 registry module itself imports no plugin.
 
-Layer: may import ``app``, ``net``, ``sim``/``build`` and the leaf utilities.
+Layer: may import ``app``, ``net``, ``sim``/``run`` and the leaf utilities.
 """
 
 from __future__ import annotations

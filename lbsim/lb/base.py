@@ -1,6 +1,6 @@
 """What every balancer kind is to the rest of the simulator.
 
-Theory of operation: the run that builds a topology (:mod:`lbsim.build`) does not
+Theory of operation: the run that builds a topology (:mod:`lbsim.run`) does not
 know how a balancer carries bytes -- a NAT forwarder rewrites packets, a splicing
 proxy and an L7 proxy terminate TCP in a stack of their own. It only needs the
 joints, collected in :class:`Balancer`:

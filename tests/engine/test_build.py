@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lbsim.build.events import ENDINGS, HANDLERS
 from lbsim.lb.base import Balancer
 from lbsim.lb.registry import BALANCERS, make_balancer
+from lbsim.run.events import ENDINGS, HANDLERS
 from lbsim.scenario.faults import EventAction
 from lbsim.sim import build_variant
 from scenarios import FREE, scenario
