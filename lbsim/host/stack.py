@@ -179,11 +179,10 @@ class TcpStack:
 
     # --------------------------------------------------------------- receive
 
-    def receive(self, seg: Segment) -> None:
-        """Entry point for segments delivered by a link."""
+    def receive(self, seg: Segment, now: float) -> None:
+        """Entry point for segments delivered by a link at time ``now``."""
         if self.silent:
             return
-        now = self.env.now
         conn = self.conns.get((seg.dst, seg.dport, seg.src, seg.sport))
         if conn is None:
             conn = self._incoming(seg, (seg.dst, seg.dport, seg.src, seg.sport))
@@ -194,7 +193,7 @@ class TcpStack:
         conn.receive(seg, now)
         if self.cpu is not None:
             # Receiving was one job; the reply segments are charged with it.
-            self.flush(conn, 1)
+            self.flush(conn, 1, now)
         elif conn.out or conn.deadline < conn.timer_at or conn.state is _CLOSED:
             self.flush(conn)
 
@@ -248,7 +247,7 @@ class TcpStack:
         else:
             link.send(seg)
 
-    def flush(self, conn: TcpConnection, received: int = 0) -> None:
+    def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
         """Send what ``conn`` produced, arm its timer, forget it once closed.
 
         Sending never calls back into TCP (delivery is a later event), so the
@@ -263,7 +262,7 @@ class TcpStack:
         cpu = self.cpu
         if cpu is not None:
             cost = self.segment_cost
-            done = cpu.run(self.env.now, cost * (received + len(out)))
+            done = cpu.run(self.env.now if now is None else now, cost * (received + len(out)))
             if out:
                 link = self.uplink or self.routes[conn.remote_ip]
                 ready = done - cost * len(out)

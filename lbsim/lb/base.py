@@ -169,8 +169,8 @@ class Balancer(ABC):
     name: str
     layer: int
     backends: list[BackendRef]
-    client_receive: Callable[[Segment], None]
-    backend_receive: Callable[[Segment], None]
+    client_receive: Callable[[Segment, float], None]
+    backend_receive: Callable[[Segment, float], None]
     vip_on_backends = False
     buffered_bytes = 0
     peak_buffer = 0

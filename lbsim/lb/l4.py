@@ -185,9 +185,8 @@ class L4Balancer(ConnectionPlacer):
 
     # ------------------------------------------------------------ forwarding
 
-    def receive(self, seg: Segment) -> None:
-        """Forward one segment (the ``deliver`` target of every link into the balancer)."""
-        now = self.env.now
+    def receive(self, seg: Segment, now: float) -> None:
+        """Forward one segment arriving at ``now`` (every link into the balancer delivers here)."""
         if now < self.down_until:
             return  # restarting: nothing is forwarded
         ready = self._cpu_run(now, self.per_segment)
@@ -216,7 +215,7 @@ class L4Balancer(ConnectionPlacer):
             entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
             if entry is None:
                 if seg.dst == self.inside and self.probe_stack is not None:
-                    self.probe_stack.receive(seg)  # a backend answering a health probe
+                    self.probe_stack.receive(seg, now)  # a backend answering a health probe
                 else:
                     self.stray += 1
                 return
@@ -334,10 +333,10 @@ class DirectReturn:
         self.forwarded = 0
         self.probe_stack: TcpStack | None = None
 
-    def receive(self, seg: Segment) -> None:
-        """Forward a backend's reply towards its client."""
+    def receive(self, seg: Segment, now: float) -> None:
+        """Forward a backend's reply (arriving at ``now``) towards its client."""
         self.forwarded += 1
         if seg.dst == self.inside and self.probe_stack is not None:
-            self.probe_stack.receive(seg)
+            self.probe_stack.receive(seg, now)
         else:
             self.client_links[seg.dst].send(seg)

@@ -60,9 +60,7 @@ def test_every_kind_answers_the_interface_through_a_run(layer: int, mode: str | 
     assert lb.health_stack() in lb.stacks()
     conn = next(c for c in run.recorder.connections if c.side == "client")
     ip, port = conn.src.split(":")
-    placed = lb.placement(
-        int.from_bytes(bytes(int(x) for x in ip.split(".")), "big"), int(port)
-    )
+    placed = lb.placement(int.from_bytes(bytes(int(x) for x in ip.split(".")), "big"), int(port))
     assert placed == ("web-1" if layer == 4 else None)
 
 
