@@ -245,7 +245,13 @@ def _stdout_console() -> Console:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """``lbsim run``: simulate, print the comparison table, write the outputs."""
-    from lbsim.results import OutputDirError, build_results, check_output_dir, write_outputs
+    from lbsim.results import (
+        ExtraWriter,
+        OutputDirError,
+        build_results,
+        check_output_dir,
+        write_outputs,
+    )
 
     scenario = _load(args)
     out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
@@ -272,8 +278,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for renderable in _comparison_tables(results.summary, console.width):
         console.print(renderable)
     try:
-        extra = None if pcap is None else pcap.write_into
-        written = write_outputs(results, out_dir, figures=not args.no_figures, extra=extra)
+        extra: list[ExtraWriter] = [] if pcap is None else [pcap.write_into]
+        if not args.no_figures:
+            from lbsim.plots import figure_writer  # lazy: matplotlib only when drawing
+
+            extra.insert(0, figure_writer(results))
+        written = write_outputs(results, out_dir, extra=extra)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
     except OSError as exc:

@@ -50,6 +50,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "REQUEST_COLUMNS",
     "TIMESERIES_DTYPES",
+    "ExtraWriter",
     "OutputDirError",
     "Results",
     "ScenarioLike",
@@ -419,8 +420,8 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def _write_all(results: Results, directory: Path, figures: bool) -> list[Path]:
-    """Write every output file into ``directory`` (which exists and is empty)."""
+def _write_all(results: Results, directory: Path) -> list[Path]:
+    """Write every table and the summary into ``directory`` (which exists and is empty)."""
     written = [
         _write_csv(results.requests, directory / "requests.csv"),
         _write_csv(results.connections, directory / "connections.csv"),
@@ -432,26 +433,26 @@ def _write_all(results: Results, directory: Path, figures: bool) -> list[Path]:
     text = json.dumps(_json_safe(results.summary), indent=2, allow_nan=False)
     summary_path.write_text(text + "\n", encoding="utf-8")
     written.append(summary_path)
-    if figures:
-        from lbsim.plots import write_figures  # lazy: matplotlib only when drawing
-
-        written.extend(write_figures(results, directory / "figures"))
     return written
+
+
+#: A writer of more outputs: called with the staging directory, returns its files.
+ExtraWriter = Callable[[Path], Sequence[Path]]
 
 
 def write_outputs(
     results: Results,
     out_dir: str | Path,
     *,
-    figures: bool = True,
-    extra: Callable[[Path], Sequence[Path]] | None = None,
+    extra: ExtraWriter | Sequence[ExtraWriter] | None = None,
 ) -> list[Path]:
     """Write ``results`` into ``out_dir``, atomically.
 
     Files: ``requests.csv``, ``connections.csv``, ``segments.csv`` (only when
-    segments were traced), ``timeseries.csv``, ``summary.json``, unless
-    ``figures`` is false ``figures/*.png``, and whatever ``extra`` writes (packet
-    captures: ``pcap/``).
+    segments were traced), ``timeseries.csv``, ``summary.json``, and whatever the
+    ``extra`` writers write: figures (``figures/*.png``, see
+    :func:`lbsim.plots.figure_writer`), packet captures (``pcap/``). This module
+    draws nothing itself, so it needs no plotting library.
 
     Everything is first written into a hidden temporary sibling directory
     (``.NAME.tmp-XXXXXXXX``). Only when it is complete does it take the final name: an
@@ -463,11 +464,10 @@ def write_outputs(
     Args:
         results: What to write.
         out_dir: Destination directory; its parent directories are created.
-        figures: Whether to draw the PNG figures (the slowest part).
-        extra: Called with the staging directory after the other files are
-            written; writes more outputs into it (under names in
-            :data:`OUTPUT_NAMES`) and returns their paths. They become part of the
-            same atomic swap.
+        extra: Writers called in order with the staging directory after the
+            other files are written; each writes more outputs into it (under names
+            in :data:`OUTPUT_NAMES`) and returns their paths. They become part of
+            the same atomic swap.
 
     Returns:
         Paths of the files written, under their final names.
@@ -482,9 +482,10 @@ def write_outputs(
     staging = _sibling(final, "tmp")
     staging.mkdir()
     try:
-        written = _write_all(results, staging, figures)
-        if extra is not None:
-            written.extend(extra(staging))
+        written = _write_all(results, staging)
+        writers = [] if extra is None else [extra] if callable(extra) else list(extra)
+        for writer in writers:
+            written.extend(writer(staging))
         _swap_into_place(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

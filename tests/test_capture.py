@@ -321,7 +321,7 @@ def test_extra_outputs_are_part_of_the_atomic_write(tmp_path: Path) -> None:
 
     results = build_results(SMALL, [run_variant(SMALL, "l4")])
     out = tmp_path / "out"
-    write_outputs(results, out, figures=False)
+    write_outputs(results, out)
     before = sorted(p.name for p in out.iterdir())
 
     def failing(staging: Path) -> list[Path]:
@@ -329,7 +329,7 @@ def test_extra_outputs_are_part_of_the_atomic_write(tmp_path: Path) -> None:
         raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        write_outputs(results, out, figures=False, extra=failing)
+        write_outputs(results, out, extra=failing)
     assert sorted(p.name for p in out.iterdir()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

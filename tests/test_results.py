@@ -258,7 +258,7 @@ def test_summary_without_ok_requests_or_counters() -> None:
 
 def test_summary_json_has_null_not_nan(tmp_path: Path) -> None:
     res = make_results(counters={"lb.cpu_utilization": math.nan})
-    write_outputs(res, tmp_path / "out", figures=False)
+    write_outputs(res, tmp_path / "out")
     text = (tmp_path / "out" / "summary.json").read_text()
     assert "NaN" not in text
     assert json.loads(text)["variants"]["l4"]["lb"]["cpu_utilization"] is None
@@ -269,7 +269,7 @@ def test_summary_json_has_null_not_nan(tmp_path: Path) -> None:
 
 def test_write_outputs_files(tmp_path: Path) -> None:
     out = tmp_path / "runs" / "unit"
-    written = write_outputs(make_results(), out, figures=False)
+    written = write_outputs(make_results(), out)
     assert [p.name for p in written] == [
         "requests.csv",
         "connections.csv",
@@ -287,7 +287,7 @@ def test_write_outputs_files(tmp_path: Path) -> None:
 def test_segments_csv_only_when_traced(tmp_path: Path) -> None:
     segment = SegmentRecord("l4", 1.0, "client-1", "client", "a", "b", 1, 80, 0, 0, "S", 65535, 0)
     runs = [make_run("l4", 4, l4_records(), segments=[segment])]
-    write_outputs(build_results(SCENARIO, runs), tmp_path / "out", figures=False)
+    write_outputs(build_results(SCENARIO, runs), tmp_path / "out")
     traced = pd.read_csv(tmp_path / "out" / "segments.csv")
     assert traced["flags"].tolist() == ["S"]
 
@@ -295,15 +295,15 @@ def test_segments_csv_only_when_traced(tmp_path: Path) -> None:
 def test_csv_floats_round_trip_exactly(tmp_path: Path) -> None:
     t = 0.1 + 0.2  # 0.30000000000000004: needs all 17 digits
     runs = [make_run("l4", 4, [request("l4", "r", "c", "web-1", t, 1 / 3)])]
-    write_outputs(build_results(SCENARIO, runs), tmp_path / "out", figures=False)
+    write_outputs(build_results(SCENARIO, runs), tmp_path / "out")
     back = pd.read_csv(tmp_path / "out" / "requests.csv")
     assert back.loc[0, "t_start"] == t
     assert back.loc[0, "t_end"] == t + 1 / 3
 
 
 def test_outputs_deterministic_except_wall_seconds(tmp_path: Path) -> None:
-    write_outputs(make_results(wall_seconds=0.1), tmp_path / "a", figures=False)
-    write_outputs(make_results(wall_seconds=9.9), tmp_path / "b", figures=False)
+    write_outputs(make_results(wall_seconds=0.1), tmp_path / "a")
+    write_outputs(make_results(wall_seconds=9.9), tmp_path / "b")
     for name in ("requests.csv", "connections.csv", "timeseries.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     a = json.loads((tmp_path / "a" / "summary.json").read_text())
@@ -317,9 +317,9 @@ def test_outputs_deterministic_except_wall_seconds(tmp_path: Path) -> None:
 
 def test_write_outputs_replaces_previous_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    write_outputs(make_results(), out, figures=False)
+    write_outputs(make_results(), out)
     (out / "segments.csv").write_text("stale\n")  # from an older traced run
-    write_outputs(make_results(), out, figures=False)
+    write_outputs(make_results(), out)
     assert not (out / "segments.csv").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
@@ -327,7 +327,7 @@ def test_write_outputs_replaces_previous_output(tmp_path: Path) -> None:
 def test_write_outputs_refuses_foreign_directory(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(OutputDirError, match=r"notes\.txt"):
-        write_outputs(make_results(), tmp_path, figures=False)
+        write_outputs(make_results(), tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
@@ -336,7 +336,7 @@ def test_write_outputs_refuses_a_file(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.write_text("x")
     with pytest.raises(OutputDirError, match="not a directory"):
-        write_outputs(make_results(), target, figures=False)
+        write_outputs(make_results(), target)
 
 
 def test_write_outputs_refuses_the_current_directory(
@@ -347,7 +347,7 @@ def test_write_outputs_refuses_the_current_directory(
     monkeypatch.chdir(work)
     for target in (".", work, tmp_path):
         with pytest.raises(OutputDirError, match="current directory"):
-            write_outputs(make_results(), target, figures=False)
+            write_outputs(make_results(), target)
     assert work.is_dir()
 
 
@@ -356,7 +356,7 @@ def test_failed_write_leaves_nothing_that_looks_complete(
 ) -> None:
     out = tmp_path / "out"
 
-    def crash(results: Any, directory: Path, figures: bool) -> list[Path]:
+    def crash(results: Any, directory: Path) -> list[Path]:
         (directory / "requests.csv").write_text("partial")
         raise RuntimeError("disk on fire")
 
@@ -370,10 +370,10 @@ def test_failed_write_keeps_the_previous_output(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "out"
-    write_outputs(make_results(), out, figures=False)
+    write_outputs(make_results(), out)
     before = (out / "summary.json").read_text()
 
-    def crash(results: Any, directory: Path, figures: bool) -> list[Path]:
+    def crash(results: Any, directory: Path) -> list[Path]:
         raise OSError("no space left on device")
 
     monkeypatch.setattr(results_module, "_write_all", crash)
@@ -384,7 +384,10 @@ def test_failed_write_keeps_the_previous_output(
 
 
 def test_write_outputs_with_figures(tmp_path: Path) -> None:
-    written = write_outputs(make_results(), tmp_path / "out")
+    from lbsim.plots import figure_writer  # figures come in through the extra= hook
+
+    results = make_results()
+    written = write_outputs(results, tmp_path / "out", extra=figure_writer(results))
     figures = sorted(p.name for p in written if p.parent.name == "figures")
     assert figures == ["backend_requests.png", "latency_cdf.png", "stickiness.png"]
     assert all(p.stat().st_size > 0 for p in written)

@@ -16,13 +16,23 @@ encoder registry), :mod:`~lbsim.capture.tls` and :mod:`~lbsim.capture.der` (TLS
 records and certificates), :mod:`~lbsim.capture.pcap` (frames, checksums, pcap
 files), :mod:`~lbsim.capture.limits` and :mod:`~lbsim.capture.options` (the
 ``--pcap`` command-line options). Names are imported on first use, so the command
-line's ``--help`` does not pay for the engine.
+line's ``--help`` does not pay for the engine. Encoders of other protocols than
+HTTP are plugins: each registers itself with the payload registry when imported,
+and this package imports them (:data:`PLUGINS`) so every capture knows them; the
+registry module itself imports no plugin.
+
+Layer: may import ``app``, ``net``, ``sim``/``run`` and the leaf utilities.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
+
+#: Payload encoder plugins, imported with the package (each registers itself).
+PLUGINS = ("tls",)
+for _plugin in PLUGINS:
+    import_module(f"lbsim.capture.{_plugin}")
 
 if TYPE_CHECKING:
     from lbsim.capture.capture import CaptureFiles, VariantCapture

@@ -465,9 +465,3 @@ class ByteStream:
             pos = take
             i += 1
         return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-# Encoders of other protocols register themselves when imported; importing them
-# here makes every capture know them. (They import this module's names, which are
-# all defined by now.)
-from lbsim.capture import tls as _tls  # noqa: E402, F401

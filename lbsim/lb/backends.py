@@ -24,6 +24,7 @@ class BackendRef:
         weight: Balancing weight.
         active: Connections (L4) or requests (L7) currently placed on it.
         link: The balancer's link towards it.
+        mss: MSS of the path to it (its link's MTU less the headers).
         healthy: As the balancer's health checks last concluded.
         draining: Taken out of rotation (scale in): no new connections or requests.
         ejected_until: Outlier detection has ejected it until then (L7).
@@ -39,17 +40,21 @@ class BackendRef:
         "healthy",
         "ip",
         "link",
+        "mss",
         "name",
         "weight",
     )
 
-    def __init__(self, name: str, group: str, ip: int, weight: float, link: Link) -> None:
+    def __init__(
+        self, name: str, group: str, ip: int, weight: float, link: Link, mss: int = 1460
+    ) -> None:
         self.name = name
         self.group = group
         self.ip = ip
         self.weight = weight
         self.active = 0
         self.link = link
+        self.mss = mss
         self.healthy = True
         self.draining = False
         self.ejected_until = 0.0
@@ -58,6 +63,9 @@ class BackendRef:
     def usable(self, now: float) -> bool:
         """Whether new work may be placed on it now."""
         return self.healthy and not self.draining and self.ejected_until <= now
+
+    def __repr__(self) -> str:
+        return f"BackendRef({self.name}, active={self.active})"
 
 
 def usable(
@@ -76,6 +84,3 @@ def usable(
     if candidates and len(ok) < panic_threshold * len(candidates):
         return candidates
     return ok
-
-    def __repr__(self) -> str:
-        return f"BackendRef({self.name}, active={self.active})"

@@ -21,9 +21,9 @@ from typing import Any
 import simpy
 
 from lbsim.app.http import HttpRequest
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE
-from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState
@@ -58,7 +58,7 @@ class _Probe:
         self.done = True
         conn = self.conn
         if conn is not None and conn.state is not TcpState.CLOSED:
-            conn.abort(self.checker.env._now)
+            conn.abort(self.checker.env.now)
             self.checker.stack.flush(conn)
         self.checker.result(self.backend, passed)
 
@@ -154,7 +154,7 @@ class HealthChecker:
             self._probe(backend)
 
     def _probe(self, backend: BackendRef) -> None:
-        now = self.env._now
+        now = self.env.now
         self.checks += 1
         probe = _Probe(self, backend, now)
         try:
@@ -166,7 +166,7 @@ class HealthChecker:
 
     def result(self, backend: BackendRef, passed: bool) -> None:
         """Count a probe's result; flip the backend's state on ``rise``/``fall``."""
-        now = self.env._now
+        now = self.env.now
         streak = self._streak.get(backend.name, 0)
         if passed:
             streak = streak + 1 if streak > 0 else 1

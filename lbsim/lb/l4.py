@@ -15,20 +15,25 @@ cut-through, nothing buffered (C9):
   straight to the client, so the balancer sees one direction only and tracks the
   connection from client packets alone.
 
-SYNs passing through have their MSS option clamped to fit the smaller of the two
-MTUs (``mss_clamp``). A full table refuses a new connection with RST. Table entries
+SYNs passing through have their MSS option clamped to fit the connection's own
+path (``mss_clamp``): the smaller of that client's access MSS and the chosen
+backend's link MSS, so clients on different MTUs keep their own segment sizes.
+A full table refuses a new connection with RST. Table entries
 expire after their state's idle timeout; the expiry timer is one lazy event per
 entry. Each forwarded segment costs ``per_segment`` of CPU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import simpy
 
+from lbsim.host.cpu import Cpu
+from lbsim.host.stack import TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
+from lbsim.lb.base import Wiring
 from lbsim.lb.conntable import (
     FROM_BACKEND,
     FROM_CLIENT,
@@ -37,14 +42,13 @@ from lbsim.lb.conntable import (
     Entry,
     EntryState,
 )
-from lbsim.lb.cpu import Cpu
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, endpoint_str
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
-from lbsim.nodes.stack import TcpStack
 from lbsim.records import Recorder
 from lbsim.sched import call_at
+from lbsim.streams import stream_seed
 
 _CONTROL = SYN | FIN | RST
 _ESTABLISHED = EntryState.ESTABLISHED
@@ -59,6 +63,8 @@ class L4Balancer(ConnectionPlacer):
         mode: ``"nat"`` or ``"dsr"``.
         stray: Segments that matched no entry and were dropped.
         clamped: SYNs whose MSS option was lowered.
+        client_mss: MSS of each client's access path, when SYNs are clamped (else None).
+        switch: With ``dsr``, the switch backends answer clients through.
     """
 
     def __init__(
@@ -74,11 +80,15 @@ class L4Balancer(ConnectionPlacer):
         cpu: Cpu,
         per_segment: float,
         recorder: Recorder,
-        mss_clamp: int | None = None,
+        client_mss: dict[int, int] | None = None,
+        groups: Collection[str] | None = None,
+        wiring: Wiring | None = None,
+        vip: int = VIP,
+        inside: int = LB_INSIDE,
     ) -> None:
         if mode not in ("nat", "dsr"):
             raise ValueError(f"unknown forwarding mode {mode!r}")
-        super().__init__(backends, algorithm, table)
+        super().__init__(backends, algorithm, table, groups)
         self.env = env
         self.name = name
         self.mode = mode
@@ -86,7 +96,7 @@ class L4Balancer(ConnectionPlacer):
         self.cpu = cpu
         self.per_segment = per_segment
         self.recorder = recorder
-        self.mss_clamp = mss_clamp
+        self.client_mss = client_mss
         self.stray = 0
         self.clamped = 0
         self.buffered_bytes = 0
@@ -98,17 +108,91 @@ class L4Balancer(ConnectionPlacer):
         self.down_until = 0.0  # restarting: everything is dropped until then
         #: Health probes' TCP stack (the balancer's inside address), if checks are on.
         self.probe_stack: TcpStack | None = None
+        self._wiring = wiring
+        self.vip = vip
+        self.inside = inside
+        self.client_receive = self.receive
+        self.backend_receive = self.receive
+        self.switch: DirectReturn | None = None
+        if mode == "dsr":
+            # Backends answer straight to clients through a switch, and accept the
+            # VIP as a local address.
+            self.switch = DirectReturn(client_links, inside)
+            self.backend_receive = self.switch.receive
+            self.vip_on_backends = True
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> L4Balancer:
+        """The forwarder a scenario's balancer entry describes, wired in."""
+        cfg = wiring.config
+        return cls(
+            wiring.env,
+            cfg.name,
+            wiring.eligible(),
+            wiring.algorithm(4),
+            wiring.client_links,
+            mode=cfg.mode or "nat",
+            table=wiring.table(),
+            cpu=wiring.cpu,
+            per_segment=cfg.costs.per_segment,
+            recorder=wiring.recorder,
+            client_mss=wiring.client_mss if cfg.mss_clamp else None,
+            groups=cfg.groups,
+            wiring=wiring,
+            vip=wiring.vip,
+            inside=wiring.inside,
+        )
+
+    # ------------------------------------------------------------ interface
+
+    def stacks(self) -> list[TcpStack]:
+        """Only the health probes' stack, if there is one: forwarding needs none."""
+        return [] if self.probe_stack is None else [self.probe_stack]
+
+    def health_stack(self) -> TcpStack:
+        """A NAT/DSR balancer has no TCP stack of its own: probes get one."""
+        if self.probe_stack is None:
+            wiring = self._wiring
+            if wiring is None:
+                raise RuntimeError(f"{self.name}: no wiring to make a probe stack from")
+            probe = TcpStack(
+                self.env,
+                f"{self.name}-probe",
+                wiring.params,
+                mss=min((b.mss for b in wiring.backends), default=wiring.default_mss),
+                salt=stream_seed(wiring.seed, "isn", "probe"),
+                routes={r.ip: r.link for r in wiring.backends},
+            )
+            self.probe_stack = probe
+            if self.switch is not None:
+                self.switch.probe_stack = probe
+        return self.probe_stack
+
+    def add_backend(self, backend: BackendRef) -> bool:
+        """Scale out; health probes learn the way to the new backend."""
+        if not super().add_backend(backend):
+            return False
+        if self.probe_stack is not None:
+            self.probe_stack.add_route(backend.ip, backend.link)
+        return True
+
+    def counters(self) -> dict[str, float]:
+        """Table counters, stray segments dropped and SYNs clamped."""
+        out = super().counters()
+        out["lb.stray_segments"] = self.stray
+        out["lb.mss_clamped"] = self.clamped
+        return out
 
     # ------------------------------------------------------------ forwarding
 
-    def receive(self, seg: Segment) -> None:
-        """Forward one segment (the ``deliver`` target of every link into the balancer)."""
-        now = self.env._now
+    def receive(self, seg: Segment, now: float) -> None:
+        """Forward one segment arriving at ``now`` (every link into the balancer delivers here)."""
         if now < self.down_until:
             return  # restarting: nothing is forwarded
         ready = self._cpu_run(now, self.per_segment)
         flags = seg.flags
-        if seg.dst == VIP:
+        vip = self.vip
+        if seg.dst == vip:
             entry = self._lookup((seg.src, seg.sport))
             if entry is None or (flags & SYN and not flags & ACK and self.table.reusable(entry)):
                 entry = self._new_connection(seg, now)
@@ -120,8 +204,8 @@ class L4Balancer(ConnectionPlacer):
                 entry.last_seen = now
                 entry.packets += 1
             backend = entry.backend
-            if flags & SYN and self.mss_clamp is not None and seg.mss > self.mss_clamp:
-                seg = self._clamp(seg)
+            if flags & SYN and self.client_mss is not None:
+                seg = self._clamp(seg, seg.src, backend, now)
             if self._nat:
                 # Destination NAT: VIP:80 -> backend:8080 (443 -> 8443), the rest unchanged.
                 port = NAT_PORTS[seg[3]]
@@ -130,8 +214,8 @@ class L4Balancer(ConnectionPlacer):
         else:
             entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
             if entry is None:
-                if seg.dst == LB_INSIDE and self.probe_stack is not None:
-                    self.probe_stack.receive(seg)  # a backend answering a health probe
+                if seg.dst == self.inside and self.probe_stack is not None:
+                    self.probe_stack.receive(seg, now)  # a backend answering a health probe
                 else:
                     self.stray += 1
                 return
@@ -140,19 +224,24 @@ class L4Balancer(ConnectionPlacer):
             else:
                 entry.last_seen = now
                 entry.packets += 1
-            if flags & SYN and self.mss_clamp is not None and seg.mss > self.mss_clamp:
-                seg = self._clamp(seg)
+            if flags & SYN and self.client_mss is not None:
+                seg = self._clamp(seg, seg.dst, entry.backend, now)
             # Reverse NAT: backend:8080 -> VIP:80 (8443 -> 443) as the source.
-            out = _new_tuple(Segment, (VIP, seg[1], NAT_PORTS_BACK[seg[2]], seg[3], *seg[4:]))
+            out = _new_tuple(Segment, (vip, seg[1], NAT_PORTS_BACK[seg[2]], seg[3], *seg[4:]))
             self.client_links[seg.dst].send(out, ready)
 
-    def _clamp(self, seg: Segment) -> Segment:
+    def _clamp(self, seg: Segment, client_ip: int, backend: BackendRef, now: float) -> Segment:
+        """Lower a SYN's MSS option to fit this connection's path, if it is larger."""
+        assert self.client_mss is not None
+        limit = min(self.client_mss.get(client_ip, backend.mss), backend.mss)
+        if seg.mss <= limit:
+            return seg
         self.clamped += 1
         self.recorder.decide(
-            self.env.now, self.name, "mss_clamp", connection=_client_conn(seg),
-            before=seg.mss, after=int(self.mss_clamp or seg.mss),
+            now, self.name, "mss_clamp", connection=_client_conn(seg),
+            before=seg.mss, after=limit,
         )  # fmt: skip
-        return seg._replace(mss=int(self.mss_clamp or seg.mss))
+        return seg._replace(mss=limit)
 
     def _new_connection(self, seg: Segment, now: float) -> Entry | None:
         flags = seg.flags
@@ -187,9 +276,9 @@ class L4Balancer(ConnectionPlacer):
     def _refuse(self, syn: Segment) -> None:
         """Table full: answer the SYN with RST from the VIP (connection refused)."""
         rst = Segment(
-            VIP, syn.src, syn.dport, syn.sport, 0, (syn.seq + 1) & SEQ_MASK, RST | ACK, 0, 0
+            self.vip, syn.src, syn.dport, syn.sport, 0, (syn.seq + 1) & SEQ_MASK, RST | ACK, 0, 0
         )
-        self.client_links[syn.src].send(rst, self.env._now)
+        self.client_links[syn.src].send(rst, self.env.now)
 
     # ------------------------------------------------------------ the table
 
@@ -211,7 +300,7 @@ class L4Balancer(ConnectionPlacer):
         if entry.timer_at != armed_for or not self.table.contains(entry):
             return
         entry.timer_at = INF
-        if self.table.expire(entry, self.env._now):
+        if self.table.expire(entry, self.env.now):
             self._forget(entry)
         else:
             self._arm(entry)
@@ -257,15 +346,16 @@ class DirectReturn:
     the destination address (or, for answers to health probes, the balancer).
     """
 
-    def __init__(self, client_links: dict[int, Link]) -> None:
+    def __init__(self, client_links: dict[int, Link], inside: int = LB_INSIDE) -> None:
         self.client_links = client_links
+        self.inside = inside
         self.forwarded = 0
         self.probe_stack: TcpStack | None = None
 
-    def receive(self, seg: Segment) -> None:
-        """Forward a backend's reply towards its client."""
+    def receive(self, seg: Segment, now: float) -> None:
+        """Forward a backend's reply (arriving at ``now``) towards its client."""
         self.forwarded += 1
-        if seg.dst == LB_INSIDE and self.probe_stack is not None:
-            self.probe_stack.receive(seg)
+        if seg.dst == self.inside and self.probe_stack is not None:
+            self.probe_stack.receive(seg, now)
         else:
             self.client_links[seg.dst].send(seg)

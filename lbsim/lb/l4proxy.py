@@ -24,17 +24,24 @@ range of source ports; a port stays unusable while its connection is in TIME_WAI
 so new backend connections per second are capped (docs/validation.md: ~470/s with
 Linux defaults). A connect that finds no free port fails and the client
 connection is reset.
+
+Every backend connection the proxy opens gets a row in ``connections.csv`` when
+it closes (or at the end of the run): its ``requests`` are the request ends that
+passed through it towards the backend (the proxy does not parse them; the count
+comes from the message marks that travel with the bytes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import simpy
 
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
+from lbsim.lb.base import Wiring, go_silent, record_backend_connection
 from lbsim.lb.conntable import ConnectionTable, Entry, EntryState
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.net.addresses import (
@@ -45,7 +52,6 @@ from lbsim.net.addresses import (
     VIP_PORT,
     VIP_TLS_PORT,
 )
-from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import Recorder
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
@@ -56,11 +62,12 @@ _OPEN = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT, TcpState.SYN_SENT, TcpState.
 class _Leg:
     """One side of a spliced pair; the listener of its TCP connection."""
 
-    __slots__ = ("backend", "closed", "conn", "entry", "other", "proxy", "warm")
+    __slots__ = ("backend", "closed", "conn", "entry", "other", "proxy", "requests", "warm")
 
     def __init__(self, proxy: L4Proxy, backend: BackendRef | None) -> None:
         self.proxy = proxy
         self.backend = backend
+        self.requests = 0  # request ends passed towards the backend (backend legs)
         self.conn: TcpConnection | None = None
         self.other: _Leg | None = None
         self.entry: Entry | None = None
@@ -83,6 +90,8 @@ class _Leg:
     ) -> None:
         other = self.other
         if other is not None and other.conn is not None and other.conn.state in _OPEN:
+            if ends and other.backend is not None:
+                other.requests += len(ends)
             other.conn.send_chunk(nbytes, ends, now, more=not push)
             self.proxy.stack.flush(other.conn)
 
@@ -128,9 +137,13 @@ class L4Proxy(ConnectionPlacer):
         warm: int,
         refill: bool,
         recorder: Recorder,
+        groups: Collection[str] | None = None,
+        vip: int = VIP,
+        inside: int = LB_INSIDE,
     ) -> None:
-        super().__init__(backends, algorithm, table)
+        super().__init__(backends, algorithm, table, groups)
         self.env = env
+        self.inside = inside
         self.name = name
         self.stack = stack
         self.warm = warm
@@ -141,21 +154,78 @@ class L4Proxy(ConnectionPlacer):
         self.cold_connects = 0
         self.warm_hits = 0
         self.buffered_bytes = 0
-        stack.listen(VIP, VIP_PORT, self._accept)
-        stack.listen(VIP, VIP_TLS_PORT, self._accept)  # TLS passes through, unopened
+        self.client_receive = self.backend_receive = stack.receive
+        #: Backend connections not yet recorded, in the order they were opened.
+        self.upstreams: dict[_Leg, None] = {}
+        self._upstream_ids = 0
+        stack.listen(vip, VIP_PORT, self._accept)
+        stack.listen(vip, VIP_TLS_PORT, self._accept)  # TLS passes through, unopened
         for backend in self.backends:
             for _ in range(warm):
                 self._open_warm(backend)
+
+    @classmethod
+    def from_wiring(cls, wiring: Wiring) -> L4Proxy:
+        """The splicing proxy a scenario's balancer entry describes, wired in."""
+        cfg = wiring.config
+        return cls(
+            wiring.env,
+            cfg.name,
+            wiring.terminating_stack(),
+            wiring.eligible(),
+            wiring.algorithm(4),
+            table=wiring.table(),
+            warm=cfg.pool.warm,
+            refill=cfg.pool.refill,
+            recorder=wiring.recorder,
+            groups=cfg.groups,
+            vip=wiring.vip,
+            inside=wiring.inside,
+        )
+
+    # ------------------------------------------------------------ interface
+
+    def stacks(self) -> list[TcpStack]:
+        """The proxy's one stack (both sides)."""
+        return [self.stack]
+
+    def health_stack(self) -> TcpStack:
+        """Probes leave from the proxy's own stack."""
+        return self.stack
+
+    def counters(self) -> dict[str, float]:
+        """Table counters, and how backend connections were obtained."""
+        out = super().counters()
+        out["lb.connect_failures"] = self.connect_failures
+        out["lb.cold_connects"] = self.cold_connects
+        out["lb.warm_hits"] = self.warm_hits
+        return out
+
+    def finalize(self, now: float) -> None:
+        """End of run: record the backend connections still open."""
+        for leg in list(self.upstreams):
+            self._record(leg, None)
+
+    def _record(self, leg: _Leg, error: str | None) -> None:
+        """Write the row of backend connection ``leg`` (once)."""
+        if leg not in self.upstreams:
+            return
+        del self.upstreams[leg]
+        if leg.conn is not None and leg.backend is not None:
+            record_backend_connection(self.recorder, leg.conn, leg.backend, leg.requests, error)
 
     # ------------------------------------------------------------ the pool
 
     def _connect(self, leg: _Leg, backend: BackendRef, port: int = BACKEND_PORT) -> bool:
         try:
-            leg.conn = self.stack.connect(LB_INSIDE, backend.ip, port, leg)
+            leg.conn = self.stack.connect(self.inside, backend.ip, port, leg)
         except PortsExhausted:
             self.connect_failures += 1
             return False
+        self._upstream_ids += 1
+        leg.conn.user = f"{self.name}-up{self._upstream_ids}"
         leg.conn.stream_data = True
+        self.upstreams[leg] = None
         return True
 
     def _open_warm(self, backend: BackendRef) -> None:
@@ -176,7 +246,7 @@ class L4Proxy(ConnectionPlacer):
         Like a real proxy, the balancer does nothing towards a backend until the
         client's handshake has completed (``accept()`` returns): see :meth:`attach`.
         """
-        entry = self.table.open(conn.remote_ip, conn.remote_port, None, self.env._now)
+        entry = self.table.open(conn.remote_ip, conn.remote_port, None, self.env.now)
         if entry is None:
             return None
         client = _Leg(self, None)
@@ -232,6 +302,8 @@ class L4Proxy(ConnectionPlacer):
         TIME_WAIT once one side closed cleanly) until both sides are closed.
         """
         leg.closed = True
+        if leg.backend is not None:
+            self._record(leg, error)
         other = leg.other
         if other is None:
             if leg.backend is not None and leg in self.idle[leg.backend.name]:
@@ -251,12 +323,15 @@ class L4Proxy(ConnectionPlacer):
 
     # ------------------------------------------------------- backends, faults
 
-    def add_backend(self, backend: BackendRef) -> None:
+    def add_backend(self, backend: BackendRef) -> bool:
         """Scale out: a new backend, with its own warm pool."""
-        super().add_backend(backend)
+        self.stack.add_route(backend.ip, backend.link, backend.mss)
+        if not super().add_backend(backend):
+            return False
         self.idle[backend.name] = []
         for _ in range(self.warm):
             self._open_warm(backend)
+        return True
 
     def restart(self, now: float, downtime: float) -> None:
         """The proxy restarts: every TCP connection it held is lost without a word.
@@ -264,6 +339,7 @@ class L4Proxy(ConnectionPlacer):
         Clients' later segments find no connection and are answered with RST.
         """
         self.stack.forget_all()
+        self.upstreams.clear()  # lost with the stack, like the L7 proxy's
         for entry in list(self.table):
             if entry.backend is not None:
                 entry.backend.active = 0
@@ -273,3 +349,4 @@ class L4Proxy(ConnectionPlacer):
         for backend in self.backends:
             for _ in range(self.warm):
                 self._open_warm(backend)
+        go_silent(self.env, self.stack, now, downtime)

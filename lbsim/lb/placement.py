@@ -8,19 +8,22 @@ client's address and port (by the address alone for ``source_hash``, so all of a
 client's connections land together). The candidate list is cached and dropped
 whenever health, draining or the set of backends changes, so choosing costs no
 scan per connection. Every placement is remembered for the connection records.
+Both are :class:`~lbsim.lb.base.Balancer` kinds; what they share of that interface
+(the table's counters and states, scale out over their groups) is here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
+from lbsim.lb.base import Balancer
 from lbsim.lb.conntable import ConnectionTable
 from lbsim.streams import mix64, mix_ints
 
 
-class ConnectionPlacer:
+class ConnectionPlacer(Balancer):
     """Base of the layer-4 balancers: backend choice per connection, and its record.
 
     Attributes:
@@ -29,14 +32,21 @@ class ConnectionPlacer:
         table: The connection table.
         placements: Every placement ever made, ``(client ip, port) -> backend name``,
             kept for connection records after entries are gone.
+        groups: Backend groups it balances over (None: all); scale out outside
+            them is ignored.
     """
 
     layer = 4
 
     def __init__(
-        self, backends: Sequence[BackendRef], algorithm: Algorithm, table: ConnectionTable
+        self,
+        backends: Sequence[BackendRef],
+        algorithm: Algorithm,
+        table: ConnectionTable,
+        groups: Collection[str] | None = None,
     ) -> None:
         self.backends = list(backends)
+        self.groups = groups
         self.algorithm = algorithm
         self.table = table
         self.placements: dict[tuple[int, int], str] = {}
@@ -58,10 +68,13 @@ class ConnectionPlacer:
         """Health, draining or the set of backends changed: recompute candidates."""
         self._usable = None
 
-    def add_backend(self, backend: BackendRef) -> None:
-        """Scale out: a new backend starts receiving new connections."""
+    def add_backend(self, backend: BackendRef) -> bool:
+        """Scale out: a backend of one of its groups starts receiving new connections."""
+        if self.groups is not None and backend.group not in self.groups:
+            return False
         self.backends.append(backend)
         self.backends_changed()
+        return True
 
     def placement(self, client_ip: int, client_port: int) -> str | None:
         """Backend the connection from ``client_ip:client_port`` was placed on."""
@@ -76,3 +89,14 @@ class ConnectionPlacer:
     def peak_entries(self) -> int:
         """Most entries the table held at once."""
         return self.table.peak
+
+    def table_counts(self) -> dict[str, int]:
+        """Live entries by state (``SYN_RECV``, ``ESTABLISHED``, ...)."""
+        return self.table.counts()
+
+    def counters(self) -> dict[str, float]:
+        """Peaks, plus connections the full table refused and entries that expired."""
+        out = super().counters()
+        out["lb.table_refused"] = self.table.refused
+        out["lb.table_expired"] = self.table.expired
+        return out

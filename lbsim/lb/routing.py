@@ -14,8 +14,8 @@ algorithm over its group's backends.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from lbsim.app.http import HttpRequest
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 
@@ -88,7 +88,7 @@ class Router:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
 
-    def route(self, req: Any) -> tuple[Rule | None, int]:
+    def route(self, req: HttpRequest) -> tuple[Rule | None, int]:
         """The rule for ``req`` (None: no route) and how many rules were evaluated."""
         headers = header_map(req)
         for evaluated, rule in enumerate(self.rules, start=1):
@@ -106,7 +106,7 @@ class Router:
         return list(seen.values())
 
 
-def header_map(req: Any) -> dict[str, str]:
+def header_map(req: HttpRequest) -> dict[str, str]:
     """A request's header fields by lower-cased name (the first of repeated names)."""
     out: dict[str, str] = {}
     for name, value in getattr(req, "headers", ()):

@@ -14,8 +14,9 @@ is FIFO with a fixed latency, arrival times on it never decrease, so the link ke
 its segments in flight in a queue of its own and only the *head* is in SimPy's
 event queue: the link object itself is that event (SimPy processes any object with
 ``callbacks``, ``_ok`` and ``_value``). When it fires, the head segment goes to the
-receiving node and the link re-enters SimPy's queue for the next arrival. This
-saves allocating an event object per segment.
+receiving node, with its arrival time (so receivers never read the clock on the
+hot path), and the link re-enters SimPy's queue for the next arrival. This saves
+allocating an event object per segment.
 
 Wire bytes follow Ethernet: the IPv4 packet plus 18 bytes of header and FCS
 (padded to the 64-byte minimum frame) plus 20 bytes of preamble and inter-frame
@@ -48,7 +49,8 @@ _OVERHEAD = ETHERNET_FRAMING + ETHERNET_GAP
 _PAD_BELOW = ETHERNET_MIN_FRAME - ETHERNET_FRAMING
 _MIN_WIRE = ETHERNET_MIN_FRAME + ETHERNET_GAP
 
-Deliver = Callable[[Segment], None]
+#: A receiver: called with each segment and its arrival time (the current time).
+Deliver = Callable[[Segment, float], None]
 Tracer = Callable[["Link", Segment, float, bool], None]
 
 
@@ -160,7 +162,7 @@ class Link:
     _value = None
 
     def attach(self, deliver: Deliver) -> None:
-        """Set the function that receives segments at the far end."""
+        """Set the function that receives segments (and their arrival time) at the far end."""
         self._deliver = deliver
 
     def send(self, seg: Segment, ready: float | None = None) -> bool:
@@ -214,11 +216,11 @@ class Link:
     def _fire(self, _event: Any) -> None:
         """The head segment has arrived: hand it over, then wait for the next one."""
         in_flight = self._in_flight
-        seg = in_flight.popleft()[1]
+        arrival, seg = in_flight.popleft()
         if in_flight:
             self.callbacks = self._fire_callbacks
             heappush(self._queue, (in_flight[0][0], NORMAL, next(self._eid), self))
-        self._deliver(seg)
+        self._deliver(seg, arrival)
 
     def set_loss(self, rate: float, rng: random.Random) -> None:
         """Lose each segment with probability ``rate`` (drawn from ``rng``)."""
@@ -248,5 +250,5 @@ class Link:
         return len(self._in_flight)
 
 
-def _unattached(seg: Segment) -> None:
+def _unattached(seg: Segment, now: float) -> None:
     raise RuntimeError("link has no receiver attached")

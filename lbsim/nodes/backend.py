@@ -30,10 +30,11 @@ import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest
 from lbsim.app.tls import TlsEndpoint
-from lbsim.lb.cpu import Cpu
+from lbsim.host.channel import TlsChannel
+from lbsim.host.cpu import Cpu
+from lbsim.host.stack import TcpStack
 from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
-from lbsim.nodes.channel import TlsChannel
-from lbsim.nodes.stack import TcpStack
+from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
@@ -80,7 +81,7 @@ class Backend:
         stack: TcpStack,
         *,
         workers: int,
-        service_time: Any,
+        service_time: Distribution,
         weight: float = 1.0,
         queue_limit: int | None = None,
         io_model: str = "event",
@@ -256,7 +257,7 @@ class Backend:
     def _done(self, conn: TcpConnection, req: HttpRequest, service: float, epoch: int) -> None:
         if epoch != self._epoch:
             return  # the server crashed meanwhile: this work and its worker are gone
-        now = self.env._now
+        now = self.env.now
         self.served += 1
         self.busy_time += service
         if self.error_rate and self.errors_rng.random() < self.error_rate:

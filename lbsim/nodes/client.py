@@ -44,9 +44,9 @@ from lbsim.app.auth import token_header
 from lbsim.app.http import HttpRequest
 from lbsim.app.raw import RawRequest
 from lbsim.app.tls import Ticket, TlsEndpoint
+from lbsim.host.channel import PlainChannel, TlsChannel
+from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.net.addresses import VIP, VIP_PORT, VIP_TLS_PORT, endpoint_str
-from lbsim.nodes.channel import PlainChannel, TlsChannel
-from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder, RequestRecord
 from lbsim.sched import call_at
 from lbsim.streams import stream

@@ -5,9 +5,13 @@ Theory of operation: each figure lives in its own module as a function
 palette, line styles, fonts, sizes and the PNG writer. :data:`CATALOGUE` maps each
 figure *name* (the names a scenario lists under ``figures:``, see
 :mod:`lbsim.scenario.figure_names`) to its function; the figure is written as
-``NAME.png``. :func:`write_figures` draws the figures the scenario named (this is
-what ``lbsim run`` calls for ``OUT/figures/``), or the default three when it named
-none. In a notebook, call a figure function and display the returned figure.
+``NAME.png``. :func:`write_figures` draws the figures the scenario named, or the
+default three when it named none; ``lbsim run`` hands :func:`figure_writer` to
+:func:`lbsim.results.write_outputs`, which calls it for ``OUT/figures/``. In a
+notebook, call a figure function and display the returned figure.
+
+Layer: may import ``results``, ``metrics``, ``records`` and the leaf utilities;
+sweep tables appear in signatures only (typing), so plots never import ``sweep``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ __all__ = [
     "FigureFunction",
     "backend_requests",
     "figure_names",
+    "figure_writer",
     "latency_cdf",
     "save_figure",
     "share_over_time",
@@ -77,6 +82,11 @@ if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming erro
 
 #: Output file name -> function, for the default figures (kept for callers by file name).
 FIGURES: dict[str, FigureFunction] = {f"{name}.png": CATALOGUE[name] for name in DEFAULT_FIGURES}
+
+
+def figure_writer(results: Results) -> Callable[[Path], list[Path]]:
+    """A writer of ``figures/*.png`` for :func:`lbsim.results.write_outputs`'s ``extra``."""
+    return lambda directory: write_figures(results, directory / "figures")
 
 
 def figure_names(results: Results) -> tuple[str, ...]:

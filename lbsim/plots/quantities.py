@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lbsim.scenario.units import parse_bandwidth, parse_duration, parse_rate, parse_size
-from lbsim.sweep.grid import parse_value
+from lbsim.values import parse_value
 
 __all__ = ["MetricAxis", "ParameterAxis", "metric_axis", "parameter_axis"]
 

@@ -34,7 +34,7 @@ from lbsim.plots.style import (
     variant_label,
     variants_legend_title,
 )
-from lbsim.sweep.grid import parse_value
+from lbsim.values import parse_value
 
 if TYPE_CHECKING:
     from lbsim.sweep.tables import SweepTable

@@ -28,9 +28,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import yaml
-
 from lbsim.scenario import ScenarioError
+from lbsim.values import parse_value
 
 __all__ = [
     "MAX_POINTS",
@@ -101,24 +100,6 @@ class GridPoint:
     def label(self) -> str:
         """Short text naming the point (``a=1, b=2``; ``(no grid)`` when empty)."""
         return ", ".join(self.overrides()) or "(no grid)"
-
-
-def parse_value(text: str) -> Any:
-    """Read one grid value as YAML; anything but a plain scalar stays text.
-
-    Args:
-        text: The value as written.
-
-    Returns:
-        An int, float, bool or None when YAML reads it so, otherwise ``text``.
-    """
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return text
 
 
 def split_values(text: str) -> list[str]:

@@ -89,7 +89,7 @@ def test_nat_table_entries_wait_in_time_wait_once_connections_closed() -> None:
 def test_same_seed_gives_byte_identical_outputs(tmp_path: Path) -> None:
     def run(seed: int, out: Path) -> tuple[bytes, dict]:  # type: ignore[type-arg]
         sc = load_scenario(None, ["duration=4s", "warmup=1s"], seed=seed)
-        write_outputs(build_results(sc, run_scenario(sc)), out, figures=False)
+        write_outputs(build_results(sc, run_scenario(sc)), out)
         summary = (out / "summary.json").read_text()
         return (out / "requests.csv").read_bytes(), _without_wall(summary)
 

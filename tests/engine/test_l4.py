@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 
 from lbsim.lb.conntable import EntryState
+from lbsim.net.addresses import LB_INSIDE, ip_to_str
 from lbsim.net.link import wire_bytes
 from lbsim.net.segment import mss_for_mtu
 from lbsim.records import SegmentRecord
@@ -190,6 +191,77 @@ def test_nat_clamps_the_mss_to_the_smaller_mtu(client_mtu: int, backend_mtu: int
     up_b = data_segments(seg, "backend", "100.64.")
     assert len(up_c) == len(up_b) == math.ceil(request / smaller)
     assert build.lb.clamped == 1  # exactly one SYN carried a larger MSS than fits
+
+
+def test_nat_clamps_each_connection_to_its_own_path() -> None:
+    """Two client groups at MTU 1400 and 576 behind one NAT keep their own MSS.
+
+    The clamp is the smaller of that client's access MSS and the backend link's
+    (1360 and 536 here, against 1460), not the smallest MSS of any client: a
+    30,000-byte response reaches the MTU-1400 client in ceil(30000 / 1360) = 23
+    segments of at most 1360 bytes, and the MTU-576 client in 56 of 536.
+    """
+    response = 30_000
+    client = {
+        "count": 1,
+        "requests_per_connection": 1,
+        "think_time": "50ms",
+        "requests": [{"path": "/x", "size": "200B", "response": f"{response}B"}],
+    }
+    sc = scenario(
+        duration="1s",
+        network={
+            "client_link": {"latency": "5ms", "bandwidth": "100Mbps", "mtu": 1400},
+            "backend_link": {"latency": "1ms", "bandwidth": "10Gbps", "mtu": 1500},
+        },
+        backends=[{"group": "web", "count": 1, "workers": 4, "service_time": "1ms"}],
+        clients=[
+            {"name": "big", **client},
+            {
+                "name": "small",
+                "link": {"latency": "5ms", "bandwidth": "100Mbps", "mtu": 576},
+                **client,
+            },
+        ],
+        balancers=[{"name": "nat", "layer": 4, "mode": "nat", "algorithm": "round_robin"}],
+    )
+    run = run_variant(sc, "nat", trace_segments=True)
+    rec = run.recorder
+    for group, mtu in (("big", 1400), ("small", 576)):
+        ip = next(c.src.split(":")[0] for c in rec.connections if c.connection.startswith(group))
+        done = [r for r in rec.requests if r.client.startswith(group) and r.outcome == "ok"]
+        to_client = [
+            s for s in rec.segments if s.side == "client" and s.dst == ip and s.payload > 0
+        ]
+        mss = mss_for_mtu(mtu)
+        assert len(done) >= 5
+        assert max(s.payload for s in to_client) == mss
+        # Every response in ceil(response / own MSS) segments (no retransmissions here).
+        assert len(to_client) == len(done) * math.ceil(response / mss)
+
+
+def test_splicing_proxy_records_every_backend_connection() -> None:
+    """connections.csv has one backend-side row per connection the proxy opened.
+
+    Checked against the wire: every SYN the proxy sent from its inside address
+    opened one backend connection, and the rows' requests add up to the requests
+    the backends served.
+    """
+    sc = l4_scenario(mode="proxy", count=6, per_connection=3, duration="2s", backends=2)
+    run = run_variant(sc, "proxy", trace_segments=True)  # type: ignore[arg-type]
+    rec = run.recorder
+    rows = [c for c in rec.connections if c.side == "backend"]
+    syns = {
+        s.connection
+        for s in rec.segments
+        if s.side == "backend" and s.flags == "SYN" and s.src == ip_to_str(LB_INSIDE)
+    }
+    assert len(syns) > 20
+    assert len(rows) == len(syns)
+    assert len({r.connection for r in rows}) == len(rows)  # ids are unique
+    served = sum(v for k, v in rec.counters.items() if k.endswith(".served"))
+    assert sum(r.requests for r in rows) == served > 0
+    assert all(r.backend is not None and r.src.startswith(ip_to_str(LB_INSIDE)) for r in rows)
 
 
 # ------------------------------------------------------------------------ C4

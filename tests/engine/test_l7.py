@@ -326,3 +326,36 @@ def test_l7_throughput_ceiling_is_cores_over_per_request_cost() -> None:
     throughput = len(window) / (sc.duration - sc.warmup)
     assert throughput == pytest.approx(cores / per_request, rel=0.05)
     assert run.recorder.counters["lb.cpu_utilization"] > 0.95
+
+
+def test_latency_feedback_goes_to_the_route_that_chose_the_backend() -> None:
+    """Two routes over one group, each with its own peak-EWMA: the one used learns.
+
+    Every request takes the second route (``/b``), so only its algorithm chose
+    backends; the response latencies (5 ms of service plus a 2 ms backend round
+    trip and the transfer) must feed that algorithm, and the first route's must
+    still hold its default.
+    """
+    sc = l7_scenario(
+        balancer={
+            "algorithm": "peak_ewma",
+            "routes": [
+                {"match": {"path_prefix": "/a"}, "group": "web"},
+                {"match": {"path_prefix": "/b"}, "group": "web"},
+            ],
+        },
+        clients=one_client(requests=[{"path": "/b", "size": "400B", "response": "2KB"}]),
+        backends=[{"group": "web", "count": 2, "workers": 4, "service_time": "5ms"}],
+        duration="2s",
+    )
+    build = build_variant(sc, "l7")  # type: ignore[arg-type]
+    run = build.run()
+    assert sum(r.outcome == "ok" for r in run.recorder.requests) > 50
+    first, second = (rule.algorithm for rule in build.lb.router.rules)  # type: ignore[attr-defined]
+    used = [b for b in build.lb.backends if run.recorder.counters[f"backend.{b.name}.served"]]
+    assert used
+    for backend in used:
+        learned = second.latency_estimate(backend, run.end_time)
+        assert 0.006 <= learned <= 0.010  # about 5 ms service + 2 ms round trip
+    for backend in build.lb.backends:
+        assert first.latency_estimate(backend, run.end_time) == first.default_latency

@@ -24,7 +24,7 @@ def _link(env: simpy.Environment, log: list[tuple[float, Segment]], **kw: float)
         bandwidth=params["bandwidth"],
         mtu=int(params["mtu"]),
         queue_bytes=int(params["queue_bytes"]),
-        deliver=lambda s: log.append((env.now, s)),
+        deliver=lambda s, now: log.append((now, s)),
     )
 
 

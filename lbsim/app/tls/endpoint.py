@@ -8,7 +8,7 @@ delivered), each with the current time ``now``, and gets back a :class:`TlsStep`
 * ``send``: flights to write into the TCP stream, in order;
 * ``cpu``: CPU seconds this end spends on the step. The flights in ``send`` are
   the result of that work, so the caller sends them once the CPU is done (it
-  knows the core's queue; see :mod:`lbsim.lb.cpu`);
+  knows the core's queue; see :mod:`lbsim.host.cpu`);
 * ``established``: the handshake completed at this step; from now on
   :meth:`~TlsEndpoint.wrap` seals application messages (a client may write its
   first request right behind the flights of this very step);

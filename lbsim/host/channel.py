@@ -29,8 +29,8 @@ from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection, TcpListener
 
 if TYPE_CHECKING:
-    from lbsim.lb.cpu import Cpu
-    from lbsim.nodes.stack import TcpStack
+    from lbsim.host.cpu import Cpu
+    from lbsim.host.stack import TcpStack
 
 _SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 
@@ -117,7 +117,7 @@ class TlsChannel:
         return done
 
     def _at(self, when: float, fn: Callable[..., None], *args: Any) -> None:
-        if when <= self.env._now:
+        if when <= self.env.now:
             fn(*args)
         else:
             call_at(self.env, when, fn, *args)
@@ -151,7 +151,7 @@ class TlsChannel:
     def _write_chunk(self, nbytes: int, ends: Any, more: bool) -> None:
         conn = self.conn
         if conn is not None and conn.state in _SENDABLE:
-            conn.send_chunk(nbytes, ends, self.env._now, more=more)
+            conn.send_chunk(nbytes, ends, self.env.now, more=more)
             self.stack.flush(conn)
 
     def then(self, fn: Callable[[], None]) -> None:
@@ -161,7 +161,7 @@ class TlsChannel:
     def _write(self, message: TlsData | TlsHandshake) -> None:
         conn = self.conn
         if conn is not None and conn.state in _SENDABLE:
-            conn.send(message.size, message, self.env._now)
+            conn.send(message.size, message, self.env.now)
             self.stack.flush(conn)
 
     def _flights(self, flights: tuple[TlsHandshake, ...]) -> None:
@@ -184,7 +184,7 @@ class TlsChannel:
         self._at(self._done_at(now, step.cpu), self._after, step, first_byte)
 
     def _after(self, step: Any, first_byte: float) -> None:
-        now = self.env._now
+        now = self.env.now
         conn = self.conn
         assert conn is not None
         self._flights(step.send)

@@ -30,7 +30,7 @@ from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import INF, TcpConnection, TcpListener, TcpParams
 
 if TYPE_CHECKING:
-    from lbsim.lb.cpu import Cpu
+    from lbsim.host.cpu import Cpu
     from lbsim.net.link import Link
 
 Key = tuple[int, int, int, int]
@@ -117,7 +117,7 @@ class TcpStack:
     def _isn(self, key: Key) -> int:
         """Initial sequence number, as RFC 6528 builds it: a clock ticking every 4 us
         plus a keyed hash of the 4-tuple, so a reused 4-tuple starts elsewhere."""
-        clock = int(self.env._now * 250_000)
+        clock = int(self.env.now * 250_000)
         return (clock + mix_ints(self.salt, *key)) & SEQ_MASK
 
     def allocate_port(self, local_ip: int, remote_ip: int, remote_port: int) -> int:
@@ -173,17 +173,16 @@ class TcpStack:
         self._ports_used[dest] = self._ports_used.get(dest, 0) + 1
         if len(self.conns) > self.peak_conns:
             self.peak_conns = len(self.conns)
-        conn.connect(self.env._now)
+        conn.connect(self.env.now)
         self.flush(conn)
         return conn
 
     # --------------------------------------------------------------- receive
 
-    def receive(self, seg: Segment) -> None:
-        """Entry point for segments delivered by a link."""
+    def receive(self, seg: Segment, now: float) -> None:
+        """Entry point for segments delivered by a link at time ``now``."""
         if self.silent:
             return
-        now = self.env._now
         conn = self.conns.get((seg.dst, seg.dport, seg.src, seg.sport))
         if conn is None:
             conn = self._incoming(seg, (seg.dst, seg.dport, seg.src, seg.sport))
@@ -194,7 +193,7 @@ class TcpStack:
         conn.receive(seg, now)
         if self.cpu is not None:
             # Receiving was one job; the reply segments are charged with it.
-            self.flush(conn, 1)
+            self.flush(conn, 1, now)
         elif conn.out or conn.deadline < conn.timer_at or conn.state is _CLOSED:
             self.flush(conn)
 
@@ -244,11 +243,11 @@ class TcpStack:
             return
         link = self.uplink or self.routes[seg.dst]
         if self.cpu is not None:
-            link.send(seg, self.cpu.run(self.env._now, self.segment_cost))
+            link.send(seg, self.cpu.run(self.env.now, self.segment_cost))
         else:
             link.send(seg)
 
-    def flush(self, conn: TcpConnection, received: int = 0) -> None:
+    def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
         """Send what ``conn`` produced, arm its timer, forget it once closed.
 
         Sending never calls back into TCP (delivery is a later event), so the
@@ -263,7 +262,7 @@ class TcpStack:
         cpu = self.cpu
         if cpu is not None:
             cost = self.segment_cost
-            done = cpu.run(self.env._now, cost * (received + len(out)))
+            done = cpu.run(self.env.now if now is None else now, cost * (received + len(out)))
             if out:
                 link = self.uplink or self.routes[conn.remote_ip]
                 ready = done - cost * len(out)
@@ -305,7 +304,7 @@ class TcpStack:
 
     def reset_all(self) -> None:
         """Reset every connection (RST to each peer), as when a process dies."""
-        now = self.env._now
+        now = self.env.now
         for conn in list(self.conns.values()):
             conn.abort(now)
             self.flush(conn)
@@ -324,7 +323,7 @@ class TcpStack:
         conn.timer_at = INF
         if conn.state is _CLOSED:
             return
-        now = self.env._now
+        now = self.env.now
         if conn.deadline <= now:
             conn.on_timer(now)
         self.flush(conn)
