@@ -43,7 +43,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "plots": frozenset({"results", "metrics"}),
     "sweep": frozenset({"sim", "results", "metrics"}),
     "report": frozenset({"plots", "results", "sim", "sweep", "metrics"}),
-    "teach": frozenset({"net", "plots", "results", "sim", "metrics"}),
+    "teach": frozenset({"capture", "net", "plots", "results", "sim", "metrics"}),
     "capture": frozenset({"app", "net", "sim"}),
     "cli": frozenset({"capture", "plots", "report", "results", "sim", "sweep", "teach", "metrics"}),
     "__main__": frozenset({"cli"}),

@@ -27,7 +27,7 @@ from typing import Final, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from lbsim.lb.algorithms.registry import ALGORITHMS_BY_LAYER
+from lbsim.scenario.algorithm_names import ALGORITHM_NAMES
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
@@ -88,10 +88,10 @@ __all__ = [
 ]
 
 # The algorithm names are defined once, by the algorithm registry.
-L4_ALGORITHMS: Final = ALGORITHMS_BY_LAYER[4]
+L4_ALGORITHMS: Final = ALGORITHM_NAMES[4]
 """Algorithms a layer-4 balancer can use to place a new connection."""
 
-L7_ALGORITHMS: Final = ALGORITHMS_BY_LAYER[7]
+L7_ALGORITHMS: Final = ALGORITHM_NAMES[7]
 """Algorithms a layer-7 balancer can use to place each request."""
 
 OPEN_LOOP_DEFAULT_HOSTS: Final = 64

@@ -11,9 +11,11 @@ connections, and weights get their own ``weighted_round_robin``) and with
 weights).  ``ALGORITHMS_BY_LAYER`` is derived from the table, so the two never
 disagree.
 
-This table is the one definition of the algorithm names: the scenario schema
-takes its per-layer lists from ``ALGORITHMS_BY_LAYER``, and tests check that the
-scenario reference and the package docstring list exactly these names.
+This table is the one definition of what each name builds. The names themselves
+are also listed in :mod:`lbsim.scenario.algorithm_names` (the scenario layer may
+not import the engine); importing this module fails loudly if the two lists
+differ, and tests check that the scenario reference and the package docstring
+list exactly these names.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lbsim.lb.algorithms.simple import (
     RoundRobin,
     WeightedRoundRobin,
 )
+from lbsim.scenario.algorithm_names import ALGORITHM_NAMES
 
 __all__ = ["ALGORITHMS_BY_LAYER", "algorithm_class", "make_algorithm"]
 
@@ -66,6 +69,8 @@ ALGORITHMS_BY_LAYER: dict[int, tuple[str, ...]] = {
     layer: tuple(entries) for layer, entries in _REGISTRY.items()
 }
 """Algorithm names offered at each layer, in documentation order."""
+if ALGORITHMS_BY_LAYER != ALGORITHM_NAMES:  # pragma: no cover - a programming error
+    raise RuntimeError("lbsim.lb.algorithms registry and lbsim.scenario.algorithm_names disagree")
 
 
 def _lookup(name: str, layer: int) -> tuple[type[Algorithm], Mapping[str, Any]]:
