@@ -103,7 +103,7 @@ def test_scenario_without_figures_key_draws_the_default() -> None:
 @pytest.mark.parametrize("name", BUNDLED)
 def test_short_run_writes_exactly_the_named_figures(name: str, tmp_path: Path) -> None:
     results = short_results(name)
-    write_outputs(results, tmp_path / "out")
+    write_outputs(results, tmp_path / "out", extra=plots.figure_writer(results))
     written = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
     assert written == sorted(f"{f}.png" for f in load_scenario(name).figures)
     for png in written:
