@@ -55,10 +55,10 @@ from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder
 from lbsim.sched import call_at
 from lbsim.streams import mix64
+from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
 
-_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 #: Methods whose requests carry no body: all their bytes are head (header) bytes.
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 #: Head bytes assumed for a request with a body (request line and headers).

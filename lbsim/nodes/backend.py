@@ -35,10 +35,8 @@ from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, V
 from lbsim.nodes.channel import TlsChannel
 from lbsim.nodes.stack import TcpStack
 from lbsim.sched import call_at
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection
-
-_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 
 
 class _Reader:

@@ -50,7 +50,7 @@ from lbsim.nodes.stack import PortsExhausted, TcpStack
 from lbsim.records import ConnectionRecord, Recorder, RequestRecord
 from lbsim.sched import call_at
 from lbsim.streams import stream
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import TcpConnection, TcpListener
 
 Request = HttpRequest | RawRequest
@@ -231,7 +231,7 @@ class Session:
         if self.pending:
             return  # closed when the last answer arrives
         tcp = self.tcp
-        if tcp is not None and tcp.state in (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT):
+        if tcp is not None and tcp.state in SENDABLE:
             tcp.close(self.group.env._now)
             self.host.stack.flush(tcp)
 

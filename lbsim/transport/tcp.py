@@ -38,6 +38,7 @@ from typing import Any, Protocol
 
 from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, RST, SEQ_MASK, SYN, Segment
 from lbsim.transport.states import (
+    SENDABLE,
     TRANSITIONS,
     TcpEvent,
     TcpProtocolError,
@@ -441,7 +442,7 @@ class TcpConnection:
         for off, message in ends:
             self._end_offs.append(start + off)
             self._end_msgs.append(message)
-        if self.state is _ESTABLISHED or self.state is TcpState.CLOSE_WAIT:
+        if self.state in SENDABLE:
             if (
                 self.snd_nxt == self.snd_una
                 and self.params.slow_start_after_idle
