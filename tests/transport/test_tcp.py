@@ -143,6 +143,7 @@ def test_fin_rides_on_last_data_segment_when_data_is_still_queued() -> None:
     pair.handshake()
     # More than the initial window: the tail is still queued when close() is called.
     pair.client.send(15 * 1460, "req", pair.now)
+    assert pair.client.unsent == 5 * 1460
     pair.client.close(pair.now)
     pair.run(until=pair.now + 0.5)
     data = pair.sent("c>s", data_only=True)
@@ -275,6 +276,13 @@ def test_more_hint_holds_back_a_partial_tail_until_the_next_chunk() -> None:
     tail = pair.client.take()
     assert [s.length for s in tail] == [580]
     # ceil(3500 / 1460) = 3 segments in all, exactly as if sent in one write.
+    assert len(full) + len(tail) == math.ceil(3500 / 1460) == 3
+    one_write = Pair()
+    one_write.handshake()
+    one_write.client.send_chunk(3500, ((3500, "end"),), one_write.now)
+    assert [(s.length, s.ends) for s in one_write.client.take()] == [
+        (s.length, s.ends) for s in full + tail
+    ]
 
 
 def test_on_data_reports_marks_relative_to_the_chunk() -> None:
