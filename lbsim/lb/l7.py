@@ -840,7 +840,7 @@ class L7Balancer:
                 requests=upstream.requests,
                 bytes_sent=conn.bytes_sent,
                 bytes_received=conn.bytes_received,
-                segments=conn.segments_sent,
+                segments=conn.segments,
                 retransmissions=conn.retransmissions,
                 reset=error in ("reset", "aborted"),
             )

@@ -389,7 +389,7 @@ class Session:
                 requests=self.count,
                 bytes_sent=tcp.bytes_sent,
                 bytes_received=tcp.bytes_received,
-                segments=tcp.segments_sent,
+                segments=tcp.segments,
                 retransmissions=tcp.retransmissions,
                 reset=self.close_error in ("reset", "aborted"),
             )

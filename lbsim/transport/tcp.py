@@ -146,7 +146,8 @@ class TcpConnection:
         stream_data: If true, the listener also gets :meth:`TcpListener.on_data`.
         user: Free slot for the application (e.g. which request is pending).
         passive: Whether this end was opened by a listener (an incoming SYN).
-        segments_sent, retransmissions, bytes_sent, bytes_received: Counters.
+        segments_sent, segments_received, retransmissions, bytes_sent, bytes_received:
+            Counters (segments sent include the SYN, ACKs and retransmissions).
         opened_at, established_at, closed_at: Times (``None`` until they happen).
         finished_at: When the connection stopped carrying data: it entered
             TIME_WAIT or closed, whichever came first.
@@ -202,6 +203,7 @@ class TcpConnection:
         "retransmissions",
         "rto",
         "rttvar",
+        "segments_received",
         "segments_sent",
         "snd_end",
         "snd_nxt",
@@ -294,6 +296,7 @@ class TcpConnection:
         self.stream_data = False
         self.user: Any = None
         self.segments_sent = 0
+        self.segments_received = 0
         self.retransmissions = 0
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -314,6 +317,11 @@ class TcpConnection:
     def key(self) -> tuple[int, int, int, int]:
         """``(local_ip, local_port, remote_ip, remote_port)``."""
         return (self.local_ip, self.local_port, self.remote_ip, self.remote_port)
+
+    @property
+    def segments(self) -> int:
+        """Segments of this connection in both directions: sent plus received."""
+        return self.segments_sent + self.segments_received
 
     @property
     def in_flight(self) -> int:
@@ -386,6 +394,7 @@ class TcpConnection:
         self._go(TcpEvent.ACTIVE_OPEN)
         self.opened_at = now
         self.out.append(self._syn(now, SYN))
+        self.segments_sent += 1
         self.snd_nxt = self._snd_max = 1
         self._timed_seq, self._timed_at = 1, now
         self._rto_deadline = now + self.rto
@@ -491,6 +500,7 @@ class TcpConnection:
 
     def receive(self, seg: Segment, now: float) -> None:
         """Process a segment from the peer."""
+        self.segments_received += 1
         flags = seg.flags
         if self.state is _ESTABLISHED and not flags & _FAST_FLAGS_MASK:
             if flags & ACK:

@@ -296,3 +296,20 @@ def test_on_data_reports_marks_relative_to_the_chunk() -> None:
         (1460, (), False),
         (540, ((40, "m"),), True),
     ]
+
+
+def test_segment_counters_include_the_syn_and_both_directions() -> None:
+    """Each end counts every segment it emitted (SYN included) and every one it received."""
+    pair = Pair()
+    pair.handshake()
+    assert pair.client.segments_sent == len(pair.sent("c>s")) == 2  # SYN, ACK
+    assert pair.server.segments_sent == len(pair.sent("s>c")) == 1  # SYN-ACK
+    pair.client.send(5000, "req", pair.now)
+    pair.client.close(pair.now)
+    pair.run(until=pair.now + 1.0)
+    pair.server.close(pair.now)
+    pair.run()
+    c2s, s2c = len(pair.sent("c>s")), len(pair.sent("s>c"))
+    assert pair.client.segments_sent == pair.server.segments_received == c2s
+    assert pair.server.segments_sent == pair.client.segments_received == s2c
+    assert pair.client.segments == pair.server.segments == c2s + s2c
