@@ -216,13 +216,13 @@ class ConnectionLifecycle:
             self._shift,
         )
 
-    def _pure(self, flags: int, offset: int | None = None) -> Segment:
-        """A segment without payload at ``offset`` (default: the next to send)."""
+    def _pure(self, flags: int) -> Segment:
+        """A segment without payload at the next offset to send (a pure ACK, RST)."""
         seg: Segment = _new_tuple(
             Segment,
             (
                 *self._hdr,
-                (self.isn + (self.snd_nxt if offset is None else offset)) & SEQ_MASK,
+                (self.isn + self.snd_nxt) & SEQ_MASK,
                 (self.irs + self.rcv_nxt) & SEQ_MASK,
                 flags,
                 self._wnd_field,
@@ -233,6 +233,10 @@ class ConnectionLifecycle:
             ),
         )
         return seg
+
+    def _pure_at(self, offset: int, flags: int) -> Segment:
+        """A segment without payload at stream ``offset`` (a FIN)."""
+        return self._pure(flags)._replace(seq=(self.isn + offset) & SEQ_MASK)
 
     def _emit_syn(self, now: float, flags: int) -> None:
         """Send (or resend) our SYN or SYN-ACK and start timing the handshake."""

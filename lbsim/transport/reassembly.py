@@ -19,26 +19,20 @@ from __future__ import annotations
 from lbsim.net.segment import Segment
 
 
-class OutOfOrder:
-    """Held segments of one receiving direction, by first-byte offset."""
+class OutOfOrder(dict[int, Segment]):
+    """Held segments of one receiving direction, by first-byte offset.
 
-    __slots__ = ("held",)
+    A dict subclass so that "is anything held?" -- asked for every segment received
+    -- is the dict's own truth test, with no Python-level call.
+    """
 
-    def __init__(self) -> None:
-        """Nothing held."""
-        self.held: dict[int, Segment] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.held)
-
-    def __len__(self) -> int:
-        return len(self.held)
+    __slots__ = ()
 
     def hold(self, rel: int, seg: Segment) -> None:
         """Keep ``seg``, whose first byte is at offset ``rel`` (beyond ``rcv_nxt``)."""
-        held = self.held.get(rel)
+        held = self.get(rel)
         if held is None or held.length < seg.length:
-            self.held[rel] = seg
+            self[rel] = seg
 
     def next_ready(self, rcv: int) -> tuple[Segment, int] | None:
         """A held segment that continues the stream at ``rcv``, and the bytes to skip.
@@ -46,7 +40,7 @@ class OutOfOrder:
         Segments that ``rcv`` has overtaken entirely are dropped on the way. Returns
         None when the next held segment still lies beyond a gap.
         """
-        held = self.held
+        held = self
         seg = held.pop(rcv, None)
         if seg is not None:
             return seg, 0
