@@ -227,7 +227,22 @@ class TcpConnection(ConnectionLifecycle):
                     self._on_payload(seg, now)
             if self._ack_pending:
                 self._ack_pending = False
-                self.out.append(self._pure(ACK))
+                # self._pure(ACK), inlined: one pure ACK per data segment received.
+                ack_seg: Segment = _new_tuple(
+                    Segment,
+                    (
+                        *self._hdr,
+                        (self.isn + self.snd_nxt) & SEQ_MASK,
+                        (self.irs + self.rcv_nxt) & SEQ_MASK,
+                        ACK,
+                        self._wnd_field,
+                        0,
+                        0,
+                        0,
+                        NO_ENDS,
+                    ),
+                )
+                self.out.append(ack_seg)
                 self.segments_sent += 1
             return
         self._receive_slow(seg, now)

@@ -5,6 +5,7 @@ No SimPy here: two endpoints talk over the fake wire in ``tcp_pair``.
 
 from __future__ import annotations
 
+import collections
 import math
 
 import pytest
@@ -201,8 +202,11 @@ def test_lost_segment_is_recovered_by_fast_retransmit() -> None:
     pair.run()
     assert [m for m, _, _ in pair.sr.messages] == ["big"]
     assert pair.client.retransmissions == 1
-    # Recovered well before any RTO could fire (1 s initial RTO).
+    # Recovered well before any RTO could fire (1 s initial RTO, 200 ms floor) ...
     assert pair.sr.messages[0][2] < 0.2
+    # ... because three duplicate ACKs (four ACKs of the same byte) asked for it.
+    acks = collections.Counter(s.ack for s in pair.sent("s>c") if not s.length)
+    assert acks[1001 + 2 * 1460] >= 4
 
 
 def test_lost_tail_is_recovered_by_timeout() -> None:
