@@ -33,6 +33,7 @@ def test_quickstart_l4_is_fully_sticky_and_l7_is_not(quickstart: object) -> None
     assert l4 == 1.0
     # Per-request least-request over 4 backends: close to 1/4, far below 1.
     assert l7 is not None and l7 < 0.5
+    assert l7 == pytest.approx(1 / 4, abs=0.05)
     assert quickstart.summary["variants"]["l4"]["stickiness"] == 1.0  # type: ignore[attr-defined]
 
 
