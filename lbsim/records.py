@@ -102,7 +102,8 @@ class ConnectionRecord:
         requests: Requests carried.
         bytes_sent: Application bytes opener -> listener.
         bytes_received: Application bytes listener -> opener.
-        segments: Segments sent in both directions.
+        segments: Segments in both directions as the opener counts them: all it
+            sent (SYN, ACKs, retransmissions included) plus all it received.
         retransmissions: Segments sent again.
         reset: Whether the connection ended with RST.
     """

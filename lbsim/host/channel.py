@@ -25,14 +25,12 @@ import simpy
 
 from lbsim.app.tls import Ticket, TlsData, TlsEndpoint, TlsHandshake
 from lbsim.sched import call_at
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection, TcpListener
 
 if TYPE_CHECKING:
     from lbsim.host.cpu import Cpu
     from lbsim.host.stack import TcpStack
-
-_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 
 
 class PlainChannel:

@@ -271,7 +271,7 @@ def record_backend_connection(
             requests=requests,
             bytes_sent=conn.bytes_sent,
             bytes_received=conn.bytes_received,
-            segments=conn.segments_sent,
+            segments=conn.segments,
             retransmissions=conn.retransmissions,
             reset=error in ("reset", "aborted"),
         )

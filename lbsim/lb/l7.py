@@ -66,12 +66,11 @@ from lbsim.records import Recorder
 from lbsim.scenario.faults import RetryConfig
 from lbsim.scenario.features import TlsServerConfig
 from lbsim.sched import call_at
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection
 
 __all__ = ["ClientSide", "L7Balancer", "L7Costs", "Limits", "head_bytes"]
 
-_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 
 
 class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):

@@ -22,14 +22,12 @@ from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import TcpStack
 from lbsim.lb.l7_config import Limits
 from lbsim.sched import call_at
+from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
 
 if TYPE_CHECKING:
     from lbsim.lb.l7 import L7Balancer
-
-_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
-
 
 class ClientSide:
     """The proxy's application on one client connection."""

@@ -36,10 +36,8 @@ from lbsim.host.stack import TcpStack
 from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
 from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection
-
-_SENDABLE = (TcpState.ESTABLISHED, TcpState.CLOSE_WAIT)
 
 
 class _Reader:

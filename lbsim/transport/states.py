@@ -80,6 +80,12 @@ TRANSITIONS: dict[tuple[TcpState, TcpEvent], TcpState] = {
     (S.TIME_WAIT, E.TIMEOUT): S.CLOSED,
 }
 
+#: States in which a connection accepts application data to send: the handshake
+#: is done and this end has not closed its sending direction (RFC 9293 3.10.2:
+#: SEND is legal in ESTABLISHED and CLOSE-WAIT). The one definition; the TCP
+#: connection, the channels, backends, clients and the L7 proxy all use it.
+SENDABLE: frozenset[TcpState] = frozenset({S.ESTABLISHED, S.CLOSE_WAIT})
+
 #: States in which a retransmission timeout gives up the connection.
 _SYNCHRONISED = (
     S.SYN_RECEIVED,

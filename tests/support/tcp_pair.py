@@ -56,13 +56,16 @@ class Pair:
         delay: float = 0.01,
         params: TcpParams | None = None,
         drop: Callable[[str, Segment, int], bool] | None = None,
+        client_isn: int = 1000,
+        server_isn: int = 0xFFFFFF00,
+        keep_log: bool = True,
     ) -> None:
         self.delay = delay
         self.now = 0.0
         self.cr = Recorder("client")
         self.sr = Recorder("server")
         self.client = TcpConnection(
-            1, 40000, 2, 80, mss=client_mss, isn=1000, listener=self.cr, params=params
+            1, 40000, 2, 80, mss=client_mss, isn=client_isn, listener=self.cr, params=params
         )
         self.server = TcpConnection(
             2,
@@ -70,7 +73,7 @@ class Pair:
             1,
             40000,
             mss=server_mss,
-            isn=0xFFFFFF00,
+            isn=server_isn,
             listener=self.sr,
             params=params,
             passive=True,
@@ -80,6 +83,9 @@ class Pair:
         self.log: list[tuple[float, str, Segment]] = []
         self._order = itertools.count()
         self._sent = {"c>s": 0, "s>c": 0}
+        self.keep_log = keep_log
+        #: Called with every segment put on the wire (direction, segment).
+        self.watch: Callable[[str, Segment], None] | None = None
 
     def pump(self) -> None:
         """Move everything both endpoints emitted onto the wire."""
@@ -87,7 +93,10 @@ class Pair:
             for seg in conn.take():
                 index = self._sent[direction]
                 self._sent[direction] += 1
-                self.log.append((self.now, direction, seg))
+                if self.keep_log:
+                    self.log.append((self.now, direction, seg))
+                if self.watch is not None:
+                    self.watch(direction, seg)
                 if self.drop is not None and self.drop(direction, seg, index):
                     continue
                 arrival = self.now + self.delay

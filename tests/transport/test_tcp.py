@@ -5,6 +5,7 @@ No SimPy here: two endpoints talk over the fake wire in ``tcp_pair``.
 
 from __future__ import annotations
 
+import collections
 import math
 
 import pytest
@@ -143,6 +144,7 @@ def test_fin_rides_on_last_data_segment_when_data_is_still_queued() -> None:
     pair.handshake()
     # More than the initial window: the tail is still queued when close() is called.
     pair.client.send(15 * 1460, "req", pair.now)
+    assert pair.client.unsent == 5 * 1460
     pair.client.close(pair.now)
     pair.run(until=pair.now + 0.5)
     data = pair.sent("c>s", data_only=True)
@@ -200,8 +202,11 @@ def test_lost_segment_is_recovered_by_fast_retransmit() -> None:
     pair.run()
     assert [m for m, _, _ in pair.sr.messages] == ["big"]
     assert pair.client.retransmissions == 1
-    # Recovered well before any RTO could fire (1 s initial RTO).
+    # Recovered well before any RTO could fire (1 s initial RTO, 200 ms floor) ...
     assert pair.sr.messages[0][2] < 0.2
+    # ... because three duplicate ACKs (four ACKs of the same byte) asked for it.
+    acks = collections.Counter(s.ack for s in pair.sent("s>c") if not s.length)
+    assert acks[1001 + 2 * 1460] >= 4
 
 
 def test_lost_tail_is_recovered_by_timeout() -> None:
@@ -275,6 +280,13 @@ def test_more_hint_holds_back_a_partial_tail_until_the_next_chunk() -> None:
     tail = pair.client.take()
     assert [s.length for s in tail] == [580]
     # ceil(3500 / 1460) = 3 segments in all, exactly as if sent in one write.
+    assert len(full) + len(tail) == math.ceil(3500 / 1460) == 3
+    one_write = Pair()
+    one_write.handshake()
+    one_write.client.send_chunk(3500, ((3500, "end"),), one_write.now)
+    assert [(s.length, s.ends) for s in one_write.client.take()] == [
+        (s.length, s.ends) for s in full + tail
+    ]
 
 
 def test_on_data_reports_marks_relative_to_the_chunk() -> None:
@@ -288,3 +300,20 @@ def test_on_data_reports_marks_relative_to_the_chunk() -> None:
         (1460, (), False),
         (540, ((40, "m"),), True),
     ]
+
+
+def test_segment_counters_include_the_syn_and_both_directions() -> None:
+    """Each end counts every segment it emitted (SYN included) and every one it received."""
+    pair = Pair()
+    pair.handshake()
+    assert pair.client.segments_sent == len(pair.sent("c>s")) == 2  # SYN, ACK
+    assert pair.server.segments_sent == len(pair.sent("s>c")) == 1  # SYN-ACK
+    pair.client.send(5000, "req", pair.now)
+    pair.client.close(pair.now)
+    pair.run(until=pair.now + 1.0)
+    pair.server.close(pair.now)
+    pair.run()
+    c2s, s2c = len(pair.sent("c>s")), len(pair.sent("s>c"))
+    assert pair.client.segments_sent == pair.server.segments_received == c2s
+    assert pair.server.segments_sent == pair.client.segments_received == s2c
+    assert pair.client.segments == pair.server.segments == c2s + s2c
