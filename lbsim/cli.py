@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbsim import __version__
+from lbsim.cli_output import GuardedStdout, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,8 +54,25 @@ class _BadInput(Exception):
 
 
 def _error(message: str) -> None:
-    """Write one ``lbsim: error:`` line to stderr."""
-    sys.stderr.write(f"lbsim: error: {message}\n")
+    """Write one ``lbsim: error:`` line to stderr (control characters escaped)."""
+    sys.stderr.write(f"lbsim: error: {printable(message)}\n")
+
+
+def _shown(path: object) -> str:
+    """A path (or any name) as it may appear in a one-line message."""
+    return printable(path)
+
+
+def _os_reason(exc: OSError) -> str:
+    """The reason of an ``OSError`` in words, with the file it concerns."""
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({printable(exc.filename)})" if exc.filename else reason
+
+
+def _done_note(note: str) -> None:
+    """Tell the stdout guard what was done, for its message should stdout fail."""
+    if isinstance(sys.stdout, GuardedStdout):
+        sys.stdout.done_note = note
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -225,20 +243,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
             runs = pcap.run(scenario, trace_segments=args.trace_segments, progress=progress)
     results = build_results(scenario, runs)
 
-    console = _stdout_console()
-    for renderable in _comparison_tables(results.summary, console.width):
-        console.print(renderable)
+    # Write first, print second: stdout going away (a closed pipe, a full disk) must
+    # never cost a finished run.
     try:
         extra = None if pcap is None else pcap.write_into
         written = write_outputs(results, out_dir, figures=not args.no_figures, extra=extra)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
     except OSError as exc:
-        _error(f"cannot write outputs to {out_dir}: {exc}")
+        _error(f"cannot write outputs to {_shown(out_dir)}: {_os_reason(exc)}")
         return EXIT_FAILURE
+    finally:
+        if pcap is not None:
+            pcap.cleanup()
+    console = _stdout_console()
+    for renderable in _comparison_tables(results.summary, console.width):
+        console.print(renderable)
     names = sorted({p.relative_to(out_dir).parts[0] for p in written})
     shown = ", ".join(f"{n}/" if n in ("figures", "pcap") else n for n in names)
     console.print(f"Outputs written to {out_dir}/ ({shown})", markup=False, soft_wrap=True)
+    _done_note(f"the outputs were written to {_shown(out_dir)}/")
     return EXIT_OK
 
 
@@ -273,10 +297,10 @@ class _ProgressReporter:
             self._progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
         if self._live:
             self._progress.stop()
-        else:
+        elif kind is None:  # an interrupted variant is not "done"
             self._finish_previous(None)
 
     def _finish_previous(self, current: str | None) -> None:
@@ -804,6 +828,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    guard = GuardedStdout(sys.stdout)
+    original, sys.stdout = sys.stdout, guard  # type: ignore[assignment]
     try:
         status: int = args.handler(args)
     except _BadInput as exc:
@@ -812,4 +838,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    finally:
+        sys.stdout = original
+    failure = guard.failure()
+    if failure is not None:
+        _error(failure)
+        return EXIT_FAILURE if status == EXIT_OK else status
     return status

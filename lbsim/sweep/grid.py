@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from lbsim.scenario import ScenarioError
+from lbsim.scenario.yamlload import load_yaml
 
 __all__ = [
     "MAX_POINTS",
@@ -113,8 +114,8 @@ def parse_value(text: str) -> Any:
         An int, float, bool or None when YAML reads it so, otherwise ``text``.
     """
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = load_yaml(text)
+    except (yaml.YAMLError, ValueError):
         return text
     if value is None or isinstance(value, bool | int | float | str):
         return value

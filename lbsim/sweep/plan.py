@@ -37,7 +37,7 @@ from typing import Any
 
 from lbsim.scenario import Scenario, ScenarioError, parse_scenario, read_scenario_data
 from lbsim.streams import stream_seed
-from lbsim.sweep.grid import GridAxis, GridPoint, expand_grid, parse_grid
+from lbsim.sweep.grid import GridAxis, GridError, GridPoint, expand_grid, parse_grid
 
 __all__ = ["RunTask", "SweepPlan", "replication_seed", "run_key"]
 
@@ -163,10 +163,18 @@ class SweepPlan:
         axes = tuple(a if isinstance(a, GridAxis) else parse_grid(a) for a in grid)
         points = expand_grid(axes)
         for axis in axes:  # one axis at a time: the error can name its --grid option
+            seen: dict[str, str] = {}
             for text in axis.values:
-                _check(
+                resolved = _check(
                     data, source, [*overrides, f"{axis.path}={text}"], seed, f"--grid {axis.spec}"
-                )
+                ).to_yaml()
+                if resolved in seen:  # "1", "01" and "0x1" are one value: refuse repeats
+                    raise GridError(
+                        axis.path,
+                        f'the values "{seen[resolved]}" and "{text}" give the same scenario; '
+                        "give each value once",
+                    )
+                seen[resolved] = text
         if len(axes) > 1:
             for point in points:
                 _check(data, source, [*overrides, *point.overrides()], seed, point.label())
@@ -222,10 +230,12 @@ class SweepPlan:
 
 def _check(
     data: Mapping[str, Any], source: str, overrides: list[str], seed: int | None, where: str
-) -> None:
+) -> Scenario:
     """Validate the scenario with ``overrides``; name ``where`` in the error."""
     try:
-        _check_buildable(parse_scenario(data, source=source, overrides=overrides, seed=seed))
+        scenario = parse_scenario(data, source=source, overrides=overrides, seed=seed)
+        _check_buildable(scenario)
+        return scenario
     except ScenarioError as exc:
         message = exc.message.replace("--set:", "--grid:")
         file = source if exc.file == "<scenario>" else exc.file
