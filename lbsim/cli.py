@@ -829,7 +829,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     guard = GuardedStdout(sys.stdout)
-    original, sys.stdout = sys.stdout, guard  # type: ignore[assignment]
+    original, sys.stdout = sys.stdout, guard
     try:
         status: int = args.handler(args)
     except _BadInput as exc:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable
-from typing import Any, ClassVar, Final
+from typing import Any, Final
 
 import yaml
 
@@ -88,7 +88,7 @@ _DIGITS: Final = "0123456789"
 class _Yaml12Loader(yaml.SafeLoader):
     """A safe loader with YAML 1.2 core-schema scalars and no duplicate keys."""
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}
+    yaml_implicit_resolvers = {}  # noqa: RUF012  (start empty: no YAML 1.1 resolvers)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Hashable] = set()
@@ -217,7 +217,7 @@ def _scan(text: str) -> None:
                 sizes[event.anchor] = 1
             add(1)
         elif isinstance(event, yaml.AliasEvent):
-            anchor = event.anchor
+            anchor = str(event.anchor)
             if anchor in open_anchors:
                 raise YamlLimitError(
                     _path(stack), f"the alias *{anchor} refers to a node that contains it"
