@@ -95,7 +95,14 @@ def _build_parser() -> argparse.ArgumentParser:
             "(e.g. balancers.l7.algorithm=random); repeatable",
         )
         sub.add_argument(
-            "--seed", type=int, metavar="N", help="random seed (replaces the scenario's)"
+            "--seed", type=_seed, metavar="N", help="random seed (replaces the scenario's)"
+        )
+
+    def budget_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--allow-large",
+            action="store_true",
+            help="run even when the work estimate is over the budget (see lbsim check)",
         )
 
     run = commands.add_parser(
@@ -111,6 +118,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="scenario YAML file (default: the bundled quickstart)",
     )
     scenario_options(run)
+    budget_option(run)
     run.add_argument(
         "--out", metavar="DIR", type=Path, help="output directory (default: out/<scenario name>)"
     )
@@ -133,12 +141,14 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     scenario_options(check)
     check.set_defaults(handler=_cmd_check)
-    _add_sweep_commands(commands, scenario_options)
-    _add_trace_command(commands, scenario_options)
+    _add_sweep_commands(commands, scenario_options, budget_option)
+    _add_trace_command(commands, scenario_options, budget_option)
     return parser
 
 
-def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -> None:
+def _add_trace_command(
+    commands: Any, scenario_options: Callable[[Any], None], budget_option: Callable[[Any], None]
+) -> None:
     """``lbsim trace``: one request, hop by hop and layer by layer (lbsim.teach)."""
     trace = commands.add_parser(
         "trace",
@@ -149,6 +159,7 @@ def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -
     )
     trace.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file or bundled name")
     scenario_options(trace)
+    budget_option(trace)
     trace.add_argument("--variant", metavar="NAME", help="balancer variant (default: the first)")
     trace.add_argument(
         "--request", metavar="ID", help="request id, e.g. browsers-3-0 (default: the first done)"
@@ -165,6 +176,7 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     from lbsim.teach.report import TraceInputError, trace_report
 
     scenario = _load(args)
+    _check_budget(args, scenario, trace_segments=True, variants=1)
     try:
         report = trace_report(
             scenario, args.variant, args.request, ladder=args.ladder, max_segments=args.max_segments
@@ -196,10 +208,37 @@ def _load(args: argparse.Namespace) -> Any:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """``lbsim check``: validate and print the resolved scenario."""
+    from lbsim.budget import estimate, over_budget
+
     scenario = _load(args)
     text = scenario.to_yaml()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    work = estimate(scenario)
+    verdict = over_budget(work)
+    sys.stdout.write(f"# work estimate of one run: {work.summary()}\n")
+    sys.stdout.write(
+        "# within the budget\n" if verdict is None else f"# over the budget: {verdict}\n"
+    )
     return EXIT_OK
+
+
+def _check_budget(
+    args: argparse.Namespace,
+    scenario: Any,
+    *,
+    trace_segments: bool = False,
+    variants: int | None = None,
+    pcap_unlimited: bool = False,
+) -> None:
+    """Refuse (exit 2) a run whose work estimate is over the budget, unless allowed."""
+    from lbsim.budget import estimate, over_budget
+
+    if getattr(args, "allow_large", False):
+        return
+    work = estimate(scenario, trace_segments=trace_segments, variants=variants)
+    verdict = over_budget(work, pcap_unlimited=pcap_unlimited)
+    if verdict is not None:
+        raise _BadInput(f"{args.scenario or 'quickstart'}: {verdict}")
 
 
 def _default_out(name: str) -> Path:
@@ -219,10 +258,14 @@ def _stdout_console() -> Console:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """``lbsim run``: simulate, print the comparison table, write the outputs."""
+    """``lbsim run``: simulate, write the outputs, then print the comparison table."""
+    scenario = _load(args)
+    capture = args.pcap or args.pcap_client is not None
+    unlimited = capture and args.pcap_connections is None and args.pcap_window is None
+    _check_budget(args, scenario, trace_segments=args.trace_segments, pcap_unlimited=unlimited)
+
     from lbsim.results import OutputDirError, build_results, check_output_dir, write_outputs
 
-    scenario = _load(args)
     out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
     try:
         check_output_dir(out_dir)
@@ -406,19 +449,48 @@ def _comparison_tables(summary: dict[str, Any], width: int) -> list[Any]:
 # --- sweeps, sweep plots and the report figures ------------------------------------
 
 
+def _seed(text: str) -> int:
+    """Argparse type: a seed, a whole number from 0 to 2**64 - 1 (no 5000-digit text)."""
+    from lbsim.scenario.bounds import BOUNDS
+
+    limit = int(BOUNDS["seed"][0])
+    if not text.strip().isdigit() or len(text.strip()) > 20 or int(text) > limit:
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {limit}, got {shown!r}"
+        )
+    return int(text)
+
+
+def _replications(text: str) -> int:
+    """Argparse type: replications per grid point, 1 to the bound."""
+    from lbsim.scenario.bounds import BOUNDS
+
+    value = _positive_int(text)
+    limit, reason = BOUNDS["replications"]
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit:g}, got {value}: {reason}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """Argparse type: a whole number of at least 1."""
     try:
+        if len(text) > 30:
+            raise ValueError(text)
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _add_sweep_commands(
-    commands: Any, scenario_options: Callable[[argparse.ArgumentParser], None]
+    commands: Any,
+    scenario_options: Callable[[argparse.ArgumentParser], None],
+    budget_option: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """Add the ``sweep``, ``plot`` and ``figures`` sub-commands."""
     sweep = commands.add_parser(
@@ -438,9 +510,10 @@ def _add_sweep_commands(
         "(e.g. clients.browsers.count=50:200:50); several --grid form the cartesian product",
     )
     scenario_options(sweep)
+    budget_option(sweep)
     sweep.add_argument(
         "--replications",
-        type=_positive_int,
+        type=_replications,
         default=1,
         metavar="R",
         help="independent runs per grid point, each with its own recorded seed (default 1)",
@@ -599,6 +672,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             seed=args.seed,
             replications=args.replications,
+            allow_large=args.allow_large,
         )
         check_sweep_dir(args.out, plan, resume=args.resume)
         executor = open_executor(args.jobs, args.scheduler)

@@ -122,4 +122,3 @@ class GuardedStdout:
         reason = self.error.strerror or str(self.error)
         note = f"; {self.done_note}" if self.done_note else ""
         return f"cannot write to standard output: {reason}{note}"
-

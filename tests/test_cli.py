@@ -216,6 +216,10 @@ def fake_modules(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     sim_module.check_buildable = lambda scenario: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "lbsim.scenario", scenario_module)
     monkeypatch.setitem(sys.modules, "lbsim.sim", sim_module)
+    budget_module = types.ModuleType("lbsim.budget")  # the fake scenario has no workload
+    budget_module.estimate = lambda scenario, **options: None  # type: ignore[attr-defined]
+    budget_module.over_budget = lambda work, **options: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lbsim.budget", budget_module)
     return calls
 
 

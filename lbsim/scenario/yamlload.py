@@ -228,8 +228,8 @@ def _scan(text: str) -> None:
         elif isinstance(event, yaml.CollectionStartEvent):
             if len(stack) >= MAX_DEPTH:
                 raise YamlLimitError(
-                    _path(stack), f"nested more than {MAX_DEPTH} levels deep; a scenario is "
-                    "under 10"
+                    _path(stack),
+                    f"nested more than {MAX_DEPTH} levels deep; a scenario is under 10",
                 )
             if stack and stack[-1].is_mapping and stack[-1].index % 2 == 0:
                 stack[-1].key = "?"  # a mapping or list used as a key
