@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbsim import __version__
-from lbsim.cli_output import GuardedStdout, printable
+from lbsim.cli_output import GuardedStdout, printable, target_problem
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,6 +51,18 @@ _WIDE = 160  # table width when stdout is not a terminal (logs, pipes, tests)
 
 class _BadInput(Exception):
     """Input problem already phrased for the user (one line, no traceback)."""
+
+
+class _Unwritable(Exception):
+    """The environment refuses an output (exit status 1, one line)."""
+
+
+def _check_target(path: Path, *, folder: bool) -> None:
+    """Stop before any work if ``path`` cannot be written (:func:`target_problem`)."""
+    problem = target_problem(path, folder=folder)
+    if problem is not None:
+        status, reason = problem
+        raise (_BadInput if status == EXIT_BAD_INPUT else _Unwritable)(reason)
 
 
 def _error(message: str) -> None:
@@ -177,12 +189,16 @@ def _cmd_trace(args: argparse.Namespace) -> int:
 
     scenario = _load(args)
     _check_budget(args, scenario, trace_segments=True, variants=1)
+    if args.ladder is not None:
+        _check_target(Path(args.ladder), folder=False)
     try:
         report = trace_report(
             scenario, args.variant, args.request, ladder=args.ladder, max_segments=args.max_segments
         )
     except TraceInputError as exc:
         raise _BadInput(f"{args.scenario}: {exc}") from exc
+    except OSError as exc:
+        raise _Unwritable(f"cannot write the ladder diagram: {_os_reason(exc)}") from exc
     sys.stdout.write(report.text)
     if report.ladder is not None:
         sys.stdout.write(f"ladder diagram written to {report.ladder}\n")
@@ -271,6 +287,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         check_output_dir(out_dir)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
+    _check_target(out_dir, folder=True)
 
     from lbsim.capture.options import pcap_from_args
     from lbsim.sim import run_scenario
@@ -283,7 +300,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if pcap is None:
             runs = run_scenario(scenario, trace_segments=args.trace_segments, progress=progress)
         else:
-            runs = pcap.run(scenario, trace_segments=args.trace_segments, progress=progress)
+            try:
+                runs = pcap.run(scenario, trace_segments=args.trace_segments, progress=progress)
+            except OSError as exc:
+                pcap.cleanup()
+                raise _Unwritable(f"cannot write the packet captures: {_os_reason(exc)}") from exc
     results = build_results(scenario, runs)
 
     # Write first, print second: stdout going away (a closed pipe, a full disk) must
@@ -304,7 +325,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         console.print(renderable)
     names = sorted({p.relative_to(out_dir).parts[0] for p in written})
     shown = ", ".join(f"{n}/" if n in ("figures", "pcap") else n for n in names)
-    console.print(f"Outputs written to {out_dir}/ ({shown})", markup=False, soft_wrap=True)
+    console.print(f"Outputs written to {_shown(out_dir)}/ ({shown})", markup=False, soft_wrap=True)
     _done_note(f"the outputs were written to {_shown(out_dir)}/")
     return EXIT_OK
 
@@ -333,7 +354,7 @@ class _ProgressReporter:
         )
         self._tasks: dict[str, Any] = {}
         self._started: dict[str, float] = {}
-        self._scenario_name = str(scenario.name)
+        self._scenario_name = printable(scenario.name)
 
     def __enter__(self) -> Callable[[str, float], None]:
         if self._live:
@@ -417,7 +438,7 @@ def _comparison_tables(summary: dict[str, Any], width: int) -> list[Any]:
 
     window = summary["duration"] - summary["warmup"]
     title = (
-        f"{summary['scenario']} (seed {summary['seed']}): statistics over "
+        f"{printable(summary['scenario'])} (seed {summary['seed']}): statistics over "
         f"{summary['warmup']:g}–{summary['duration']:g} s of simulated time ({window:g} s)"
     )
 
@@ -682,13 +703,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     console = _stdout_console()
     points, reps = len(plan.points()), plan.replications
     console.print(
-        f"sweep {plan.name}: {points} grid point{'s' * (points != 1)} × {reps} "
+        f"sweep {printable(plan.name)}: {points} grid point{'s' * (points != 1)} × {reps} "
         f"replication{'s' * (reps != 1)} = {points * reps} runs of "
         f"{len(plan.variants)} variants ({', '.join(plan.variants)}) on {executor.description}",
         markup=False,
         soft_wrap=True,
     )
-    progress = _CountProgress(f"sweep {plan.name}")
+    progress = _CountProgress(f"sweep {printable(plan.name)}")
 
     def report(state: SweepProgress) -> None:
         note = f"{state.last.label()} done" if state.last is not None else ""
@@ -752,7 +773,7 @@ def _sweep_summary(directory: Path, plan: Any) -> list[Any]:
     if len(groups) > _SWEEP_TABLE_ROWS:
         return [Text(f"({len(groups)} grid point × variant rows: see aggregate.csv)")]
     title = "mean ± 95% CI half width" if plan.replications > 1 else "one replication per point"
-    table = Table(title=f"{plan.name}: {title}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(title=f"{printable(plan.name)}: {title}", title_justify="left", box=box.SIMPLE_HEAD)
     paths = [axis.path for axis in plan.axes]
     for path in paths:
         table.add_column(path, no_wrap=True)
@@ -909,6 +930,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _BadInput as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    except _Unwritable as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         _error("interrupted")
         return 130

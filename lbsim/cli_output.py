@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import errno
 import os
+import tempfile
+from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["GuardedStdout", "printable"]
+__all__ = ["GuardedStdout", "printable", "target_problem"]
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 
@@ -122,3 +124,34 @@ class GuardedStdout:
         reason = self.error.strerror or str(self.error)
         note = f"; {self.done_note}" if self.done_note else ""
         return f"cannot write to standard output: {reason}{note}"
+
+
+def target_problem(path: Path, *, folder: bool) -> tuple[int, str] | None:
+    """Why an output cannot be written at ``path``, before any work is done.
+
+    Args:
+        path: The output folder (``folder=True``) or file to be written.
+        folder: Whether ``path`` is to be a folder.
+
+    Returns:
+        ``(exit status, one-line reason)``: 2 when the path itself is wrong (a
+        folder where a file is wanted, a file blocking a folder on the way), 1 when
+        the file system refuses (no permission, read-only); None when it looks fine.
+        A later failure while writing is still reported, with status 1.
+    """
+    shown = printable(path)
+    if not folder and path.is_dir():
+        return 2, f"{shown}: is a folder; give a file name"
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        return 2, f"{shown}: {printable(ancestor)} is a file, not a folder; choose another path"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return 1, f"{shown}: cannot write in {printable(ancestor)}: permission denied"
+    try:  # the real test (a read-only file system, /proc): make and remove a probe
+        probe = tempfile.mkdtemp(prefix=f".{path.name}.probe-", dir=ancestor)
+        os.rmdir(probe)
+    except OSError as exc:
+        return 1, f"{shown}: cannot write in {printable(ancestor)}: {exc.strerror or exc}"
+    return None
