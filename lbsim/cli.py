@@ -773,7 +773,9 @@ def _sweep_summary(directory: Path, plan: Any) -> list[Any]:
     if len(groups) > _SWEEP_TABLE_ROWS:
         return [Text(f"({len(groups)} grid point × variant rows: see aggregate.csv)")]
     title = "mean ± 95% CI half width" if plan.replications > 1 else "one replication per point"
-    table = Table(title=f"{printable(plan.name)}: {title}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"{printable(plan.name)}: {title}", title_justify="left", box=box.SIMPLE_HEAD
+    )
     paths = [axis.path for axis in plan.axes]
     for path in paths:
         table.add_column(path, no_wrap=True)
