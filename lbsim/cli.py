@@ -280,7 +280,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     unlimited = capture and args.pcap_connections is None and args.pcap_window is None
     _check_budget(args, scenario, trace_segments=args.trace_segments, pcap_unlimited=unlimited)
 
-    from lbsim.results import OutputDirError, build_results, check_output_dir, write_outputs
+    from lbsim.results import OutputDirError, check_output_dir
 
     out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
     try:
@@ -290,12 +290,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _check_target(out_dir, folder=True)
 
     from lbsim.capture.options import pcap_from_args
-    from lbsim.sim import run_scenario
 
     try:
         pcap = pcap_from_args(args, scenario, out_dir)
     except ValueError as exc:
         raise _BadInput(str(exc)) from exc
+    with _locked(out_dir):
+        return _run_and_write(args, scenario, out_dir, pcap)
+
+
+def _locked(out_dir: Path) -> Any:
+    """Lock ``out_dir`` against other lbsim processes and clear killed runs' leftovers."""
+    from lbsim.fsio import FolderBusyError, FolderLock, remove_leftovers
+
+    lock = FolderLock(out_dir)
+    try:
+        lock.acquire()
+    except FolderBusyError as exc:
+        raise _BadInput(str(exc)) from exc
+    removed = remove_leftovers(out_dir)
+    if removed:
+        shown = ", ".join(printable(name) for name in removed[:3])
+        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        sys.stderr.write(f"lbsim: note: removed leftovers of an interrupted run: {shown}{more}\n")
+    return lock
+
+
+def _run_and_write(args: argparse.Namespace, scenario: Any, out_dir: Path, pcap: Any) -> int:
+    """Simulate every variant, write the outputs, then print (``out_dir`` is locked)."""
+    from lbsim.results import OutputDirError, build_results, write_outputs
+    from lbsim.sim import run_scenario
+
     with _ProgressReporter(scenario) as progress:
         if pcap is None:
             runs = run_scenario(scenario, trace_segments=args.trace_segments, progress=progress)
