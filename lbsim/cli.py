@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -87,9 +88,20 @@ def _done_note(note: str) -> None:
         sys.stdout.done_note = note
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other lbsim error."""
+
+    def error(self, message: str) -> Any:  # argparse's contract: never returns
+        """Write ``PROG: error: MESSAGE (usage: PROG --help)`` and exit with status 2."""
+        self.exit(
+            EXIT_BAD_INPUT,
+            f"{self.prog}: error: {printable(message)} (usage: {self.prog} --help)\n",
+        )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lbsim",
         description="Simulate layer-4 and layer-7 load balancers on the same workload.",
     )
@@ -936,6 +948,22 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind (temporary files are removed on the way) and exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated`; returns the previous handler (or None)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lbsim`` command line.
 
@@ -952,6 +980,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     guard = GuardedStdout(sys.stdout)
     original, sys.stdout = sys.stdout, guard
+    previous = _catch_sigterm()
     try:
         status: int = args.handler(args)
     except _BadInput as exc:
@@ -963,8 +992,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except _Terminated:
+        _error("terminated")
+        return 143
     finally:
         sys.stdout = original
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     failure = guard.failure()
     if failure is not None:
         _error(failure)

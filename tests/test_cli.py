@@ -59,6 +59,7 @@ def test_argument_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[s
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "usage: lbsim" in err
+    assert err.count("\n") == 1  # one line, like every other error
     assert "Traceback" not in err
 
 
