@@ -197,12 +197,13 @@ def _add_trace_command(
 
 def _cmd_trace(args: argparse.Namespace) -> int:
     """``lbsim trace``: print the per-hop layer view of one request."""
-    from lbsim.teach.report import TraceInputError, trace_report
-
     scenario = _load(args)
     _check_budget(args, scenario, trace_segments=True, variants=1)
     if args.ladder is not None:
         _check_target(Path(args.ladder), folder=False)
+
+    from lbsim.teach.report import TraceInputError, trace_report
+
     try:
         report = trace_report(
             scenario, args.variant, args.request, ladder=args.ladder, max_segments=args.max_segments
@@ -292,14 +293,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     unlimited = capture and args.pcap_connections is None and args.pcap_window is None
     _check_budget(args, scenario, trace_segments=args.trace_segments, pcap_unlimited=unlimited)
 
+    out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
+    _check_target(out_dir, folder=True)
+
     from lbsim.results import OutputDirError, check_output_dir
 
-    out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
     try:
         check_output_dir(out_dir)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
-    _check_target(out_dir, folder=True)
 
     from lbsim.capture.options import pcap_from_args
 

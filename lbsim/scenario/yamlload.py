@@ -173,12 +173,39 @@ def _path(stack: list[_Frame]) -> str:
     return ".".join(parts)
 
 
+_FLOW_TOKEN_RE: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[\[\]{}]')
+
+
+def _check_flow_depth(text: str) -> None:
+    """Refuse deeply nested brackets before PyYAML's scanner sees them.
+
+    The scanner keeps a possible simple key per open flow level and revisits them
+    all for every token, so ``[[[[...`` costs time quadratic in the depth. Counting
+    brackets outside quoted strings is linear and bounds that cost.
+    """
+    depth = 0
+    for match in _FLOW_TOKEN_RE.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                raise YamlLimitError(
+                    "",
+                    f"brackets nested more than {MAX_DEPTH} levels deep at line {line}; "
+                    "a scenario is under 10",
+                )
+        elif token in "]}":
+            depth = max(0, depth - 1)
+
+
 def _scan(text: str) -> None:
     """Check the limits on the event stream of ``text`` (module docstring, pass 1)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlLimitError(
             "", f"the document is larger than {MAX_BYTES // 1000} kB; a scenario is a few kB"
         )
+    _check_flow_depth(text)
     stack: list[_Frame] = []
     sizes: dict[str, int] = {}
     open_anchors: set[str] = set()

@@ -30,15 +30,17 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbsim.fsio import FolderBusyError, FolderLock, write_text_atomic
 from lbsim.sweep.executors import CallFailed, Executor, SerialExecutor
 from lbsim.sweep.grid import GridAxis
 from lbsim.sweep.journal import Journal, JournalError
 from lbsim.sweep.plan import RunTask, SweepPlan, run_key
-from lbsim.sweep.tables import SweepTable, aggregate_table, runs_table, timings_table, write_csv
 from lbsim.sweep.worker import run_task
+
+if TYPE_CHECKING:  # the tables need pandas: imported only when they are built
+    from lbsim.sweep.tables import SweepTable
 
 __all__ = [
     "FILES",
@@ -200,6 +202,8 @@ def _record_key(record: dict[str, Any]) -> str:
 
 def _write_tables(directory: Path, plan: SweepPlan, records: list[dict[str, Any]]) -> list[Path]:
     seeds = plan.seeds()
+    from lbsim.sweep.tables import aggregate_table, runs_table, timings_table, write_csv
+
     runs = runs_table(records, plan.axes, seeds)
     return [
         write_csv(runs, directory / "runs.csv"),
@@ -335,6 +339,8 @@ def load_sweep(directory: str | Path) -> SweepTable:
         records = Journal(path / "runs.jsonl").read()
     except JournalError as exc:
         raise SweepDirError(str(exc)) from None
+    from lbsim.sweep.tables import SweepTable
+
     return SweepTable.from_records(
         records, axes, seeds, variants, str(manifest.get("scenario", ""))
     )
