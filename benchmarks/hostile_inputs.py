@@ -4,7 +4,8 @@ Each case of ``tests/robustness/hostile.py`` (an alias bomb, absurd values, path
 that cannot be written, ...) runs as its own ``lbsim`` process; the script reports
 its exit status, wall-clock seconds (interpreter start-up included), peak resident
 memory (``wait4``'s ``ru_maxrss`` of that one process) and its first stderr line.
-The acceptance bound is under 2 s and under 200 MB for each.
+A case passes with the expected exit status, one stderr line holding the expected
+text, no traceback, under 2 s and under 200 MB.
 
 A process is killed after ``--timeout`` seconds and limited to ``--memory`` MB of
 address space, so the script can also be pointed at an older copy of lbsim
@@ -88,16 +89,18 @@ def main() -> int:
     worst_seconds = worst_mb = 0.0
     failures = 0
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        materialise(folder)
         print(f"{'case':24} {'exit':>7} {'want':>4} {'s':>5} {'MB':>6}  message")
         for case in CASES:
+            folder = Path(scratch) / case.name  # a fresh folder: cases never meet
+            folder.mkdir()
+            materialise(folder)
             argv = [arg.replace("{tmp}", str(folder)) for arg in case.argv]
             result = measure(argv, args.against, args.timeout, args.memory)
             ok = (
                 result["status"] == case.status
                 and result["lines"] == 1
                 and "Traceback" not in str(result["message"])
+                and case.says in str(result["message"])
                 and float(result["seconds"]) < 2.0  # type: ignore[arg-type]
                 and float(result["peak_mb"]) < 200  # type: ignore[arg-type]
             )
