@@ -133,6 +133,12 @@ CASES: tuple[Case, ...] = (
         "cache.size",
     ),
     Case(
+        "sweep-point-over-budget",
+        ("sweep", "quickstart", "--grid", "duration=10s,1000000s", "--out", "{tmp}/sw"),
+        2,
+        "(in duration=1000000s)",
+    ),
+    Case(
         "sweep-same-values",
         ("sweep", "quickstart", "--grid", "clients.browsers.count=1,01,0x1", "--out", "{tmp}/sw"),
         2,
