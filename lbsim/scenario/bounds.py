@@ -41,7 +41,6 @@ BOUNDS: Final[dict[str, tuple[float, str]]] = {
     ),
     "streams": (1_000, "concurrent streams per connection (HTTP/2 servers allow 100-250)"),
     "connections": (100_000, "long-lived multiplexed connections"),
-    "requests_per_connection": (1_000_000, "requests on one keep-alive connection"),
     "backends": (10_000, "servers in one backend group"),
     "workers": (100_000, "concurrent requests per server"),
     "cores": (1_024, "CPU cores of one balancer"),

@@ -409,7 +409,6 @@ class ClientGroup(_Model):
             ("rate", "rate"),
             ("streams", "streams"),
             ("connections", "connections"),
-            ("requests_per_connection", "requests_per_connection"),
             ("retries", "retries"),
         ):
             check_bound(key, bound, getattr(self, key))
