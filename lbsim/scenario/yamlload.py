@@ -176,6 +176,9 @@ def _path(stack: list[_Frame]) -> str:
 _FLOW_TOKEN_RE: Final = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\']|\'\')*\'|[\[\]{}]')
 
 
+_TOP_KEY_RE: Final = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.M)
+
+
 def _check_flow_depth(text: str) -> None:
     """Refuse deeply nested brackets before PyYAML's scanner sees them.
 
@@ -190,8 +193,9 @@ def _check_flow_depth(text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 line = text.count("\n", 0, match.start()) + 1
+                keys = _TOP_KEY_RE.findall(text, 0, match.start())
                 raise YamlLimitError(
-                    "",
+                    keys[-1] if keys else "",
                     f"brackets nested more than {MAX_DEPTH} levels deep at line {line}; "
                     "a scenario is under 10",
                 )
