@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,6 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbsim import __version__
+from lbsim.cli_display import CountProgress as _CountProgress
+from lbsim.cli_display import ProgressReporter as _ProgressReporter
+from lbsim.cli_display import comparison_tables as _comparison_tables
+from lbsim.cli_output import GuardedStdout, printable, target_problem
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,14 +57,54 @@ class _BadInput(Exception):
     """Input problem already phrased for the user (one line, no traceback)."""
 
 
+class _Unwritable(Exception):
+    """The environment refuses an output (exit status 1, one line)."""
+
+
+def _check_target(path: Path, *, folder: bool) -> None:
+    """Stop before any work if ``path`` cannot be written (:func:`target_problem`)."""
+    problem = target_problem(path, folder=folder)
+    if problem is not None:
+        status, reason = problem
+        raise (_BadInput if status == EXIT_BAD_INPUT else _Unwritable)(reason)
+
+
 def _error(message: str) -> None:
-    """Write one ``lbsim: error:`` line to stderr."""
-    sys.stderr.write(f"lbsim: error: {message}\n")
+    """Write one ``lbsim: error:`` line to stderr (control characters escaped)."""
+    sys.stderr.write(f"lbsim: error: {printable(message)}\n")
+
+
+def _shown(path: object) -> str:
+    """A path (or any name) as it may appear in a one-line message."""
+    return printable(path)
+
+
+def _os_reason(exc: OSError) -> str:
+    """The reason of an ``OSError`` in words, with the file it concerns."""
+    reason = exc.strerror or str(exc)
+    return f"{reason} ({printable(exc.filename)})" if exc.filename else reason
+
+
+def _done_note(note: str) -> None:
+    """Tell the stdout guard what was done, for its message should stdout fail."""
+    if isinstance(sys.stdout, GuardedStdout):
+        sys.stdout.done_note = note
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other lbsim error."""
+
+    def error(self, message: str) -> Any:  # argparse's contract: never returns
+        """Write ``PROG: error: MESSAGE (usage: PROG --help)`` and exit with status 2."""
+        self.exit(
+            EXIT_BAD_INPUT,
+            f"{self.prog}: error: {printable(message)} (usage: {self.prog} --help)\n",
+        )
 
 
 def _build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lbsim",
         description="Simulate layer-4 and layer-7 load balancers on the same workload.",
     )
@@ -77,7 +122,14 @@ def _build_parser() -> argparse.ArgumentParser:
             "(e.g. balancers.l7.algorithm=random); repeatable",
         )
         sub.add_argument(
-            "--seed", type=int, metavar="N", help="random seed (replaces the scenario's)"
+            "--seed", type=_seed, metavar="N", help="random seed (replaces the scenario's)"
+        )
+
+    def budget_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--allow-large",
+            action="store_true",
+            help="run even when the work estimate is over the budget (see lbsim check)",
         )
 
     run = commands.add_parser(
@@ -93,6 +145,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="scenario YAML file (default: the bundled quickstart)",
     )
     scenario_options(run)
+    budget_option(run)
     run.add_argument(
         "--out", metavar="DIR", type=Path, help="output directory (default: out/<scenario name>)"
     )
@@ -115,13 +168,15 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file")
     scenario_options(check)
     check.set_defaults(handler=_cmd_check)
-    _add_sweep_commands(commands, scenario_options)
-    _add_trace_command(commands, scenario_options)
-    _add_view_command(commands, scenario_options)
+    _add_sweep_commands(commands, scenario_options, budget_option)
+    _add_trace_command(commands, scenario_options, budget_option)
+    _add_view_command(commands, scenario_options, budget_option)
     return parser
 
 
-def _add_view_command(commands: Any, scenario_options: Callable[[Any], None]) -> None:
+def _add_view_command(
+    commands: Any, scenario_options: Callable[[Any], None], budget_option: Callable[[Any], None]
+) -> None:
     """``lbsim view``: the step-through packet viewer (lbsim.teach.viewer)."""
     from lbsim.teach.viewer.command import add_view_arguments
 
@@ -136,6 +191,7 @@ def _add_view_command(commands: Any, scenario_options: Callable[[Any], None]) ->
         "scenario", nargs="?", metavar="SCENARIO", help="scenario (default: quickstart)"
     )
     scenario_options(view)
+    budget_option(view)
     add_view_arguments(view)
     view.set_defaults(handler=_cmd_view)
 
@@ -145,6 +201,7 @@ def _cmd_view(args: argparse.Namespace) -> int:
     from lbsim.teach.viewer.command import ViewInputError, write_view
 
     scenario = _load(args)
+    _check_budget(args, scenario, trace_segments=True)
     try:
         written = write_view(scenario, args)
     except ViewInputError as exc:
@@ -153,7 +210,9 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -> None:
+def _add_trace_command(
+    commands: Any, scenario_options: Callable[[Any], None], budget_option: Callable[[Any], None]
+) -> None:
     """``lbsim trace``: one request, hop by hop and layer by layer (lbsim.teach)."""
     trace = commands.add_parser(
         "trace",
@@ -164,6 +223,7 @@ def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -
     )
     trace.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file or bundled name")
     scenario_options(trace)
+    budget_option(trace)
     trace.add_argument("--variant", metavar="NAME", help="balancer variant (default: the first)")
     trace.add_argument(
         "--request", metavar="ID", help="request id, e.g. browsers-3-0 (default: the first done)"
@@ -182,9 +242,13 @@ def _add_trace_command(commands: Any, scenario_options: Callable[[Any], None]) -
 
 def _cmd_trace(args: argparse.Namespace) -> int:
     """``lbsim trace``: print the per-hop layer view of one request."""
+    scenario = _load(args)
+    _check_budget(args, scenario, trace_segments=True, variants=1)
+    if args.ladder is not None:
+        _check_target(Path(args.ladder), folder=False)
+
     from lbsim.teach.report import TraceInputError, trace_report
 
-    scenario = _load(args)
     try:
         report = trace_report(
             scenario,
@@ -196,6 +260,8 @@ def _cmd_trace(args: argparse.Namespace) -> int:
         )
     except TraceInputError as exc:
         raise _BadInput(f"{args.scenario}: {exc}") from exc
+    except OSError as exc:
+        raise _Unwritable(f"cannot write the ladder diagram: {_os_reason(exc)}") from exc
     sys.stdout.write(report.text)
     if report.ladder is not None:
         sys.stdout.write(f"ladder diagram written to {report.ladder}\n")
@@ -221,10 +287,37 @@ def _load(args: argparse.Namespace) -> Any:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """``lbsim check``: validate and print the resolved scenario."""
+    from lbsim.budget import estimate, over_budget
+
     scenario = _load(args)
     text = scenario.to_yaml()
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    work = estimate(scenario)
+    verdict = over_budget(work)
+    sys.stdout.write(f"# work estimate of one run: {work.summary()}\n")
+    sys.stdout.write(
+        "# within the budget\n" if verdict is None else f"# over the budget: {verdict}\n"
+    )
     return EXIT_OK
+
+
+def _check_budget(
+    args: argparse.Namespace,
+    scenario: Any,
+    *,
+    trace_segments: bool = False,
+    variants: int | None = None,
+    pcap_unlimited: bool = False,
+) -> None:
+    """Refuse (exit 2) a run whose work estimate is over the budget, unless allowed."""
+    from lbsim.budget import estimate, over_budget
+
+    if getattr(args, "allow_large", False):
+        return
+    work = estimate(scenario, trace_segments=trace_segments, variants=variants)
+    verdict = over_budget(work, pcap_unlimited=pcap_unlimited)
+    if verdict is not None:
+        raise _BadInput(f"{args.scenario or 'quickstart'}: {verdict}")
 
 
 def _default_out(name: str) -> Path:
@@ -244,39 +337,67 @@ def _stdout_console() -> Console:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """``lbsim run``: simulate, print the comparison table, write the outputs."""
-    from lbsim.results import (
-        ExtraWriter,
-        OutputDirError,
-        build_results,
-        check_output_dir,
-        write_outputs,
-    )
-
+    """``lbsim run``: simulate, write the outputs, then print the comparison table."""
     scenario = _load(args)
+    capture = args.pcap or args.pcap_client is not None
+    unlimited = capture and args.pcap_connections is None and args.pcap_window is None
+    _check_budget(args, scenario, trace_segments=args.trace_segments, pcap_unlimited=unlimited)
+
     out_dir: Path = args.out if args.out is not None else _default_out(scenario.name)
+    _check_target(out_dir, folder=True)
+
+    from lbsim.results import OutputDirError, check_output_dir
+
     try:
         check_output_dir(out_dir)
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
 
     from lbsim.capture.options import pcap_from_args
-    from lbsim.sim import run_scenario
 
     try:
         pcap = pcap_from_args(args, scenario, out_dir)
     except ValueError as exc:
         raise _BadInput(str(exc)) from exc
+    with _locked(out_dir):
+        return _run_and_write(args, scenario, out_dir, pcap)
+
+
+def _locked(out_dir: Path) -> Any:
+    """Lock ``out_dir`` against other lbsim processes and clear killed runs' leftovers."""
+    from lbsim.fsio import FolderBusyError, FolderLock, remove_leftovers
+
+    lock = FolderLock(out_dir)
+    try:
+        lock.acquire()
+    except FolderBusyError as exc:
+        raise _BadInput(str(exc)) from exc
+    removed = remove_leftovers(out_dir)
+    if removed:
+        shown = ", ".join(printable(name) for name in removed[:3])
+        more = f" and {len(removed) - 3} more" if len(removed) > 3 else ""
+        sys.stderr.write(f"lbsim: note: removed leftovers of an interrupted run: {shown}{more}\n")
+    return lock
+
+
+def _run_and_write(args: argparse.Namespace, scenario: Any, out_dir: Path, pcap: Any) -> int:
+    """Simulate every variant, write the outputs, then print (``out_dir`` is locked)."""
+    from lbsim.results import ExtraWriter, OutputDirError, build_results, write_outputs
+    from lbsim.sim import run_scenario
+
     with _ProgressReporter(scenario) as progress:
         if pcap is None:
             runs = run_scenario(scenario, trace_segments=args.trace_segments, progress=progress)
         else:
-            runs = pcap.run(scenario, trace_segments=args.trace_segments, progress=progress)
+            try:
+                runs = pcap.run(scenario, trace_segments=args.trace_segments, progress=progress)
+            except OSError as exc:
+                pcap.cleanup()
+                raise _Unwritable(f"cannot write the packet captures: {_os_reason(exc)}") from exc
     results = build_results(scenario, runs)
 
-    console = _stdout_console()
-    for renderable in _comparison_tables(results.summary, console.width):
-        console.print(renderable)
+    # Write first, print second: stdout going away (a closed pipe, a full disk) must
+    # never cost a finished run.
     try:
         extra: list[ExtraWriter] = [] if pcap is None else [pcap.write_into]
         if not args.no_figures:
@@ -287,167 +408,66 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except OutputDirError as exc:
         raise _BadInput(str(exc)) from exc
     except OSError as exc:
-        _error(f"cannot write outputs to {out_dir}: {exc}")
+        _error(f"cannot write outputs to {_shown(out_dir)}: {_os_reason(exc)}")
         return EXIT_FAILURE
+    finally:
+        if pcap is not None:
+            pcap.cleanup()
+    console = _stdout_console()
+    for renderable in _comparison_tables(results.summary, console.width):
+        console.print(renderable)
     names = sorted({p.relative_to(out_dir).parts[0] for p in written})
     shown = ", ".join(f"{n}/" if n in ("figures", "pcap") else n for n in names)
-    console.print(f"Outputs written to {out_dir}/ ({shown})", markup=False, soft_wrap=True)
+    console.print(f"Outputs written to {_shown(out_dir)}/ ({shown})", markup=False, soft_wrap=True)
+    _done_note(f"the outputs were written to {_shown(out_dir)}/")
     return EXIT_OK
-
-
-class _ProgressReporter:
-    """Shows which variant is running, as a rich progress bar on stderr.
-
-    Used as the engine's ``progress(variant, fraction)`` callback, ``fraction``
-    going from 0 to 1 as the variant's simulated time advances. When stderr is not a
-    terminal it writes one line per variant instead of redrawing a bar.
-    """
-
-    def __init__(self, scenario: Any) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._console = Console(stderr=True, highlight=False)
-        self._live = self._console.is_terminal
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=self._console,
-            transient=False,
-        )
-        self._tasks: dict[str, Any] = {}
-        self._started: dict[str, float] = {}
-        self._scenario_name = str(scenario.name)
-
-    def __enter__(self) -> Callable[[str, float], None]:
-        if self._live:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live:
-            self._progress.stop()
-        else:
-            self._finish_previous(None)
-
-    def _finish_previous(self, current: str | None) -> None:
-        """In line mode, report the variants other than ``current`` as finished."""
-        for name, started in list(self._started.items()):
-            if name != current:
-                elapsed = time.perf_counter() - started
-                self._console.print(f"  variant {name} done ({elapsed:.1f} s)", markup=False)
-                del self._started[name]
-
-    def __call__(self, variant: str, fraction: float) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        if variant not in self._tasks:
-            description = f"{self._scenario_name}: variant {variant}"
-            self._tasks[variant] = self._progress.add_task(description, total=1.0)
-            if not self._live:
-                self._finish_previous(variant)
-                self._started[variant] = time.perf_counter()
-                self._console.print(f"running {description}", markup=False)
-        self._progress.update(self._tasks[variant], completed=fraction)
-
-
-def _fmt(value: Any, spec: str, scale: float = 1.0) -> str:
-    """Format a summary number; an en dash for missing values."""
-    if value is None:
-        return "–"
-    return format(value * scale if scale != 1.0 else value, spec)
-
-
-def _ms(seconds: float | None) -> str:
-    """Seconds as milliseconds with three significant digits or more."""
-    if seconds is None:
-        return "–"
-    ms = seconds * 1e3
-    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
-
-
-_COLUMNS: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
-    ("requests", lambda v: _fmt(v["requests"], "d")),
-    ("ok", lambda v: _fmt(v["completed"], "d")),
-    ("failed", lambda v: _fmt(v["failed"], "d")),
-    ("req/s", lambda v: _fmt(v["throughput_rps"], ".1f")),
-    ("mean\nms", lambda v: _ms(v["latency"]["mean"])),
-    ("p50\nms", lambda v: _ms(v["latency"]["p50"])),
-    ("p95\nms", lambda v: _ms(v["latency"]["p95"])),
-    ("p99\nms", lambda v: _ms(v["latency"]["p99"])),
-    ("sticky", lambda v: _fmt(v["stickiness"], ".2f")),
-    ("Jain", lambda v: _fmt(v["jain_fairness"], ".3f")),
-    ("client\nsegs", lambda v: _fmt(v["segments"]["client_side"], "d")),
-    ("backend\nsegs", lambda v: _fmt(v["segments"]["backend_side"], "d")),
-    ("LB\nCPU %", lambda v: _fmt(v["lb"]["cpu_utilization"], ".1f", 100.0)),
-    ("peak\ntable", lambda v: _fmt(v["lb"]["peak_table_entries"], "d")),
-    ("peak\nbuffer B", lambda v: _fmt(v["lb"]["peak_buffer_bytes"], "d")),
-)
-
-
-#: Where the table splits in two when the terminal is too narrow for all columns.
-_SPLIT = 8  # requests ... p99 | stickiness ... peak buffer
-
-
-def _comparison_tables(summary: dict[str, Any], width: int) -> list[Any]:
-    """A heading and rich tables with one row per variant, from ``summary.json`` content.
-
-    One table when it fits in ``width`` columns; otherwise two (requests and
-    latency, then balancing and cost), both still with one row per variant.
-    """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    window = summary["duration"] - summary["warmup"]
-    title = (
-        f"{summary['scenario']} (seed {summary['seed']}): statistics over "
-        f"{summary['warmup']:g}–{summary['duration']:g} s of simulated time ({window:g} s)"
-    )
-
-    def table(
-        columns: Sequence[tuple[str, Callable[[dict[str, Any]], str]]], head: str | None
-    ) -> Any:
-        result = Table(title=head, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-        result.add_column("variant", no_wrap=True)
-        for header, _ in columns:
-            result.add_column(header, justify="right", no_wrap=True)
-        for name, variant in summary["variants"].items():
-            label = Text.assemble(
-                name, "\n", (f"L{variant['layer']} {variant['algorithm']}", "dim")
-            )
-            result.add_row(label, *(cell(variant) for _, cell in columns))
-        return result
-
-    heading = Text(title, style="bold")
-    whole = table(_COLUMNS, None)
-    if Console(width=10_000).measure(whole).maximum <= width:
-        return [heading, whole]
-    return [
-        heading,
-        table(_COLUMNS[:_SPLIT], "requests and latency"),
-        table(_COLUMNS[_SPLIT:], "balancing and cost"),
-    ]
 
 
 # --- sweeps, sweep plots and the report figures ------------------------------------
 
 
+def _seed(text: str) -> int:
+    """Argparse type: a seed, a whole number from 0 to 2**64 - 1 (no 5000-digit text)."""
+    from lbsim.scenario.bounds import BOUNDS
+
+    limit = int(BOUNDS["seed"][0])
+    if not text.strip().isdigit() or len(text.strip()) > 20 or int(text) > limit:
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {limit}, got {shown!r}"
+        )
+    return int(text)
+
+
+def _replications(text: str) -> int:
+    """Argparse type: replications per grid point, 1 to the bound."""
+    from lbsim.scenario.bounds import BOUNDS
+
+    value = _positive_int(text)
+    limit, reason = BOUNDS["replications"]
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"must be at most {limit:g}, got {value}: {reason}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     """Argparse type: a whole number of at least 1."""
     try:
+        if len(text) > 30:
+            raise ValueError(text)
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {shown!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _add_sweep_commands(
-    commands: Any, scenario_options: Callable[[argparse.ArgumentParser], None]
+    commands: Any,
+    scenario_options: Callable[[argparse.ArgumentParser], None],
+    budget_option: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """Add the ``sweep``, ``plot`` and ``figures`` sub-commands."""
     sweep = commands.add_parser(
@@ -467,9 +487,10 @@ def _add_sweep_commands(
         "(e.g. clients.browsers.count=50:200:50); several --grid form the cartesian product",
     )
     scenario_options(sweep)
+    budget_option(sweep)
     sweep.add_argument(
         "--replications",
-        type=_positive_int,
+        type=_replications,
         default=1,
         metavar="R",
         help="independent runs per grid point, each with its own recorded seed (default 1)",
@@ -538,75 +559,6 @@ def _add_sweep_commands(
     figures.set_defaults(handler=_cmd_figures)
 
 
-class _CountProgress:
-    """Progress of countable work (runs) on stderr, with an ETA.
-
-    A rich progress bar on a terminal; otherwise one line per finished unit with
-    the estimated time left, so logs show how far a long sweep got.
-    """
-
-    def __init__(self, description: str) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
-        self._console = Console(stderr=True, highlight=False)
-        self._live = self._console.is_terminal
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("runs, elapsed"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self._console,
-        )
-        self._description = description
-        self._task: Any = None
-        self._start = 0
-        self._started = time.perf_counter()
-        self.done = 0
-        self.total = 0
-
-    def __enter__(self) -> _CountProgress:
-        if self._live:
-            self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live:
-            self._progress.stop()
-
-    def update(self, done: int, total: int, note: str = "") -> None:
-        """Record that ``done`` of ``total`` units are finished (``note``: the last one)."""
-        if self._task is None:
-            self._start = done
-            self._started = time.perf_counter()
-            self._task = self._progress.add_task(self._description, total=total, completed=done)
-        self.done, self.total = done, total
-        self._progress.update(self._task, completed=done, total=total)
-        if self._live or done == self._start:
-            return
-        elapsed = time.perf_counter() - self._started
-        left = elapsed / (done - self._start) * (total - done)
-        line = f"[{done}/{total}] {note}".rstrip() + f" (ETA {_clock(left)})"
-        self._console.print(line, markup=False, soft_wrap=True)
-
-
-def _clock(seconds: float) -> str:
-    """Seconds as ``m:ss`` (or ``h:mm:ss``)."""
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
 def _cmd_sweep(args: argparse.Namespace) -> int:
     """``lbsim sweep``: run the grid × replications, keep every run, write the tables."""
     from lbsim.scenario import ScenarioError
@@ -628,6 +580,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             overrides=args.overrides,
             seed=args.seed,
             replications=args.replications,
+            allow_large=args.allow_large,
         )
         check_sweep_dir(args.out, plan, resume=args.resume)
         executor = open_executor(args.jobs, args.scheduler)
@@ -637,13 +590,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     console = _stdout_console()
     points, reps = len(plan.points()), plan.replications
     console.print(
-        f"sweep {plan.name}: {points} grid point{'s' * (points != 1)} × {reps} "
+        f"sweep {printable(plan.name)}: {points} grid point{'s' * (points != 1)} × {reps} "
         f"replication{'s' * (reps != 1)} = {points * reps} runs of "
         f"{len(plan.variants)} variants ({', '.join(plan.variants)}) on {executor.description}",
         markup=False,
         soft_wrap=True,
     )
-    progress = _CountProgress(f"sweep {plan.name}")
+    progress = _CountProgress(f"sweep {printable(plan.name)}")
 
     def report(state: SweepProgress) -> None:
         note = f"{state.last.label()} done" if state.last is not None else ""
@@ -707,7 +660,9 @@ def _sweep_summary(directory: Path, plan: Any) -> list[Any]:
     if len(groups) > _SWEEP_TABLE_ROWS:
         return [Text(f"({len(groups)} grid point × variant rows: see aggregate.csv)")]
     title = "mean ± 95% CI half width" if plan.replications > 1 else "one replication per point"
-    table = Table(title=f"{plan.name}: {title}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=f"{printable(plan.name)}: {title}", title_justify="left", box=box.SIMPLE_HEAD
+    )
     paths = [axis.path for axis in plan.axes]
     for path in paths:
         table.add_column(path, no_wrap=True)
@@ -843,6 +798,22 @@ def _cmd_figures(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind (temporary files are removed on the way) and exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _catch_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated`; returns the previous handler (or None)."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``lbsim`` command line.
 
@@ -857,12 +828,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    guard = GuardedStdout(sys.stdout)
+    original, sys.stdout = sys.stdout, guard
+    previous = _catch_sigterm()
     try:
         status: int = args.handler(args)
     except _BadInput as exc:
         _error(str(exc))
         return EXIT_BAD_INPUT
+    except _Unwritable as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         _error("interrupted")
         return 130
+    except _Terminated:
+        _error("terminated")
+        return 143
+    finally:
+        sys.stdout = original
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    failure = guard.failure()
+    if failure is not None:
+        _error(failure)
+        return EXIT_FAILURE if status == EXIT_OK else status
     return status

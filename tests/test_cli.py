@@ -59,6 +59,7 @@ def test_argument_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[s
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "usage: lbsim" in err
+    assert err.count("\n") == 1  # one line, like every other error
     assert "Traceback" not in err
 
 
@@ -216,6 +217,10 @@ def fake_modules(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     sim_module.check_buildable = lambda scenario: None  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "lbsim.scenario", scenario_module)
     monkeypatch.setitem(sys.modules, "lbsim.sim", sim_module)
+    budget_module = types.ModuleType("lbsim.budget")  # the fake scenario has no workload
+    budget_module.estimate = lambda scenario, **options: None  # type: ignore[attr-defined]
+    budget_module.over_budget = lambda work, **options: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lbsim.budget", budget_module)
     return calls
 
 

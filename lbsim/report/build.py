@@ -17,14 +17,13 @@ the slowest figure can be named even though runs of several figures overlap.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lbsim.fsio import write_text_atomic
 from lbsim.report.registry import REGISTRY, DataSpec, FigureRegistry, Inputs, RunData, SweepData
 
 if TYPE_CHECKING:
@@ -106,15 +105,7 @@ def _walls(summary: dict[str, Any]) -> float:
 
 
 def _write_text(text: str, path: Path) -> Path:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(text, path)  # mode 0644 like every other output
 
 
 def readme_text(registry: FigureRegistry, formats: Sequence[str] = FORMATS) -> str:

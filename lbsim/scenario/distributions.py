@@ -25,7 +25,7 @@ import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import ClassVar, Literal
+from typing import ClassVar, Final, Literal
 
 from lbsim.scenario.units import format_duration, format_number, format_size
 
@@ -49,6 +49,11 @@ Kind = Literal["time", "size"]
 _STANDARD_NORMAL = NormalDist()
 _NEWTON_STEPS = 100
 _NEWTON_TOLERANCE = 1e-13
+MAX_CV: Final = 1000.0
+_CV_REASON: Final = (
+    f"cv must be at most {MAX_CV:g}: beyond that almost every sample is near 0 and a "
+    "rare one is astronomically large (measured service times rarely exceed cv 10)"
+)
 _MAX_ERLANG_K = 100  # cv = 0.1; beyond that, a constant is as good and far cheaper
 
 
@@ -254,6 +259,7 @@ class LogNormal(Distribution):
         _check_kind(self.kind)
         _require(0 < self.mean < math.inf, "the mean must be greater than 0")
         _require(0 < self.cv < math.inf, "cv must be greater than 0")
+        _require(self.cv <= MAX_CV, _CV_REASON)
         variance = math.log1p(self.cv**2)  # of the underlying normal
         object.__setattr__(self, "_sigma", math.sqrt(variance))
         object.__setattr__(self, "_mu", math.log(self.mean) - variance / 2)
@@ -380,6 +386,7 @@ class HyperExponential(Distribution):
         _check_kind(self.kind)
         _require(0 < self.mean < math.inf, "the mean must be greater than 0")
         _require(1 <= self.cv < math.inf, "cv must be at least 1")
+        _require(self.cv <= MAX_CV, _CV_REASON)
         square = self.cv**2
         p_fast = (1 + math.sqrt((square - 1) / (square + 1))) / 2
         object.__setattr__(self, "_p_fast", p_fast)

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from lbsim.scenario.paths import format_path
+from lbsim.scenario.paths import format_path, is_validation_tag
 from lbsim.scenario.units import show_value
 
 __all__ = ["KeyedValueError", "ScenarioError", "from_validation_error"]
@@ -189,8 +189,8 @@ def from_validation_error(
         root: The model class that was validated.
 
     Returns:
-        The error to raise; its message ends with ``(and N more problems)`` when
-        pydantic found more than one.
+        The error to raise, about the first problem only (pydantic also reports
+        every alternative of a union that failed, which is noise to a user).
     """
     errors = exc.errors()
     first = errors[0]
@@ -198,9 +198,9 @@ def from_validation_error(
     if first["type"] == "extra_forbidden":
         key = str(loc[-1])
         message = _unknown_key(key, _model_at(root, loc[:-1]))
+    elif loc and is_validation_tag(loc[-1]) and loc[-1] in ("bool", "int", "float", "str"):
+        got = show_value(first.get("input"))
+        message = f"expected a number, text or true/false, got {got}"
     else:
         message = _human_message(first, _model_at(root, loc))
-    if len(errors) > 1:
-        more = len(errors) - 1
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
     return ScenarioError(file, format_path(data, loc), message)

@@ -16,6 +16,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from lbsim.scenario.bounds import MIN_HEALTH_INTERVAL
 from lbsim.scenario.errors import KeyedValueError
 from lbsim.scenario.fields import (
     Duration,
@@ -25,7 +26,7 @@ from lbsim.scenario.fields import (
     PositiveInt,
     RequestPath,
 )
-from lbsim.scenario.units import parse_duration
+from lbsim.scenario.units import format_duration, parse_duration
 
 EventAction = Literal[
     "crash",
@@ -132,6 +133,17 @@ class HealthCheckConfig(_Model):
     timeout: PositiveDuration = parse_duration("1s")
     rise: PositiveInt = 2
     fall: PositiveInt = 3
+
+    @model_validator(mode="after")
+    def _check_interval(self) -> Self:
+        if self.interval < MIN_HEALTH_INTERVAL:
+            raise KeyedValueError(
+                "interval",
+                f"must be at least {format_duration(MIN_HEALTH_INTERVAL)}, got "
+                f"{format_duration(self.interval)}: every check is a connection to every "
+                "backend (HAProxy checks every 2 s)",
+            )
+        return self
 
 
 class OutlierConfig(_Model):

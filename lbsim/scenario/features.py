@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lbsim.scenario.fields import (
     Headers,
@@ -85,7 +85,7 @@ class CacheConfig(_Model):
         methods: Cacheable request methods.
     """
 
-    size: Size
+    size: Size = Field(gt=0)
     ttl: PositiveDuration = parse_duration("60s")
     methods: tuple[HttpMethod, ...] = ("GET", "HEAD")
 

@@ -6,7 +6,9 @@ Theory of operation:
     1. find the file: a path, or the name of a bundled scenario (``"stickiness"``),
        or nothing at all for the bundled ``quickstart``;
     2. read it as YAML with a safe loader (plain data only, never Python objects)
-       that also refuses duplicate keys, a classic silent mistake;
+       that also refuses duplicate keys, a classic silent mistake, follows the YAML
+       1.2 number rules and bounds size, nesting and alias expansion
+       (``yamlload.py``);
     3. apply ``--set`` overrides to the raw data, then ``--seed``;
     4. validate into a frozen :class:`Scenario`.
 
@@ -19,7 +21,7 @@ Theory of operation:
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +31,7 @@ from pydantic import ValidationError
 from lbsim.scenario.errors import ScenarioError, from_validation_error
 from lbsim.scenario.overrides import apply_overrides
 from lbsim.scenario.schema import Scenario
+from lbsim.scenario.yamlload import MAX_BYTES, YamlLimitError, load_yaml
 
 __all__ = [
     "DEFAULT_SCENARIO",
@@ -43,27 +46,6 @@ DEFAULT_SCENARIO: Final = "quickstart"
 """The bundled scenario used when none is named."""
 
 _SUFFIXES: Final = (".yaml", ".yml")
-
-
-class _StrictSafeLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, except that a key repeated in one mapping is an error."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Hashable] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # "<<: *anchor" may legitimately repeat keys
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, Hashable):
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        "while reading a mapping",
-                        node.start_mark,
-                        f'the key "{key}" appears twice',
-                        key_node.start_mark,
-                    )
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def bundled_scenarios_dir() -> Path:
@@ -108,13 +90,19 @@ def _locate(source: str | Path | None) -> tuple[Path, str]:
                 return bundled, str(bundled)
     if given.is_dir():
         raise ScenarioError(text, "", "is a folder, expected a scenario file (.yaml)")
+    if given.exists():  # /dev/null, /dev/zero, a FIFO, a socket
+        raise ScenarioError(
+            text, "", "is not a regular file (a device or a pipe); expected a scenario file (.yaml)"
+        )
     names = ", ".join(list_bundled()) or "none found"
     raise ScenarioError(text, "", f"file not found (bundled scenarios: {names})")
 
 
 def _parse_yaml(text: str, file: str) -> dict[str, Any]:
     try:
-        data = yaml.load(text, Loader=_StrictSafeLoader)  # a SafeLoader subclass
+        data = load_yaml(text)
+    except YamlLimitError as exc:
+        raise ScenarioError(file, exc.path, exc.message) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -150,7 +138,13 @@ def read_scenario_data(source: str | Path | None = None) -> tuple[dict[str, Any]
     """
     path, file = _locate(source)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ScenarioError(
+                file, "", f"the file is larger than {MAX_BYTES // 1000} kB; a scenario is a few kB"
+            )
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ScenarioError(file, "", "cannot read the file: it is not UTF-8 text") from None
     except OSError as exc:

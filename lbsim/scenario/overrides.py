@@ -5,7 +5,8 @@ Theory of operation:
     overridden value is validated exactly like one written in the file (and an error
     names the same key path). ``PATH`` is dotted (see ``paths.py``): mapping keys, and
     list items by name/group or position, as in ``balancers.l7.algorithm`` or
-    ``clients.0.count``. ``VALUE`` is read as a one-line YAML value, so ``200`` is a
+    ``clients.0.count``. ``VALUE`` is read as a one-line YAML value (with the same
+    rules and limits as a file, ``yamlload.py``), so ``200`` is a
     number, ``random`` is text, ``[a, b]`` a list and ``{latency: 1ms}`` a mapping.
 
     Setting a key that does not exist yet is allowed, and missing intermediate
@@ -23,6 +24,7 @@ import yaml
 
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.paths import find_item
+from lbsim.scenario.yamlload import YamlLimitError, load_yaml
 
 __all__ = ["apply_overrides", "parse_override", "plain_copy"]
 
@@ -69,7 +71,9 @@ def parse_override(text: str, source: str = "<scenario>") -> tuple[list[str], An
     if any(not segment.strip() for segment in segments):
         raise ScenarioError(source, path, "--set: the path has an empty part (check the dots)")
     try:
-        value = yaml.safe_load(raw_value)
+        value = load_yaml(raw_value)
+    except YamlLimitError as exc:
+        raise ScenarioError(source, path, f"--set: {exc}") from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "not a valid YAML value"
         raise ScenarioError(

@@ -17,7 +17,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
-__all__ = ["IDENTITY_KEYS", "find_item", "format_path", "identity", "item_label"]
+__all__ = [
+    "IDENTITY_KEYS",
+    "find_item",
+    "format_path",
+    "identity",
+    "is_validation_tag",
+    "item_label",
+]
 
 IDENTITY_KEYS: Final = ("name", "group")
 """Keys that identify a list item, in order of preference."""
@@ -92,6 +99,16 @@ def _available(items: Sequence[object]) -> str:
     return ", ".join(item_label(items, index) for index in range(len(items)))
 
 
+_TAGS: Final = frozenset(
+    {"bool", "int", "float", "str", "list", "dict", "tuple", "none", "is-instance", "lax-or-strict"}
+)
+
+
+def is_validation_tag(part: object) -> bool:
+    """Whether a location part is pydantic's name for a union member, not a key."""
+    return isinstance(part, str) and (part in _TAGS or "[" in part)
+
+
 def format_path(data: object, loc: Iterable[str | int]) -> str:
     """Spell a location (keys and list positions) as a dotted path, naming list items.
 
@@ -104,10 +121,26 @@ def format_path(data: object, loc: Iterable[str | int]) -> str:
     """
     node: object = data
     segments: list[str] = []
-    for part in loc:
+    parts = list(loc)
+    skip_pair_element = False
+    for part in parts:
+        if skip_pair_element:  # (name, value) of a mapping stored as pairs: 0 or 1
+            skip_pair_element = False
+            if part in (0, 1):
+                if part == 0:
+                    node = None
+                continue
+        if is_validation_tag(part) and not (isinstance(node, Mapping) and part in node):
+            continue  # pydantic's name of a union member ("bool", "function-after[...]")
         if isinstance(part, int) and isinstance(node, Sequence) and not isinstance(node, str):
             segments.append(item_label(node, part))
             node = node[part] if 0 <= part < len(node) else None
+        elif isinstance(part, int) and isinstance(node, Mapping):  # sorted (key, value) pairs
+            keys = sorted(node, key=str)
+            key = keys[part] if 0 <= part < len(keys) else part
+            segments.append(str(key))
+            node = node.get(key)
+            skip_pair_element = True
         elif isinstance(node, Mapping):
             segments.append(str(part))
             node = node.get(part)

@@ -28,6 +28,7 @@ from typing import Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from lbsim.scenario.algorithm_names import ALGORITHM_NAMES
+from lbsim.scenario.bounds import check_bound, check_param_bounds
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
@@ -220,6 +221,7 @@ class LinkConfig(_Model):
 
     @model_validator(mode="after")
     def _check_queue(self) -> Self:
+        check_bound("bandwidth", "bandwidth", self.bandwidth)
         if self.queue < self.mtu:
             raise KeyedValueError("queue", f"must hold at least one packet (mtu = {self.mtu}B)")
         return self
@@ -263,6 +265,12 @@ class BackendGroup(_Model):
     queue_limit: NonNegativeInt | None = None
     io_model: Literal["event", "blocking"] = "event"
     tls_key: KeyType = "ecdsa_p256"
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Self:
+        check_bound("count", "backends", self.count)
+        check_bound("workers", "workers", self.workers)
+        return self
 
     def instance_names(self) -> tuple[str, ...]:
         """Names of this group's servers: ``web-1``, ``web-2``, ...
@@ -382,6 +390,15 @@ class ClientGroup(_Model):
 
     @model_validator(mode="after")
     def _check_loop(self) -> Self:
+        for key, bound in (
+            ("count", "users"),
+            ("hosts", "hosts"),
+            ("rate", "rate"),
+            ("streams", "streams"),
+            ("connections", "connections"),
+            ("retries", "retries"),
+        ):
+            check_bound(key, bound, getattr(self, key))
         if self.count is not None and self.rate is not None:
             raise ValueError(
                 "give either count (closed loop: a number of users) or rate "
@@ -463,6 +480,8 @@ class PoolConfig(_Model):
 
     @model_validator(mode="after")
     def _check_warm(self) -> Self:
+        check_bound("warm", "pool_warm", self.warm)
+        check_bound("max", "pool_max", self.max)
         if self.max is not None and self.warm > self.max:
             raise KeyedValueError("warm", f"must not exceed max ({self.max})")
         return self
@@ -644,6 +663,8 @@ class BalancerConfig(_Model):
 
     @model_validator(mode="after")
     def _check_layer(self) -> Self:
+        check_bound("cores", "cores", self.cores)
+        check_param_bounds(self.params)
         allowed = L4_ALGORITHMS if self.layer == 4 else L7_ALGORITHMS
         if self.algorithm not in allowed:
             other_layer, other = (7, L7_ALGORITHMS) if self.layer == 4 else (4, L4_ALGORITHMS)
@@ -745,6 +766,8 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
+        check_bound("seed", "seed", self.seed)
+        check_bound("duration", "duration", self.duration)
         if self.warmup >= self.duration:
             raise KeyedValueError(
                 "warmup",

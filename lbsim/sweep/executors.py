@@ -18,7 +18,9 @@ the three executors are interchangeable and give identical results:
 
 If a call raises, the executor cancels what has not started and raises
 :class:`CallFailed` naming the call's index. Interrupting the consumer (Ctrl-C, or
-closing the generator) cancels pending calls as well.
+closing the generator) cancels pending calls as well, and the local process pool
+stops its workers at once; calls that had finished but were not yet yielded are
+kept for :meth:`salvage`, so the sweep can still record them.
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ class Executor(Protocol):
         """Run ``calls``; yield each ``(index, result)`` when it is done."""
         ...
 
+    def salvage(self) -> list[tuple[int, Any]]:
+        """Calls that finished but were not yielded when the consumer stopped."""
+        ...
+
     def close(self) -> None:
         """Release workers and connections."""
         ...
@@ -90,6 +96,10 @@ class SerialExecutor:
                 raise CallFailed(index, exc) from exc
             yield index, result
 
+    def salvage(self) -> list[tuple[int, Any]]:
+        """Nothing is ever left unyielded: calls run one at a time."""
+        return []
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -107,6 +117,7 @@ class ProcessExecutor:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
         self.jobs = jobs
         self.description = f"{jobs} processes"
+        self._salvaged: list[tuple[int, Any]] = []
 
     def run_unordered(self, calls: Sequence[Call]) -> Iterator[tuple[int, Any]]:
         """Run ``calls`` on the worker processes; see :class:`Executor`."""
@@ -131,12 +142,40 @@ class ProcessExecutor:
                     yield index, future.result()
             finished = True
         finally:
+            if not finished:  # interrupted or failed: keep what finished, stop the rest
+                self._salvaged = [
+                    (pending[f], f.result())
+                    for f in sorted(pending, key=pending.__getitem__)
+                    if f.done() and not f.cancelled() and f.exception() is None
+                ]
+                _terminate_workers(pool)
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=finished, cancel_futures=True)
 
+    def salvage(self) -> list[tuple[int, Any]]:
+        """Calls that finished after the last one yielded, when the consumer stopped.
+
+        Returns:
+            ``(index, result)`` pairs; each is handed out once.
+        """
+        salvaged, self._salvaged = self._salvaged, []
+        return salvaged
+
     def close(self) -> None:
         """Pools are per call of :meth:`run_unordered`; nothing stays open."""
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's worker processes now (Ctrl-C must not wait for running calls).
+
+    ``ProcessPoolExecutor`` has no public way to do this before Python 3.14
+    (``terminate_workers``), so its process table is used when present.
+    """
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.terminate()
 
 
 class DaskExecutor:
@@ -183,6 +222,10 @@ class DaskExecutor:
                 yield index, future.result()
         finally:
             self.client.cancel([f for f in futures if not f.done()])
+
+    def salvage(self) -> list[tuple[int, Any]]:
+        """Finished calls are yielded as they complete; nothing to hand out."""
+        return []
 
     def close(self) -> None:
         """Disconnect from the scheduler (the cluster keeps running)."""

@@ -37,7 +37,7 @@ from typing import Any
 
 from lbsim.scenario import Scenario, ScenarioError, parse_scenario, read_scenario_data
 from lbsim.streams import stream_seed
-from lbsim.sweep.grid import GridAxis, GridPoint, expand_grid, parse_grid
+from lbsim.sweep.grid import GridAxis, GridError, GridPoint, expand_grid, parse_grid
 
 __all__ = ["RunTask", "SweepPlan", "replication_seed", "run_key"]
 
@@ -133,6 +133,7 @@ class SweepPlan:
         overrides: Sequence[str] = (),
         seed: int | None = None,
         replications: int = 1,
+        allow_large: bool = True,
     ) -> SweepPlan:
         """Read a scenario, parse the grid, and validate every grid point.
 
@@ -142,6 +143,8 @@ class SweepPlan:
             overrides: ``--set`` overrides applied to every run, before the grid's.
             seed: Replaces the scenario's seed (the seed of replication 0).
             replications: Runs per grid point, at least 1.
+            allow_large: When false, refuse a grid point whose run, or a sweep whose
+                total work, is over the budget (:mod:`lbsim.budget`).
 
         Returns:
             The plan.
@@ -162,14 +165,30 @@ class SweepPlan:
             raise ScenarioError(source, exc.path, exc.message) from None
         axes = tuple(a if isinstance(a, GridAxis) else parse_grid(a) for a in grid)
         points = expand_grid(axes)
+        checked: list[tuple[Scenario, str]] = [] if axes else [(base, "(no grid)")]
         for axis in axes:  # one axis at a time: the error can name its --grid option
+            seen: dict[str, str] = {}
             for text in axis.values:
-                _check(
+                at_value = _check(
                     data, source, [*overrides, f"{axis.path}={text}"], seed, f"--grid {axis.spec}"
                 )
+                resolved = at_value.to_yaml()
+                if resolved in seen:  # "1", "01" and "0x1" are one value: refuse repeats
+                    raise GridError(
+                        axis.path,
+                        f'the values "{seen[resolved]}" and "{text}" give the same scenario; '
+                        "give each value once",
+                    )
+                seen[resolved] = text
+                checked.append((at_value, f"{axis.path}={text}"))
         if len(axes) > 1:
+            checked = []
             for point in points:
-                _check(data, source, [*overrides, *point.overrides()], seed, point.label())
+                overridden = [*overrides, *point.overrides()]
+                at_point = _check(data, source, overridden, seed, point.label())
+                checked.append((at_point, point.label()))
+        if not allow_large:
+            _check_budget(source, checked, len(points) * replications)
         return cls(
             source=source,
             data=data,
@@ -222,14 +241,32 @@ class SweepPlan:
 
 def _check(
     data: Mapping[str, Any], source: str, overrides: list[str], seed: int | None, where: str
-) -> None:
+) -> Scenario:
     """Validate the scenario with ``overrides``; name ``where`` in the error."""
     try:
-        _check_buildable(parse_scenario(data, source=source, overrides=overrides, seed=seed))
+        scenario = parse_scenario(data, source=source, overrides=overrides, seed=seed)
+        _check_buildable(scenario)
+        return scenario
     except ScenarioError as exc:
         message = exc.message.replace("--set:", "--grid:")
         file = source if exc.file == "<scenario>" else exc.file
         raise ScenarioError(file, exc.path, f"{message} (in {where})") from None
+
+
+def _check_budget(source: str, checked: list[tuple[Scenario, str]], runs: int) -> None:
+    """Refuse a grid point over the run budget, or a sweep over the sweep budget."""
+    from lbsim.budget import estimate, over_budget, sweep_over_budget
+
+    largest = 0.0
+    for scenario, label in checked:
+        work = estimate(scenario)
+        verdict = over_budget(work)
+        if verdict is not None:
+            raise ScenarioError(source, "", f"{verdict} (in {label})")
+        largest = max(largest, work.segments)
+    verdict = sweep_over_budget(largest, runs)
+    if verdict is not None:
+        raise ScenarioError(source, "", verdict)
 
 
 def _check_buildable(scenario: Scenario) -> None:

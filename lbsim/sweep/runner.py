@@ -27,19 +27,20 @@ points or replications, and the tables cover exactly the current plan.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from lbsim.fsio import FolderBusyError, FolderLock, write_text_atomic
 from lbsim.sweep.executors import CallFailed, Executor, SerialExecutor
 from lbsim.sweep.grid import GridAxis
 from lbsim.sweep.journal import Journal, JournalError
 from lbsim.sweep.plan import RunTask, SweepPlan, run_key
-from lbsim.sweep.tables import SweepTable, aggregate_table, runs_table, timings_table, write_csv
 from lbsim.sweep.worker import run_task
+
+if TYPE_CHECKING:  # the tables need pandas: imported only when they are built
+    from lbsim.sweep.tables import SweepTable
 
 __all__ = [
     "FILES",
@@ -138,16 +139,7 @@ def _manifest(plan: SweepPlan, complete: bool) -> dict[str, Any]:
 
 def _write_json(data: dict[str, Any], path: Path) -> None:
     """Write ``data`` as indented JSON, atomically."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(data, indent=2) + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text_atomic(json.dumps(data, indent=2) + "\n", path)
 
 
 def read_manifest(directory: str | Path) -> dict[str, Any]:
@@ -210,6 +202,8 @@ def _record_key(record: dict[str, Any]) -> str:
 
 def _write_tables(directory: Path, plan: SweepPlan, records: list[dict[str, Any]]) -> list[Path]:
     seeds = plan.seeds()
+    from lbsim.sweep.tables import aggregate_table, runs_table, timings_table, write_csv
+
     runs = runs_table(records, plan.axes, seeds)
     return [
         write_csv(runs, directory / "runs.csv"),
@@ -245,8 +239,36 @@ def run_sweep(
         RunFailed: If a run raised (the finished runs stay in the journal).
     """
     path = Path(directory)
+    lock = FolderLock(path)
+    try:
+        lock.acquire()
+    except FolderBusyError as exc:
+        raise SweepDirError(str(exc)) from None
+    try:
+        return _run_locked(plan, path, executor, resume, progress)
+    finally:
+        lock.release()
+
+
+def _remove_temporaries(path: Path) -> None:
+    """Delete the temporary files of atomic writes a killed sweep left in ``path``."""
+    prefixes = tuple(f".{name}." for name in FILES)
+    for entry in path.iterdir():
+        if entry.is_file() and entry.name.startswith(prefixes):
+            entry.unlink(missing_ok=True)
+
+
+def _run_locked(
+    plan: SweepPlan,
+    path: Path,
+    executor: Executor | None,
+    resume: bool,
+    progress: Callable[[SweepProgress], None] | None,
+) -> SweepOutcome:
+    """:func:`run_sweep` once the sweep directory's lock is held."""
     check_sweep_dir(path, plan, resume=resume)
     path.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(path)
     journal = Journal(path / "runs.jsonl")
     try:
         journal.repair()
@@ -265,16 +287,27 @@ def run_sweep(
     if progress is not None:
         progress(SweepProgress(skipped, len(tasks), skipped, None))
     finished = skipped
+
+    def keep(index: int, result: Any) -> None:
+        nonlocal finished
+        record = result.to_record()
+        journal.append(record)
+        records.append(record)
+        finished += 1
+        if progress is not None:
+            progress(SweepProgress(finished, len(tasks), skipped, todo[index]))
+
     try:
         for index, result in runner.run_unordered([(run_task, t) for t in todo]):
-            record = result.to_record()
-            journal.append(record)
-            records.append(record)
-            finished += 1
-            if progress is not None:
-                progress(SweepProgress(finished, len(tasks), skipped, todo[index]))
+            keep(index, result)
     except CallFailed as exc:
+        for index, result in runner.salvage():
+            keep(index, result)
         raise RunFailed(todo[exc.index], exc.error, finished, len(tasks)) from exc.error
+    except KeyboardInterrupt:
+        for index, result in runner.salvage():  # runs that finished as Ctrl-C came
+            keep(index, result)
+        raise
     finally:
         journal.close()
     files = _write_tables(path, plan, records)
@@ -306,6 +339,8 @@ def load_sweep(directory: str | Path) -> SweepTable:
         records = Journal(path / "runs.jsonl").read()
     except JournalError as exc:
         raise SweepDirError(str(exc)) from None
+    from lbsim.sweep.tables import SweepTable
+
     return SweepTable.from_records(
         records, axes, seeds, variants, str(manifest.get("scenario", ""))
     )

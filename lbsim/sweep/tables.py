@@ -30,8 +30,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from lbsim.fsio import write_text_atomic
 from lbsim.metrics import confidence_interval
 from lbsim.sweep.grid import GridAxis, expand_grid, parse_value
 from lbsim.sweep.plan import run_key
@@ -223,17 +222,7 @@ def write_csv(table: Table, path: str | Path) -> Path:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(table.to_csv())
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(table.to_csv(), target, newline="")
 
 
 @dataclass(frozen=True)

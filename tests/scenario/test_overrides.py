@@ -51,7 +51,12 @@ def test_routes_by_their_group(example_data: dict[str, Any]) -> None:
         ("description=", None),
         ("description=null", None),
         ("description='a = b'", "a = b"),
-        ("description=yes", True),
+        ("description=yes", "yes"),  # YAML 1.2: only true and false are booleans
+        ("description=true", True),
+        ("description=1e3", 1000.0),  # YAML 1.2 numbers
+        ("description=010", 10),  # ten, never eight
+        ("description=0x1F", 31),
+        ("description=1:30", "1:30"),  # no sexagesimal numbers
     ],
 )
 def test_values_are_yaml(example_data: dict[str, Any], text: str, value: object) -> None:

@@ -1,0 +1,100 @@
+"""A finished run survives its stdout; a sweep keeps its runs when interrupted.
+
+These need real processes: a pipe whose reader has gone, a full device behind
+stdout, a SIGINT delivered to the sweep process alone (not its process group).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+LBSIM = [sys.executable, "-m", "lbsim"]
+FAST = ["--set", "duration=1s", "--set", "warmup=0s", "--no-figures"]
+
+
+def _run(argv: list[str], **options: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LBSIM, *argv], text=True, stderr=subprocess.PIPE, timeout=300, check=False, **options
+    )  # type: ignore[call-overload]
+
+
+def test_closed_pipe_keeps_the_run(tmp_path: Path) -> None:
+    """``lbsim run | true``: the reader is gone before anything is printed."""
+    read, write = os.pipe()
+    os.close(read)  # every write to the pipe now fails with EPIPE
+    try:
+        result = _run(["run", "quickstart", *FAST, "--out", str(tmp_path / "o")], stdout=write)
+    finally:
+        os.close(write)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+    assert (tmp_path / "o" / "summary.json").is_file()
+
+
+def test_head_keeps_the_run(tmp_path: Path) -> None:
+    """``lbsim run | head -1``: the reader leaves after the first line."""
+    process = subprocess.Popen(
+        [*LBSIM, "run", "quickstart", *FAST, "--out", str(tmp_path / "o")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read()
+    assert process.wait(timeout=300) == 0, err
+    assert "quickstart" in first
+    assert "Traceback" not in err
+    assert (tmp_path / "o" / "summary.json").is_file()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_stdout_keeps_the_run_and_says_so(tmp_path: Path) -> None:
+    with open("/dev/full", "w") as full:
+        result = _run(["run", "quickstart", *FAST, "--out", str(tmp_path / "o")], stdout=full)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("lbsim: error")]
+    assert len(errors) == 1 and "No space left" in errors[0] and "outputs were written" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "o" / "summary.json").is_file()
+
+
+def test_sigint_to_the_sweep_process_keeps_finished_runs(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    grid = "clients.browsers.count=5:60:5"  # 12 runs: far more than finish in the wait
+    resume = ["sweep", "quickstart", "--set", "duration=2s", "--set", "warmup=0s", "--grid", grid]
+    process = subprocess.Popen(
+        [*LBSIM, *resume, "--jobs", "2", "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = out / "runs.jsonl"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.1)
+    assert process.poll() is None, "the sweep ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)  # to the sweep process alone, not the group
+    sent = time.monotonic()
+    _, err = process.communicate(timeout=60)
+    waited = time.monotonic() - sent
+    assert process.returncode == 130, err
+    kept = journal.read_text().count("\n")
+    assert f"{kept} of 12 runs kept" in err
+    assert "Traceback" not in err
+    assert waited < 10  # the workers are stopped, not waited for (~11 s before)
+    resumed = _run(
+        [*resume, "--jobs", "2", "--out", str(out), "--resume"], stdout=subprocess.DEVNULL
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "runs.csv").is_file()
