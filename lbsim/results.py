@@ -45,6 +45,7 @@ import pandas as pd
 
 from lbsim import metrics
 from lbsim.records import OUTCOMES, ConnectionRecord, Recorder, RequestRecord, SegmentRecord
+from lbsim.scenario.topology import TopologyConfig
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -170,6 +171,9 @@ class Results:
             means the default set of :mod:`lbsim.plots`.
         modes: Variant name -> layer-4 mode (``nat``, ``proxy``, ``dsr``); ``None``
             for layer 7.
+        topology: The scenario's ``topology:`` (a
+            :class:`~lbsim.scenario.topology.TopologyConfig`), or its star drawn as
+            one when it has none; None when built from something else than a scenario.
     """
 
     scenario: str
@@ -184,6 +188,7 @@ class Results:
     backends: dict[str, tuple[str, ...]] = field(default_factory=dict)
     figures: tuple[str, ...] = ()
     modes: dict[str, str | None] = field(default_factory=dict)
+    topology: TopologyConfig | None = None
 
     @property
     def variants(self) -> list[str]:
@@ -378,7 +383,18 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
         backends={run.name: tuple(run.backends) for run in runs},
         figures=tuple(getattr(scenario, "figures", ())),
         modes={b.name: b.mode for b in getattr(scenario, "balancers", ())},
+        topology=_topology_of(scenario),
     )
+
+
+def _topology_of(scenario: ScenarioLike) -> TopologyConfig | None:
+    """The scenario's topology, or its star as one (None for a scenario-like stand-in)."""
+    from lbsim.scenario import Scenario
+    from lbsim.scenario.topology_graph import star_topology
+
+    if not isinstance(scenario, Scenario):
+        return None
+    return scenario.topology or star_topology(scenario)
 
 
 class OutputDirError(ValueError):

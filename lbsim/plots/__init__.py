@@ -35,6 +35,7 @@ from lbsim.plots.outcomes_by_client import outcomes_by_client
 from lbsim.plots.path_groups import path_groups
 from lbsim.plots.segment_sides import segments_per_side
 from lbsim.plots.style import save_figure
+from lbsim.plots.topology import topology
 from lbsim.plots.upstream_connects import upstream_connects
 from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
 
@@ -76,6 +77,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "outcomes_by_client": outcomes_by_client,
     "segments_per_side": segments_per_side,
     "upstream_connects": upstream_connects,
+    "topology": topology,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")
