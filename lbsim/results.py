@@ -289,7 +289,7 @@ def _variant_summary(
     backends = list(run.backends)
     served = window["backend"].dropna().value_counts()
     counters = run.recorder.counters
-    return {
+    summary = {
         "layer": run.layer,
         "algorithm": run.algorithm,
         "requests": len(window),
@@ -316,6 +316,20 @@ def _variant_summary(
         "counters": {k: v for k, v in sorted(counters.items()) if not k.startswith("backend.")},
         "wall_seconds": run.wall_seconds,
     }
+    instances = _instances(counters)
+    if instances:  # a topology's run: per-instance results (absent for the star)
+        summary["instances"] = instances
+    return summary
+
+
+def _instances(counters: dict[str, float]) -> dict[str, dict[str, float]]:
+    """``instance.<name>.<key>`` counters grouped by instance, in run order."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in counters.items():
+        if key.startswith("instance."):
+            name, _, rest = key.removeprefix("instance.").partition(".")
+            out.setdefault(name, {})[rest] = value
+    return {name: dict(sorted(values.items())) for name, values in out.items()}
 
 
 def _json_safe(value: Any) -> Any:

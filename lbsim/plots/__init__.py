@@ -34,6 +34,7 @@ from lbsim.plots.load_over_time import load_over_time
 from lbsim.plots.outcomes_by_client import outcomes_by_client
 from lbsim.plots.path_groups import path_groups
 from lbsim.plots.segment_sides import segments_per_side
+from lbsim.plots.instance_load import instance_load
 from lbsim.plots.style import save_figure
 from lbsim.plots.topology import topology
 from lbsim.plots.upstream_connects import upstream_connects
@@ -78,6 +79,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "segments_per_side": segments_per_side,
     "upstream_connects": upstream_connects,
     "topology": topology,
+    "instance_load": instance_load,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

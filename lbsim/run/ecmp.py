@@ -25,7 +25,7 @@ a dictionary lookup between two links.
 from __future__ import annotations
 
 from lbsim.net.link import Link
-from lbsim.net.segment import Segment
+from lbsim.net.segment import ACK, SYN, Segment
 from lbsim.streams import mix_ints
 
 __all__ = ["BUCKETS_PER_HOP", "EcmpGroup", "Router", "flow_hash"]
@@ -36,6 +36,8 @@ BUCKETS_PER_HOP = 64
 
 #: IANA protocol number of TCP, the 5-tuple's first field.
 TCP = 6
+#: Flags that tell a connection's first segment (SYN set, ACK clear).
+_SYN_ONLY = SYN | ACK
 
 
 def flow_hash(salt: int, src: int, sport: int, dst: int, dport: int) -> int:
@@ -51,6 +53,7 @@ class EcmpGroup:
         alive: Whether each next hop is in service.
         buckets: Next-hop index of each bucket.
         forwarded: Segments sent on each next hop.
+        flows: Connections opened (SYNs without ACK) sent on each next hop.
     """
 
     def __init__(self, hops: list[Link], salt: int) -> None:
@@ -61,6 +64,7 @@ class EcmpGroup:
         self.alive = [True] * len(hops)
         self.buckets = [i % len(hops) for i in range(BUCKETS_PER_HOP * len(hops))]
         self.forwarded = [0] * len(hops)
+        self.flows = [0] * len(hops)
 
     def pick(self, seg: Segment) -> int:
         """Index of the next hop of ``seg``'s flow."""
@@ -123,6 +127,8 @@ class Router:
         if group is not None:
             index = group.pick(seg)
             group.forwarded[index] += 1
+            if seg.flags & _SYN_ONLY == SYN:
+                group.flows[index] += 1
             group.hops[index].send(seg, now)
             return
         link = self.routes.get(seg.dst)

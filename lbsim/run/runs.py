@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from lbsim.lb.base import build_algorithm
 from lbsim.run.links import Tap
-from lbsim.run.tiers import check_topology_runnable
+from lbsim.run.tiers import TieredBuild, check_topology_runnable
 from lbsim.run.variant import Progress, VariantBuild, VariantRun
 from lbsim.scenario import Scenario
 
@@ -53,7 +53,8 @@ def build_variant(
     """
     for balancer in scenario.balancers:
         if balancer.name == name:
-            return VariantBuild(scenario, balancer, trace_segments, taps)
+            kind = VariantBuild if scenario.topology is None else TieredBuild
+            return kind(scenario, balancer, trace_segments, taps)
     raise KeyError(f"no balancer named {name!r}")
 
 

@@ -12,8 +12,7 @@ import yaml
 
 from lbsim.scenario import Scenario, ScenarioError, parse_scenario
 
-DATA = Path(__file__).parent / "data"
-TWO_TIER = DATA / "two_tier.yaml"
+TWO_TIER = Path(__file__).resolve().parents[2] / "scenarios" / "two_tier.yaml"
 
 Raw = dict[str, Any]
 
