@@ -29,12 +29,12 @@ from lbsim.plots.backend_sequence import backend_sequence
 from lbsim.plots.balancer_load import balancer_load
 from lbsim.plots.balancer_timeseries import balancer_cpu
 from lbsim.plots.connection_setup import connection_setup
+from lbsim.plots.instance_load import instance_load
 from lbsim.plots.latency_by_client import latency_by_client
 from lbsim.plots.load_over_time import load_over_time
 from lbsim.plots.outcomes_by_client import outcomes_by_client
 from lbsim.plots.path_groups import path_groups
 from lbsim.plots.segment_sides import segments_per_side
-from lbsim.plots.instance_load import instance_load
 from lbsim.plots.style import save_figure
 from lbsim.plots.topology import topology
 from lbsim.plots.upstream_connects import upstream_connects

@@ -58,7 +58,7 @@ def _bars(ax: Axes, results: Results, names: list[str], key: str, scale: float) 
     x = np.arange(len(names))
     for k, v in enumerate(variants):
         values = results.summary["variants"][v].get("instances", {})
-        heights = [scale * (values.get(n, {}).get(key) or 0.0) for n in names]
+        heights: list[float] = [scale * float(values.get(n, {}).get(key) or 0.0) for n in names]
         ax.bar(
             x + (k - (len(variants) - 1) / 2) * width,
             heights,
@@ -68,7 +68,7 @@ def _bars(ax: Axes, results: Results, names: list[str], key: str, scale: float) 
             edgecolor="0.2",
             linewidth=0.5,
         )
-        if key != "cpu_utilization" and sum(heights):
+        if key != "cpu_utilization" and sum(heights) > 0:
             ax.axhline(sum(heights) / len(names), color=colors[k], linestyle=":", linewidth=1.2)
     ax.set_xticks(x, names)
 
