@@ -9,7 +9,8 @@ first tier, requests it sent on (``requests``) for a proxy or layer-7 tier -- an
 its CPU utilisation over the statistics window. Bars are grouped by instance,
 one colour per variant; a dotted line marks an even split of the tier's work, so
 how far ECMP or the tier in front is from uniform shows at a glance. A run
-without a topology has no instances and the figure says so.
+without a topology has one instance per variant, its balancer (``balancer-1``:
+the requests of the statistics window and its CPU).
 """
 
 from __future__ import annotations
@@ -31,11 +32,26 @@ __all__ = ["FILENAME", "instance_load"]
 FILENAME = "instance_load.png"
 
 
+def _instances(results: Results, variant: str) -> dict[str, dict[str, float]]:
+    """Per-instance values of ``variant``; a star's one balancer is one instance."""
+    summary = results.summary["variants"][variant]
+    if "instances" in summary:
+        found: dict[str, dict[str, float]] = summary["instances"]
+        return found
+    lb = summary.get("lb") or {}
+    return {
+        "balancer-1": {
+            "requests": summary.get("requests") or 0,
+            "cpu_utilization": lb.get("cpu_utilization") or 0.0,
+        }
+    }
+
+
 def _tiers(results: Results) -> dict[str, list[str]]:
     """Tier name -> its instances, in run order, over every variant."""
     tiers: dict[str, list[str]] = {}
-    for variant in results.summary["variants"].values():
-        for name in variant.get("instances", {}):
+    for variant in results.variants:
+        for name in _instances(results, variant):
             tier = name.rsplit("-", 1)[0]
             if name not in tiers.setdefault(tier, []):
                 tiers[tier].append(name)
@@ -44,8 +60,8 @@ def _tiers(results: Results) -> dict[str, list[str]]:
 
 def _work_key(results: Results, names: list[str]) -> tuple[str, str]:
     """Which value shows a tier's work, and its axis label."""
-    for variant in results.summary["variants"].values():
-        values = variant.get("instances", {})
+    for variant in results.variants:
+        values = _instances(results, variant)
         if any("requests" in values.get(n, {}) for n in names):
             return "requests", "requests sent on"
     return "flows", "connections routed to it"
@@ -57,7 +73,7 @@ def _bars(ax: Axes, results: Results, names: list[str], key: str, scale: float) 
     width = 0.8 / max(len(variants), 1)
     x = np.arange(len(names))
     for k, v in enumerate(variants):
-        values = results.summary["variants"][v].get("instances", {})
+        values = _instances(results, v)
         heights: list[float] = [scale * float(values.get(n, {}).get(key) or 0.0) for n in names]
         ax.bar(
             x + (k - (len(variants) - 1) / 2) * width,

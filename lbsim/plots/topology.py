@@ -196,7 +196,11 @@ def topology(results: Results) -> Figure:
         ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
         ax.set_ylim(min(ys) - 1.1, max(ys) + 0.6)
         ax.set_aspect("equal")
-        ax.set_axis_off()
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_xlabel("requests flow left to right →  (replies return over the same links)")
         handles = [
             Rectangle((0, 0), 1, 1, facecolor=c, alpha=0.35, edgecolor="0.2")
             for c in _COLOURS.values()
