@@ -90,10 +90,23 @@ def check_topology_runnable(scenario: Scenario) -> None:
     configs = tier_configs(scenario, scenario.balancers[0])
     for index, cfg in enumerate(configs):
         for b_cfg in [cfg] if topo.tiers[index].balancer != VARIANT else scenario.balancers:
+            if b_cfg.layer == 4 and b_cfg.mode == "nat" and topo.tiers[index].instances > 1:
+                refuse(
+                    f"topology.tiers.{index}.instances",
+                    "a NAT tier of several instances cannot be run: a backend's reply "
+                    "must come back through the instance holding the connection, which "
+                    "routing by address cannot find; use mode dsr or proxy, or 1 instance",
+                )
             if b_cfg.health_check is not None:
                 refuse(
                     f"topology.tiers.{index}.balancer",
                     "health checks in a topology are not run yet",
+                )
+            if index == len(configs) - 1 and b_cfg.layer == 4 and b_cfg.mode == "dsr":
+                refuse(
+                    f"topology.tiers.{index}.balancer",
+                    "a last tier with mode dsr is not run yet (its segments keep the VIP, "
+                    "and the service's router delivers by address, not to a chosen backend)",
                 )
             if index < len(configs) - 1 and not (b_cfg.layer == 4 and b_cfg.mode == "dsr"):
                 refuse(
@@ -304,8 +317,12 @@ class TieredBuild(VariantBuild):
             for ip, site in site_of_ip.items():
                 if site == name:
                     router.add_route(ip, hosts.client_links[ip])
-                elif site in paths and paths[site][1] in self.routers:
-                    router.add_route(ip, links[(name, paths[site][1])])
+                elif site in paths:
+                    # Towards a tier (backends answering a NAT or DSR tier's
+                    # clients): its first instance -- the only one of a NAT tier,
+                    # a stateless switch of a DSR tier.
+                    hop = paths[site][1]
+                    router.add_route(ip, links[(name, elements[hop][0])])
             for ref in hosts.refs:
                 service = self._service_of(ref.group)
                 if service == name:

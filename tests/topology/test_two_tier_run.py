@@ -117,3 +117,43 @@ def test_what_is_not_run_yet_is_refused_with_its_key(override: str, path: str) -
     with pytest.raises(ScenarioError) as info:
         check_buildable(sc)
     assert info.value.path == path
+
+
+def _one_tier(mode: str, instances: int, reach: str) -> list[str]:
+    """Overrides turning two_tier into one L4 tier (the variant) before the services."""
+    return [
+        "duration=2s",
+        "warmup=0.5s",
+        f"balancers=[{{name: l4, layer: 4, mode: {mode}, algorithm: maglev}}]",
+        f"topology.tiers=[{{name: l4tier, balancer: variant, instances: {instances}, "
+        f"reach: {reach}}}]",
+        "topology.links=[{from: site-east, to: edge}, {from: site-west, to: edge}, "
+        "{from: edge, to: l4tier}, {from: l4tier, to: api}, {from: l4tier, to: static}]",
+    ]
+
+
+@pytest.mark.parametrize(("mode", "instances", "reach"), [("nat", 1, "vip"), ("proxy", 3, "ecmp")])
+def test_a_single_l4_tier_runs_in_every_mode(mode: str, instances: int, reach: str) -> None:
+    from lbsim.sim import check_buildable
+
+    sc = load_scenario("two_tier", _one_tier(mode, instances, reach))
+    check_buildable(sc)
+    build = build_variant(sc, "l4")
+    run = build.run()
+    outcomes = Counter(r.outcome for r in run.recorder.requests)
+    assert outcomes == {"ok": len(run.recorder.requests)} and len(run.recorder.requests) > 500
+    assert sum(b.served for b in build.backends) == len(run.recorder.requests)
+    assert all(r.unroutable == 0 for r in build.routers.values())
+
+
+@pytest.mark.parametrize(
+    ("mode", "instances", "path"),
+    [("nat", 2, "topology.tiers.0.instances"), ("dsr", 2, "topology.tiers.0.balancer")],
+)
+def test_what_a_single_tier_cannot_run_yet_is_refused(mode: str, instances: int, path: str) -> None:
+    from lbsim.sim import check_buildable
+
+    sc = load_scenario("two_tier", _one_tier(mode, instances, "ecmp"))
+    with pytest.raises(ScenarioError) as info:
+        check_buildable(sc)
+    assert info.value.path == path
