@@ -60,7 +60,6 @@ from lbsim.streams import stream_seed
 if TYPE_CHECKING:
     import networkx as nx
 
-    from lbsim.lb.backends import BackendRef as _Ref  # noqa: F401
     from lbsim.nodes.backend import Backend
 
 __all__ = ["GraphHosts", "TieredBuild", "check_topology_runnable"]
