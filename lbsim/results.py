@@ -403,12 +403,17 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
 
 def _topology_of(scenario: ScenarioLike) -> TopologyConfig | None:
     """The scenario's topology, or its star as one (None for a scenario-like stand-in)."""
-    from lbsim.scenario import Scenario
+    topology = getattr(scenario, "topology", None)
+    if isinstance(topology, TopologyConfig):
+        return topology
+    if not all(hasattr(scenario, key) for key in ("clients", "backends", "network")):
+        return None
     from lbsim.scenario.topology_graph import star_topology
 
-    if not isinstance(scenario, Scenario):
-        return None
-    return scenario.topology or star_topology(scenario)
+    try:
+        return star_topology(scenario)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, ValueError):
+        return None  # a stand-in that only looks like a scenario
 
 
 class OutputDirError(ValueError):

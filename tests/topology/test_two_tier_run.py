@@ -107,7 +107,7 @@ def test_without_topology_the_star_is_built() -> None:
     ("override", "path"),
     [
         ("events=[{at: 1s, action: restart_balancer}]", "events"),
-        ("topology.tiers.maglev.balancer.mode=nat", "topology.tiers.0.balancer"),
+        ("topology.tiers.maglev.balancer.mode=proxy", "topology.tiers.0.balancer"),
     ],
 )
 def test_what_is_not_run_yet_is_refused_with_its_key(override: str, path: str) -> None:
