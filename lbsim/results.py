@@ -45,6 +45,7 @@ import pandas as pd
 
 from lbsim import metrics
 from lbsim.records import OUTCOMES, ConnectionRecord, Recorder, RequestRecord, SegmentRecord
+from lbsim.scenario.topology import TopologyConfig
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -170,6 +171,9 @@ class Results:
             means the default set of :mod:`lbsim.plots`.
         modes: Variant name -> layer-4 mode (``nat``, ``proxy``, ``dsr``); ``None``
             for layer 7.
+        topology: The scenario's ``topology:`` (a
+            :class:`~lbsim.scenario.topology.TopologyConfig`), or its star drawn as
+            one when it has none; None when built from something else than a scenario.
     """
 
     scenario: str
@@ -184,6 +188,7 @@ class Results:
     backends: dict[str, tuple[str, ...]] = field(default_factory=dict)
     figures: tuple[str, ...] = ()
     modes: dict[str, str | None] = field(default_factory=dict)
+    topology: TopologyConfig | None = None
 
     @property
     def variants(self) -> list[str]:
@@ -284,7 +289,7 @@ def _variant_summary(
     backends = list(run.backends)
     served = window["backend"].dropna().value_counts()
     counters = run.recorder.counters
-    return {
+    summary = {
         "layer": run.layer,
         "algorithm": run.algorithm,
         "requests": len(window),
@@ -311,6 +316,20 @@ def _variant_summary(
         "counters": {k: v for k, v in sorted(counters.items()) if not k.startswith("backend.")},
         "wall_seconds": run.wall_seconds,
     }
+    instances = _instances(counters)
+    if instances:  # a topology's run: per-instance results (absent for the star)
+        summary["instances"] = instances
+    return summary
+
+
+def _instances(counters: dict[str, float]) -> dict[str, dict[str, float]]:
+    """``instance.<name>.<key>`` counters grouped by instance, in run order."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in counters.items():
+        if key.startswith("instance."):
+            name, _, rest = key.removeprefix("instance.").partition(".")
+            out.setdefault(name, {})[rest] = value
+    return {name: dict(sorted(values.items())) for name, values in out.items()}
 
 
 def _json_safe(value: Any) -> Any:
@@ -378,7 +397,23 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
         backends={run.name: tuple(run.backends) for run in runs},
         figures=tuple(getattr(scenario, "figures", ())),
         modes={b.name: b.mode for b in getattr(scenario, "balancers", ())},
+        topology=_topology_of(scenario),
     )
+
+
+def _topology_of(scenario: ScenarioLike) -> TopologyConfig | None:
+    """The scenario's topology, or its star as one (None for a scenario-like stand-in)."""
+    topology = getattr(scenario, "topology", None)
+    if isinstance(topology, TopologyConfig):
+        return topology
+    if not all(hasattr(scenario, key) for key in ("clients", "backends", "network")):
+        return None
+    from lbsim.scenario.topology_graph import star_topology
+
+    try:
+        return star_topology(scenario)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, ValueError):
+        return None  # a stand-in that only looks like a scenario
 
 
 class OutputDirError(ValueError):

@@ -115,4 +115,28 @@ def test_summary_keys_match_the_tables(results: Results) -> None:
             written.add(key)
     outcomes = documented["outcomes"]
     assert "five" in outcomes and len(OUTCOMES) == 5
-    assert [d for d in documented if d not in written] == []
+    # Per-instance rows are written only by a topology's run (test below).
+    unwritten = [d for d in documented if d not in written and not d.startswith("instances")]
+    assert unwritten == []
+
+
+def test_instance_rows_match_a_topology_run() -> None:
+    sc = load_scenario("two_tier", ["duration=1s", "warmup=0.5s"])
+    summary = build_results(sc, run_scenario(sc, variants=["round_robin"])).summary
+    documented = rows(section("summary.json"))
+    instances = summary["variants"]["round_robin"]["instances"]
+    fixed = {d.removeprefix("instances.*.") for d in documented if d.startswith("instances.*.")}
+    assert set(instances) == {"maglev-1", "maglev-2", "proxies-1", "proxies-2", "proxies-3"}
+    for name, values in instances.items():
+        assert {"cpu_utilization", "cpu_jobs", "peak_table_entries", "peak_buffer_bytes"} <= set(
+            values
+        ), name
+        assert set(values) - fixed <= {
+            "mss_clamped",
+            "stray_segments",
+            "table_expired",
+            "table_refused",
+            "retries",
+        }, name
+    assert all("requests" in instances[f"proxies-{i}"] for i in (1, 2, 3))
+    assert all("flows" in instances[f"maglev-{i}"] for i in (1, 2))

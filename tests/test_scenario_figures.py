@@ -52,6 +52,7 @@ SHORT: dict[str, list[str]] = {
     "port_exhaustion": ["duration=3s", "warmup=1s", "clients.callers.rate=100/s"],
     "upstream_pool": ["duration=1s"],
     "proxy_cpu": ["duration=3s", "warmup=0.5s"],
+    "two_tier": ["duration=2s", "warmup=0.5s"],
 }
 
 _cache: dict[str, Results] = {}

@@ -10,6 +10,9 @@ student can tell the roles apart at a glance:
 * clients live in ``100.64.0.0/10`` (shared address space, RFC 6598), one address
   per client host;
 * the balancer's inside address is ``10.0.0.1``;
+* instance ``i`` (1-based) of balancer tier ``t`` (0-based) of a scenario's
+  ``topology:`` is ``172.16.(t+1).i`` (RFC 1918): its own address towards what it
+  balances over;
 * backend group ``g`` (0-based) instance ``i`` (1-based) is ``10.0.(g+1).i`` and
   listens on port 8080 (8443 for TLS), so L4 NAT visibly rewrites both address
   and port.
@@ -83,3 +86,10 @@ def backend_address(group_index: int, instance: int) -> int:
     if not (0 <= group_index < 254 and 1 <= instance < 255):
         raise ValueError("at most 254 backend groups of 254 instances are addressable")
     return (10 << 24) | ((group_index + 1) << 8) | instance
+
+
+def tier_address(tier_index: int, instance: int) -> int:
+    """Own address of instance ``instance`` (1-based) of topology tier ``tier_index``."""
+    if not (0 <= tier_index < 254 and 1 <= instance < 255):
+        raise ValueError("at most 254 tiers of 254 instances are addressable")
+    return (172 << 24) | (16 << 16) | ((tier_index + 1) << 8) | instance

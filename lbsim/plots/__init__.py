@@ -29,12 +29,14 @@ from lbsim.plots.backend_sequence import backend_sequence
 from lbsim.plots.balancer_load import balancer_load
 from lbsim.plots.balancer_timeseries import balancer_cpu
 from lbsim.plots.connection_setup import connection_setup
+from lbsim.plots.instance_load import instance_load
 from lbsim.plots.latency_by_client import latency_by_client
 from lbsim.plots.load_over_time import load_over_time
 from lbsim.plots.outcomes_by_client import outcomes_by_client
 from lbsim.plots.path_groups import path_groups
 from lbsim.plots.segment_sides import segments_per_side
 from lbsim.plots.style import save_figure
+from lbsim.plots.topology import topology
 from lbsim.plots.upstream_connects import upstream_connects
 from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
 
@@ -76,6 +78,8 @@ CATALOGUE: dict[str, FigureFunction] = {
     "outcomes_by_client": outcomes_by_client,
     "segments_per_side": segments_per_side,
     "upstream_connects": upstream_connects,
+    "topology": topology,
+    "instance_load": instance_load,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

@@ -15,18 +15,20 @@ from collections.abc import Sequence
 
 from lbsim.lb.base import build_algorithm
 from lbsim.run.links import Tap
+from lbsim.run.tiers import TieredBuild, check_topology_runnable
 from lbsim.run.variant import Progress, VariantBuild, VariantRun
 from lbsim.scenario import Scenario
 
 
 def check_buildable(scenario: Scenario) -> None:
-    """Check what only building a run can check (algorithm parameters).
+    """Check what only building a run can check (algorithm parameters, topology).
 
     Raises:
         ScenarioError: On the first problem; its file is ``<scenario>``.
     """
     for balancer in scenario.balancers:
         build_algorithm(balancer, balancer.layer, random.Random(0))
+    check_topology_runnable(scenario)
 
 
 def build_variant(
@@ -51,7 +53,8 @@ def build_variant(
     """
     for balancer in scenario.balancers:
         if balancer.name == name:
-            return VariantBuild(scenario, balancer, trace_segments, taps)
+            kind = VariantBuild if scenario.topology is None else TieredBuild
+            return kind(scenario, balancer, trace_segments, taps)
     raise KeyError(f"no balancer named {name!r}")
 
 

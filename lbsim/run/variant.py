@@ -109,6 +109,9 @@ class VariantBuild:
         eligible: Names of the backends the balancer may use.
     """
 
+    #: The hosts-and-links builder (a topology's build uses its own).
+    topology_class: type[Topology] = Topology
+
     def __init__(
         self,
         scenario: Scenario,
@@ -125,7 +128,9 @@ class VariantBuild:
         # With direct server return, replies reach clients through a switch, not the
         # balancer: name those links after it.
         reply_hop = "switch" if balancer.layer == 4 and balancer.mode == "dsr" else balancer.name
-        self.topology = Topology(self.env, scenario, balancer.name, reply_hop, self.params, tracer)
+        self.topology = self.topology_class(
+            self.env, scenario, balancer.name, reply_hop, self.params, tracer
+        )
         self.cpu = Cpu(balancer.cores)
         self.tracker = Tracker(self.env)
         self.clients: list[ClientGroupRunner] = []

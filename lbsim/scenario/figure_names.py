@@ -29,6 +29,8 @@ FIGURE_NAMES: dict[str, str] = {
     "outcomes_by_client": "what became of each client group's requests (status), per variant",
     "segments_per_side": "segments on the client side and on the backend side, per variant",
     "upstream_connects": "latency of requests on new vs pooled upstream connections (layer 7)",
+    "topology": "the topology: client sites, routers, balancer tiers and instances, services",
+    "instance_load": "work and CPU of each balancer instance of a topology, per tier and variant",
 }
 
 #: Figures drawn when a scenario has no ``figures:`` key.

@@ -69,6 +69,7 @@ from lbsim.scenario.fields import (
     UrlPrefix,
 )
 from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
+from lbsim.scenario.topology import TopologyConfig
 from lbsim.scenario.units import format_duration, parse_duration, parse_size
 
 __all__ = [
@@ -832,6 +833,18 @@ class Scenario(_Model):
         return names
 
     # --- end of figures ---
+
+    # --- topology: a layered deployment instead of the star (topology.py) ---
+    topology: TopologyConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_topology(self) -> Self:
+        from lbsim.scenario.topology_graph import check_topology
+
+        check_topology(self)
+        return self
+
+    # --- end of topology ---
 
     def backend_names(self) -> tuple[str, ...]:
         """Names of all backend servers in order: ``web-1, web-2, pictures-1, ...``.
