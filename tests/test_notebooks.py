@@ -3,28 +3,38 @@
 Every notebook in ``notebooks/`` is executed with nbclient in a fresh kernel of the
 interpreter running the tests (a kernelspec written for the session, so the kernel
 imports the lbsim under test whatever kernels the machine has installed). A cell that
-raises, including a failing self-check ``assert``, fails the test. Notebooks are
-committed with their outputs stripped (see ``notebooks/README.md``); the policy and
-the teacher's guide's concept map are checked here too.
+raises, including a failing self-check, fails the test. In the same kernel the
+student's prediction is then graded three ways: a wrong one (from the teacher's
+answers, :func:`lbsim.teach.notebook.answers`), which runs with the whole notebook; a
+right one; and none. Each verdict must differ, and none may raise. The live controls
+are driven once (a control's value changed, as a student would), which re-runs the
+simulation and redraws. Notebooks are committed with their outputs stripped (see
+``notebooks/README.md``); the policy and the teacher's guide's concept map are
+checked here too.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from notebook_kernel import (
+    CELL_TIMEOUT,
+    KERNEL,
+    NOTEBOOK_DIR,
+    NOTEBOOKS,
+    inject,
+    said,
+    self_checks,
+    write_kernelspec,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-#: Seconds one cell may run (the slowest cells simulate a few runs of a few seconds).
-CELL_TIMEOUT = 240
+from lbsim.teach.notebook import answers
+
 #: A notebook must run in under a minute on a 2-core machine; this guard is twice that,
 #: so a slow CI machine does not fail the build but a runaway notebook does.
 NOTEBOOK_BUDGET = 120.0
@@ -36,16 +46,7 @@ CONCEPTS = [f"C{i}" for i in range(1, 21)]
 @pytest.fixture(scope="session")
 def kernel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Jupyter data directory with a kernelspec for this very interpreter."""
-    data = tmp_path_factory.mktemp("jupyter")
-    spec = data / "kernels" / "lbsim-tests"
-    spec.mkdir(parents=True)
-    kernel = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "lbsim tests",
-        "language": "python",
-    }
-    (spec / "kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
-    return data
+    return write_kernelspec(tmp_path_factory.mktemp("jupyter"))
 
 
 def test_there_are_notebooks() -> None:
@@ -69,26 +70,56 @@ def test_notebook_is_committed_stripped_and_small(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, kernel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_runs(
+    path: Path, kernel_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebook = nbformat.read(path, as_version=4)
+    (answer,) = answers(path.name[:2])
+    predicting = [c for c in notebook.cells if re.search(rf"^{answer.name} = ", c.source, re.M)]
+    assert len(predicting) == 1, f"{path.name}: one cell must set {answer.name}"
+    predicting[0].source = inject(predicting[0].source, answer.name, repr(answer.wrong))
     client = NotebookClient(
         notebook,
         timeout=CELL_TIMEOUT,
-        kernel_name="lbsim-tests",
+        kernel_name=KERNEL,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
+    graders = [c for c in notebook.cells if "grade" in c.metadata.get("tags", [])]
+    assert graders, f"{path.name} grades no prediction"
     started = time.perf_counter()
-    client.execute()  # raises CellExecutionError on the first failing cell
-    elapsed = time.perf_counter() - started
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)  # raises CellExecutionError on an error
+        elapsed = time.perf_counter() - started
+        wrong = said(graders[0])
+        verdicts = {}
+        for value in (repr(answer.value), "None"):
+            extra = nbformat.v4.new_code_cell(f"{answer.name} = {value}\n" + graders[0].source)
+            notebook.cells.append(extra)
+            client.execute_cell(extra, len(notebook.cells) - 1)
+            verdicts[value] = said(extra)
+        if "live = panel(" in "".join(c.source for c in notebook.cells):
+            drive = nbformat.v4.new_code_cell(
+                "first = live.widget.children[0].children[0]\n"
+                "options = getattr(first, 'options', None)\n"
+                "first.value = options[-1] if options else first.max\n"
+                "print(f'redraw took {live.seconds:.2f} s')"
+            )
+            notebook.cells.append(drive)
+            client.execute_cell(drive, len(notebook.cells) - 1)
+            assert "redraw took" in said(drive)
     assert elapsed < NOTEBOOK_BUDGET, f"{path.name} took {elapsed:.0f} s"
+    assert "Wrong" in wrong or "Not quite" in wrong, f"{path.name}: wrong prediction: {wrong!r}"
+    assert "Right" in verdicts[repr(answer.value)], f"{path.name}: {verdicts}"
+    assert "Make a prediction first" in verdicts["None"], f"{path.name}: {verdicts}"
+    assert "Traceback" not in wrong + "".join(verdicts.values())
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    checks = [c for c in code if "self_check(" in c.source and "def self_check" not in c.source]
+    checks = self_checks(code)
     assert checks, f"{path.name} has no self-check cell"
     for cell in checks:
-        said = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
-        assert "✅" in said, f"{path.name}: a self-check cell printed no success:\n{cell.source}"
+        assert "✅" in said(cell), f"{path.name}: a self-check showed no success:\n{cell.source}"
     images = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     assert images >= 1, f"{path.name}: no figure was displayed"
 

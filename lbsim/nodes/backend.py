@@ -17,6 +17,10 @@ request has fully arrived and been served: slow senders hold workers. This is
 what an L7 balancer in front shields backends from (it forwards a request only
 once complete, at LAN speed), while an L4 balancer passes the slowness through.
 
+A *read replica* (``read_only``) serves a write like any request, then answers it
+``405``: its database refuses the write. Only a balancer that reads the method can
+keep writes away from it.
+
 No SimPy process per request: a worker's completion is one scheduled call.
 """
 
@@ -38,6 +42,8 @@ from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # what a read replica refuses
 
 
 class _Reader:
@@ -84,8 +90,10 @@ class Backend:
         queue_limit: int | None = None,
         io_model: str = "event",
         tls_key: str = "ecdsa_p256",
+        read_only: bool = False,
     ) -> None:
         self.env = env
+        self.read_only = read_only
         self.name = name
         self.group = group
         self.ip = ip
@@ -258,7 +266,9 @@ class Backend:
         now = self.env.now
         self.served += 1
         self.busy_time += service
-        if self.error_rate and self.errors_rng.random() < self.error_rate:
+        if self.read_only and getattr(req, "method", "") in _WRITES:
+            self._respond(conn, req.respond(405, ERROR_RESPONSE_SIZE, self.name), now)
+        elif self.error_rate and self.errors_rng.random() < self.error_rate:
             self.errors_sent += 1
             self._respond(conn, req.respond(500, ERROR_RESPONSE_SIZE, self.name), now)
         else:

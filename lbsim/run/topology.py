@@ -141,6 +141,7 @@ class Topology:
             queue_limit=group.queue_limit,
             io_model=group.io_model,
             tls_key=group.tls_key,
+            read_only=group.read_only,
         )
         backend.errors_rng = stream(seed, "errors", name)
         ref = BackendRef(name, group.group, ip, group.weight, down, mss)

@@ -256,6 +256,8 @@ class BackendGroup(_Model):
             thread-per-connection server: slow senders hold workers).
         tls_key: Certificate key type, used when TLS ends at the backend (layer-4
             passthrough, or a layer-7 balancer that re-encrypts).
+        read_only: A read replica: writes (POST, PUT, PATCH, DELETE)
+            are served and answered ``405`` (the request fails as an ``error``).
     """
 
     group: Identifier
@@ -266,6 +268,7 @@ class BackendGroup(_Model):
     queue_limit: NonNegativeInt | None = None
     io_model: Literal["event", "blocking"] = "event"
     tls_key: KeyType = "ecdsa_p256"
+    read_only: bool = False
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
