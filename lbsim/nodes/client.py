@@ -172,6 +172,7 @@ class Session:
         self.closing = False
         self.channel: PlainChannel | TlsChannel | None = None
         self.ready = False  # handshakes done: requests may be sent
+        self.created = group.env.now  # when the session was opened (connection age)
 
     # ------------------------------------------------------------- requests
 
@@ -690,9 +691,12 @@ class ClientGroupRunner:
 class _SessionHolder:
     """The current connection of a multiplexed user, shared by its streams.
 
-    A connection carries ``requests_per_connection`` requests in all; the next
-    request then opens a fresh one, and the old one closes once its last answer
-    is in.
+    A connection carries ``requests_per_connection`` requests in all, or lives
+    ``max_connection_age`` (each connection's own limit spread by the jitter);
+    the next request then opens a fresh one, and the old one closes once its
+    last answer is in. That is what a client does on an HTTP/2 GOAWAY: streams
+    already open finish on the old connection, new streams go on a new one,
+    which an L4 balancer places afresh.
     """
 
     def __init__(self, group: ClientGroupRunner, user: int) -> None:
@@ -702,19 +706,34 @@ class _SessionHolder:
         self.current: Session | None = None
         self.connections = 0
         self.live_streams = group.cfg.streams
+        self._age_rng = stream(group.seed, "client", group.name, user, "age")
+        self._age_limit = float("inf")
+        #: Connections drained because they reached their age limit (GOAWAY).
+        self.aged_out = 0
+
+    def _draw_age_limit(self) -> float:
+        age = self.group.cfg.max_connection_age
+        if age is None:
+            return float("inf")
+        jitter = self.group.cfg.max_connection_age_jitter
+        return float(age * (1.0 + jitter * (2.0 * self._age_rng.random() - 1.0)))
 
     def session(self) -> Session:
         """The connection to issue the next request on."""
         current = self.current
         limit = self.group.cfg.requests_per_connection
-        if current is None or not current.usable or current.count >= limit:
+        aged = current is not None and self.group.env.now - current.created >= self._age_limit
+        if current is None or not current.usable or current.count >= limit or aged:
             if current is not None:
-                current.close()
+                if aged and current.usable:
+                    self.aged_out += 1
+                current.close()  # graceful: open streams finish on it first
             current = self.group.new_session(
                 f"{self.group.name}-{self.user}-c{self.connections}", self.host
             )
             self.connections += 1
             self.current = current
+            self._age_limit = self._draw_age_limit()
         return current
 
     def stream_done(self, all_streams: bool = False) -> None:

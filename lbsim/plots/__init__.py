@@ -29,6 +29,7 @@ from lbsim.plots.backend_sequence import backend_sequence
 from lbsim.plots.balancer_load import balancer_load
 from lbsim.plots.balancer_timeseries import balancer_cpu
 from lbsim.plots.connection_setup import connection_setup
+from lbsim.plots.fairness_over_time import fairness_over_time
 from lbsim.plots.latency_by_client import latency_by_client
 from lbsim.plots.load_over_time import load_over_time
 from lbsim.plots.outcomes_by_client import outcomes_by_client
@@ -76,6 +77,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "outcomes_by_client": outcomes_by_client,
     "segments_per_side": segments_per_side,
     "upstream_connects": upstream_connects,
+    "fairness_over_time": fairness_over_time,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

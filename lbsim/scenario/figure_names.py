@@ -29,6 +29,7 @@ FIGURE_NAMES: dict[str, str] = {
     "outcomes_by_client": "what became of each client group's requests (status), per variant",
     "segments_per_side": "segments on the client side and on the backend side, per variant",
     "upstream_connects": "latency of requests on new vs pooled upstream connections (layer 7)",
+    "fairness_over_time": "Jain fairness of requests per backend, per window and cumulative",
 }
 
 #: Figures drawn when a scenario has no ``figures:`` key.

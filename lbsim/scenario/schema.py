@@ -336,6 +336,12 @@ class ClientGroup(_Model):
             user's connection.
         connections: Multiplexed, open loop: long-lived connections the Poisson
             requests are spread over (default: ``hosts``).
+        max_connection_age: Multiplexed only: a connection older than this is
+            drained like after an HTTP/2 GOAWAY (its open requests finish on it,
+            new ones open a new connection); None keeps connections for the run.
+        max_connection_age_jitter: Fraction by which each connection's age limit
+            is spread at random (uniform within plus or minus it), so that
+            connections opened together do not all cycle at the same moment.
         requests: The request mix.
     """
 
@@ -356,6 +362,8 @@ class ClientGroup(_Model):
     headers: Headers = ()
     timeout: PositiveDuration | None = None
     retries: NonNegativeInt = 0
+    max_connection_age: PositiveDuration | None = None
+    max_connection_age_jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
     requests: tuple[RequestSpec, ...] = Field(min_length=1)
 
     @field_validator("tls", mode="before")
@@ -403,6 +411,13 @@ class ClientGroup(_Model):
                 "connections",
                 "applies only to multiplexed open-loop clients (protocol: multiplexed "
                 "with rate): the Poisson requests share that many long-lived connections",
+            )
+        if self.max_connection_age is not None and self.protocol != "multiplexed":
+            raise KeyedValueError(
+                "max_connection_age",
+                "applies only to multiplexed clients (protocol: multiplexed): an HTTP/1.1 "
+                "or raw connection is already replaced every requests_per_connection "
+                "requests, and there are no streams to drain",
             )
         return self
 
