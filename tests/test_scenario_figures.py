@@ -43,6 +43,7 @@ SHORT: dict[str, list[str]] = {
     "slow_clients": ["duration=12s", "warmup=2s"],
     "stickiness": ["duration=10s"],
     "grpc_stickiness": ["duration=3s", "warmup=0.5s"],
+    "grpc_cycling": ["duration=4s", "warmup=0.5s", "clients.busy.max_connection_age=1s"],
     "scale_out": ["duration=10s", "warmup=1s", "events.0.at=4s"],
     "routing": ["duration=4s", "warmup=1s"],
     "cache_auth": ["duration=5s", "warmup=1s"],
