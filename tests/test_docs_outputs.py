@@ -116,3 +116,10 @@ def test_summary_keys_match_the_tables(results: Results) -> None:
     outcomes = documented["outcomes"]
     assert "five" in outcomes and len(OUTCOMES) == 5
     assert [d for d in documented if d not in written] == []
+
+
+def test_feature_counters_have_rows() -> None:
+    """Counters of optional features (circuit breakers, ...) are documented by name."""
+    documented = rows(section("Feature counters"))
+    for name in ("lb.breaker_trips", "lb.breaker_trips.<group>"):
+        assert name in documented, name

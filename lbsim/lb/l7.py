@@ -43,6 +43,7 @@ from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
+from lbsim.lb.breaker import CircuitBreakers
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
@@ -145,6 +146,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         self.outlier = outlier
         self.panic_threshold = panic_threshold
         self.impaired = False  # some backend was marked down, ejected or drained
+        self.breakers: CircuitBreakers | None = None  # limits per backend group
         self._attempts: dict[str, Attempt] = {}
         self.retries_active = 0
         self.retried = 0
@@ -190,6 +192,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             lb.outlier = OutlierDetector(
                 lb.backends, od.consecutive_5xx, od.base_ejection, od.max_ejection_percent
             )
+        if cfg.circuit_breakers:
+            lb.breakers = CircuitBreakers(cfg.circuit_breakers)
         return lb
 
     def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
@@ -240,6 +244,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         out["lb.retries"] = self.retried
         if self.outlier is not None:
             out["lb.ejections"] = self.outlier.ejections
+        if self.breakers is not None:
+            out.update(self.breakers.counters())
         return out
 
     def request_complete(
@@ -320,6 +326,12 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             return
         key = self._key(client.conn.remote_ip, attempt.headers)
         backend = attempt.rule.algorithm.pick(candidates, now, key)
+        breakers = self.breakers
+        if breakers is not None and not breakers.admits(
+            backend, self.backends, self.pools, self.pool_max
+        ):
+            self._give_up(client, req, 503, now)  # overflow: refused at once
+            return
         attempt.tried.add(backend.name)
         backend.active += 1
         pool = self.pools[backend.name]

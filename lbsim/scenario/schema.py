@@ -28,6 +28,7 @@ from typing import Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from lbsim.scenario.algorithm_names import ALGORITHM_NAMES
+from lbsim.scenario.breakers import CircuitBreakerConfig
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
@@ -152,6 +153,8 @@ _L4_BLIND: Final = {
     "retries": "a layer-4 balancer cannot retry a request: it never sees one, only a "
     "connection's bytes (the client must retry); use layer: 7",
     "panic_threshold": "applies only to layer-7 balancers",
+    "circuit_breakers": "a layer-4 balancer never sees requests, only connections' bytes, "
+    "so it cannot count requests in progress nor answer 503 (concept C14); use layer: 7",
 }
 
 _C6_EXPLANATION: Final = (
@@ -563,6 +566,8 @@ class BalancerConfig(_Model):
             backends are usable, ignore health and use them all (Envoy: 0.5).
         cores: CPU cores.
         costs: CPU cost model.
+        circuit_breakers: Layer 7: concurrency limits per backend group (Envoy's
+            ``max_requests`` / ``max_pending_requests``); overflow is answered 503.
     """
 
     name: Identifier
@@ -591,6 +596,10 @@ class BalancerConfig(_Model):
     panic_threshold: float | None = Field(default=None, ge=0, le=1, validate_default=True)
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
+    # --- circuit breakers (layer 7; refused at layer 4 through _L4_BLIND) ---
+    circuit_breakers: dict[Identifier, CircuitBreakerConfig] | None = Field(
+        default=None, min_length=1
+    )
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -778,6 +787,8 @@ class Scenario(_Model):
                 _check_group(("balancers", index, "groups", position), group, known)
             for position, route in enumerate(balancer.routes or ()):
                 _check_group(("balancers", index, "routes", position, "group"), route.group, known)
+            for group in balancer.circuit_breakers or {}:
+                _check_group(("balancers", index, "circuit_breakers", group), group, known)
             if balancer.layer == 7 and balancer.tls is None:
                 for client in self.clients:
                     if client.tls is not None:
