@@ -121,5 +121,7 @@ def test_summary_keys_match_the_tables(results: Results) -> None:
 def test_feature_counters_have_rows() -> None:
     """Counters of optional features (circuit breakers, ...) are documented by name."""
     documented = rows(section("Feature counters"))
-    for name in ("lb.breaker_trips", "lb.breaker_trips.<group>"):
+    names = ["lb.breaker_trips", "lb.breaker_trips.<group>"]
+    names += ["lb.affinity_hits", "lb.affinity_misses", "lb.affinity_breaks"]
+    for name in names:
         assert name in documented, name

@@ -41,6 +41,7 @@ from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
+from lbsim.lb.affinity import CookieAffinity
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.breaker import CircuitBreakers
@@ -147,6 +148,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         self.panic_threshold = panic_threshold
         self.impaired = False  # some backend was marked down, ejected or drained
         self.breakers: CircuitBreakers | None = None  # limits per backend group
+        self.affinity: CookieAffinity | None = None  # inserted-cookie affinity
         self._attempts: dict[str, Attempt] = {}
         self.retries_active = 0
         self.retried = 0
@@ -194,6 +196,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             )
         if cfg.circuit_breakers:
             lb.breakers = CircuitBreakers(cfg.circuit_breakers)
+        if cfg.affinity_cookie is not None:
+            lb.affinity = CookieAffinity(cfg.affinity_cookie)
         return lb
 
     def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
@@ -246,6 +250,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             out["lb.ejections"] = self.outlier.ejections
         if self.breakers is not None:
             out.update(self.breakers.counters())
+        if self.affinity is not None:
+            out.update(self.affinity.counters())
         return out
 
     def request_complete(
@@ -325,7 +331,10 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             self._give_up(client, req, 503, now)
             return
         key = self._key(client.conn.remote_ip, attempt.headers)
-        backend = attempt.rule.algorithm.pick(candidates, now, key)
+        affinity = self.affinity
+        backend = None if affinity is None else affinity.choose(attempt.headers, candidates)
+        if backend is None:
+            backend = attempt.rule.algorithm.pick(candidates, now, key)
         breakers = self.breakers
         if breakers is not None and not breakers.admits(
             backend, self.backends, self.pools, self.pool_max
@@ -367,6 +376,9 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             self.buffer(nbytes)
         elif client is not None and client.conn.state in _SENDABLE:
             upstream.relayed += nbytes
+            attempt = self._attempts.get(upstream.request.request_id) if upstream.request else None
+            if ends and self.affinity is not None and attempt is not None:
+                ends = self.affinity.stamp_ends(ends, attempt.headers)
             client.channel.relay(nbytes, ends, not push, now)
 
     def _streams(self, upstream: Upstream) -> bool:
@@ -411,6 +423,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             return
         self.buffer(-resp.size)
         if client is not None and req is not None:
+            if self.affinity is not None and attempt is not None:
+                resp = self.affinity.stamp(resp, attempt.headers)
             self._reply(client, resp, now)
 
     def _reply(self, client: ClientSide, resp: HttpResponse, now: float) -> None:

@@ -332,6 +332,9 @@ class Session:
         """A complete response arrived (matched by request id, or HTTP/1.1 order)."""
         status = message.status
         request = message.request
+        for name, value in getattr(message, "headers", ()):
+            if name.lower() == "set-cookie":
+                self.group.keep_cookie(self.conn_id.rsplit("-c", 1)[0], value)
         if request is None:
             if not self.pending:
                 return
@@ -452,10 +455,19 @@ class ClientGroupRunner:
         self._templated = any("{user}" in v for _, v in self._common_headers)
         #: Session tickets kept per user/session id (TLS resumption).
         self.tickets: dict[str, Ticket] = {}
+        #: Cookie jar per user/session id: cookies set by responses, sent back on
+        #: every later request of that user, whatever the connection.
+        self.cookies: dict[str, dict[str, str]] = {}
 
     def placement(self, ip: int, port: int) -> str | None:
         """Backend the balancer pinned the connection from ``ip:port`` to, if any."""
         return None if self._placement is None else self._placement(ip, port)
+
+    def keep_cookie(self, who: str, set_cookie: str) -> None:
+        """Store the cookie of a ``Set-Cookie`` value (``NAME=VALUE; attrs``) for ``who``."""
+        name, sep, value = set_cookie.split(";", 1)[0].strip().partition("=")
+        if sep:
+            self.cookies.setdefault(who, {})[name] = value
 
     def open_channel(self, session: Session) -> tuple[TcpListener, int]:
         """The listener for a new connection of ``session``, and the VIP port to use.
@@ -532,6 +544,9 @@ class ClientGroupRunner:
             headers = tuple((k, v.replace("{user}", who)) for k, v in headers)
         if spec.headers:
             headers = headers + tuple(spec.headers)
+        jar = self.cookies.get(who)
+        if jar:
+            headers = (*headers, ("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
         return HttpRequest(
             request_id=request_id,
             method=spec.method,

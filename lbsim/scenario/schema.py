@@ -153,6 +153,9 @@ _L4_BLIND: Final = {
     "retries": "a layer-4 balancer cannot retry a request: it never sees one, only a "
     "connection's bytes (the client must retry); use layer: 7",
     "panic_threshold": "applies only to layer-7 balancers",
+    "affinity_cookie": "a layer-4 balancer cannot read or write HTTP headers, so it can "
+    "neither insert a cookie nor read one back (concept C14); its stickiness is per "
+    "connection (source_hash for per-address); use layer: 7",
     "circuit_breakers": "a layer-4 balancer never sees requests, only connections' bytes, "
     "so it cannot count requests in progress nor answer 503 (concept C14); use layer: 7",
 }
@@ -568,6 +571,9 @@ class BalancerConfig(_Model):
         costs: CPU cost model.
         circuit_breakers: Layer 7: concurrency limits per backend group (Envoy's
             ``max_requests`` / ``max_pending_requests``); overflow is answered 503.
+        affinity_cookie: Layer 7: name of a cookie the balancer inserts naming the
+            backend (HAProxy ``cookie NAME insert``); requests returning it go to
+            that backend while it is usable.
     """
 
     name: Identifier
@@ -600,6 +606,8 @@ class BalancerConfig(_Model):
     circuit_breakers: dict[Identifier, CircuitBreakerConfig] | None = Field(
         default=None, min_length=1
     )
+    # --- cookie affinity (layer 7; refused at layer 4 through _L4_BLIND) ---
+    affinity_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
 
     @field_validator("mode", mode="before")
     @classmethod
