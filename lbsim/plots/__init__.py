@@ -32,6 +32,7 @@ from lbsim.plots.connection_setup import connection_setup
 from lbsim.plots.fairness_over_time import fairness_over_time
 from lbsim.plots.latency_by_client import latency_by_client
 from lbsim.plots.load_over_time import load_over_time
+from lbsim.plots.newcomer_ramp import newcomer_ramp
 from lbsim.plots.outcomes_by_client import outcomes_by_client
 from lbsim.plots.path_groups import path_groups
 from lbsim.plots.segment_sides import segments_per_side
@@ -78,6 +79,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "segments_per_side": segments_per_side,
     "upstream_connects": upstream_connects,
     "fairness_over_time": fairness_over_time,
+    "newcomer_ramp": newcomer_ramp,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

@@ -141,6 +141,8 @@ class Topology:
             queue_limit=group.queue_limit,
             io_model=group.io_model,
             tls_key=group.tls_key,
+            warmup_penalty=group.warmup_penalty,
+            warmup_window=group.warmup_window,
         )
         backend.errors_rng = stream(seed, "errors", name)
         ref = BackendRef(name, group.group, ip, group.weight, down, mss)

@@ -30,6 +30,7 @@ FIGURE_NAMES: dict[str, str] = {
     "segments_per_side": "segments on the client side and on the backend side, per variant",
     "upstream_connects": "latency of requests on new vs pooled upstream connections (layer 7)",
     "fairness_over_time": "Jain fairness of requests per backend, per window and cumulative",
+    "newcomer_ramp": "share and latency of a backend added mid-run, over time, per variant",
 }
 
 #: Figures drawn when a scenario has no ``figures:`` key.

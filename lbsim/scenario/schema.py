@@ -259,6 +259,11 @@ class BackendGroup(_Model):
             thread-per-connection server: slow senders hold workers).
         tls_key: Certificate key type, used when TLS ends at the backend (layer-4
             passthrough, or a layer-7 balancer that re-encrypts).
+        warmup_penalty: Cold start: a server's service times are this many times
+            longer when it starts (added by scale out, or recovered after a crash;
+            servers present at the start of the run are warm),
+            the excess decaying linearly to none over ``warmup_window``.
+        warmup_window: How long a server takes to warm up (with ``warmup_penalty``).
     """
 
     group: Identifier
@@ -269,6 +274,19 @@ class BackendGroup(_Model):
     queue_limit: NonNegativeInt | None = None
     io_model: Literal["event", "blocking"] = "event"
     tls_key: KeyType = "ecdsa_p256"
+    # --- cold start (warm-up penalty of a new server) ---
+    warmup_penalty: float = Field(default=1.0, ge=1.0, le=100.0)
+    warmup_window: Duration = 0.0
+
+    @model_validator(mode="after")
+    def _check_warmup(self) -> Self:
+        if self.warmup_penalty != 1.0 and self.warmup_window <= 0.0:
+            raise KeyedValueError(
+                "warmup_window",
+                "must be a duration > 0 when warmup_penalty is set: the time over which "
+                "a cold server's extra service time fades out (e.g. 10s)",
+            )
+        return self
 
     def instance_names(self) -> tuple[str, ...]:
         """Names of this group's servers: ``web-1``, ``web-2``, ...
