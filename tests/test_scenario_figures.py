@@ -45,6 +45,7 @@ SHORT: dict[str, list[str]] = {
     "grpc_stickiness": ["duration=3s", "warmup=0.5s"],
     "grpc_cycling": ["duration=4s", "warmup=0.5s", "clients.busy.max_connection_age=1s"],
     "scale_out": ["duration=10s", "warmup=1s", "events.0.at=4s"],
+    "slow_start": ["duration=6s", "warmup=1s", "events.0.at=3s"],
     "routing": ["duration=4s", "warmup=1s"],
     "cache_auth": ["duration=5s", "warmup=1s"],
     "backend_crash": ["duration=6s", "warmup=1s", "events.0.at=2s", "events.1.at=4s"],
