@@ -123,5 +123,6 @@ def test_feature_counters_have_rows() -> None:
     documented = rows(section("Feature counters"))
     names = ["lb.breaker_trips", "lb.breaker_trips.<group>"]
     names += ["lb.affinity_hits", "lb.affinity_misses", "lb.affinity_breaks"]
+    names += ["lb.weight_updates"]
     for name in names:
         assert name in documented, name

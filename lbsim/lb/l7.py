@@ -60,6 +60,7 @@ from lbsim.lb.l7_config import (
 )
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
+from lbsim.lb.load_weights import ReportedWeights
 from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import Router, Rule, header_map
@@ -149,6 +150,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         self.impaired = False  # some backend was marked down, ejected or drained
         self.breakers: CircuitBreakers | None = None  # limits per backend group
         self.affinity: CookieAffinity | None = None  # inserted-cookie affinity
+        self.reports: ReportedWeights | None = None  # weights from load reports
         self._attempts: dict[str, Attempt] = {}
         self.retries_active = 0
         self.retried = 0
@@ -198,6 +200,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             lb.breakers = CircuitBreakers(cfg.circuit_breakers)
         if cfg.affinity_cookie is not None:
             lb.affinity = CookieAffinity(cfg.affinity_cookie)
+        if cfg.weights_from_reports:
+            lb.reports = ReportedWeights()
         return lb
 
     def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
@@ -252,6 +256,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             out.update(self.breakers.counters())
         if self.affinity is not None:
             out.update(self.affinity.counters())
+        if self.reports is not None:
+            out.update(self.reports.counters())
         return out
 
     def request_complete(
@@ -401,6 +407,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         attempt = self._attempts.get(req.request_id) if req is not None else None
         if attempt is not None:
             attempt.rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
+            if self.reports is not None:
+                self.reports.observe(attempt.rule.algorithm, backend.name, resp)
         if resp.status is not None and resp.status >= 500:
             self._backend_failed(backend, now)
             retry = self.retries is not None and self.retries.on_5xx and not upstream.relayed

@@ -25,11 +25,13 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import simpy
 
-from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest
+from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
+from lbsim.app.load_report import LoadReporter
 from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
@@ -89,6 +91,7 @@ class Backend:
         tls_key: str = "ecdsa_p256",
         warmup_penalty: float = 1.0,
         warmup_window: float = 0.0,
+        load_report_period: float | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -121,6 +124,10 @@ class Backend:
         self.warmup_penalty = warmup_penalty
         self.warmup_window = warmup_window
         self.started_at = env.now if env.now > 0 else -math.inf
+        #: ORCA-style load reports on every response (None: the group reports nothing).
+        self.reporter = (
+            None if load_report_period is None else LoadReporter(load_report_period, env.now)
+        )
         self.error_rate = 0.0
         self.errors_rng = random.Random(0)  # replaced by the run's own stream
         self.errors_sent = 0
@@ -280,9 +287,15 @@ class Backend:
         self.busy_time += service
         if self.error_rate and self.errors_rng.random() < self.error_rate:
             self.errors_sent += 1
-            self._respond(conn, req.respond(500, ERROR_RESPONSE_SIZE, self.name), now)
+            resp = req.respond(500, ERROR_RESPONSE_SIZE, self.name)
         else:
-            self._respond(conn, req.respond(200, req.response_size, self.name), now)
+            resp = req.respond(200, req.response_size, self.name)
+        reporter = self.reporter
+        if reporter is not None and isinstance(resp, HttpResponse):
+            report = reporter.header(now, self.busy_time, self.served, self.workers)
+            if report is not None:
+                resp = replace(resp, headers=(*resp.headers, report))
+        self._respond(conn, resp, now)
         if self.blocking:
             reader: _Reader = conn.user
             reader.worker = False

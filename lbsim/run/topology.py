@@ -143,6 +143,7 @@ class Topology:
             tls_key=group.tls_key,
             warmup_penalty=group.warmup_penalty,
             warmup_window=group.warmup_window,
+            load_report_period=group.load_report_period,
         )
         backend.errors_rng = stream(seed, "errors", name)
         ref = BackendRef(name, group.group, ip, group.weight, down, mss)

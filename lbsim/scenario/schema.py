@@ -153,12 +153,17 @@ _L4_BLIND: Final = {
     "retries": "a layer-4 balancer cannot retry a request: it never sees one, only a "
     "connection's bytes (the client must retry); use layer: 7",
     "panic_threshold": "applies only to layer-7 balancers",
+    "weights_from_reports": "a layer-4 balancer cannot read the load reports backends "
+    "put in response headers (concept C14); use layer: 7",
     "affinity_cookie": "a layer-4 balancer cannot read or write HTTP headers, so it can "
     "neither insert a cookie nor read one back (concept C14); its stickiness is per "
     "connection (source_hash for per-address); use layer: 7",
     "circuit_breakers": "a layer-4 balancer never sees requests, only connections' bytes, "
     "so it cannot count requests in progress nor answer 503 (concept C14); use layer: 7",
 }
+
+#: Algorithms whose picks follow the weights that load reports set.
+_REPORT_WEIGHTED: Final = ("weighted_round_robin", "round_robin")
 
 _C6_EXPLANATION: Final = (
     "a layer-4 balancer sees only IP addresses and ports, so it cannot route on paths, "
@@ -264,6 +269,9 @@ class BackendGroup(_Model):
             servers present at the start of the run are warm),
             the excess decaying linearly to none over ``warmup_window``.
         warmup_window: How long a server takes to warm up (with ``warmup_penalty``).
+        load_report_period: Servers put their utilisation and request rate,
+            measured over periods this long, on every response (ORCA-style
+            ``Endpoint-Load-Metrics`` header); None reports nothing.
     """
 
     group: Identifier
@@ -277,6 +285,8 @@ class BackendGroup(_Model):
     # --- cold start (warm-up penalty of a new server) ---
     warmup_penalty: float = Field(default=1.0, ge=1.0, le=100.0)
     warmup_window: Duration = 0.0
+    # --- load reports (read by a layer-7 balancer with weights_from_reports) ---
+    load_report_period: PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _check_warmup(self) -> Self:
@@ -589,6 +599,8 @@ class BalancerConfig(_Model):
         costs: CPU cost model.
         circuit_breakers: Layer 7: concurrency limits per backend group (Envoy's
             ``max_requests`` / ``max_pending_requests``); overflow is answered 503.
+        weights_from_reports: Layer 7: set each backend's weight from the load
+            reports on its responses (Envoy client-side weighted round robin).
         affinity_cookie: Layer 7: name of a cookie the balancer inserts naming the
             backend (HAProxy ``cookie NAME insert``); requests returning it go to
             that backend while it is usable.
@@ -624,6 +636,8 @@ class BalancerConfig(_Model):
     circuit_breakers: dict[Identifier, CircuitBreakerConfig] | None = Field(
         default=None, min_length=1
     )
+    # --- weights from load reports (layer 7; refused at layer 4 through _L4_BLIND) ---
+    weights_from_reports: bool | None = None
     # --- cookie affinity (layer 7; refused at layer 4 through _L4_BLIND) ---
     affinity_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
 
@@ -751,6 +765,12 @@ class BalancerConfig(_Model):
                 ("costs", "per_request"),
                 "must be 0 at layer 4: a layer-4 balancer never parses requests, "
                 "it only forwards segments",
+            )
+        if self.weights_from_reports and self.algorithm not in _REPORT_WEIGHTED:
+            raise KeyedValueError(
+                "weights_from_reports",
+                f"needs an algorithm that balances by weight ({', '.join(_REPORT_WEIGHTED)}), "
+                f'got "{self.algorithm}"',
             )
         if self.groups is not None:
             for index, group in enumerate(self.groups):
