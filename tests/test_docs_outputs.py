@@ -140,3 +140,13 @@ def test_instance_rows_match_a_topology_run() -> None:
         }, name
     assert all("requests" in instances[f"proxies-{i}"] for i in (1, 2, 3))
     assert all("flows" in instances[f"maglev-{i}"] for i in (1, 2))
+
+
+def test_feature_counters_have_rows() -> None:
+    """Counters of optional features (circuit breakers, ...) are documented by name."""
+    documented = rows(section("Feature counters"))
+    names = ["lb.breaker_trips", "lb.breaker_trips.<group>"]
+    names += ["lb.affinity_hits", "lb.affinity_misses", "lb.affinity_breaks"]
+    names += ["lb.weight_updates"]
+    for name in names:
+        assert name in documented, name

@@ -100,16 +100,21 @@ class HttpResponse:
         status: Status code.
         size: Bytes on the wire (status line, headers and body).
         server: Who produced it (backend name, or the balancer for local answers).
+        headers: Header fields as ``(name, value)`` pairs (e.g. an inserted
+            ``Set-Cookie``).
     """
 
     request: HttpRequest | None
     status: int
     size: int
     server: str
+    headers: tuple[tuple[str, str], ...] = ()
 
     def head(self) -> str:
         """The status line and headers as they would appear on the wire."""
-        return f"HTTP/1.1 {self.status} {REASONS.get(self.status, '')}\r\n\r\n"
+        lines = [f"HTTP/1.1 {self.status} {REASONS.get(self.status, '')}"]
+        lines += [f"{k}: {v}" for k, v in self.headers]
+        return "\r\n".join(lines) + "\r\n\r\n"
 
 
 #: Reason phrases for the status codes the simulator produces.

@@ -41,8 +41,10 @@ from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
+from lbsim.lb.affinity import CookieAffinity
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
+from lbsim.lb.breaker import CircuitBreakers
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
@@ -58,6 +60,7 @@ from lbsim.lb.l7_config import (
 )
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
+from lbsim.lb.load_weights import ReportedWeights
 from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import Router, Rule, header_map
@@ -144,6 +147,9 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         self.outlier = outlier
         self.panic_threshold = panic_threshold
         self.impaired = False  # some backend was marked down, ejected or drained
+        self.breakers: CircuitBreakers | None = None  # limits per backend group
+        self.affinity: CookieAffinity | None = None  # inserted-cookie affinity
+        self.reports: ReportedWeights | None = None  # weights from load reports
         self._attempts: dict[str, Attempt] = {}
         self.retries_active = 0
         self.retried = 0
@@ -189,6 +195,12 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             lb.outlier = OutlierDetector(
                 lb.backends, od.consecutive_5xx, od.base_ejection, od.max_ejection_percent
             )
+        if cfg.circuit_breakers:
+            lb.breakers = CircuitBreakers(cfg.circuit_breakers)
+        if cfg.affinity_cookie is not None:
+            lb.affinity = CookieAffinity(cfg.affinity_cookie)
+        if cfg.weights_from_reports:
+            lb.reports = ReportedWeights()
         return lb
 
     def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
@@ -239,6 +251,12 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         out["lb.retries"] = self.retried
         if self.outlier is not None:
             out["lb.ejections"] = self.outlier.ejections
+        if self.breakers is not None:
+            out.update(self.breakers.counters())
+        if self.affinity is not None:
+            out.update(self.affinity.counters())
+        if self.reports is not None:
+            out.update(self.reports.counters())
         return out
 
     def request_complete(
@@ -318,7 +336,16 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             self._give_up(client, req, 503, now)
             return
         key = self._key(client.conn.remote_ip, attempt.headers)
-        backend = attempt.rule.algorithm.pick(candidates, now, key)
+        affinity = self.affinity
+        backend = None if affinity is None else affinity.choose(attempt.headers, candidates)
+        if backend is None:
+            backend = attempt.rule.algorithm.pick(candidates, now, key)
+        breakers = self.breakers
+        if breakers is not None and not breakers.admits(
+            backend, self.backends, self.pools, self.pool_max
+        ):
+            self._give_up(client, req, 503, now)  # overflow: refused at once
+            return
         attempt.tried.add(backend.name)
         backend.active += 1
         pool = self.pools[backend.name]
@@ -354,6 +381,9 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             self.buffer(nbytes)
         elif client is not None and client.conn.state in _SENDABLE:
             upstream.relayed += nbytes
+            attempt = self._attempts.get(upstream.request.request_id) if upstream.request else None
+            if ends and self.affinity is not None and attempt is not None:
+                ends = self.affinity.stamp_ends(ends, attempt.headers)
             client.channel.relay(nbytes, ends, not push, now)
 
     def _streams(self, upstream: Upstream) -> bool:
@@ -376,6 +406,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         attempt = self._attempts.get(req.request_id) if req is not None else None
         if attempt is not None:
             attempt.rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
+            if self.reports is not None:
+                self.reports.observe(attempt.rule.algorithm, backend.name, resp)
         if resp.status is not None and resp.status >= 500:
             self._backend_failed(backend, now)
             retry = self.retries is not None and self.retries.on_5xx and not upstream.relayed
@@ -398,6 +430,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             return
         self.buffer(-resp.size)
         if client is not None and req is not None:
+            if self.affinity is not None and attempt is not None:
+                resp = self.affinity.stamp(resp, attempt.headers)
             self._reply(client, resp, now)
 
     def _reply(self, client: ClientSide, resp: HttpResponse, now: float) -> None:

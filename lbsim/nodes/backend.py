@@ -26,13 +26,16 @@ No SimPy process per request: a worker's completion is one scheduled call.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import simpy
 
-from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest
+from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
+from lbsim.app.load_report import LoadReporter
 from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
@@ -91,6 +94,9 @@ class Backend:
         io_model: str = "event",
         tls_key: str = "ecdsa_p256",
         read_only: bool = False,
+        warmup_penalty: float = 1.0,
+        warmup_window: float = 0.0,
+        load_report_period: float | None = None,
     ) -> None:
         self.env = env
         self.read_only = read_only
@@ -118,6 +124,16 @@ class Backend:
         self.up = True
         self._epoch = 0  # bumped by a crash: work started before it is void
         self.slow_factor = 1.0
+        #: Cold start: service times are ``warmup_penalty`` times longer when the
+        #: server starts, the excess decaying linearly to none over ``warmup_window``.
+        #: Servers present when the run starts have been running before it: warm.
+        self.warmup_penalty = warmup_penalty
+        self.warmup_window = warmup_window
+        self.started_at = env.now if env.now > 0 else -math.inf
+        #: ORCA-style load reports on every response (None: the group reports nothing).
+        self.reporter = (
+            None if load_report_period is None else LoadReporter(load_report_period, env.now)
+        )
         self.error_rate = 0.0
         self.errors_rng = random.Random(0)  # replaced by the run's own stream
         self.errors_sent = 0
@@ -146,8 +162,9 @@ class Backend:
             self.stack.silent = True
 
     def recover(self) -> None:
-        """The server is back, with no memory of old connections."""
+        """The server is back, with no memory of old connections (and cold again)."""
         self.up = True
+        self.started_at = self.env.now
         self.stack.forget_all()
         self.stack.refusing = False
         self.stack.silent = False
@@ -248,6 +265,14 @@ class Backend:
         """Forget the connection; queued work for it is answered into the void."""
         self._channels.pop(conn, None)
 
+    def warmup_factor(self, now: float) -> float:
+        """The cold-start multiplier of service times at ``now`` (1.0 once warm)."""
+        penalty = self.warmup_penalty
+        if penalty == 1.0 or self.warmup_window <= 0.0:
+            return 1.0
+        left = 1.0 - (now - self.started_at) / self.warmup_window
+        return 1.0 + (penalty - 1.0) * left if left > 0.0 else 1.0
+
     def _start(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
         self.busy += 1
         self._serve(conn, req, arrived, now)
@@ -255,7 +280,7 @@ class Backend:
     def _serve(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
         """Work on ``req`` with a worker already counted in ``busy``."""
         dist = req.service_time if req.service_time is not None else self.service_time
-        service = dist.quantile(req.service_u) * self.slow_factor
+        service = dist.quantile(req.service_u) * self.slow_factor * self.warmup_factor(now)
         req.ctx.queue_wait = now - arrived
         req.ctx.service_time = service
         call_at(self.env, now + service, self._done, conn, req, service, self._epoch)
@@ -270,9 +295,15 @@ class Backend:
             self._respond(conn, req.respond(405, ERROR_RESPONSE_SIZE, self.name), now)
         elif self.error_rate and self.errors_rng.random() < self.error_rate:
             self.errors_sent += 1
-            self._respond(conn, req.respond(500, ERROR_RESPONSE_SIZE, self.name), now)
+            resp = req.respond(500, ERROR_RESPONSE_SIZE, self.name)
         else:
-            self._respond(conn, req.respond(200, req.response_size, self.name), now)
+            resp = req.respond(200, req.response_size, self.name)
+        reporter = self.reporter
+        if reporter is not None and isinstance(resp, HttpResponse):
+            report = reporter.header(now, self.busy_time, self.served, self.workers)
+            if report is not None:
+                resp = replace(resp, headers=(*resp.headers, report))
+        self._respond(conn, resp, now)
         if self.blocking:
             reader: _Reader = conn.user
             reader.worker = False

@@ -152,10 +152,19 @@ class ClientGroupRunner:
         self._templated = any("{user}" in v for _, v in self._common_headers)
         #: Session tickets kept per user/session id (TLS resumption).
         self.tickets: dict[str, Ticket] = {}
+        #: Cookie jar per user/session id: cookies set by responses, sent back on
+        #: every later request of that user, whatever the connection.
+        self.cookies: dict[str, dict[str, str]] = {}
 
     def placement(self, ip: int, port: int) -> str | None:
         """Backend the balancer pinned the connection from ``ip:port`` to, if any."""
         return None if self._placement is None else self._placement(ip, port)
+
+    def keep_cookie(self, who: str, set_cookie: str) -> None:
+        """Store the cookie of a ``Set-Cookie`` value (``NAME=VALUE; attrs``) for ``who``."""
+        name, sep, value = set_cookie.split(";", 1)[0].strip().partition("=")
+        if sep:
+            self.cookies.setdefault(who, {})[name] = value
 
     def open_channel(self, session: Session) -> tuple[TcpListener, int]:
         """The listener for a new connection of ``session``, and the VIP port to use.
@@ -232,6 +241,9 @@ class ClientGroupRunner:
             headers = tuple((k, v.replace("{user}", who)) for k, v in headers)
         if spec.headers:
             headers = headers + tuple(spec.headers)
+        jar = self.cookies.get(who)
+        if jar:
+            headers = (*headers, ("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
         return HttpRequest(
             request_id=request_id,
             method=spec.method,

@@ -112,6 +112,7 @@ class Session:
         self.closing = False
         self.channel: PlainChannel | TlsChannel | None = None
         self.ready = False  # handshakes done: requests may be sent
+        self.created = group.env.now  # when the session was opened (connection age)
 
     # ------------------------------------------------------------- requests
 
@@ -271,6 +272,9 @@ class Session:
         """A complete response arrived (matched by request id, or HTTP/1.1 order)."""
         status = message.status
         request = message.request
+        for name, value in getattr(message, "headers", ()):
+            if name.lower() == "set-cookie":
+                self.group.keep_cookie(self.conn_id.rsplit("-c", 1)[0], value)
         if request is None:
             if not self.pending:
                 return

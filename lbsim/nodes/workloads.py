@@ -178,9 +178,12 @@ def open_loop_session(group: ClientGroupRunner, index: int) -> Process:
 class MultiplexedUser(ConnectionSlot):
     """The connection a multiplexed user's streams share.
 
-    A connection carries ``requests_per_connection`` requests in all; the next
-    request then opens a fresh one, and the old one closes once its last answer
-    is in.
+    A connection carries ``requests_per_connection`` requests in all, or lives
+    ``max_connection_age`` (each connection's own limit spread by the jitter);
+    the next request then opens a fresh one, and the old one closes once its
+    last answer is in. That is what a client does on an HTTP/2 GOAWAY: streams
+    already open finish on the old connection, new streams go on a new one,
+    which an L4 balancer places afresh.
     """
 
     def __init__(self, group: ClientGroupRunner, user: int) -> None:
@@ -188,10 +191,32 @@ class MultiplexedUser(ConnectionSlot):
         super().__init__(group, f"{group.name}-{user}", group.hosts[user % len(group.hosts)])
         self.user = user
         self.live_streams = group.cfg.streams
+        self._age_rng = stream(group.seed, "client", group.name, user, "age")
+        self._age_limit = float("inf")
+        #: Connections drained because they reached their age limit (GOAWAY).
+        self.aged_out = 0
+
+    def _draw_age_limit(self) -> float:
+        """This connection's age limit: ``max_connection_age`` spread by the jitter."""
+        age = self.group.cfg.max_connection_age
+        if age is None:
+            return float("inf")
+        jitter = self.group.cfg.max_connection_age_jitter
+        return float(age * (1.0 + jitter * (2.0 * self._age_rng.random() - 1.0)))
 
     def session(self) -> Session:
         """The connection to issue the next request on."""
-        return self.usable(self.group.cfg.requests_per_connection)
+        current = self.current
+        if current is not None and self.group.env.now - current.created >= self._age_limit:
+            if current.usable:
+                self.aged_out += 1
+            fresh = self.fresh()  # graceful: open streams finish on the old one first
+        else:
+            fresh = self.usable(self.group.cfg.requests_per_connection)
+            if fresh is current:
+                return fresh
+        self._age_limit = self._draw_age_limit()
+        return fresh
 
     def stream_done(self, all_streams: bool = False) -> None:
         """A stream stopped; the last one closes the connection."""

@@ -29,9 +29,11 @@ from lbsim.plots.backend_sequence import backend_sequence
 from lbsim.plots.balancer_load import balancer_load
 from lbsim.plots.balancer_timeseries import balancer_cpu
 from lbsim.plots.connection_setup import connection_setup
+from lbsim.plots.fairness_over_time import fairness_over_time
 from lbsim.plots.instance_load import instance_load
 from lbsim.plots.latency_by_client import latency_by_client
 from lbsim.plots.load_over_time import load_over_time
+from lbsim.plots.newcomer_ramp import newcomer_ramp
 from lbsim.plots.outcomes_by_client import outcomes_by_client
 from lbsim.plots.path_groups import path_groups
 from lbsim.plots.segment_sides import segments_per_side
@@ -80,6 +82,8 @@ CATALOGUE: dict[str, FigureFunction] = {
     "upstream_connects": upstream_connects,
     "topology": topology,
     "instance_load": instance_load,
+    "fairness_over_time": fairness_over_time,
+    "newcomer_ramp": newcomer_ramp,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

@@ -142,6 +142,9 @@ class Topology:
             io_model=group.io_model,
             tls_key=group.tls_key,
             read_only=group.read_only,
+            warmup_penalty=group.warmup_penalty,
+            warmup_window=group.warmup_window,
+            load_report_period=group.load_report_period,
         )
         backend.errors_rng = stream(seed, "errors", name)
         ref = BackendRef(name, group.group, ip, group.weight, down, mss)

@@ -31,6 +31,8 @@ FIGURE_NAMES: dict[str, str] = {
     "upstream_connects": "latency of requests on new vs pooled upstream connections (layer 7)",
     "topology": "the topology: client sites, routers, balancer tiers and instances, services",
     "instance_load": "work and CPU of each balancer instance of a topology, per tier and variant",
+    "fairness_over_time": "Jain fairness of requests per backend, per window and cumulative",
+    "newcomer_ramp": "share and latency of a backend added mid-run, over time, per variant",
 }
 
 #: Figures drawn when a scenario has no ``figures:`` key.

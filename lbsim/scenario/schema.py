@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from lbsim.scenario.algorithm_names import ALGORITHM_NAMES
 from lbsim.scenario.bounds import check_bound, check_param_bounds
+from lbsim.scenario.breakers import CircuitBreakerConfig
 from lbsim.scenario.distributions import Constant
 from lbsim.scenario.dump import dump_yaml
 from lbsim.scenario.errors import KeyedValueError
@@ -154,7 +155,17 @@ _L4_BLIND: Final = {
     "retries": "a layer-4 balancer cannot retry a request: it never sees one, only a "
     "connection's bytes (the client must retry); use layer: 7",
     "panic_threshold": "applies only to layer-7 balancers",
+    "weights_from_reports": "a layer-4 balancer cannot read the load reports backends "
+    "put in response headers (concept C14); use layer: 7",
+    "affinity_cookie": "a layer-4 balancer cannot read or write HTTP headers, so it can "
+    "neither insert a cookie nor read one back (concept C14); its stickiness is per "
+    "connection (source_hash for per-address); use layer: 7",
+    "circuit_breakers": "a layer-4 balancer never sees requests, only connections' bytes, "
+    "so it cannot count requests in progress nor answer 503 (concept C14); use layer: 7",
 }
+
+#: Algorithms whose picks follow the weights that load reports set.
+_REPORT_WEIGHTED: Final = ("weighted_round_robin", "round_robin")
 
 _C6_EXPLANATION: Final = (
     "a layer-4 balancer sees only IP addresses and ports, so it cannot route on paths, "
@@ -258,6 +269,14 @@ class BackendGroup(_Model):
             passthrough, or a layer-7 balancer that re-encrypts).
         read_only: A read replica: writes (POST, PUT, PATCH, DELETE)
             are served and answered ``405`` (the request fails as an ``error``).
+        warmup_penalty: Cold start: a server's service times are this many times
+            longer when it starts (added by scale out, or recovered after a crash;
+            servers present at the start of the run are warm),
+            the excess decaying linearly to none over ``warmup_window``.
+        warmup_window: How long a server takes to warm up (with ``warmup_penalty``).
+        load_report_period: Servers put their utilisation and request rate,
+            measured over periods this long, on every response (ORCA-style
+            ``Endpoint-Load-Metrics`` header); None reports nothing.
     """
 
     group: Identifier
@@ -274,6 +293,22 @@ class BackendGroup(_Model):
     def _check_bounds(self) -> Self:
         check_bound("count", "backends", self.count)
         check_bound("workers", "workers", self.workers)
+        return self
+
+    # --- cold start (warm-up penalty of a new server) ---
+    warmup_penalty: float = Field(default=1.0, ge=1.0, le=100.0)
+    warmup_window: Duration = 0.0
+    # --- load reports (read by a layer-7 balancer with weights_from_reports) ---
+    load_report_period: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _check_warmup(self) -> Self:
+        if self.warmup_penalty != 1.0 and self.warmup_window <= 0.0:
+            raise KeyedValueError(
+                "warmup_window",
+                "must be a duration > 0 when warmup_penalty is set: the time over which "
+                "a cold server's extra service time fades out (e.g. 10s)",
+            )
         return self
 
     def instance_names(self) -> tuple[str, ...]:
@@ -348,6 +383,12 @@ class ClientGroup(_Model):
             user's connection.
         connections: Multiplexed, open loop: long-lived connections the Poisson
             requests are spread over (default: ``hosts``).
+        max_connection_age: Multiplexed only: a connection older than this is
+            drained like after an HTTP/2 GOAWAY (its open requests finish on it,
+            new ones open a new connection); None keeps connections for the run.
+        max_connection_age_jitter: Fraction by which each connection's age limit
+            is spread at random (uniform within plus or minus it), so that
+            connections opened together do not all cycle at the same moment.
         requests: The request mix.
     """
 
@@ -368,6 +409,8 @@ class ClientGroup(_Model):
     headers: Headers = ()
     timeout: PositiveDuration | None = None
     retries: NonNegativeInt = 0
+    max_connection_age: PositiveDuration | None = None
+    max_connection_age_jitter: float = Field(default=0.1, ge=0.0, lt=1.0)
     requests: tuple[RequestSpec, ...] = Field(min_length=1)
 
     @field_validator("tls", mode="before")
@@ -424,6 +467,13 @@ class ClientGroup(_Model):
                 "connections",
                 "applies only to multiplexed open-loop clients (protocol: multiplexed "
                 "with rate): the Poisson requests share that many long-lived connections",
+            )
+        if self.max_connection_age is not None and self.protocol != "multiplexed":
+            raise KeyedValueError(
+                "max_connection_age",
+                "applies only to multiplexed clients (protocol: multiplexed): an HTTP/1.1 "
+                "or raw connection is already replaced every requests_per_connection "
+                "requests, and there are no streams to drain",
             )
         return self
 
@@ -571,6 +621,13 @@ class BalancerConfig(_Model):
             backends are usable, ignore health and use them all (Envoy: 0.5).
         cores: CPU cores.
         costs: CPU cost model.
+        circuit_breakers: Layer 7: concurrency limits per backend group (Envoy's
+            ``max_requests`` / ``max_pending_requests``); overflow is answered 503.
+        weights_from_reports: Layer 7: set each backend's weight from the load
+            reports on its responses (Envoy client-side weighted round robin).
+        affinity_cookie: Layer 7: name of a cookie the balancer inserts naming the
+            backend (HAProxy ``cookie NAME insert``); requests returning it go to
+            that backend while it is usable.
     """
 
     name: Identifier
@@ -599,6 +656,14 @@ class BalancerConfig(_Model):
     panic_threshold: float | None = Field(default=None, ge=0, le=1, validate_default=True)
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
+    # --- circuit breakers (layer 7; refused at layer 4 through _L4_BLIND) ---
+    circuit_breakers: dict[Identifier, CircuitBreakerConfig] | None = Field(
+        default=None, min_length=1
+    )
+    # --- weights from load reports (layer 7; refused at layer 4 through _L4_BLIND) ---
+    weights_from_reports: bool | None = None
+    # --- cookie affinity (layer 7; refused at layer 4 through _L4_BLIND) ---
+    affinity_cookie: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -727,6 +792,12 @@ class BalancerConfig(_Model):
                 "must be 0 at layer 4: a layer-4 balancer never parses requests, "
                 "it only forwards segments",
             )
+        if self.weights_from_reports and self.algorithm not in _REPORT_WEIGHTED:
+            raise KeyedValueError(
+                "weights_from_reports",
+                f"needs an algorithm that balances by weight ({', '.join(_REPORT_WEIGHTED)}), "
+                f'got "{self.algorithm}"',
+            )
         if self.groups is not None:
             for index, group in enumerate(self.groups):
                 if group in self.groups[:index]:
@@ -790,6 +861,8 @@ class Scenario(_Model):
                 _check_group(("balancers", index, "groups", position), group, known)
             for position, route in enumerate(balancer.routes or ()):
                 _check_group(("balancers", index, "routes", position, "group"), route.group, known)
+            for group in balancer.circuit_breakers or {}:
+                _check_group(("balancers", index, "circuit_breakers", group), group, known)
             if balancer.layer == 7 and balancer.tls is None:
                 for client in self.clients:
                     if client.tls is not None:
