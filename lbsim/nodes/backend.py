@@ -292,7 +292,7 @@ class Backend:
         self.served += 1
         self.busy_time += service
         if self.read_only and getattr(req, "method", "") in _WRITES:
-            self._respond(conn, req.respond(405, ERROR_RESPONSE_SIZE, self.name), now)
+            resp = req.respond(405, ERROR_RESPONSE_SIZE, self.name)
         elif self.error_rate and self.errors_rng.random() < self.error_rate:
             self.errors_sent += 1
             resp = req.respond(500, ERROR_RESPONSE_SIZE, self.name)

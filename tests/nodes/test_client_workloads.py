@@ -51,8 +51,11 @@ class FakeGroup:
         class Cfg:
             requests_per_connection = 2
             streams = 3
+            max_connection_age = None
+            max_connection_age_jitter = 0.1
 
         self.cfg = Cfg()
+        self.seed = 1
         self.name = "g"
         self.hosts = ["h0", "h1"]
 
