@@ -183,5 +183,9 @@ class HealthChecker:
         backend.healthy = healthy
         self.transitions.append((now, backend.name, healthy))
         self.recorder.sample(f"health.{backend.name}", now, 1.0 if healthy else 0.0)
+        self.recorder.decide(
+            now, self.stack.name, "backend_up" if healthy else "backend_down",
+            backend=backend.name, by="health_check", probes=self.rise if healthy else self.fall,
+        )  # fmt: skip
         if self.on_change is not None:
             self.on_change(backend, healthy, now)

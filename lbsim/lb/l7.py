@@ -56,6 +56,7 @@ from lbsim.lb.l7_config import (
     policy_of,
     router_of,
 )
+from lbsim.lb.l7_decisions import client_conn, record_pick, record_refusal, record_skips
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
 from lbsim.lb.outlier import OutlierDetector
@@ -275,11 +276,15 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         now = self.env.now
         headers = header_map(req)
         refused = self.policy.block(client.conn.remote_ip, headers)
+        stage = "block"
         if refused is None and rule is None:
-            refused = 404
+            refused, stage = 404, "route"
         if refused is None and rule is not None:
-            refused = self.policy.admit(rule, headers)
+            refused, stage = self.policy.admit(rule, headers), "admit"
         if refused is not None or rule is None:
+            record_refusal(
+                self.recorder, self.name, now, client.conn, req.request_id, stage, refused or 404
+            )
             self.unhold(client, req.size)
             self._answer_locally(client, req, refused or 404, ERROR_RESPONSE_SIZE, now)
             return
@@ -288,6 +293,10 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             hit = cache.lookup(req.method, req.path, now)
             req.ctx.cache_hit = hit is not None
             if hit is not None:
+                self.recorder.decide(
+                    now, self.name, "cache_hit", connection=client_conn(client.conn),
+                    request=req.request_id, path=req.path,
+                )  # fmt: skip
                 self.unhold(client, req.size)
                 self._reply(client, HttpResponse(req, hit.status, hit.size, self.name), now)
                 return
@@ -315,14 +324,25 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         attempt.tries += 1
         req.ctx.upstream_tries = attempt.tries
         candidates = self.candidates(attempt.rule, now, attempt.tried)
+        recorder, rid = self.recorder, req.request_id
+        record_skips(recorder, self.name, now, client.conn, rid, attempt.rule, candidates)
         if not candidates:
             self._give_up(client, req, 503, now)
             return
         key = self._key(client.conn.remote_ip, attempt.headers)
         backend = attempt.rule.algorithm.pick(candidates, now, key)
         attempt.tried.add(backend.name)
-        backend.active += 1
         pool = self.pools[backend.name]
+        way = (
+            "pooled"
+            if pool.idle
+            else ("new" if self.pool_max is None or pool.open < self.pool_max else "wait")
+        )
+        record_pick(
+            recorder, self.name, now, client.conn, (rid, req.method, req.path, req.size),
+            attempt.rule, backend, candidates, way, attempt.tries,
+        )  # fmt: skip
+        backend.active += 1
         if pool.idle:
             req.ctx.new_upstream = False
             pool.idle.pop().assign(client, req, now)

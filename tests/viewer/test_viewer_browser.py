@@ -229,10 +229,6 @@ def test_l7_backend_side_request_carries_x_forwarded_for(routing: Any) -> None:
     assert found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lb/l7.py to record a rule_match DecisionRecord where a route is chosen",
-)
 def test_l7_rule_match_sentence(routing: Any) -> None:
     sentences = routing.execute_script("return lbsimViewer.sentences('l7')")
     assert any(s.startswith("rule /pictures/ matched \u2192 group pictures") for s in sentences)

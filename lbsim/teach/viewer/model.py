@@ -36,7 +36,7 @@ from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import Segment
 from lbsim.records import DecisionRecord, SegmentRecord
 from lbsim.scenario import Scenario
-from lbsim.teach.decisions import derived_decisions
+from lbsim.teach.decisions import recorded_decisions
 from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import is_request, request_id_of, tls_version
 from lbsim.teach.viewer.frames import join_frames, payload_view
@@ -317,7 +317,7 @@ def _columns(
     n = len(rows)
     out = outgoing(rows, ends, balancer, tap.arrival)
     kinds = {balancer.name: balancer_kind(balancer)}
-    decisions = list(build.recorder.decisions) + derived_decisions(build, balancer)
+    decisions = recorded_decisions(build)
     chosen, attached = attach_decisions(decisions, rows, ends, tap.arrival)
     table = [_decision_json(d) for d in chosen]
     cols["out"] = out
