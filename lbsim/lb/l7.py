@@ -44,6 +44,7 @@ from lbsim.host.stack import TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.cache import ResponseCache
+from lbsim.lb.forwarded import forwarded_request
 from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
     L7Costs,
@@ -113,6 +114,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         retries: RetryConfig | None = None,
         outlier: OutlierDetector | None = None,
         panic_threshold: float | None = None,
+        forwarded: tuple[bool, bool] = (True, False),
         vip: int = VIP,
         inside: int = LB_INSIDE,
     ) -> None:
@@ -145,6 +147,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         self.per_try_timeout: float | None = retries.per_try_timeout if retries else None
         self.outlier = outlier
         self.panic_threshold = panic_threshold
+        #: Client-address headers added to forwarded requests (X-Forwarded-For, RFC 7239).
+        self.forward_xff, self.forward_rfc7239 = forwarded
         self.impaired = False  # some backend was marked down, ejected or drained
         self._attempts: dict[str, Attempt] = {}
         self.retries_active = 0
@@ -164,6 +168,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
     def from_wiring(cls, wiring: Wiring) -> L7Balancer:
         """The proxy a scenario's balancer entry describes, wired in."""
         cfg = wiring.config
+        fwd = cfg.forwarded
         lb = cls(
             wiring.env,
             cfg.name,
@@ -183,6 +188,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             tls=cfg.tls,
             retries=cfg.retries,
             panic_threshold=cfg.panic_threshold,
+            forwarded=(fwd.x_forwarded_for, fwd.forwarded) if fwd else (False, False),
             vip=wiring.vip,
             inside=wiring.inside,
         )
@@ -357,6 +363,15 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         else:
             req.ctx.new_upstream = False  # it waits for a pooled connection to free up
             pool.waiters.append((client, req))
+
+    def outgoing(self, req: HttpRequest, client: ClientSide | None) -> HttpRequest:
+        """``req`` as written to a backend: with the client-address headers configured."""
+        if client is None:
+            return req
+        return forwarded_request(
+            req, client.conn.remote_ip, self.inside,
+            xff=self.forward_xff, forwarded=self.forward_rfc7239,
+        )  # fmt: skip
 
     def _answer_locally(
         self, client: ClientSide, req: HttpRequest, status: int, size: int, now: float

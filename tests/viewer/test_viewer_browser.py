@@ -210,11 +210,6 @@ def routing(driver: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return driver
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lb/l7.py to add X-Forwarded-For to the request it forwards upstream "
-    "(and the capture's HTTP encoder to write it)",
-)
 def test_l7_backend_side_request_carries_x_forwarded_for(routing: Any) -> None:
     _only(routing, "l7", "HTTP request")
     found = False
