@@ -132,7 +132,9 @@ class Wiring:
 
         Each client's access MSS on its side, each backend's link MSS towards it;
         every segment it handles costs ``costs.per_segment`` of CPU; its own
-        connections use ``source_ports``.
+        connections use ``source_ports``, from its own ephemeral allocator (its
+        rotation starts at a keyed offset of the range, so the backend side's
+        source ports are not the client's).
         """
         cfg = self.config
         stack = TcpStack(
@@ -144,6 +146,7 @@ class Wiring:
             cpu=self.cpu,
             segment_cost=cfg.costs.per_segment,
             port_range=cfg.source_ports or DEFAULT_SOURCE_PORTS,
+            port_salt=stream_seed(self.seed, "ports", cfg.name),
         )
         for ip, link in self.client_links.items():
             stack.add_route(ip, link, self.client_mss[ip])

@@ -14,7 +14,7 @@ import pytest
 
 from lbsim.app.http import HttpRequest
 from lbsim.lb.forwarded import forwarded_request
-from lbsim.net.addresses import LB_INSIDE, ip_to_str, ip_from_str
+from lbsim.net.addresses import LB_INSIDE, ip_from_str, ip_to_str
 from lbsim.records import RequestRecord
 from lbsim.scenario import ScenarioError, load_scenario
 from lbsim.sim import run_variant
@@ -65,7 +65,11 @@ def test_forwarded_is_l7_only() -> None:
 
 def test_headers_append_through_tiers() -> None:
     req = HttpRequest("r1", "GET", "/", 300, 1000, 0.5, headers=(("User-Agent", "x"),))
-    client, tier1, tier2 = ip_from_str("100.64.0.7"), ip_from_str("10.0.0.1"), ip_from_str("10.9.0.1")
+    client, tier1, tier2 = (
+        ip_from_str("100.64.0.7"),
+        ip_from_str("10.0.0.1"),
+        ip_from_str("10.9.0.1"),
+    )
     first = forwarded_request(req, client, tier1, xff=True, forwarded=True)
     second = forwarded_request(first, tier1, tier2, xff=True, forwarded=True)
     assert dict(second.headers)["X-Forwarded-For"] == "100.64.0.7, 10.0.0.1"
