@@ -13,7 +13,7 @@ joints, collected in :class:`Balancer`:
   whatever sends to its VIP and "backends" whatever it balances over.
 * **wiring out**: :attr:`Balancer.client_receive` and
   :attr:`Balancer.backend_receive` are what the links into the balancer deliver
-  to (with direct server return the backends' replies go to a switch instead);
+  to (with direct server return the backends' replies go to a router instead);
   :meth:`Balancer.stacks` lists the TCP stacks it owns, for the run's totals.
 * **changes**: a backend added (scale out), drained, a health verdict, the
   balancer restarting -- each one call.

@@ -122,9 +122,9 @@ class VariantBuild:
         self.recorder = Recorder(balancer.name)
         self.params = tcp_params(scenario)
         tracer = combine(([segment_tracer(self.recorder)] if trace else []) + list(taps))
-        # With direct server return, replies reach clients through a switch, not the
-        # balancer: name those links after it.
-        reply_hop = "switch" if balancer.layer == 4 and balancer.mode == "dsr" else balancer.name
+        # With direct server return, replies reach clients through the backends'
+        # default gateway, a router, not the balancer: name those links after it.
+        reply_hop = "router" if balancer.layer == 4 and balancer.mode == "dsr" else balancer.name
         self.topology = Topology(self.env, scenario, balancer.name, reply_hop, self.params, tracer)
         self.cpu = Cpu(balancer.cores)
         self.tracker = Tracker(self.env)

@@ -170,13 +170,12 @@ class Trace:
         """What a node of the run is: ``client``, ``balancer``, ``router`` or ``backend``.
 
         With direct server return the backends' answers reach the clients through
-        their default gateway. The engine names that node ``switch``; it is a
-        router (it rewrites the MAC addresses and decrements the TTL), and the
-        teaching views call it that.
+        their default gateway, the node ``router`` (it rewrites the MAC addresses
+        and decrements the TTL).
         """
         if node == self.balancer.name:
             return "balancer"
-        if node == "switch":
+        if node == "router":
             return "router"
         if node in self.backends:
             return "backend"
