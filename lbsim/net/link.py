@@ -77,6 +77,7 @@ class Link:
         mtu: Largest IPv4 packet in bytes.
         queue_bytes: Transmit buffer capacity in bytes.
         sent: Segments accepted (each is delivered exactly once).
+        payload_bytes: TCP payload bytes of the segments accepted.
         dropped: Segments not delivered: queue full, lost at random, or link down.
         lost: Segments lost at random (``loss``) or while the link was down.
         loss: Probability that a segment is lost.
@@ -106,6 +107,7 @@ class Link:
         "lost",
         "mtu",
         "name",
+        "payload_bytes",
         "queue_bytes",
         "sent",
         "side",
@@ -147,6 +149,7 @@ class Link:
         self.callbacks: list[Callable[[Any], None]] | None = None
         self._fire_callbacks: list[Callable[[Any], None]] = [self._fire]
         self.sent = 0
+        self.payload_bytes = 0
         self.dropped = 0
         self.lost = 0
         self.loss = 0.0
@@ -203,6 +206,7 @@ class Link:
         done = start + wire * self._byte_time
         self._busy_until = done
         self.sent += 1
+        self.payload_bytes += seg.length
         if self.tracer is not None:
             self.tracer(self, seg, start, False)
         arrival = done + self.latency

@@ -333,8 +333,15 @@ class VariantBuild:
         """End-of-run counters: links, CPU, the balancer's own, backends, health, TCP."""
         sc, cpu, links = self.scenario, self.cpu, self.topology.links
         out: dict[str, float] = {}
+        at_lb = ">" + self.balancer.name
         for side in ("client", "backend"):
-            out[f"segments.{side}_side"] = sum(link.sent for link in links if link.side == side)
+            mine = [link for link in links if link.side == side]
+            out[f"segments.{side}_side"] = sum(link.sent for link in mine)
+            # What the balancer itself had to handle: the links that end at it
+            # (under DSR the backends' replies end at the router instead).
+            into_lb = [link for link in mine if link.name.endswith(at_lb)]
+            out[f"lb.segments_in.{side}"] = sum(link.sent for link in into_lb)
+            out[f"lb.payload_in.{side}"] = sum(link.payload_bytes for link in into_lb)
         out["segments.dropped"] = sum(link.dropped for link in links)
         window = self._cpu_window
         busy = window.get("end", cpu.busy_by(end)) - window.get("start", 0.0)

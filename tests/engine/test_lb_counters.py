@@ -1,0 +1,29 @@
+"""Counters of what reached the balancer, per side, against the segment trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from lbsim.scenario import load_scenario
+from lbsim.sim import build_variant
+
+
+@pytest.mark.parametrize("name", ["nat", "proxy", "dsr", "l7"])
+def test_segments_and_payload_into_the_balancer_match_the_trace(name: str) -> None:
+    scenario = load_scenario("l4_modes", ["duration=0.5s", "warmup=0s"])
+    build = build_variant(scenario, name, trace_segments=True)
+    run = build.run()
+    counters = build.counters(run.end_time)
+    for side in ("client", "backend"):
+        into = [
+            s
+            for s in run.recorder.segments
+            if s.side == side and not s.dropped and s.link.endswith(">" + name)
+        ]
+        assert counters[f"lb.segments_in.{side}"] == len(into)
+        assert counters[f"lb.payload_in.{side}"] == sum(s.payload for s in into)
+    assert counters["lb.segments_in.client"] > 100
+    if name == "dsr":  # the replies go through the router, never the balancer
+        assert counters["lb.segments_in.backend"] == 0
+    else:
+        assert counters["lb.payload_in.backend"] > counters["lb.payload_in.client"]
