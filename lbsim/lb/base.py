@@ -187,8 +187,19 @@ class Balancer(ABC):
         """The stack health probes are sent from (made on first use if need be)."""
 
     def health_changed(self, backend: BackendRef, healthy: bool, now: float) -> None:
-        """The health checker flipped ``backend``."""
+        """The health checker flipped ``backend``; back up, it joins again (slow start)."""
         self.backends_changed()
+        if healthy:
+            for algorithm in self.algorithms_of(backend):
+                algorithm.backend_joined(backend.name, now)
+
+    def algorithms(self) -> list[Algorithm]:
+        """The balancing algorithms it runs (one per route at layer 7), each once."""
+        return []
+
+    def algorithms_of(self, backend: BackendRef) -> list[Algorithm]:
+        """The algorithms that may pick ``backend``."""
+        return []
 
     @abstractmethod
     def backends_changed(self, *_args: object) -> None:
@@ -227,10 +238,16 @@ class Balancer(ABC):
 
     def counters(self) -> dict[str, float]:
         """The balancer's own end-of-run counters (``lb.*`` keys)."""
-        return {
+        out: dict[str, float] = {
             "lb.peak_buffer_bytes": self.peak_buffer,
             "lb.peak_table_entries": self.peak_entries,
         }
+        # Bounded-load hashing: picks that walked past a full home backend.
+        counts = [getattr(a, "spills", None) for a in self.algorithms()]
+        spills = [n for n in counts if isinstance(n, int)]
+        if spills:
+            out["algorithm.spills"] = sum(spills)
+        return out
 
     def finalize(self, now: float) -> None:  # noqa: B027 (optional hook, no-op by default)
         """End of run: write the records of what is still open."""

@@ -41,6 +41,7 @@ from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
+from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.cache import ResponseCache
@@ -468,11 +469,21 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
                 rule.group == "*" and any(b.group == backend.group for b in rule.backends)
             ):
                 rule.backends.append(backend)
+                rule.algorithm.backend_joined(backend.name, self.env.now)
         self.backends.append(backend)
         self.pools[backend.name] = Pool()
         for _ in range(self.pool_warm):
             self._open(backend, self.env.now)
         return True
+
+    def algorithms(self) -> list[Algorithm]:
+        """One algorithm per route, each once."""
+        return list({id(r.algorithm): r.algorithm for r in self.router.rules}.values())
+
+    def algorithms_of(self, backend: BackendRef) -> list[Algorithm]:
+        """The algorithms of the routes whose group holds ``backend``, each once."""
+        rules = [r for r in self.router.rules if backend in r.backends]
+        return list({id(r.algorithm): r.algorithm for r in rules}.values())
 
     def restart(self, now: float, downtime: float) -> None:
         """The balancer restarts: every TCP connection and pooled connection is lost.

@@ -213,7 +213,7 @@ class Backend:
         ctx.t_backend_last_byte = now
         ctx.client_ip_seen = ip_to_str(conn.remote_ip)
         ctx.forwarded_for = next(
-            (v for k, v in req.headers if k.lower() == "x-forwarded-for"), None
+            (v for k, v in getattr(req, "headers", ()) if k.lower() == "x-forwarded-for"), None
         )
         if self.blocking:
             reader: _Reader = conn.user
