@@ -27,3 +27,23 @@ def test_segments_and_payload_into_the_balancer_match_the_trace(name: str) -> No
         assert counters["lb.segments_in.backend"] == 0
     else:
         assert counters["lb.payload_in.backend"] > counters["lb.payload_in.client"]
+
+
+@pytest.mark.parametrize("variant", ["l4", "l7"])
+def test_bounded_load_spills_are_counted(variant: str) -> None:
+    sets = [
+        "duration=3s",
+        "warmup=0s",
+        f"balancers.{variant}.algorithm=consistent_hash",
+        f"balancers.{variant}.params={{balance_factor: 1.0}}",
+    ]
+    build = build_variant(load_scenario("scale_out", sets), variant)
+    run = build.run()
+    counters = build.counters(run.end_time)
+    (algorithm,) = build.lb.algorithms()
+    assert counters["algorithm.spills"] == algorithm.spills > 0
+
+
+def test_no_spill_counter_without_an_algorithm_that_spills() -> None:
+    build = build_variant(load_scenario("scale_out", ["duration=1s", "warmup=0s"]), "l4")
+    assert "algorithm.spills" not in build.counters(build.run().end_time)
