@@ -184,7 +184,8 @@ class Link:
         """
         now = self._env._now
         t0 = now if ready is None or ready < now else ready
-        ip_len = seg.length + (_SYN_HEADERS if seg.mss else HEADERS)
+        length = seg.length
+        ip_len = length + (_SYN_HEADERS if seg.mss else HEADERS)
         if ip_len > self.mtu:
             raise ValueError(f"{self.name}: {ip_len}-byte packet exceeds MTU {self.mtu}")
         if self._lossy and (self.down or self._rng.random() < self.loss):  # type: ignore[union-attr]
@@ -206,7 +207,7 @@ class Link:
         done = start + wire * self._byte_time
         self._busy_until = done
         self.sent += 1
-        self.payload_bytes += seg.length
+        self.payload_bytes += length
         if self.tracer is not None:
             self.tracer(self, seg, start, False)
         arrival = done + self.latency
