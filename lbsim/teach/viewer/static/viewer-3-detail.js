@@ -104,7 +104,7 @@
     var v = pane.v, e = v.events, out = [];
     e.dec[i].forEach(function (k) {
       var d = v.decisions[k];
-      out.push([sentence(d), !!(d.values && d.values.derived)]);
+      out.push([sentence(d), false]);
     });
     var at = S[e.at[i]], from = S[e.from[i]];
     var o = e.out[i];
@@ -212,9 +212,8 @@
     var ex = explanations(pane, i);
     if (!ex.length) { ex.push([null, false]); }
     ex.forEach(function (x) {
-      var box = el("div", { "class": "decision" + (x[1] ? " derived" : "") + (x[0] ? "" : " none") },
+      var box = el("div", { "class": "decision" + (x[0] ? "" : " none") },
         x[0] || "no decision: " + ending);
-      if (x[1]) { box.appendChild(el("small", null, "  (derived from the request records)")); }
       d.appendChild(box);
     });
     var o = e.out[i];
