@@ -77,7 +77,6 @@ class Link:
         mtu: Largest IPv4 packet in bytes.
         queue_bytes: Transmit buffer capacity in bytes.
         sent: Segments accepted (each is delivered exactly once).
-        payload_bytes: TCP payload bytes of the segments accepted.
         dropped: Segments not delivered: queue full, lost at random, or link down.
         lost: Segments lost at random (``loss``) or while the link was down.
         loss: Probability that a segment is lost.
@@ -107,7 +106,6 @@ class Link:
         "lost",
         "mtu",
         "name",
-        "payload_bytes",
         "queue_bytes",
         "sent",
         "side",
@@ -149,7 +147,6 @@ class Link:
         self.callbacks: list[Callable[[Any], None]] | None = None
         self._fire_callbacks: list[Callable[[Any], None]] = [self._fire]
         self.sent = 0
-        self.payload_bytes = 0
         self.dropped = 0
         self.lost = 0
         self.loss = 0.0
@@ -184,8 +181,7 @@ class Link:
         """
         now = self._env._now
         t0 = now if ready is None or ready < now else ready
-        length = seg.length
-        ip_len = length + (_SYN_HEADERS if seg.mss else HEADERS)
+        ip_len = seg.length + (_SYN_HEADERS if seg.mss else HEADERS)
         if ip_len > self.mtu:
             raise ValueError(f"{self.name}: {ip_len}-byte packet exceeds MTU {self.mtu}")
         if self._lossy and (self.down or self._rng.random() < self.loss):  # type: ignore[union-attr]
@@ -207,7 +203,6 @@ class Link:
         done = start + wire * self._byte_time
         self._busy_until = done
         self.sent += 1
-        self.payload_bytes += length
         if self.tracer is not None:
             self.tracer(self, seg, start, False)
         arrival = done + self.latency

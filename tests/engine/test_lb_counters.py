@@ -9,7 +9,7 @@ from lbsim.sim import build_variant
 
 
 @pytest.mark.parametrize("name", ["nat", "proxy", "dsr", "l7"])
-def test_segments_and_payload_into_the_balancer_match_the_trace(name: str) -> None:
+def test_segments_into_the_balancer_match_the_trace(name: str) -> None:
     scenario = load_scenario("l4_modes", ["duration=0.5s", "warmup=0s"])
     build = build_variant(scenario, name, trace_segments=True)
     run = build.run()
@@ -21,12 +21,11 @@ def test_segments_and_payload_into_the_balancer_match_the_trace(name: str) -> No
             if s.side == side and not s.dropped and s.link.endswith(">" + name)
         ]
         assert counters[f"lb.segments_in.{side}"] == len(into)
-        assert counters[f"lb.payload_in.{side}"] == sum(s.payload for s in into)
     assert counters["lb.segments_in.client"] > 100
     if name == "dsr":  # the replies go through the router, never the balancer
         assert counters["lb.segments_in.backend"] == 0
-    else:
-        assert counters["lb.payload_in.backend"] > counters["lb.payload_in.client"]
+    else:  # every response segment comes back through the balancer
+        assert counters["lb.segments_in.backend"] > 100
 
 
 @pytest.mark.parametrize("variant", ["l4", "l7"])
