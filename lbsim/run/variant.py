@@ -206,6 +206,7 @@ class VariantBuild:
             fall=hc.fall,
             recorder=self.recorder,
             on_change=lb.health_changed,
+            device=lb.name,
         )
 
     # ----------------------------------------------------------- the objects
