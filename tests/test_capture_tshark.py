@@ -273,4 +273,3 @@ def test_requests_name_each_header_once_and_the_l7_backend_side_carries_xff(
         assert not any(f["ip.src"][0].startswith("100.64.") for f in frames)
     else:
         assert not forwarded
-
