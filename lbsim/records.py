@@ -202,6 +202,9 @@ class Recorder:
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: Named counters (segments per side, drops, ...).
     counters: dict[str, float] = field(default_factory=dict)
+    #: Keep per-request decisions too (set with segment tracing, as the teaching
+    #: tools run): one record per request would otherwise grow without bound.
+    detailed: bool = False
 
     def sample(self, name: str, time: float, value: float) -> None:
         """Append one sample to the time series ``name``."""

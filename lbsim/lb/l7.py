@@ -58,7 +58,7 @@ from lbsim.lb.l7_config import (
     policy_of,
     router_of,
 )
-from lbsim.lb.l7_decisions import client_conn, record_pick, record_refusal, record_skips
+from lbsim.lb.l7_decisions import record_cache_hit, record_pick, record_refusal, record_skips
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
 from lbsim.lb.outlier import OutlierDetector
@@ -289,9 +289,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         if refused is None and rule is not None:
             refused, stage = self.policy.admit(rule, headers), "admit"
         if refused is not None or rule is None:
-            record_refusal(
-                self.recorder, self.name, now, client.conn, req.request_id, stage, refused or 404
-            )
+            if self.recorder.detailed:
+                record_refusal(self, client, req.request_id, stage, refused or 404, now)
             self.unhold(client, req.size)
             self._answer_locally(client, req, refused or 404, ERROR_RESPONSE_SIZE, now)
             return
@@ -300,10 +299,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             hit = cache.lookup(req.method, req.path, now)
             req.ctx.cache_hit = hit is not None
             if hit is not None:
-                self.recorder.decide(
-                    now, self.name, "cache_hit", connection=client_conn(client.conn),
-                    request=req.request_id, path=req.path,
-                )  # fmt: skip
+                if self.recorder.detailed:
+                    record_cache_hit(self, client, req, now)
                 self.unhold(client, req.size)
                 self._reply(client, HttpResponse(req, hit.status, hit.size, self.name), now)
                 return
@@ -331,8 +328,9 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         attempt.tries += 1
         req.ctx.upstream_tries = attempt.tries
         candidates = self.candidates(attempt.rule, now, attempt.tried)
-        recorder, rid = self.recorder, req.request_id
-        record_skips(recorder, self.name, now, client.conn, rid, attempt.rule, candidates)
+        detailed = self.recorder.detailed
+        if detailed:
+            record_skips(self, client, req.request_id, attempt.rule, candidates, now)
         if not candidates:
             self._give_up(client, req, 503, now)
             return
@@ -340,15 +338,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         backend = attempt.rule.algorithm.pick(candidates, now, key)
         attempt.tried.add(backend.name)
         pool = self.pools[backend.name]
-        way = (
-            "pooled"
-            if pool.idle
-            else ("new" if self.pool_max is None or pool.open < self.pool_max else "wait")
-        )
-        record_pick(
-            recorder, self.name, now, client.conn, (rid, req.method, req.path, req.size),
-            attempt.rule, backend, candidates, way, attempt.tries,
-        )  # fmt: skip
+        if detailed:
+            record_pick(self, client, req, (attempt.rule, attempt.tries), backend, candidates, now)
         backend.active += 1
         if pool.idle:
             req.ctx.new_upstream = False

@@ -9,19 +9,35 @@ request reaches it (a pooled connection, a new one, or a wait for one); a retry;
 a cache hit; a refusal at the edge; each backend the pick skipped because it was
 marked down, ejected or draining. The words are the teaching tools' business
 (:mod:`lbsim.teach.sentences`); nothing here builds a string for people.
+
+These records are one (or more) per request, so the proxy keeps them only when
+the recorder is ``detailed`` (a run with its segment trace, as the teaching
+tools make): a long run would otherwise hold millions of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+from lbsim.app.http import HttpRequest
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.routing import Rule
 from lbsim.net.addresses import endpoint_str
-from lbsim.records import Recorder
 from lbsim.transport.tcp import TcpConnection
 
-__all__ = ["client_conn", "record_pick", "record_refusal", "record_skips", "rule_label"]
+if TYPE_CHECKING:
+    from lbsim.lb.l7 import L7Balancer
+    from lbsim.lb.l7_buffers import ClientSide
+
+__all__ = [
+    "client_conn",
+    "record_cache_hit",
+    "record_pick",
+    "record_refusal",
+    "record_skips",
+    "rule_label",
+]
 
 #: Why the edge refused a request, by the stage that refused it and its status.
 REFUSALS = {
@@ -54,50 +70,51 @@ def rule_label(rule: Rule) -> str:
 
 
 def record_pick(
-    recorder: Recorder,
-    device: str,
-    now: float,
-    conn: TcpConnection,
-    request: tuple[str, str, str, int],
-    rule: Rule,
+    lb: L7Balancer,
+    client: ClientSide,
+    req: HttpRequest,
+    attempt: tuple[Rule, int],
     backend: BackendRef,
     candidates: Sequence[BackendRef],
-    upstream: str,
-    tries: int,
+    now: float,
 ) -> None:
     """Record one pick: ``rule_match`` (``l7_pick`` through a catch-all rule, ``retry``).
 
     Args:
-        recorder: Where the record goes.
-        device: The balancer's name.
-        now: When it picked.
-        conn: The client connection the request came on.
-        request: ``(request id, method, path, bytes)``.
-        rule: The rule that routed it.
+        lb: The proxy.
+        client: The client connection the request came on.
+        req: The request.
+        attempt: The rule that routed it and this try's number (1: the first).
         backend: The backend picked (its ``active`` not yet counting this request).
         candidates: The backends the algorithm chose among.
-        upstream: ``pooled``, ``new`` or ``wait``: how the request reaches it.
-        tries: This try's number (1: the first).
+        now: When it picked.
     """
-    rid, method, path, size = request
+    rule, tries = attempt
+    pool = lb.pools[backend.name]
+    if pool.idle:
+        upstream = "pooled"
+    elif lb.pool_max is None or pool.open < lb.pool_max:
+        upstream = "new"
+    else:
+        upstream = "wait"
     label = rule_label(rule)
     reason = "retry" if tries > 1 else ("l7_pick" if label == "*" else "rule_match")
     others = ", ".join(str(b.active) for b in candidates if b is not backend)
-    recorder.decide(
-        now, device, reason, connection=client_conn(conn), request=rid, backend=backend.name,
-        rule=label, group=rule.group, algorithm=rule.algorithm.name, method=method, path=path,
-        bytes=size, in_flight=backend.active, others=others, upstream=upstream, tries=tries,
+    lb.recorder.decide(
+        now, lb.name, reason, connection=client_conn(client.conn), request=req.request_id,
+        backend=backend.name, rule=label, group=rule.group, algorithm=rule.algorithm.name,
+        method=req.method, path=req.path, bytes=req.size, in_flight=backend.active,
+        others=others, upstream=upstream, tries=tries,
     )  # fmt: skip
 
 
 def record_skips(
-    recorder: Recorder,
-    device: str,
-    now: float,
-    conn: TcpConnection,
+    lb: L7Balancer,
+    client: ClientSide,
     rid: str,
     rule: Rule,
     candidates: Sequence[BackendRef],
+    now: float,
 ) -> None:
     """One ``backend_down`` per backend of ``rule`` left out of ``candidates``."""
     if len(candidates) == len(rule.backends):
@@ -109,23 +126,25 @@ def record_skips(
         state = "draining" if b.draining else ("down" if not b.healthy else "ejected")
         if state == "ejected" and b.ejected_until <= now:
             continue  # excluded only because this request already failed on it
-        recorder.decide(
-            now, device, "backend_down", connection=client_conn(conn), request=rid,
+        lb.recorder.decide(
+            now, lb.name, "backend_down", connection=client_conn(client.conn), request=rid,
             backend=b.name, state=state,
         )  # fmt: skip
 
 
 def record_refusal(
-    recorder: Recorder,
-    device: str,
-    now: float,
-    conn: TcpConnection,
-    rid: str,
-    stage: str,
-    status: int,
+    lb: L7Balancer, client: ClientSide, rid: str, stage: str, status: int, now: float
 ) -> None:
     """Record that the edge answered a request itself (``refused``)."""
-    recorder.decide(
-        now, device, "refused", connection=client_conn(conn), request=rid,
+    lb.recorder.decide(
+        now, lb.name, "refused", connection=client_conn(client.conn), request=rid,
         why=REFUSALS.get((stage, status), stage), status=status,
+    )  # fmt: skip
+
+
+def record_cache_hit(lb: L7Balancer, client: ClientSide, req: HttpRequest, now: float) -> None:
+    """Record that the cache answered a request (``cache_hit``)."""
+    lb.recorder.decide(
+        now, lb.name, "cache_hit", connection=client_conn(client.conn),
+        request=req.request_id, path=req.path,
     )  # fmt: skip

@@ -119,7 +119,7 @@ class VariantBuild:
         self.scenario = scenario
         self.balancer = balancer
         self.env = simpy.Environment()
-        self.recorder = Recorder(balancer.name)
+        self.recorder = Recorder(balancer.name, detailed=trace)
         self.params = tcp_params(scenario)
         tracer = combine(([segment_tracer(self.recorder)] if trace else []) + list(taps))
         # With direct server return, replies reach clients through the backends'

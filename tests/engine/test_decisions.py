@@ -39,7 +39,7 @@ def test_health_transitions_are_recorded_by_the_balancer(variant: str) -> None:
 
 
 def test_l7_records_one_pick_per_try_and_skips_the_down_backend() -> None:
-    run = run_variant(load_scenario("backend_crash", SETS), "l7")
+    run = run_variant(load_scenario("backend_crash", SETS), "l7", trace_segments=True)
     decisions = run.recorder.decisions
     reasons = Counter(d.reason for d in decisions)
     picks = [d for d in decisions if d.reason in ("l7_pick", "rule_match", "retry")]
@@ -59,3 +59,11 @@ def test_l7_records_one_pick_per_try_and_skips_the_down_backend() -> None:
     assert reasons["retry"] >= 1  # requests that failed on web-2 as it crashed
     values = dict(picks[0].values)
     assert {"in_flight", "others", "upstream", "algorithm", "tries"} <= set(values)
+
+
+def test_per_request_decisions_only_with_the_trace() -> None:
+    """One record per request would grow without bound in a long plain run."""
+    run = run_variant(load_scenario("backend_crash", SETS), "l7")
+    assert run.recorder.requests
+    assert {d.reason for d in run.recorder.decisions} <= {"backend_down", "backend_up", "ejected"}
+    assert all(d.request is None for d in run.recorder.decisions)
