@@ -51,6 +51,11 @@ class RequestRecord:
             another backend).
         attempts: Times the client sent it (above 1: the client retried after a
             failure, each time on a new connection).
+        client_ip_seen: The peer address the backend that served it saw: the
+            client's own behind a NAT or DSR balancer, the balancer's inside
+            address behind a proxy (L4 proxy, L7). ``None`` if no backend did.
+        forwarded_for: The ``X-Forwarded-For`` header that backend received (the
+            client's address, written by an L7 proxy); ``None`` without one.
     """
 
     variant: str
@@ -78,6 +83,8 @@ class RequestRecord:
     new_upstream: bool | None = None
     upstream_tries: int | None = None
     attempts: int = 1
+    client_ip_seen: str | None = None
+    forwarded_for: str | None = None
 
     @property
     def latency(self) -> float:
@@ -196,6 +203,9 @@ class Recorder:
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: Named counters (segments per side, drops, ...).
     counters: dict[str, float] = field(default_factory=dict)
+    #: Keep per-request decisions too (set with segment tracing, as the teaching
+    #: tools run): one record per request would otherwise grow without bound.
+    detailed: bool = False
 
     def sample(self, name: str, time: float, value: float) -> None:
         """Append one sample to the time series ``name``."""

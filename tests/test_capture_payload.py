@@ -68,6 +68,19 @@ def test_request_is_exactly_its_size_and_parses(size: int, method: str) -> None:
         assert body == b""  # brought to size by headers, as browsers' requests are
 
 
+@pytest.mark.parametrize("size", [200, 350, 1200, 20_000])
+def test_request_names_each_header_once_and_keeps_the_forwarded_for(size: int) -> None:
+    headers = (("User-Agent", "Mozilla/5.0"), ("X-Forwarded-For", "100.64.0.7, 10.0.0.1"))
+    req = HttpRequest("browsers-3-17", "GET", "/a", size, 100, 0.5, headers=headers)
+    data = encode_request(req).read(0, size)
+    assert len(data) == size
+    lines, _ = parse_http(data)
+    names = [line.split(b":", 1)[0].lower() for line in lines[1:]]
+    assert len(names) == len(set(names))  # no header written twice
+    assert b"User-Agent: Mozilla/5.0" in lines  # the client's own, not the default
+    assert b"X-Forwarded-For: 100.64.0.7, 10.0.0.1" in lines
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     size=st.integers(MIN_RESPONSE, 400_000),

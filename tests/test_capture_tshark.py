@@ -85,6 +85,8 @@ FIELDS = (
     "http.request.method",
     "http.request.uri",
     "http.response.code",
+    "http.user_agent",
+    "http.x_forwarded_for",
     "tcp.analysis.flags",
     "_ws.malformed",
     "_ws.expert.severity",
@@ -252,3 +254,22 @@ def test_limited_captures_decode_without_errors(tmp_path: Path, limits: dict[str
                 assert messages <= GAPS  # cut connections: gaps, nothing else
             else:
                 assert not messages  # whole connections: clean
+
+
+@pytest.mark.parametrize(("variant", "side"), CASES)
+def test_requests_name_each_header_once_and_the_l7_backend_side_carries_xff(
+    decoded: dict[Any, Any], variant: str, side: str
+) -> None:
+    frames = [f for f in decoded[variant, side] if f["http.request.method"]]
+    assert frames
+    # One User-Agent per request (the client's own, not a second default one).
+    assert all(len(f["http.user_agent"]) == len(f["http.request.method"]) for f in frames)
+    forwarded = [v for f in frames for v in f["http.x_forwarded_for"]]
+    if (variant, side) == ("l7", "backend"):
+        # Every request the backend receives names the client it came from, and
+        # the backend's peer is the proxy (ip.src), not that client.
+        assert len(forwarded) == sum(len(f["http.request.method"]) for f in frames)
+        assert all(v.startswith("100.64.") for v in forwarded)
+        assert not any(f["ip.src"][0].startswith("100.64.") for f in frames)
+    else:
+        assert not forwarded

@@ -116,7 +116,10 @@ def test_l7_view_terminates_tcp_and_parses_http() -> None:
     assert (line.action, line.before) == ("parsed", "GET / HTTP/1.1")
     # Two connections: different 4-tuples and independent sequence numbers.
     assert v.client_connection == "100.64.0.1:32768-203.0.113.10:80"
-    assert v.backend_connection == "10.0.0.1:32768-10.0.1.1:8080"
+    # The proxy's own source port, from its own allocator: not a copy of the client's.
+    proxy_end, backend_end = v.backend_connection.split("-")
+    assert proxy_end.startswith("10.0.0.1:") and backend_end == "10.0.1.1:8080"
+    assert 32768 < int(proxy_end.split(":")[1]) <= 60999
     assert lb.inbound is not None and lb.outbound is not None
     assert lb.inbound.connection != lb.outbound.connection
     assert lb.inbound.isn != lb.outbound.isn

@@ -82,9 +82,31 @@ def test_sentences_of_every_reason() -> None:
     assert d("mss_clamp", before=8960, after=1460) == "MSS option clamped 8960 \u2192 1460"
     assert d("cache_hit", path="/a") == "cache hit: answered /a without a backend"
     assert d("backend_down") == "backend web-3 marked down: skipped"
-    assert d("rule_match", rule="/pictures/", group="pictures", algorithm="least_request") == (
+    pick = {"algorithm": "least_request", "in_flight": 1, "others": "3", "upstream": "pooled"}
+    assert d("rule_match", rule="/pictures/", group="pictures", **pick) == (
         "rule /pictures/ matched \u2192 group pictures \u2192 least_request: fewest requests "
-        "in flight picked web-3"
+        "in flight picked web-3 (1 in flight, others 3); reuses a pooled connection"
+    )
+    assert d("retry", tries=2, **{**pick, "others": "", "upstream": "new"}) == (
+        "retry (try 2): least_request: fewest requests in flight picked web-3 "
+        "(1 in flight, no other candidate); opens a new connection to it"
+    )
+    assert d("backend_down", state="ejected") == "backend web-3 ejected: skipped"
+    assert d("backend_down", by="health_check", probes=3) == (
+        "health checks: web-3 failed 3 probes in a row: marked down"
+    )
+    assert d("backend_up", by="health_check", probes=2) == (
+        "health checks: web-3 passed 2 probes in a row: marked up again"
+    )
+    assert d("refused", None, why="blocked", status=403) == (
+        "request refused (blocked): answered 403 without a backend"
+    )
+    assert d("ejected", failures=5, ms=30000) == (
+        "outlier detection: web-3 failed 5 requests in a row: ejected for 30000 ms"
+    )
+    assert d("proxy_pick", algorithm="round_robin", warm=1) == (
+        "new client connection: round_robin: next in rotation picked web-3; "
+        "the proxy splices a warm pooled connection to it"
     )
     assert d("something_new", x=1) == "something_new {'x': 1}"
 

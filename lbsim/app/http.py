@@ -36,6 +36,8 @@ class RequestContext:
         cache_hit: Answered by a balancer cache (``None`` without a cache).
         new_upstream: The balancer opened a backend connection for it (L7 only).
         upstream_tries: Tries the L7 balancer made (more than 1: it retried).
+        client_ip_seen: The peer address the serving backend saw on its connection.
+        forwarded_for: The ``X-Forwarded-For`` value the serving backend received.
     """
 
     backend: str | None = None
@@ -48,6 +50,8 @@ class RequestContext:
     cache_hit: bool | None = None
     new_upstream: bool | None = None
     upstream_tries: int | None = None
+    client_ip_seen: str | None = None
+    forwarded_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

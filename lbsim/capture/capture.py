@@ -158,7 +158,7 @@ class _LinkInfo(NamedTuple):
 
     side: _Side
     number: int
-    inbound: bool  # the link leads into the balancer (or DSR's switch)
+    inbound: bool  # the link leads into the balancer (or DSR's router)
     byte_time: float  # seconds per byte on the wire
     latency: float
     host: int  # address of the host at the link's other end
@@ -273,7 +273,7 @@ class VariantCapture:
 
         Links are named ``sender>receiver``; the end that is a client host or a
         backend is the host, the other end is the balancer (or, for DSR replies,
-        the switch), where the capture is taken.
+        the router), where the capture is taken.
         """
         side = self._sides[0 if link.side == "client" else 1]
         sender, _, receiver = link.name.rpartition(">")

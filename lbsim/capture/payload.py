@@ -22,10 +22,13 @@ ended, or a type nobody registered) are filled with a neutral text pattern.
 HTTP/1.1 encoding: a request is its request line, ``Host`` (as
 :meth:`~lbsim.app.http.HttpRequest.head` gives them), ``User-Agent``, ``Accept``,
 ``X-Request-Id`` (the simulator's request id, to match ``requests.csv``) and the
-request's own headers. A request whose method carries a body (``POST``, ``PUT``,
-``PATCH``) gets ``Content-Type``/``Content-Length`` and a filler body; any other
-method is brought to its size with a ``Cookie`` header, as browsers' requests are,
-up to :data:`MAX_HEAD` bytes, and beyond that with a body and ``Content-Length``.
+request's own headers (each name once: a ``User-Agent`` the client set replaces
+the default one); a proxy's ``X-Forwarded-For`` and ``Forwarded`` are among them
+on the backend side, and are the last of them to be dropped. A request whose
+method carries a body (``POST``, ``PUT``, ``PATCH``) gets ``Content-Type`` and
+``Content-Length`` and a filler body; any other method is brought to its size
+with a ``Cookie`` header, as browsers' requests are, up to :data:`MAX_HEAD`
+bytes, and beyond that with a body and ``Content-Length``.
 A response is its status line, ``Server`` (who produced it), ``Content-Type``,
 ``Content-Length`` and ``X-Request-Id``, then a filler body, so it is exactly
 ``size`` bytes. When a message is too small for all of that, the least useful
@@ -62,6 +65,9 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: Statuses whose responses never have a body (RFC 9110 6.4.1).
 _NO_BODY_STATUS = frozenset({204, 304})
 _USER_AGENT = b"lbsim/0.1 (simulated client)"
+#: Request headers kept longer than the others when a small request must drop
+#: some: the client-address headers a proxy added are what the backend side shows.
+_KEEP = {b"x-forwarded-for": 4, b"forwarded": 4}
 _CRLF = b"\r\n"
 
 
@@ -333,10 +339,15 @@ def encode_request(req: HttpRequest) -> HeadAndBody:
         Its head and filler body (see the module docstring for the layout).
     """
     lines = req.head().encode("utf-8").split(_CRLF)
+    own = {name.lower().encode("utf-8") for name, _ in req.headers}
     synthetic = [
-        (b"User-Agent", _USER_AGENT, 1),
-        (b"Accept", b"*/*", 0),
-        (b"X-Request-Id", req.request_id.encode("utf-8"), 2),
+        (name, value, keep)
+        for name, value, keep in (
+            (b"User-Agent", _USER_AGENT, 1),
+            (b"Accept", b"*/*", 0),
+            (b"X-Request-Id", req.request_id.encode("utf-8"), 2),
+        )
+        if name.lower() not in own  # a header the request carries is not written twice
     ]
     headers: list[tuple[bytes, bytes | None, int]] = []
     for line in lines[1:]:
@@ -347,7 +358,7 @@ def encode_request(req: HttpRequest) -> HeadAndBody:
             headers += [(name, value, 5), *synthetic]
             synthetic = []
         else:
-            headers.append((name, value, 3))
+            headers.append((name, value, _KEEP.get(name.lower(), 3)))
     headers += synthetic
     body = req.method in BODY_METHODS or req.size > MAX_HEAD
     if body:

@@ -74,6 +74,7 @@ class TcpStack:
         cpu: Cpu | None = None,
         segment_cost: float = 0.0,
         port_range: tuple[int, int] = EPHEMERAL_PORTS,
+        port_salt: int | None = None,
     ) -> None:
         self.env = env
         self.name = name
@@ -89,6 +90,7 @@ class TcpStack:
         self.listening: dict[tuple[int, int], AcceptFn] = {}
         self._port_range = port_range
         self._next_port: dict[int, int] = {}
+        self._port_salt = port_salt
         # Ephemeral ports taken per (local ip, remote ip, remote port), TIME_WAIT
         # included: tells "exhausted" at once instead of scanning the range.
         self._ports_used: dict[tuple[int, int, int], int] = {}
@@ -133,7 +135,14 @@ class TcpStack:
         span = high - low + 1
         if self._ports_used.get((local_ip, remote_ip, remote_port), 0) >= span:
             raise PortsExhausted(f"{self.name}: no free port towards {remote_ip}:{remote_port}")
-        port = self._next_port.get(local_ip, low)
+        port = self._next_port.get(local_ip)
+        if port is None:
+            port = low
+            if self._port_salt is not None:
+                # Start the rotation at a keyed-hash offset of the range, as RFC
+                # 6056 (section 3.3.3) does, so two hosts do not both begin at the
+                # bottom of the range: a proxy's first port is not its client's.
+                port += mix_ints(self._port_salt, local_ip) % span
         conns = self.conns
         for _ in range(span):
             key = (local_ip, port, remote_ip, remote_port)

@@ -13,7 +13,7 @@ joints, collected in :class:`Balancer`:
   whatever sends to its VIP and "backends" whatever it balances over.
 * **wiring out**: :attr:`Balancer.client_receive` and
   :attr:`Balancer.backend_receive` are what the links into the balancer deliver
-  to (with direct server return the backends' replies go to a switch instead);
+  to (with direct server return the backends' replies go to a router instead);
   :meth:`Balancer.stacks` lists the TCP stacks it owns, for the run's totals.
 * **changes**: a backend added (scale out), drained, a health verdict, the
   balancer restarting -- each one call.
@@ -132,7 +132,9 @@ class Wiring:
 
         Each client's access MSS on its side, each backend's link MSS towards it;
         every segment it handles costs ``costs.per_segment`` of CPU; its own
-        connections use ``source_ports``.
+        connections use ``source_ports``, from its own ephemeral allocator (its
+        rotation starts at a keyed offset of the range, so the backend side's
+        source ports are not the client's).
         """
         cfg = self.config
         stack = TcpStack(
@@ -144,6 +146,7 @@ class Wiring:
             cpu=self.cpu,
             segment_cost=cfg.costs.per_segment,
             port_range=cfg.source_ports or DEFAULT_SOURCE_PORTS,
+            port_salt=stream_seed(self.seed, "ports", cfg.name),
         )
         for ip, link in self.client_links.items():
             stack.add_route(ip, link, self.client_mss[ip])
@@ -184,8 +187,19 @@ class Balancer(ABC):
         """The stack health probes are sent from (made on first use if need be)."""
 
     def health_changed(self, backend: BackendRef, healthy: bool, now: float) -> None:
-        """The health checker flipped ``backend``."""
+        """The health checker flipped ``backend``; back up, it joins again (slow start)."""
         self.backends_changed()
+        if healthy:
+            for algorithm in self.algorithms_of(backend):
+                algorithm.backend_joined(backend.name, now)
+
+    def algorithms(self) -> list[Algorithm]:
+        """The balancing algorithms it runs (one per route at layer 7), each once."""
+        return []
+
+    def algorithms_of(self, backend: BackendRef) -> list[Algorithm]:
+        """The algorithms that may pick ``backend``."""
+        return []
 
     @abstractmethod
     def backends_changed(self, *_args: object) -> None:
@@ -224,10 +238,16 @@ class Balancer(ABC):
 
     def counters(self) -> dict[str, float]:
         """The balancer's own end-of-run counters (``lb.*`` keys)."""
-        return {
+        out: dict[str, float] = {
             "lb.peak_buffer_bytes": self.peak_buffer,
             "lb.peak_table_entries": self.peak_entries,
         }
+        # Bounded-load hashing: picks that walked past a full home backend.
+        counts = [getattr(a, "spills", None) for a in self.algorithms()]
+        spills = [n for n in counts if isinstance(n, int)]
+        if spills:
+            out["algorithm.spills"] = sum(spills)
+        return out
 
     def finalize(self, now: float) -> None:  # noqa: B027 (optional hook, no-op by default)
         """End of run: write the records of what is still open."""

@@ -114,6 +114,7 @@ class HealthChecker:
         fall: int,
         recorder: Recorder,
         on_change: Callable[[BackendRef, bool, float], None] | None = None,
+        device: str | None = None,
     ) -> None:
         self.env = env
         self.stack = stack
@@ -125,6 +126,8 @@ class HealthChecker:
         self.fall = fall
         self.recorder = recorder
         self.on_change = on_change
+        #: Who decides, in the decision records (the balancer; default: the stack).
+        self.device = device or stack.name
         self.checks = 0
         self.failures = 0
         self.transitions: list[tuple[float, str, bool]] = []
@@ -183,5 +186,9 @@ class HealthChecker:
         backend.healthy = healthy
         self.transitions.append((now, backend.name, healthy))
         self.recorder.sample(f"health.{backend.name}", now, 1.0 if healthy else 0.0)
+        self.recorder.decide(
+            now, self.device, "backend_up" if healthy else "backend_down",
+            backend=backend.name, by="health_check", probes=self.rise if healthy else self.fall,
+        )  # fmt: skip
         if self.on_change is not None:
             self.on_change(backend, healthy, now)

@@ -64,7 +64,7 @@ class L4Balancer(ConnectionPlacer):
         stray: Segments that matched no entry and were dropped.
         clamped: SYNs whose MSS option was lowered.
         client_mss: MSS of each client's access path, when SYNs are clamped (else None).
-        switch: With ``dsr``, the switch backends answer clients through.
+        router: With ``dsr``, the router backends answer clients through.
     """
 
     def __init__(
@@ -113,12 +113,12 @@ class L4Balancer(ConnectionPlacer):
         self.inside = inside
         self.client_receive = self.receive
         self.backend_receive = self.receive
-        self.switch: DirectReturn | None = None
+        self.router: DirectReturn | None = None
         if mode == "dsr":
-            # Backends answer straight to clients through a switch, and accept the
+            # Backends answer straight to clients through a router, and accept the
             # VIP as a local address.
-            self.switch = DirectReturn(client_links, inside)
-            self.backend_receive = self.switch.receive
+            self.router = DirectReturn(client_links, inside)
+            self.backend_receive = self.router.receive
             self.vip_on_backends = True
 
     @classmethod
@@ -164,8 +164,8 @@ class L4Balancer(ConnectionPlacer):
                 routes={r.ip: r.link for r in wiring.backends},
             )
             self.probe_stack = probe
-            if self.switch is not None:
-                self.switch.probe_stack = probe
+            if self.router is not None:
+                self.router.probe_stack = probe
         return self.probe_stack
 
     def add_backend(self, backend: BackendRef) -> bool:
@@ -340,10 +340,15 @@ def _client_conn(seg: Segment) -> str:
 
 
 class DirectReturn:
-    """The path a DSR backend's replies take: a plain switch to the client's link.
+    """The path a DSR backend's replies take: the router that is the backends' gateway.
 
-    It does no rewriting and costs no balancer CPU; it only picks the link towards
-    the destination address (or, for answers to health probes, the balancer).
+    The backend answers with the VIP as its source address (it holds the VIP on a
+    loopback interface), so the reply needs no address rewriting: the router looks
+    the destination up, forwards the packet onto the client's link with its own
+    MAC address as the source and the next hop's as the destination, and
+    decrements the TTL (the packet capture writes those L2 and TTL changes). It
+    costs no balancer CPU. Answers to the balancer's health probes (to its inside
+    address) are routed to the balancer.
     """
 
     def __init__(self, client_links: dict[int, Link], inside: int = LB_INSIDE) -> None:

@@ -43,6 +43,7 @@ from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Wiring, go_silent, record_backend_connection
 from lbsim.lb.conntable import ConnectionTable, Entry, EntryState
+from lbsim.lb.l7_decisions import client_conn
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.net.addresses import (
     BACKEND_PORT,
@@ -276,6 +277,10 @@ class L4Proxy(ConnectionPlacer):
         self.table.set_state(entry, EntryState.ESTABLISHED)
         tls = conn.local_port == VIP_TLS_PORT
         pool = [] if tls else self.idle[backend.name]  # warm connections go to 8080
+        self.recorder.decide(
+            now, self.name, "proxy_pick", connection=client_conn(conn), backend=backend.name,
+            algorithm=self.algorithm.name, candidates=len(candidates), warm=int(bool(pool)),
+        )  # fmt: skip
         if pool:
             upstream = pool.pop()
             self.warm_hits += 1

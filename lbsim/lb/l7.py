@@ -42,10 +42,12 @@ from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
 from lbsim.lb.affinity import CookieAffinity
+from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.breaker import CircuitBreakers
 from lbsim.lb.cache import ResponseCache
+from lbsim.lb.forwarded import forwarded_request
 from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
     L7Costs,
@@ -58,6 +60,7 @@ from lbsim.lb.l7_config import (
     policy_of,
     router_of,
 )
+from lbsim.lb.l7_decisions import record_cache_hit, record_pick, record_refusal, record_skips
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
 from lbsim.lb.load_weights import ReportedWeights
@@ -114,6 +117,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         retries: RetryConfig | None = None,
         outlier: OutlierDetector | None = None,
         panic_threshold: float | None = None,
+        forwarded: tuple[bool, bool] = (True, False),
         vip: int = VIP,
         inside: int = LB_INSIDE,
     ) -> None:
@@ -146,6 +150,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         self.per_try_timeout: float | None = retries.per_try_timeout if retries else None
         self.outlier = outlier
         self.panic_threshold = panic_threshold
+        #: Client-address headers added to forwarded requests (X-Forwarded-For, RFC 7239).
+        self.forward_xff, self.forward_rfc7239 = forwarded
         self.impaired = False  # some backend was marked down, ejected or drained
         self.breakers: CircuitBreakers | None = None  # limits per backend group
         self.affinity: CookieAffinity | None = None  # inserted-cookie affinity
@@ -168,6 +174,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
     def from_wiring(cls, wiring: Wiring) -> L7Balancer:
         """The proxy a scenario's balancer entry describes, wired in."""
         cfg = wiring.config
+        fwd = cfg.forwarded
         lb = cls(
             wiring.env,
             cfg.name,
@@ -187,6 +194,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             tls=cfg.tls,
             retries=cfg.retries,
             panic_threshold=cfg.panic_threshold,
+            forwarded=(fwd.x_forwarded_for, fwd.forwarded) if fwd else (False, False),
             vip=wiring.vip,
             inside=wiring.inside,
         )
@@ -292,11 +300,14 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         now = self.env.now
         headers = header_map(req)
         refused = self.policy.block(client.conn.remote_ip, headers)
+        stage = "block"
         if refused is None and rule is None:
-            refused = 404
+            refused, stage = 404, "route"
         if refused is None and rule is not None:
-            refused = self.policy.admit(rule, headers)
+            refused, stage = self.policy.admit(rule, headers), "admit"
         if refused is not None or rule is None:
+            if self.recorder.detailed:
+                record_refusal(self, client, req.request_id, stage, refused or 404, now)
             self.unhold(client, req.size)
             self._answer_locally(client, req, refused or 404, ERROR_RESPONSE_SIZE, now)
             return
@@ -305,6 +316,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             hit = cache.lookup(req.method, req.path, now)
             req.ctx.cache_hit = hit is not None
             if hit is not None:
+                if self.recorder.detailed:
+                    record_cache_hit(self, client, req, now)
                 self.unhold(client, req.size)
                 self._reply(client, HttpResponse(req, hit.status, hit.size, self.name), now)
                 return
@@ -332,6 +345,9 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         attempt.tries += 1
         req.ctx.upstream_tries = attempt.tries
         candidates = self.candidates(attempt.rule, now, attempt.tried)
+        detailed = self.recorder.detailed
+        if detailed:
+            record_skips(self, client, req.request_id, attempt.rule, candidates, now)
         if not candidates:
             self._give_up(client, req, 503, now)
             return
@@ -347,8 +363,10 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
             self._give_up(client, req, 503, now)  # overflow: refused at once
             return
         attempt.tried.add(backend.name)
-        backend.active += 1
         pool = self.pools[backend.name]
+        if detailed:
+            record_pick(self, client, req, (attempt.rule, attempt.tries), backend, candidates, now)
+        backend.active += 1
         if pool.idle:
             req.ctx.new_upstream = False
             pool.idle.pop().assign(client, req, now)
@@ -363,6 +381,15 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
         else:
             req.ctx.new_upstream = False  # it waits for a pooled connection to free up
             pool.waiters.append((client, req))
+
+    def outgoing(self, req: HttpRequest, client: ClientSide | None) -> HttpRequest:
+        """``req`` as written to a backend: with the client-address headers configured."""
+        if client is None:
+            return req
+        return forwarded_request(
+            req, client.conn.remote_ip, self.inside,
+            xff=self.forward_xff, forwarded=self.forward_rfc7239,
+        )  # fmt: skip
 
     def _answer_locally(
         self, client: ClientSide, req: HttpRequest, status: int, size: int, now: float
@@ -466,11 +493,21 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
                 rule.group == "*" and any(b.group == backend.group for b in rule.backends)
             ):
                 rule.backends.append(backend)
+                rule.algorithm.backend_joined(backend.name, self.env.now)
         self.backends.append(backend)
         self.pools[backend.name] = Pool()
         for _ in range(self.pool_warm):
             self._open(backend, self.env.now)
         return True
+
+    def algorithms(self) -> list[Algorithm]:
+        """One algorithm per route, each once."""
+        return list({id(r.algorithm): r.algorithm for r in self.router.rules}.values())
+
+    def algorithms_of(self, backend: BackendRef) -> list[Algorithm]:
+        """The algorithms of the routes whose group holds ``backend``, each once."""
+        rules = [r for r in self.router.rules if backend in r.backends]
+        return list({id(r.algorithm): r.algorithm for r in rules}.values())
 
     def restart(self, now: float, downtime: float) -> None:
         """The balancer restarts: every TCP connection and pooled connection is lost.

@@ -26,6 +26,7 @@ from lbsim.scenario.faults import RetryConfig
 if TYPE_CHECKING:
     from lbsim.lb.l7 import ClientSide
     from lbsim.lb.l7_upstream import Upstream
+    from lbsim.records import Recorder
 
 
 class Attempt:
@@ -46,6 +47,8 @@ class Retries:
 
     if TYPE_CHECKING:  # what retries use of the proxy (declared for type checking only)
         env: simpy.Environment
+        name: str
+        recorder: Recorder
         stack: TcpStack
         retries: RetryConfig | None
         outlier: OutlierDetector | None
@@ -85,8 +88,13 @@ class Retries:
             self.stack.flush(upstream.conn)
 
     def _backend_failed(self, backend: BackendRef, now: float) -> None:
-        if self.outlier is not None and self.outlier.failure(backend, now):
+        outlier = self.outlier
+        if outlier is not None and outlier.failure(backend, now):
             self.impaired = True
+            self.recorder.decide(
+                now, self.name, "ejected", backend=backend.name, failures=outlier.consecutive,
+                ms=round((backend.ejected_until - now) * 1000),
+            )  # fmt: skip
 
     def _may_retry(self, req: HttpRequest) -> bool:
         """Whether a failed try of ``req`` may be retried (policy, attempts, budget)."""

@@ -94,7 +94,7 @@ class Upstream:
         client = self.client
         assert req is not None and self.channel is not None
         self.sent_at = now
-        self.channel.send(req, now)
+        self.channel.send(self.lb.outgoing(req, client), now)
         if client is not None:
             self.lb.unhold(client, req.size)
         timeout = self.lb.per_try_timeout

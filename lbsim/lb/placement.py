@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+import simpy
+
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer
@@ -37,6 +39,7 @@ class ConnectionPlacer(Balancer):
     """
 
     layer = 4
+    env: simpy.Environment  # set by the concrete balancer
 
     def __init__(
         self,
@@ -74,7 +77,16 @@ class ConnectionPlacer(Balancer):
             return False
         self.backends.append(backend)
         self.backends_changed()
+        self.algorithm.backend_joined(backend.name, self.env.now)
         return True
+
+    def algorithms(self) -> list[Algorithm]:
+        """Its one per-connection algorithm."""
+        return [self.algorithm]
+
+    def algorithms_of(self, backend: BackendRef) -> list[Algorithm]:
+        """Its algorithm, if ``backend`` is one of its backends."""
+        return [self.algorithm] if backend in self.backends else []
 
     def placement(self, client_ip: int, client_port: int) -> str | None:
         """Backend the connection from ``client_ip:client_port`` was placed on."""

@@ -40,7 +40,14 @@ from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
 from lbsim.host.stack import TcpStack
-from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT, VIP, VIP_PORT, VIP_TLS_PORT
+from lbsim.net.addresses import (
+    BACKEND_PORT,
+    BACKEND_TLS_PORT,
+    VIP,
+    VIP_PORT,
+    VIP_TLS_PORT,
+    ip_to_str,
+)
 from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE
@@ -227,6 +234,10 @@ class Backend:
         ctx.backend = self.name
         ctx.t_backend_first_byte = first_byte
         ctx.t_backend_last_byte = now
+        ctx.client_ip_seen = ip_to_str(conn.remote_ip)
+        ctx.forwarded_for = next(
+            (v for k, v in getattr(req, "headers", ()) if k.lower() == "x-forwarded-for"), None
+        )
         if self.blocking:
             reader: _Reader = conn.user
             reader.reading = False

@@ -238,6 +238,8 @@ class Session:
                 new_upstream=ctx.new_upstream,
                 upstream_tries=ctx.upstream_tries,
                 attempts=pending.attempt + 1,
+                client_ip_seen=ctx.client_ip_seen,
+                forwarded_for=ctx.forwarded_for,
             )
         )
         if not pending.event.triggered:

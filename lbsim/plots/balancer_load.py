@@ -5,7 +5,7 @@ crosses the network. Every mode receives the clients' segments. A NAT balancer
 also receives every response segment from the backends and forwards it; a proxy
 (layer-4 proxy or layer 7) receives the responses on its own backend connections.
 With direct server return (DSR) the backends answer the clients straight through a
-switch, so the response path, nearly all the bytes of a download, never reaches
+router, so the response path, nearly all the bytes of a download, never reaches
 the balancer (concepts C4–C11). Two panels of stacked horizontal bars, one bar per
 variant, split what arrived into *from clients* and *from backends*: payload bytes
 (left) and segments (right).

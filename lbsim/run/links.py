@@ -1,12 +1,13 @@
 """Links of a run and the observers that watch every segment on them.
 
 Theory of operation: every host of a run has its own pair of one-way links to the
-balancer (or, for replies under direct server return, from a switch). A link is
-made from the scenario's link settings; a lossy one gets its own loss stream,
-keyed by the link's name, so loss hits the same segments in every variant. Taps
-see every segment offered to every link: the segment tracer (``segments.csv``)
-and whatever else the caller passes (a packet capture). Several taps are folded
-into one function so a link calls one tracer per segment.
+balancer (or, for replies under direct server return, from the router that is
+the backends' gateway). A link is made from the scenario's link settings; a
+lossy one gets its own loss stream, keyed by the link's name, so loss hits the
+same segments in every variant. Taps see every segment offered to every link:
+the segment tracer (``segments.csv``) and whatever else the caller passes (a
+packet capture). Several taps are folded into one function so a link calls one
+tracer per segment.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class Topology:
         client_mss: MSS of each client's access path.
         client_groups: Client group of each client address.
         client_uplinks: Links from clients towards the balancer.
-        backend_uplinks: Links from backends towards the balancer (or switch).
+        backend_uplinks: Links from backends towards the balancer (or the router).
     """
 
     def __init__(
@@ -63,7 +63,7 @@ class Topology:
             scenario: The scenario (host settings, seed).
             hub: The balancer's name (links are named after their two ends).
             reply_hop: Where backends' and clients' downlinks start (the balancer,
-                or the switch under direct server return).
+                or the router under direct server return).
             params: TCP tunables of every host.
             tracer: Tap of every link, or None.
         """
@@ -113,7 +113,7 @@ class Topology:
 
         Returns:
             The backend, the balancer's view of it, and its uplink (which the
-            caller attaches to the balancer, or to the switch).
+            caller attaches to the balancer, or to the router).
         """
         env, seed, tracer = self.env, self.scenario.seed, self.tracer
         cfg = self.scenario.network.backend_link

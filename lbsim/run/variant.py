@@ -122,12 +122,12 @@ class VariantBuild:
         self.scenario = scenario
         self.balancer = balancer
         self.env = simpy.Environment()
-        self.recorder = Recorder(balancer.name)
+        self.recorder = Recorder(balancer.name, detailed=trace)
         self.params = tcp_params(scenario)
         tracer = combine(([segment_tracer(self.recorder)] if trace else []) + list(taps))
-        # With direct server return, replies reach clients through a switch, not the
-        # balancer: name those links after it.
-        reply_hop = "switch" if balancer.layer == 4 and balancer.mode == "dsr" else balancer.name
+        # With direct server return, replies reach clients through the backends'
+        # default gateway, a router, not the balancer: name those links after it.
+        reply_hop = "router" if balancer.layer == 4 and balancer.mode == "dsr" else balancer.name
         self.topology = self.topology_class(
             self.env, scenario, balancer.name, reply_hop, self.params, tracer
         )
@@ -211,6 +211,7 @@ class VariantBuild:
             fall=hc.fall,
             recorder=self.recorder,
             on_change=lb.health_changed,
+            device=lb.name,
         )
 
     # ----------------------------------------------------------- the objects
@@ -338,8 +339,16 @@ class VariantBuild:
         """End-of-run counters: links, CPU, the balancer's own, backends, health, TCP."""
         sc, cpu, links = self.scenario, self.cpu, self.topology.links
         out: dict[str, float] = {}
+        at_lb = ">" + self.balancer.name
         for side in ("client", "backend"):
-            out[f"segments.{side}_side"] = sum(link.sent for link in links if link.side == side)
+            mine = [link for link in links if link.side == side]
+            out[f"segments.{side}_side"] = sum(link.sent for link in mine)
+            # What the balancer itself had to handle: the links that end at it
+            # (under DSR the backends' replies end at the router instead). Payload
+            # bytes are not counted per link: one more sum in Link.send costs about
+            # 1% of the engine's speed (the trace gives them, see outputs.md).
+            into_lb = [link for link in mine if link.name.endswith(at_lb)]
+            out[f"lb.segments_in.{side}"] = sum(link.sent for link in into_lb)
         out["segments.dropped"] = sum(link.dropped for link in links)
         window = self._cpu_window
         busy = window.get("end", cpu.busy_by(end)) - window.get("start", 0.0)

@@ -162,6 +162,8 @@ _L4_BLIND: Final = {
     "connection (source_hash for per-address); use layer: 7",
     "circuit_breakers": "a layer-4 balancer never sees requests, only connections' bytes, "
     "so it cannot count requests in progress nor answer 503 (concept C14); use layer: 7",
+    "forwarded": "a layer-4 balancer never writes into a request; in nat and dsr modes the "
+    "backend sees the client's own address; use layer: 7",
 }
 
 #: Algorithms whose picks follow the weights that load reports set.
@@ -586,6 +588,23 @@ class CostConfig(_Model):
     per_cache_lookup: Duration = 0.0
 
 
+class ForwardedConfig(_Model):
+    """Client-address headers a layer-7 balancer adds to the requests it forwards.
+
+    A proxy opens its own connections to the backends, so a backend sees the
+    proxy's address as the peer; these headers carry the client's address to it.
+    Each one is appended to (a list grows by one address per proxy tier).
+
+    Attributes:
+        x_forwarded_for: Add ``X-Forwarded-For: <client ip>`` (the de facto header).
+        forwarded: Add the standard ``Forwarded: for=<client ip>;by=<proxy ip>``
+            (RFC 7239).
+    """
+
+    x_forwarded_for: bool = True
+    forwarded: bool = False
+
+
 class BalancerConfig(_Model):
     """One balancer variant; every variant runs on the same workload.
 
@@ -619,6 +638,8 @@ class BalancerConfig(_Model):
         retries: Layer 7: retry failed requests on another backend.
         panic_threshold: Layer 7: when fewer than this share of a route's
             backends are usable, ignore health and use them all (Envoy: 0.5).
+        forwarded: Layer 7: the client-address headers it adds to forwarded
+            requests (``X-Forwarded-For`` on by default).
         cores: CPU cores.
         costs: CPU cost model.
         circuit_breakers: Layer 7: concurrency limits per backend group (Envoy's
@@ -654,6 +675,7 @@ class BalancerConfig(_Model):
     outlier_detection: OutlierConfig | None = None
     retries: RetryConfig | None = None
     panic_threshold: float | None = Field(default=None, ge=0, le=1, validate_default=True)
+    forwarded: ForwardedConfig | None = Field(default=None, validate_default=True)
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
     # --- circuit breakers (layer 7; refused at layer 4 through _L4_BLIND) ---
@@ -706,6 +728,13 @@ class BalancerConfig(_Model):
     def _default_panic(cls, value: object, info: ValidationInfo) -> object:
         if value is None and info.data.get("layer") == 7:
             return 0.5
+        return value
+
+    @field_validator("forwarded", mode="before")
+    @classmethod
+    def _default_forwarded(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.data.get("layer") == 7:
+            return {}
         return value
 
     @field_validator("hash_on", mode="before")

@@ -19,7 +19,6 @@ from typing import Any
 
 from lbsim.net.segment import SEQ_MASK
 from lbsim.records import SegmentRecord
-from lbsim.teach.fields import display_link
 from lbsim.teach.follow import follow_request
 from lbsim.teach.labels import message_tag, segment_label
 from lbsim.teach.messages import is_request, request_id_of
@@ -87,11 +86,10 @@ def connection_text(trace: Trace, request_id: str) -> str:
             rec.payload,
         ) + message_tag(trace, row)
         dropped = "  DROPPED" if rec.dropped else ""
-        lines.append(f"  {rec.time * 1000:9.3f}  {display_link(rec.link):24}  {label}{dropped}")
+        lines.append(f"  {rec.time * 1000:9.3f}  {rec.link:24}  {label}{dropped}")
         for k in attached.get(i, []):
             d = chosen[k]
-            device = "router" if d.device == "switch" else d.device
-            lines.append(f"{'':13}-> {device}: {sentence(d)}")
+            lines.append(f"{'':13}-> {d.device}: {sentence(d)}")
     return "\n".join(lines) + "\n"
 
 

@@ -1,22 +1,22 @@
-"""Decisions the viewer derives from a run's records where the engine records none yet.
+"""The decisions a run's devices recorded, as the viewer and ``lbsim trace`` read them.
 
 Theory of operation: a device's decision is data, a
-:class:`~lbsim.records.DecisionRecord` (reason code plus the values behind it);
-the page turns it into a sentence. The L4 balancer records its own (``table_miss``
-with the algorithm and the backend chosen, ``mss_clamp`` with the MSS before and
-after). For the others this module derives the same kind of record from what the
-run already records, and marks it ``derived``:
+:class:`~lbsim.records.DecisionRecord` (a reason code plus the values behind it),
+recorded by the device itself at the moment it decides; nothing here guesses a
+decision after the fact. :mod:`lbsim.teach.sentences` (and the viewer's script)
+word each reason code. The codes the engine records:
 
-* L7 balancer: one ``l7_pick`` per request that reached a backend (the backend,
-  the algorithm, whether the balancer opened a new upstream connection, how many
-  tries it took), at the time the whole request had arrived
-  (``t_lb_last_byte``); ``cache_hit`` when its cache answered.
-* L4 proxy: one ``proxy_pick`` per client connection (the backend it chose), at
-  the time the client's SYN was sent; the viewer attaches it to the first packet
-  of that connection to reach the proxy.
-
-What cannot be derived (which routing rule matched, which backends health checks
-had marked down, the forwarded-for header) needs emission points in the engine.
+* L4 balancer (NAT, DSR): ``table_miss`` (new entry: the algorithm, the candidates
+  and the backend chosen), ``mss_clamp`` (the MSS option before and after).
+* L4 splicing proxy: ``proxy_pick`` when an accepted client connection is given a
+  backend, with ``warm`` telling a warm pooled connection from a cold connect.
+* L7 balancer: ``rule_match`` (a routing rule with conditions matched: the rule,
+  the group, the algorithm, the backend picked, its requests in flight and the
+  other candidates'), ``l7_pick`` (the same through a catch-all rule), ``retry``,
+  ``cache_hit``, ``refused`` (blocked, no route, not authenticated, not
+  allowed), ``backend_down`` with ``state`` (a backend skipped because it is
+  marked down, ejected or draining), ``ejected`` (outlier detection).
+* Health checks: ``backend_down`` with ``by=health_check`` and ``backend_up``.
 """
 
 from __future__ import annotations
@@ -25,49 +25,17 @@ from typing import Any
 
 from lbsim.records import DecisionRecord
 
-__all__ = ["derived_decisions"]
+__all__ = ["recorded_decisions"]
 
 
-def derived_decisions(build: Any, balancer: Any) -> list[DecisionRecord]:
-    """Decision records derived from a finished (or stopped) run's records.
+def recorded_decisions(build: Any) -> list[DecisionRecord]:
+    """The decisions a variant's run recorded, in time order.
 
     Args:
         build: The variant's build (its ``recorder`` holds the records).
-        balancer: The variant's balancer configuration.
 
     Returns:
-        The derived decisions, each with ``derived=1`` among its values.
+        The records (a stable sort, so decisions taken at the same instant keep
+        the order they were taken in).
     """
-    recorder = build.recorder
-    name = balancer.name
-    out: list[DecisionRecord] = []
-    if balancer.layer == 7:
-        for r in recorder.requests:
-            if r.cache_hit:
-                when = r.t_lb_last_byte if r.t_lb_last_byte is not None else r.t_start
-                out.append(
-                    DecisionRecord(when, name, "cache_hit", r.connection, r.request_id, None,
-                                   (("path", r.path), ("derived", 1)))
-                )  # fmt: skip
-            elif r.backend is not None and r.t_lb_last_byte is not None:
-                values: tuple[tuple[str, str | int | float], ...] = (
-                    ("algorithm", balancer.algorithm),
-                    ("method", r.method),
-                    ("path", r.path),
-                    ("bytes", r.request_bytes),
-                    ("new_upstream", int(bool(r.new_upstream))),
-                    ("tries", int(r.upstream_tries or 1)),
-                    ("derived", 1),
-                )
-                out.append(
-                    DecisionRecord(r.t_lb_last_byte, name, "l7_pick", r.connection,
-                                   r.request_id, r.backend, values)
-                )  # fmt: skip
-    elif getattr(balancer, "mode", None) == "proxy":
-        for c in recorder.connections:
-            if c.side == "client" and c.backend is not None:
-                out.append(
-                    DecisionRecord(c.t_open, name, "proxy_pick", f"{c.src}-{c.dst}", None,
-                                   c.backend, (("algorithm", balancer.algorithm), ("derived", 1)))
-                )  # fmt: skip
-    return out
+    return sorted(build.recorder.decisions, key=lambda d: d.time)

@@ -125,18 +125,12 @@ def field_values(trace: Trace, h: SegmentHeaders) -> dict[tuple[int, str], str]:
     values[(3, "TTL")] = str(ttl)
     values[(2, "source MAC")] = src_mac
     values[(2, "destination MAC")] = dst_mac
-    values[(2, "frame on link")] = display_link(h.link)
+    values[(2, "frame on link")] = h.link
     values[(1, "wire")] = (
         f"{wire_bytes(h.ip_length)} B at {format_bandwidth(info.bandwidth)}, "
         f"+{format_duration(info.latency)}"
     )
     return values
-
-
-def display_link(name: str) -> str:
-    """A link's name as the teaching views write it (the DSR return device is a router)."""
-    sender, _, receiver = name.partition(">")
-    return ">".join("router" if node == "switch" else node for node in (sender, receiver))
 
 
 def frame_header(trace: Trace, link: str) -> tuple[str, str, int]:

@@ -138,7 +138,7 @@ def ladder_segments(
     connections = list(dict.fromkeys(leg.connection for leg in path))
     client = trace.links[path.legs["client_to_lb"].link].sender
     backend = path.record["backend"]
-    nodes = {client, trace.balancer.name, "switch"}  # the engine's name of the DSR router
+    nodes = {client, trace.balancer.name, "router"}  # DSR replies come from the router
     if isinstance(backend, str):
         nodes.add(backend)
     seg = trace.segments

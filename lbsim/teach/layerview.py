@@ -197,8 +197,6 @@ def layer_view(trace: Trace, request_id: str) -> LayerView:
     if from_backend is not None and back_out is not None:
         middle = trace.links[back_out.link].sender
         role = trace.role(middle)
-        if role == "router":
-            middle = "router"  # the engine calls the DSR return device "switch"
         same = same_tcp(from_backend, back_out)
         declared = lb_kind if role == "balancer" else _router_layers(tls)
         l7_action = "read (buffered)" if kind == "l7" and role == "balancer" else "not read"

@@ -34,40 +34,73 @@ def algorithm_reason(values: dict[str, str | int | float]) -> str:
     return f"{name}: {_WHY.get(name, 'chosen by the algorithm')}"
 
 
+_UPSTREAM = {
+    "pooled": "; reuses a pooled connection",
+    "new": "; opens a new connection to it",
+    "wait": "; waits for a pooled connection to free up",
+}
+_SKIPPED = {"down": "marked down", "ejected": "ejected", "draining": "draining"}
+
+
+def _load(v: dict[str, str | int | float]) -> str:
+    """``(1 in flight, others 3, 0)``: the picked backend's load and the others'."""
+    others = str(v.get("others", ""))
+    return f"({v.get('in_flight')} in flight, " + (
+        f"others {others})" if others else "no other candidate)"
+    )
+
+
+def _pick(d: DecisionRecord, v: dict[str, str | int | float]) -> str:
+    """``least_request: ... picked web-3 (1 in flight, others 3); reuses ...``."""
+    return (
+        f"{algorithm_reason(v)} picked {d.backend} {_load(v)}"
+        f"{_UPSTREAM.get(str(v.get('upstream')), '')}"
+    )
+
+
 def sentence(d: DecisionRecord) -> str:
-    """The sentence for one decision, e.g. ``NAT table miss: new entry → web-2 (...)``."""
+    """The sentence for one decision, e.g. ``NAT table miss: new entry \u2192 web-2 (...)``."""
     v = dict(d.values)
-    if d.reason == "table_miss":
+    r = d.reason
+    if r == "table_miss":
         mode = "DSR" if v.get("mode") == "dsr" else "NAT"
         return (
             f"{mode} table miss: new entry \u2192 {d.backend} "
             f"({algorithm_reason(v)}, {v.get('candidates')} candidates)"
         )
-    if d.reason == "mss_clamp":
+    if r == "mss_clamp":
         return f"MSS option clamped {v.get('before')} \u2192 {v.get('after')}"
-    if d.reason == "l7_pick":
-        upstream = (
-            "; opens a new connection to it"
-            if v.get("new_upstream")
-            else "; reuses a pooled connection"
-        )
-        tries = f"; {v.get('tries')} tries" if int(v.get("tries", 1)) > 1 else ""
+    if r == "rule_match":
+        return f"rule {v.get('rule')} matched \u2192 group {v.get('group')} \u2192 {_pick(d, v)}"
+    if r == "l7_pick":
         return (
             f"request complete ({v.get('bytes')} B): {v.get('method')} {v.get('path')} "
-            f"\u2192 {algorithm_reason(v)} picked {d.backend}{upstream}{tries}"
+            f"\u2192 {_pick(d, v)}"
         )
-    if d.reason == "cache_hit":
+    if r == "retry":
+        return f"retry (try {v.get('tries')}): {_pick(d, v)}"
+    if r == "cache_hit":
         return f"cache hit: answered {v.get('path', '')} without a backend"
-    if d.reason == "proxy_pick":
-        return (
-            f"new client connection: {algorithm_reason(v)} picked {d.backend}; "
-            "the proxy opens its own connection to it"
+    if r == "refused":
+        return f"request refused ({v.get('why')}): answered {v.get('status')} without a backend"
+    if r == "proxy_pick":
+        how = (
+            "splices a warm pooled connection to it"
+            if v.get("warm")
+            else "opens its own connection to it (cold connect)"
         )
-    if d.reason == "rule_match":
+        return f"new client connection: {algorithm_reason(v)} picked {d.backend}; the proxy {how}"
+    if r == "backend_down" and v.get("by") == "health_check":
+        return f"health checks: {d.backend} failed {v.get('probes')} probes in a row: marked down"
+    if r == "backend_down":
+        return f"backend {d.backend} {_SKIPPED.get(str(v.get('state')), 'marked down')}: skipped"
+    if r == "backend_up":
         return (
-            f"rule {v.get('rule')} matched \u2192 group {v.get('group')} \u2192 "
-            f"{algorithm_reason(v)} picked {d.backend}"
+            f"health checks: {d.backend} passed {v.get('probes')} probes in a row: marked up again"
         )
-    if d.reason == "backend_down":
-        return f"backend {d.backend} marked down: skipped"
-    return f"{d.reason} {v}"
+    if r == "ejected":
+        return (
+            f"outlier detection: {d.backend} failed {v.get('failures')} requests in a row: "
+            f"ejected for {v.get('ms')} ms"
+        )
+    return f"{r} {v}"

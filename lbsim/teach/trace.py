@@ -44,7 +44,7 @@ from lbsim.results import Results, build_results
 from lbsim.scenario import Scenario
 from lbsim.scenario.schema import BalancerConfig
 from lbsim.sim import VariantRun, build_variant
-from lbsim.teach.decisions import derived_decisions
+from lbsim.teach.decisions import recorded_decisions
 
 __all__ = [
     "LinkInfo",
@@ -108,8 +108,8 @@ class Trace:
         backends: Backend instance names of the run, in order.
         end_time: Simulated time at which tracing stopped.
         complete: Whether the run went to its end (not stopped after a request).
-        decisions: The devices' decisions: those the engine recorded and those
-            derived from the request records (:mod:`lbsim.teach.decisions`).
+        decisions: The decisions the devices recorded, in time order
+            (:mod:`lbsim.teach.decisions`).
     """
 
     scenario: Scenario
@@ -170,13 +170,12 @@ class Trace:
         """What a node of the run is: ``client``, ``balancer``, ``router`` or ``backend``.
 
         With direct server return the backends' answers reach the clients through
-        their default gateway. The engine names that node ``switch``; it is a
-        router (it rewrites the MAC addresses and decrements the TTL), and the
-        teaching views call it that.
+        their default gateway, the node ``router`` (it rewrites the MAC addresses
+        and decrements the TTL).
         """
         if node == self.balancer.name:
             return "balancer"
-        if node == "switch":
+        if node == "router":
             return "router"
         if node in self.backends:
             return "backend"
@@ -298,7 +297,7 @@ def trace_variant(
         backends=tuple(b.name for b in build.backends),
         end_time=run.end_time,
         complete=complete,
-        decisions=(*recorder.decisions, *derived_decisions(build, balancer)),
+        decisions=tuple(recorded_decisions(build)),
     )
 
 

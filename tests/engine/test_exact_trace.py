@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import pytest
 
+from lbsim.net.addresses import ip_from_str
 from lbsim.net.link import wire_bytes
 from lbsim.records import SegmentRecord
 from lbsim.sim import run_variant
+from lbsim.streams import mix_ints, stream_seed
 from scenarios import FREE, scenario
 
 GBPS = 1e9
@@ -46,7 +48,10 @@ TINY = scenario(
 CLIENT = "100.64.0.1:32768"
 VIP = "203.0.113.10:80"
 BACKEND = "10.0.1.1:8080"
-LB_INSIDE = "10.0.0.1:32768"
+# The proxy's own first source port: its rotation starts at a keyed offset of
+# 32768-60999 (RFC 6056, 3.3.3), not at the bottom where the client's starts.
+_FIRST = 32768 + mix_ints(stream_seed(TINY.seed, "ports", "l7"), ip_from_str("10.0.0.1")) % 28232
+LB_INSIDE = f"10.0.0.1:{_FIRST}"
 
 
 def trace(variant: str) -> list[tuple[str, str, str, str, int]]:
@@ -150,3 +155,7 @@ def test_segment_records_are_values() -> None:
     first = run.recorder.segments[0]
     with pytest.raises(AttributeError):
         first.time = 1.0  # type: ignore[misc]
+
+
+def test_the_proxy_port_is_not_the_clients() -> None:
+    assert LB_INSIDE.split(":")[1] != CLIENT.split(":")[1]

@@ -121,8 +121,8 @@ def test_dsr_responses_bypass_the_balancer() -> None:
     assert {s.dst for s in to_backend} == {VIP}
     replies = [s for s in seg if s.link.startswith("web-1>")]
     assert {s.src for s in replies} == {VIP}
-    # ...over the switch, never through the balancer.
-    assert {s.link for s in replies} == {"web-1>switch"}
+    # ...through the router (its gateway), never through the balancer.
+    assert {s.link for s in replies} == {"web-1>router"}
     assert not [s for s in seg if s.link.startswith("dsr>c-")]
     assert run.recorder.requests[0].outcome == "ok"
 

@@ -210,11 +210,6 @@ def routing(driver: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return driver
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lb/l7.py to add X-Forwarded-For to the request it forwards upstream "
-    "(and the capture's HTTP encoder to write it)",
-)
 def test_l7_backend_side_request_carries_x_forwarded_for(routing: Any) -> None:
     _only(routing, "l7", "HTTP request")
     found = False
@@ -229,10 +224,6 @@ def test_l7_backend_side_request_carries_x_forwarded_for(routing: Any) -> None:
     assert found
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs lb/l7.py to record a rule_match DecisionRecord where a route is chosen",
-)
 def test_l7_rule_match_sentence(routing: Any) -> None:
     sentences = routing.execute_script("return lbsimViewer.sentences('l7')")
     assert any(s.startswith("rule /pictures/ matched \u2192 group pictures") for s in sentences)

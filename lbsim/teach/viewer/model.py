@@ -36,7 +36,7 @@ from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import Segment
 from lbsim.records import DecisionRecord, SegmentRecord
 from lbsim.scenario import Scenario
-from lbsim.teach.decisions import derived_decisions
+from lbsim.teach.decisions import recorded_decisions
 from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import is_request, request_id_of, tls_version
 from lbsim.teach.viewer.frames import join_frames, payload_view
@@ -46,7 +46,7 @@ __all__ = ["MAX_EVENTS", "PageTooLarge", "Strings", "ViewerLimits", "variant_mod
 
 #: Most events one page holds (all variants together); past it ``lbsim view`` refuses.
 MAX_EVENTS = 200_000
-#: Name the page gives the device that carries DSR replies (the engine calls it "switch").
+#: The device that carries DSR replies (the backends' gateway).
 ROUTER = "router"
 
 
@@ -288,8 +288,8 @@ def _columns(
         cols["t"].append(rec.time)
         cols["ta"].append(None if math.isnan(arrival) else arrival)
         cols["link"].append(links[rec.link])
-        cols["from"].append(s(_node(sender)))
-        cols["at"].append(s(_node(receiver)))
+        cols["from"].append(s(sender))
+        cols["at"].append(s(receiver))
         cols["src"].append(s(rec.src))
         cols["dst"].append(s(rec.dst))
         cols["sp"].append(rec.sport)
@@ -317,7 +317,7 @@ def _columns(
     n = len(rows)
     out = outgoing(rows, ends, balancer, tap.arrival)
     kinds = {balancer.name: balancer_kind(balancer)}
-    decisions = list(build.recorder.decisions) + derived_decisions(build, balancer)
+    decisions = recorded_decisions(build)
     chosen, attached = attach_decisions(decisions, rows, ends, tap.arrival)
     table = [_decision_json(d) for d in chosen]
     cols["out"] = out
@@ -331,9 +331,9 @@ def _columns(
         "nodes": _nodes(scenario, build, balancer),
         "links": [
             {
-                "name": link.name.replace("switch", ROUTER),
-                "from": _node(link.name.partition(">")[0]),
-                "to": _node(link.name.partition(">")[2]),
+                "name": link.name,
+                "from": link.name.partition(">")[0],
+                "to": link.name.partition(">")[2],
                 "side": link.side,
                 "latency": link.latency,
                 "bandwidth": link.bandwidth,
@@ -345,10 +345,6 @@ def _columns(
         "events": dict(cols),
         "count": n,
     }
-
-
-def _node(name: str) -> str:
-    return ROUTER if name == "switch" else name
 
 
 def _nodes(scenario: Scenario, build: Any, balancer: Any) -> list[dict[str, Any]]:
@@ -367,7 +363,7 @@ def _nodes(scenario: Scenario, build: Any, balancer: Any) -> list[dict[str, Any]
             "ip": f"VIP {ip_to_str(VIP)} / inside {ip_to_str(LB_INSIDE)}",
         }
     )
-    if "switch" in used:
+    if ROUTER in used:
         nodes.append({"name": ROUTER, "role": "router", "ip": "backends' gateway"})
     return nodes
 
@@ -375,7 +371,7 @@ def _nodes(scenario: Scenario, build: Any, balancer: Any) -> list[dict[str, Any]
 def _decision_json(d: DecisionRecord) -> dict[str, Any]:
     return {
         "time": d.time,
-        "device": _node(d.device),
+        "device": d.device,
         "reason": d.reason,
         "conn": d.connection,
         "request": d.request,

@@ -37,7 +37,7 @@ def outgoing(
 ) -> list[int]:
     """Per event, the event its receiver sent on because of it (-1: none)."""
     forwarding = balancer.layer == 4 and getattr(balancer, "mode", "nat") != "proxy"
-    forwarders = {"switch"} | ({balancer.name} if forwarding else set())
+    forwarders = {"router"} | ({balancer.name} if forwarding else set())
     sent: dict[tuple[str, int, int, str, int], deque[int]] = defaultdict(deque)
     carried: dict[tuple[str, str, bool], int] = {}
     for i, (_, rec, _) in enumerate(rows):

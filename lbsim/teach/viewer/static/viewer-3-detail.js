@@ -18,6 +18,20 @@
   function algo(values) {
     return values.algorithm + ": " + (WHY[values.algorithm] || "chosen by the algorithm");
   }
+  var UPSTREAM = {
+    "pooled": "; reuses a pooled connection",
+    "new": "; opens a new connection to it",
+    "wait": "; waits for a pooled connection to free up"
+  };
+  var SKIPPED = {"down": "marked down", "ejected": "ejected", "draining": "draining"};
+  function load(v) {
+    var others = v.others === undefined ? "" : String(v.others);
+    return "(" + v.in_flight + " in flight, " +
+      (others ? "others " + others + ")" : "no other candidate)");
+  }
+  function pick(d, v) {
+    return algo(v) + " picked " + d.backend + " " + load(v) + (UPSTREAM[v.upstream] || "");
+  }
   function sentence(d) {
     var v = d.values || {};
     switch (d.reason) {
@@ -26,20 +40,33 @@
           " (" + algo(v) + ", " + v.candidates + " candidates)";
       case "mss_clamp":
         return "MSS option clamped " + v.before + " \u2192 " + v.after;
+      case "rule_match":
+        return "rule " + v.rule + " matched \u2192 group " + v.group + " \u2192 " + pick(d, v);
       case "l7_pick":
         return "request complete (" + v.bytes + " B): " + v.method + " " + v.path + " \u2192 " +
-          algo(v) + " picked " + d.backend + (v.new_upstream ? "; opens a new connection to it"
-          : "; reuses a pooled connection") + (v.tries > 1 ? "; " + v.tries + " tries" : "");
+          pick(d, v);
+      case "retry":
+        return "retry (try " + v.tries + "): " + pick(d, v);
       case "cache_hit":
         return "cache hit: answered " + (v.path || "") + " without a backend";
+      case "refused":
+        return "request refused (" + v.why + "): answered " + v.status + " without a backend";
       case "proxy_pick":
-        return "new client connection: " + algo(v) + " picked " + d.backend +
-          "; the proxy opens its own connection to it";
-      case "rule_match":
-        return "rule " + v.rule + " matched \u2192 group " + v.group + " \u2192 " + algo(v) +
-          " picked " + d.backend;
+        return "new client connection: " + algo(v) + " picked " + d.backend + "; the proxy " +
+          (v.warm ? "splices a warm pooled connection to it"
+            : "opens its own connection to it (cold connect)");
       case "backend_down":
-        return "backend " + d.backend + " marked down: skipped";
+        if (v.by === "health_check") {
+          return "health checks: " + d.backend + " failed " + v.probes +
+            " probes in a row: marked down";
+        }
+        return "backend " + d.backend + " " + (SKIPPED[v.state] || "marked down") + ": skipped";
+      case "backend_up":
+        return "health checks: " + d.backend + " passed " + v.probes +
+          " probes in a row: marked up again";
+      case "ejected":
+        return "outlier detection: " + d.backend + " failed " + v.failures +
+          " requests in a row: ejected for " + v.ms + " ms";
       default:
         return d.reason + " " + JSON.stringify(v);  // (Python: the values as a dict)
     }
@@ -77,7 +104,7 @@
     var v = pane.v, e = v.events, out = [];
     e.dec[i].forEach(function (k) {
       var d = v.decisions[k];
-      out.push([sentence(d), !!(d.values && d.values.derived)]);
+      out.push([sentence(d), false]);
     });
     var at = S[e.at[i]], from = S[e.from[i]];
     var o = e.out[i];
@@ -185,9 +212,8 @@
     var ex = explanations(pane, i);
     if (!ex.length) { ex.push([null, false]); }
     ex.forEach(function (x) {
-      var box = el("div", { "class": "decision" + (x[1] ? " derived" : "") + (x[0] ? "" : " none") },
+      var box = el("div", { "class": "decision" + (x[0] ? "" : " none") },
         x[0] || "no decision: " + ending);
-      if (x[1]) { box.appendChild(el("small", null, "  (derived from the request records)")); }
       d.appendChild(box);
     });
     var o = e.out[i];
