@@ -253,6 +253,14 @@ def estimate(
     backends = len(scenario.backend_names())
     balancers = list(scenario.balancers)[: variants or len(scenario.balancers)]
     requests = segments = data_bytes = memory_tables = checks = 0.0
+    # A star has two hops (client side, backend side); a topology's path crosses
+    # every router and tier on the way, each hop carrying the segments again.
+    topology = getattr(scenario, "topology", None)
+    hop_factor = (
+        1.0
+        if topology is None
+        else (len(topology.tiers) + len(getattr(topology, "routers", ())) + 1) / 2
+    )
     for balancer in balancers:
         client_side = sum(g.client_segments for g in groups)
         forwards = balancer.layer == 4 and balancer.mode in ("nat", "dsr")
@@ -267,7 +275,7 @@ def estimate(
             checks += count
             backend_side += count * _CHECK_SEGMENTS[balancer.health_check.kind]
         requests += sum(g.requests for g in groups)
-        segments += client_side + backend_side
+        segments += (client_side + backend_side) * hop_factor
         data_bytes += 2 * sum(g.data_bytes for g in groups)
         params = dict(balancer.params)
         points = float(params.get("vnodes", 0) or 0) + float(params.get("table_size", 0) or 0) / 10

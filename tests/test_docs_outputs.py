@@ -137,6 +137,7 @@ def test_instance_rows_match_a_topology_run() -> None:
             "table_expired",
             "table_refused",
             "retries",
+            "algorithm.spills",
         }, name
     assert all("requests" in instances[f"proxies-{i}"] for i in (1, 2, 3))
     assert all("flows" in instances[f"maglev-{i}"] for i in (1, 2))
