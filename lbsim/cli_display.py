@@ -68,6 +68,7 @@ class ProgressReporter:
                 del self._started[name]
 
     def __call__(self, variant: str, fraction: float) -> None:
+        """Show that ``variant`` has done ``fraction`` (0 to 1) of its simulated time."""
         fraction = min(max(float(fraction), 0.0), 1.0)
         if variant not in self._tasks:
             description = f"{self._scenario_name}: variant {variant}"
