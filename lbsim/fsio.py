@@ -1,5 +1,7 @@
-"""Output files on disk: atomic writes with one file mode, a lock per output folder,
-and the leftovers of killed runs.
+"""Output files on disk.
+
+Atomic writes with one file mode, a lock per output folder, and the leftovers of
+killed runs.
 
 Theory of operation:
     Every output of lbsim is written *atomically*: into a hidden temporary sibling

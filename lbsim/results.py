@@ -117,38 +117,48 @@ class ScenarioLike(Protocol):
     """What :func:`build_results` reads from a scenario (``lbsim.scenario.Scenario``)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Scenario name, used in titles and file names."""
 
     @property
-    def seed(self) -> int: ...
+    def seed(self) -> int:
+        """Master seed of the run."""
 
     @property
-    def duration(self) -> float: ...
+    def duration(self) -> float:
+        """Simulated seconds, warm-up included."""
 
     @property
-    def warmup(self) -> float: ...
+    def warmup(self) -> float:
+        """Seconds at the start left out of the statistics."""
 
 
 class VariantRunLike(Protocol):
     """What :func:`build_results` reads from one variant's run (``lbsim.sim.VariantRun``)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Variant name, as the scenario gives it."""
 
     @property
-    def layer(self) -> int: ...
+    def layer(self) -> int:
+        """Balancing layer, 4 or 7."""
 
     @property
-    def algorithm(self) -> str: ...
+    def algorithm(self) -> str:
+        """Balancing algorithm's registered name."""
 
     @property
-    def recorder(self) -> Recorder: ...
+    def recorder(self) -> Recorder:
+        """The records the run collected."""
 
     @property
-    def backends(self) -> tuple[str, ...]: ...
+    def backends(self) -> tuple[str, ...]:
+        """Backend names, in the scenario's order."""
 
     @property
-    def wall_seconds(self) -> float: ...
+    def wall_seconds(self) -> float:
+        """Wall-clock seconds the run took."""
 
 
 @dataclass

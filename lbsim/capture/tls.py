@@ -100,8 +100,11 @@ def _ticket_bytes(ticket: Ticket | None) -> bytes:
 
 
 def _session_id(flight: TlsHandshake, server: bool) -> bytes:
-    """Legacy session id: the client's, echoed by a TLS 1.3 server or on resumption;
-    a fresh one from a TLS 1.2 server in a full handshake."""
+    """Legacy session id for one side of a handshake.
+
+    The client's own, echoed by a TLS 1.3 server or on resumption; a fresh one
+    from a TLS 1.2 server in a full handshake.
+    """
     fresh = server and flight.version == "1.2" and not flight.resumed
     return _random(flight, b"server session" if fresh else b"session", wire.SESSION_ID)
 

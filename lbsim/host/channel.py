@@ -222,9 +222,11 @@ class TlsChannel:
             self.app.on_data(conn, nbytes, ends, push, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
+        """Pass the peer's FIN on to the application."""
         self.app.on_peer_fin(conn, now)
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        """Pass the connection's close (and its error, if any) on to the application."""
         self.app.on_closed(conn, now, error)
 
     @property

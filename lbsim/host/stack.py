@@ -117,8 +117,11 @@ class TcpStack:
         self.listening[(ip, port)] = accept
 
     def _isn(self, key: Key) -> int:
-        """Initial sequence number, as RFC 6528 builds it: a clock ticking every 4 us
-        plus a keyed hash of the 4-tuple, so a reused 4-tuple starts elsewhere."""
+        """Initial sequence number, as RFC 6528 builds it.
+
+        A clock ticking every 4 us plus a keyed hash of the 4-tuple, so a reused
+        4-tuple starts elsewhere.
+        """
         clock = int(self.env.now * 250_000)
         return (clock + mix_ints(self.salt, *key)) & SEQ_MASK
 

@@ -59,24 +59,29 @@ class ClientSide:
         conn.stream_data = True
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
+        """Count the client connection once its handshake completes."""
         self.lb.client_connections += 1
 
     def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
+        """Hand request bytes to the proxy's buffering and limits."""
         self.lb.request_bytes(self, nbytes, ends, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
+        """A whole request arrived: count it in flight and let the proxy route it."""
         if self.dead:
             return
         self.in_flight += 1
         self.lb.request_complete(self, message, first_byte, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
+        """Close now, or once the requests in flight are answered."""
         if self.in_flight:
             self.closing = True
         else:
             conn.close(now)
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        """Forget the client connection and release the bytes it still held."""
         self.lb.client_connections -= 1
         self.lb.release_held(self)
 

@@ -70,6 +70,7 @@ class Upstream:
         self.channel: PlainChannel | TlsChannel | None = None
 
     def assign(self, client: ClientSide, req: HttpRequest, now: float) -> None:
+        """Give this upstream connection a client's request; send it once ready."""
         self.client = client
         self.request = req
         self.idle_since = None
@@ -102,6 +103,7 @@ class Upstream:
             call_at(self.lb.env, now + timeout, self.lb.try_timeout, self, self.requests)
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
+        """Send the waiting request, or return to the idle pool if there is none."""
         if self.channel is None:
             self.channel = PlainChannel(conn, self.lb.stack)
         if self.request is not None:
@@ -110,16 +112,20 @@ class Upstream:
             self.lb.release(self, now)
 
     def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
+        """Relay response bytes towards the client."""
         self.lb.response_bytes(self, nbytes, ends, push, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
+        """A whole response arrived: complete the request it answers."""
         self.lb.response_complete(self, message, now)
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
+        """The backend closed: close our side and fail what was in flight."""
         conn.close(now)
         self.lb.upstream_failed(self, now, "backend closed the connection")
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        """The connection ended: fail what was in flight and record the connection."""
         self.lb.upstream_failed(self, now, f"upstream connection {error or 'closed'}")
         self.lb.record_upstream(self, now, error)
 

@@ -170,13 +170,16 @@ class Constant(Distribution):
 
     @property
     def mean(self) -> float:
+        """The constant value itself."""
         return self.value
 
     @property
     def cv(self) -> float:
+        """Zero: a constant does not vary."""
         return 0.0
 
     def quantile(self, u: float) -> float:
+        """The constant value, whatever ``u``."""
         _check_u(u)
         return self.value
 
@@ -202,9 +205,11 @@ class Exponential(Distribution):
 
     @property
     def cv(self) -> float:
+        """One: an exponential's standard deviation equals its mean."""
         return 1.0
 
     def quantile(self, u: float) -> float:
+        """Inverse CDF: ``-mean * ln(1 - u)``."""
         _check_u(u)
         return -self.mean * math.log1p(-u)
 
@@ -229,15 +234,18 @@ class Uniform(Distribution):
 
     @property
     def mean(self) -> float:
+        """Midpoint of the two bounds."""
         return (self.low + self.high) / 2
 
     @property
     def cv(self) -> float:
+        """Width over (sqrt(3) times the sum of the bounds); 0 when both bounds are 0."""
         if self.mean == 0:
             return 0.0
         return (self.high - self.low) / (math.sqrt(3) * (self.high + self.low))
 
     def quantile(self, u: float) -> float:
+        """Inverse CDF: linear from ``low`` at 0 to ``high`` at 1."""
         _check_u(u)
         return self.low + u * (self.high - self.low)
 
@@ -265,6 +273,7 @@ class LogNormal(Distribution):
         object.__setattr__(self, "_mu", math.log(self.mean) - variance / 2)
 
     def quantile(self, u: float) -> float:
+        """Inverse CDF through the standard normal's inverse CDF."""
         _check_u(u)
         if u == 0.0:
             return 0.0
@@ -352,9 +361,11 @@ class Erlang(Distribution):
 
     @property
     def cv(self) -> float:
+        """``1 / sqrt(k)``: the sum of k exponential stages varies sqrt(k) times less."""
         return 1 / math.sqrt(self.k)
 
     def quantile(self, u: float) -> float:
+        """Inverse CDF of the Erlang-k, found numerically."""
         _check_u(u)
         if u == 0.0:
             return 0.0
@@ -443,11 +454,13 @@ class Pareto(Distribution):
 
     @property
     def cv(self) -> float:
+        """``1 / sqrt(alpha * (alpha - 2))``; infinite when alpha <= 2."""
         if self.alpha <= 2:
             return math.inf
         return 1 / math.sqrt(self.alpha * (self.alpha - 2))
 
     def quantile(self, u: float) -> float:
+        """Inverse CDF of the Pareto with the minimum that gives this mean."""
         _check_u(u)
         return self._minimum * (1.0 - u) ** (-1.0 / self.alpha)
 

@@ -74,7 +74,7 @@ class Table:
     rows: tuple[Mapping[str, Any], ...]
 
     def to_csv(self) -> str:
-        """The table as CSV text (see :func:`format_cell`), ``\\n`` line ends."""
+        r"""The table as CSV text (see :func:`format_cell`), ``\n`` line ends."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.columns)

@@ -155,12 +155,14 @@ def frame_header(trace: Trace, link: str) -> tuple[str, str, int]:
 
 
 def visible_layers(tls: bool) -> tuple[int, ...]:
+    """OSI layers the field table shows: 7, 6 (only with TLS), 4, 3, 2, 1."""
     return (7, 6, 4, 3, 2, 1) if tls else (7, 4, 3, 2, 1)
 
 
 def endpoint_rows(
     values: dict[tuple[int, str], str], tls: bool, action: str, sending: bool
 ) -> tuple[FieldRow, ...]:
+    """Field rows for a client or backend: each value in the sent or the received column."""
     rows = []
     for (layer, name), value in values.items():
         if layer not in visible_layers(tls):
@@ -269,6 +271,7 @@ def endpoint_pair_rows(
 
 
 def l6_action(kind: str, tls_in: bool, tls_out: bool, observed: bool) -> str:
+    """What a device does at layer 6 (TLS), in words, for the field table."""
     if not observed:
         return "(no TLS in the trace)"
     if kind == "l7":

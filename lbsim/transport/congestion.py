@@ -81,13 +81,16 @@ class NewReno:
         return True
 
     def on_duplicate_ack(self, flight: int, snd_max: int, mss: int) -> int:
-        """One more duplicate ACK; returns :data:`NOTHING`, :data:`FAST_RETRANSMIT` or
-        :data:`SEND_MORE` (the window was inflated during recovery).
+        """Count one more duplicate ACK and say what the sender should do.
 
         Args:
             flight: Bytes outstanding (highest sent minus oldest unacknowledged).
             snd_max: Highest stream offset sent.
             mss: Sender's MSS.
+
+        Returns:
+            :data:`NOTHING`, :data:`FAST_RETRANSMIT` or :data:`SEND_MORE` (the window
+            was inflated during recovery).
         """
         self.dupacks += 1
         if self.dupacks == 3 and not self.in_recovery:

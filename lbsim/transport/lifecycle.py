@@ -127,7 +127,10 @@ class ConnectionLifecycle:
         """Create an endpoint.
 
         Args:
-            local_ip, local_port, remote_ip, remote_port: The 4-tuple.
+            local_ip: This end's address.
+            local_port: This end's port.
+            remote_ip: The peer's address.
+            remote_port: The peer's port.
             mss: MSS this end can receive (its interface MTU minus 40).
             isn: Initial sequence number (32-bit).
             listener: Receives application-level happenings.

@@ -97,8 +97,11 @@ class TwoChoices(WeightedAlgorithm):
         self.replacement = boolean(self.name, "replacement", replacement)
 
     def _sample(self, n: int) -> Sequence[int]:
-        """Indices of the candidates compared by one pick, in draw order (d > 2 or
-        with replacement; ``pick`` draws the classic two distinct ones itself)."""
+        """Indices of the candidates compared by one pick, in draw order.
+
+        Used for d > 2 or with replacement; ``pick`` draws the classic two distinct
+        ones itself.
+        """
         if self.replacement:
             randrange = self.rng.randrange
             return [randrange(n) for _ in range(self.choices)]

@@ -97,8 +97,10 @@ class RoundRobin(WeightedAlgorithm):
 
 
 class WeightedRoundRobin(RoundRobin):
-    """Smooth weighted round robin, at layer 4 next to plain ``round_robin`` and at
-    layer 7 (where ``round_robin`` is weighted too, as in nginx and Envoy).
+    """Smooth weighted round robin.
+
+    At layer 4 it sits next to plain ``round_robin``; at layer 7 ``round_robin`` is
+    weighted too, as in nginx and Envoy.
 
     Args:
         rng: The balancer's random stream (unused).

@@ -1,4 +1,4 @@
-"""The viewer page: one self-contained HTML file, and the same page inline in Jupyter.
+r"""The viewer page: one self-contained HTML file, and the same page inline in Jupyter.
 
 Theory of operation: :func:`view` runs the chosen variants on the same scenario
 and seed (:func:`lbsim.teach.viewer.model.variant_model`), collects their models
@@ -10,7 +10,7 @@ kind (a Content-Security-Policy of ``default-src 'none'`` says so to the browser
 too), so it opens from a file on a USB stick in a classroom without internet.
 
 The JSON sits in a ``<script type="application/json">`` element; the one sequence
-that could end that element early, ``</``, is written ``<\\/`` (the same string to
+that could end that element early, ``</``, is written ``<\/`` (the same string to
 a JSON parser). :class:`ViewerPage` holds the page; in Jupyter its
 ``_repr_html_`` puts it in an ``iframe`` (``srcdoc``) so the page's script and
 style cannot touch the notebook's.

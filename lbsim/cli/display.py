@@ -6,7 +6,7 @@ not a terminal); :class:`CountProgress` counts finished units of work (the runs 
 sweep, the data of the report figures) with an estimated time left; and
 :func:`comparison_tables` lays out ``summary.json`` as the rich table ``lbsim run``
 prints, split in two when the terminal is narrow. Names and values from a scenario
-are shown through :func:`lbsim.cli_output.printable`, so control characters in them
+are shown through :func:`lbsim.cli.output.printable`, so control characters in them
 cannot reach the terminal. Only :mod:`lbsim.cli` uses this module; rich is imported
 inside the functions, so ``lbsim --help`` stays fast.
 """
@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lbsim.cli_output import printable
+from lbsim.cli.output import printable
 
 __all__ = ["CountProgress", "ProgressReporter", "clock", "comparison_tables"]
 
@@ -68,6 +68,7 @@ class ProgressReporter:
                 del self._started[name]
 
     def __call__(self, variant: str, fraction: float) -> None:
+        """Show that ``variant`` has done ``fraction`` (0 to 1) of its simulated time."""
         fraction = min(max(float(fraction), 0.0), 1.0)
         if variant not in self._tasks:
             description = f"{self._scenario_name}: variant {variant}"

@@ -37,7 +37,7 @@ _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 
 
 def printable(text: object) -> str:
-    """``text`` with every control character written as an escape (``\\n``, ``\\x07``).
+    r"""``text`` with every control character written as an escape (``\n``, ``\x07``).
 
     Args:
         text: Anything; converted with ``str``.
