@@ -126,3 +126,45 @@ def test_spill_files_removed_however_the_program_ends(tmp_path: Path, ending: st
     )
     assert (done.returncode == 0) == (ending == "success")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_results_tables_and_summary_same_when_spilled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import dataclass
+
+    import pandas as pd
+
+    from lbsim.records import Recorder
+    from lbsim.results import build_results
+    from lbsim.scenario import load_scenario
+    from lbsim.sim import run_scenario
+
+    scenario = load_scenario(ROOT / "scenarios" / "quickstart.yaml", ["duration=2s", "warmup=0.5s"])
+    runs = run_scenario(scenario)
+    memory = build_results(scenario, runs)
+
+    @dataclass
+    class Spilled:
+        name: str
+        layer: int
+        algorithm: str
+        recorder: Recorder
+        backends: tuple[str, ...]
+        wall_seconds: float
+
+    monkeypatch.setenv("LBSIM_SPILL_ROWS", "9")
+    copies = []
+    for run in runs:
+        recorder = Recorder(run.name)
+        recorder.requests.extend(run.recorder.requests)
+        recorder.connections.extend(run.recorder.connections)
+        recorder.series, recorder.counters = run.recorder.series, run.recorder.counters
+        assert recorder.requests.spilled > 0
+        copies.append(
+            Spilled(run.name, run.layer, run.algorithm, recorder, run.backends, run.wall_seconds)
+        )
+    spilled = build_results(scenario, copies)
+    assert spilled.summary == memory.summary
+    pd.testing.assert_frame_equal(spilled.requests, memory.requests)
+    pd.testing.assert_frame_equal(spilled.connections, memory.connections)
+    pd.testing.assert_frame_equal(spilled.segments, memory.segments)
+    assert spilled.window_requests("l7").equals(memory.window_requests("l7"))
