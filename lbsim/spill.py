@@ -178,6 +178,14 @@ class RecordLog(Generic[R]):
             return self._buffer[index]
         return list(self)[index]
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list, tuple or log holding the same records in the same order."""
+        if isinstance(other, RecordLog | list | tuple):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a list
+
     def __repr__(self) -> str:
         kind = self.record_type.__name__
         return f"RecordLog({kind}, {len(self)} records, {self._spilled} spilled)"
