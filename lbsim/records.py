@@ -2,8 +2,10 @@
 
 Theory of operation: the engine never builds tables while it runs. Each finished
 request, each closed connection and (when traced) each segment on a link becomes
-one immutable record appended to a :class:`Recorder`. Time series (table size,
-buffered bytes, CPU busy time) are sampled into plain lists. ``lbsim.results``
+one immutable record appended to a :class:`Recorder`, whose record logs spill to
+disk in chunks past a few thousand records (:mod:`lbsim.spill`), so memory does not
+grow with the length of a run. Time series (table size, buffered bytes, CPU busy
+time) are sampled into plain lists. ``lbsim.results``
 converts all of it to pandas once, after the run. Columns are documented in
 ``docs/reference/outputs.md``; ``None`` means "not applicable", never ``False``.
 """
@@ -11,6 +13,8 @@ converts all of it to pandas once, after the run. Columns are documented in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from lbsim.spill import RecordLog, SpillArea
 
 #: Values allowed in :attr:`RequestRecord.outcome`.
 OUTCOMES = ("ok", "error", "blocked", "timeout", "rejected")
@@ -190,15 +194,20 @@ class DecisionRecord:
 class Recorder:
     """Collects records and samples for one variant's run.
 
-    Components call the ``add_*`` methods; nothing here knows about pandas.
+    Components call the ``add_*`` methods or append to the logs; nothing here knows
+    about pandas. The record logs are :class:`~lbsim.spill.RecordLog` sequences:
+    past a few thousand records they keep their records in chunk files of
+    ``spill`` (a temporary directory), so a long run's memory stays flat.
     """
 
     variant: str
-    requests: list[RequestRecord] = field(default_factory=list)
-    connections: list[ConnectionRecord] = field(default_factory=list)
-    segments: list[SegmentRecord] = field(default_factory=list)
+    #: Where the record logs spill their chunks (deleted with the recorder).
+    spill: SpillArea = field(default_factory=SpillArea, repr=False)
+    requests: RecordLog[RequestRecord] = field(init=False)
+    connections: RecordLog[ConnectionRecord] = field(init=False)
+    segments: RecordLog[SegmentRecord] = field(init=False)
     #: Device decisions (one per connection or request decided, never per segment).
-    decisions: list[DecisionRecord] = field(default_factory=list)
+    decisions: RecordLog[DecisionRecord] = field(init=False)
     #: Named time series: name -> list of (time, value) samples.
     series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: Named counters (segments per side, drops, ...).
@@ -206,6 +215,12 @@ class Recorder:
     #: Keep per-request decisions too (set with segment tracing, as the teaching
     #: tools run): one record per request would otherwise grow without bound.
     detailed: bool = False
+
+    def __post_init__(self) -> None:
+        self.requests = RecordLog(RequestRecord, self.spill)
+        self.connections = RecordLog(ConnectionRecord, self.spill)
+        self.segments = RecordLog(SegmentRecord, self.spill)
+        self.decisions = RecordLog(DecisionRecord, self.spill)
 
     def sample(self, name: str, time: float, value: float) -> None:
         """Append one sample to the time series ``name``."""

@@ -34,11 +34,11 @@ import math
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,8 @@ import pandas as pd
 from lbsim import metrics
 from lbsim.records import OUTCOMES, ConnectionRecord, Recorder, RequestRecord, SegmentRecord
 from lbsim.scenario.topology import TopologyConfig
+from lbsim.spill import Columns, RecordLog
+from lbsim.tables import LazyFrame, LazyTable, SortedRequests
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -217,27 +219,48 @@ class Results:
         return _in_window(frame, self.warmup, self.duration)
 
 
+# The three record tables are LazyFrame descriptors (installed after the dataclass is
+# made, so they stay required arguments): each accepts a DataFrame or a LazyTable and
+# builds a lazy one on first read (``lbsim.tables``).
+_TABLES: dict[str, LazyFrame] = {}
+for _name in ("requests", "connections", "segments"):
+    _TABLES[_name] = LazyFrame()
+    _TABLES[_name].__set_name__(Results, _name)
+    setattr(Results, _name, _TABLES[_name])
+
+
 def _in_window(requests: pd.DataFrame, warmup: float, duration: float) -> pd.DataFrame:
     """Rows whose ``t_start`` lies in the statistics window ``[warmup, duration)``."""
     return requests[(requests["t_start"] >= warmup) & (requests["t_start"] < duration)]
 
 
-def _frame(records: Sequence[Any], record_type: type) -> pd.DataFrame:
-    """Build a DataFrame with one column per dataclass field, typed from its annotation."""
+def _frame(records: Sequence[Any] | Columns, record_type: type) -> pd.DataFrame:
+    """Build a DataFrame with one column per dataclass field, typed from its annotation.
+
+    ``records`` is a sequence of records or a chunk of columns (:mod:`lbsim.spill`).
+    """
     columns: dict[str, Any] = {}
     for spec in fields(record_type):
-        getter = attrgetter(spec.name)
         dtype = _DTYPES.get(str(spec.type), "object")
-        columns[spec.name] = pd.Series([getter(r) for r in records], dtype=dtype)
+        if isinstance(records, dict):
+            values = records[spec.name]
+        else:
+            getter = attrgetter(spec.name)
+            values = [getter(r) for r in records]
+        columns[spec.name] = pd.Series(values, dtype=dtype)
     return pd.DataFrame(columns)
+
+
+def _request_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``requests.csv`` columns: the latency added, contract columns first."""
+    frame["latency"] = frame["t_end"] - frame["t_start"]
+    rest = [c for c in frame.columns if c not in REQUEST_COLUMNS]
+    return frame[[*REQUEST_COLUMNS, *rest]]
 
 
 def _requests_frame(records: Sequence[RequestRecord]) -> pd.DataFrame:
     """``requests.csv`` rows: contract columns first, ordered by issue time."""
-    frame = _frame(records, RequestRecord)
-    frame["latency"] = frame["t_end"] - frame["t_start"]
-    rest = [c for c in frame.columns if c not in REQUEST_COLUMNS]
-    frame = frame[[*REQUEST_COLUMNS, *rest]]
+    frame = _request_columns(_frame(records, RequestRecord))
     return frame.sort_values(["t_start", "request_id"], kind="mergesort", ignore_index=True)
 
 
@@ -355,8 +378,36 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _request_table(runs: list[SortedRequests]) -> LazyTable:
+    """``requests.csv``: each variant's requests in table order, block by block."""
+    names = [f.name for f in fields(RequestRecord)]
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        for requests in runs:
+            for block in requests.blocks(names):
+                yield _request_columns(_frame(block, RequestRecord))
+
+    return LazyTable(blocks, lambda: _requests_frame([]), sum(len(r) for r in runs))
+
+
+def _record_table(logs: list[RecordLog[Any]], record_type: type) -> LazyTable:
+    """A table of records in append order, variant after variant, chunk by chunk."""
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        for log in logs:
+            for chunk in log.column_chunks():
+                yield _frame(chunk, record_type)
+
+    return LazyTable(blocks, lambda: _frame([], record_type), sum(len(log) for log in logs))
+
+
 def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Results:
     """Turn the recorders of a scenario's variant runs into :class:`Results`.
+
+    The summary is computed from a few compact columns per request
+    (:meth:`lbsim.tables.SortedRequests.summary_frame`); the full tables are built only when
+    read (``Results.requests`` ...) and are streamed chunk by chunk into the CSV
+    files by :func:`write_outputs`.
 
     Args:
         scenario: The scenario that was run (name, seed, duration, warmup).
@@ -366,25 +417,18 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
         The results; ``summary`` follows the ``summary.json`` contract.
     """
     warmup, duration = float(scenario.warmup), float(scenario.duration)
-    request_frames = [_requests_frame(run.recorder.requests) for run in runs]
-    requests = _concat(request_frames, _requests_frame([]))
-    connections = _concat(
-        [_frame(run.recorder.connections, ConnectionRecord) for run in runs],
-        _frame([], ConnectionRecord),
-    )
-    segments = _concat(
-        [_frame(run.recorder.segments, SegmentRecord) for run in runs],
-        _frame([], SegmentRecord),
-    )
+    sorted_requests = [SortedRequests(run.recorder.requests) for run in runs]
     empty_series = pd.DataFrame(columns=list(TIMESERIES_DTYPES)).astype(TIMESERIES_DTYPES)
     timeseries = _concat([_timeseries_frame(run) for run in runs], empty_series)
 
     variants: dict[str, Any] = {}
-    for run, frame in zip(runs, request_frames, strict=True):
+    for run, requests in zip(runs, sorted_requests, strict=True):
+        frame = requests.summary_frame()
         window = _in_window(frame, warmup, duration)
         ends = frame["t_end"]
         finished = int(((frame["outcome"] == "ok") & (ends >= warmup) & (ends < duration)).sum())
         variants[run.name] = _variant_summary(run, window, duration - warmup, finished)
+        del frame, window, ends
     summary = _json_safe(
         {
             "scenario": scenario.name,
@@ -399,9 +443,14 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
         seed=scenario.seed,
         duration=duration,
         warmup=warmup,
-        requests=requests,
-        connections=connections,
-        segments=segments,
+        # LazyTables: the tables' descriptors build the DataFrames when first read.
+        requests=cast(pd.DataFrame, _request_table(sorted_requests)),
+        connections=cast(
+            pd.DataFrame, _record_table([r.recorder.connections for r in runs], ConnectionRecord)
+        ),
+        segments=cast(
+            pd.DataFrame, _record_table([r.recorder.segments for r in runs], SegmentRecord)
+        ),
         timeseries=timeseries,
         summary=summary,
         backends={run.name: tuple(run.backends) for run in runs},
@@ -465,14 +514,28 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def _write_table(results: Results, name: str, path: Path) -> Path | None:
+    """Write table ``name``, streamed when it is not loaded yet.
+
+    Returns:
+        The file written, or ``None`` if the table is empty and optional (``segments``).
+    """
+    table = _TABLES[name].raw(results)
+    rows = table.rows if isinstance(table, LazyTable) else len(table)
+    if name == "segments" and rows == 0:
+        return None
+    if isinstance(table, LazyTable):
+        return table.write_csv(path)
+    return _write_csv(table, path)
+
+
 def _write_all(results: Results, directory: Path) -> list[Path]:
     """Write every table and the summary into ``directory`` (which exists and is empty)."""
-    written = [
-        _write_csv(results.requests, directory / "requests.csv"),
-        _write_csv(results.connections, directory / "connections.csv"),
-    ]
-    if not results.segments.empty:
-        written.append(_write_csv(results.segments, directory / "segments.csv"))
+    written = []
+    for name in ("requests", "connections", "segments"):
+        path = _write_table(results, name, directory / f"{name}.csv")
+        if path is not None:
+            written.append(path)
     written.append(_write_csv(results.timeseries, directory / "timeseries.csv"))
     summary_path = directory / "summary.json"
     text = json.dumps(_json_safe(results.summary), indent=2, allow_nan=False)
