@@ -255,12 +255,8 @@ def estimate(
     requests = segments = data_bytes = memory_tables = checks = 0.0
     # A star has two hops (client side, backend side); a topology's path crosses
     # every router and tier on the way, each hop carrying the segments again.
-    topology = getattr(scenario, "topology", None)
-    hop_factor = (
-        1.0
-        if topology is None
-        else (len(topology.tiers) + len(getattr(topology, "routers", ())) + 1) / 2
-    )
+    topology = scenario.topology
+    hop_factor = 1.0 if topology is None else (len(topology.tiers) + len(topology.routers) + 1) / 2
     for balancer in balancers:
         client_side = sum(g.client_segments for g in groups)
         forwards = balancer.layer == 4 and balancer.mode in ("nat", "dsr")

@@ -290,18 +290,17 @@ class BackendGroup(_Model):
     io_model: Literal["event", "blocking"] = "event"
     tls_key: KeyType = "ecdsa_p256"
     read_only: bool = False
+    # --- cold start (warm-up penalty of a new server) ---
+    warmup_penalty: float = Field(default=1.0, ge=1.0, le=100.0)
+    warmup_window: Duration = 0.0
+    # --- load reports (read by a layer-7 balancer with weights_from_reports) ---
+    load_report_period: PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _check_bounds(self) -> Self:
         check_bound("count", "backends", self.count)
         check_bound("workers", "workers", self.workers)
         return self
-
-    # --- cold start (warm-up penalty of a new server) ---
-    warmup_penalty: float = Field(default=1.0, ge=1.0, le=100.0)
-    warmup_window: Duration = 0.0
-    # --- load reports (read by a layer-7 balancer with weights_from_reports) ---
-    load_report_period: PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _check_warmup(self) -> Self:
