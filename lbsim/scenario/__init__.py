@@ -8,7 +8,7 @@ Typical use::
 The package sits below the engine and imports nothing else from ``lbsim``. Its modules,
 one concept each: ``units`` (quantities such as "10ms"), ``distributions`` and
 ``grammar`` (distribution objects and their text form), ``fields`` (annotated field
-types), ``schema`` (the models), ``paths`` (dotted key paths), ``overrides``
+types), ``schema`` (the models, one module per concept), ``paths`` (dotted key paths), ``overrides``
 (``--set``), ``errors`` (one-line error messages) and ``loader`` (files).
 """
 
