@@ -9,7 +9,8 @@ trace (:mod:`~lbsim.teach.follow`), and shows it two ways:
   component on the request's path, which OSI layers it read and which header fields
   it rewrote or replaced, before and after (concept C3, and C1, C6, C8, C9, C15,
   C16 through the evidence it shows);
-* :func:`ladder_figure` (:mod:`~lbsim.teach.ladder`, labels by
+* :func:`ladder_figure` (:mod:`~lbsim.teach.ladder`, segments picked by
+  :mod:`~lbsim.teach.ladder_select`, labels by
   :mod:`~lbsim.teach.labels`): a sequence ("ladder") diagram of the request's
   connection(s), client | balancer | backend, time flowing down.
 
