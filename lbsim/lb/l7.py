@@ -27,12 +27,10 @@ This module is the proxy itself (parse, dispatch, responses, changes); its
 client connections, buffers and limits are in :mod:`lbsim.lb.l7_buffers`, its
 settings in :mod:`lbsim.lb.l7_config`, its pooled backend connections in
 :mod:`lbsim.lb.l7_upstream`, its retries and outlier hooks in
-:mod:`lbsim.lb.l7_retries`.
+:mod:`lbsim.lb.l7_retries`, its handling of responses in :mod:`lbsim.lb.l7_responses`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import simpy
 
@@ -61,6 +59,7 @@ from lbsim.lb.l7_config import (
     router_of,
 )
 from lbsim.lb.l7_decisions import record_cache_hit, record_pick, record_refusal, record_skips
+from lbsim.lb.l7_responses import Responses
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
 from lbsim.lb.load_weights import ReportedWeights
@@ -72,14 +71,12 @@ from lbsim.records import Recorder
 from lbsim.scenario.faults import RetryConfig
 from lbsim.scenario.features import TlsServerConfig
 from lbsim.sched import call_at
-from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection
 
 __all__ = ["ClientSide", "L7Balancer", "L7Costs", "Limits", "head_bytes"]
 
 
-
-class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
+class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
     """Layer-7 reverse proxy.
 
     Attributes:
@@ -396,85 +393,6 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
     ) -> None:
         self.local_answers[status] = self.local_answers.get(status, 0) + 1
         self._reply(client, HttpResponse(req, status, size, self.name), now)
-
-    # ----------------------------------------------------------- responses
-
-    def response_bytes(
-        self, upstream: Upstream, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
-        """Response bytes from a backend: hold them, or relay them at once (streamed)."""
-        client = upstream.client
-        if not self._streams(upstream):
-            self.buffer(nbytes)
-        elif client is not None and client.conn.state in _SENDABLE:
-            upstream.relayed += nbytes
-            attempt = self._attempts.get(upstream.request.request_id) if upstream.request else None
-            if ends and self.affinity is not None and attempt is not None:
-                ends = self.affinity.stamp_ends(ends, attempt.headers)
-            client.channel.relay(nbytes, ends, not push, now)
-
-    def _streams(self, upstream: Upstream) -> bool:
-        """Whether a response from ``upstream`` is relayed as it arrives.
-
-        Over a re-encrypted upstream the balancer must first decrypt a record, so
-        the response is relayed message by message, as if buffered.
-        """
-        channel = upstream.channel
-        return self.streamed and not (channel is not None and channel.tls)
-
-    def response_complete(self, upstream: Upstream, resp: HttpResponse, now: float) -> None:
-        """A backend's whole response has arrived: relay it (if held), free the connection."""
-        client, req = upstream.client, upstream.request
-        backend = upstream.backend
-        upstream.client = upstream.request = None
-        backend.active -= 1
-        # Latency feedback goes to the rule that chose this backend (a backend may
-        # serve several routes, each with its own algorithm).
-        attempt = self._attempts.get(req.request_id) if req is not None else None
-        if attempt is not None:
-            attempt.rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
-            if self.reports is not None:
-                self.reports.observe(attempt.rule.algorithm, backend.name, resp)
-        if resp.status is not None and resp.status >= 500:
-            self._backend_failed(backend, now)
-            retry = self.retries is not None and self.retries.on_5xx and not upstream.relayed
-            if retry and client is not None and req is not None and self._may_retry(req):
-                self.buffer(-resp.size if not self._streams(upstream) else 0)
-                self.release(upstream, now)
-                self._retry(client, req, now)
-                return
-        elif self.outlier is not None:
-            self.outlier.success(backend, now)
-        if req is not None:
-            if self.cache is not None and self._cacheable(req, attempt.rule if attempt else None):
-                self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
-            self._done(req)
-        streamed = self._streams(upstream)
-        self.release(upstream, now)
-        if streamed:
-            if client is not None:
-                self._finished(client, now)
-            return
-        self.buffer(-resp.size)
-        if client is not None and req is not None:
-            if self.affinity is not None and attempt is not None:
-                resp = self.affinity.stamp(resp, attempt.headers)
-            self._reply(client, resp, now)
-
-    def _reply(self, client: ClientSide, resp: HttpResponse, now: float) -> None:
-        if client.conn.state in _SENDABLE and not client.dead:
-            client.channel.send(resp, now)
-        self._finished(client, now)
-
-    def _finished(self, client: ClientSide, now: float) -> None:
-        client.in_flight -= 1
-        if client.closing and not client.in_flight:
-            client.channel.then(lambda: self._close(client.conn))
-
-    def _close(self, conn: TcpConnection) -> None:
-        if conn.state in _SENDABLE:
-            conn.close(self.env.now)
-            self.stack.flush(conn)
 
     def _give_up(self, client: ClientSide, req: HttpRequest, status: int, now: float) -> None:
         self._done(req)
