@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from lbsim.scenario import ClientGroup, Scenario
 
 __all__ = [
     "BUDGET",
@@ -158,7 +161,7 @@ class _Group:
     users: float = 0.0
 
 
-def _group_work(scenario: Any, client: Any, horizon: float) -> _Group:
+def _group_work(scenario: Scenario, client: ClientGroup, horizon: float) -> _Group:
     """Requests, connections and segments of one client group (one variant)."""
     link = client.link or scenario.network.client_link
     backend_link = scenario.network.backend_link
@@ -192,6 +195,7 @@ def _group_work(scenario: Any, client: Any, horizon: float) -> _Group:
             work.requests = sessions * per_connection
             work.connections = sessions
     else:
+        assert client.count is not None  # closed loop: the schema requires one of the two
         setup = rtt * (1 + (_TLS_ROUND_TRIPS.get(tls, 0) if tls else 0)) / per_connection
         cycle = _mean(client.think_time) + rtt + service + transmit + setup
         users = client.count * client.streams
@@ -211,7 +215,7 @@ def _group_work(scenario: Any, client: Any, horizon: float) -> _Group:
     return work
 
 
-def _capacity(scenario: Any) -> float:
+def _capacity(scenario: Scenario) -> float:
     """Requests per second the backends can serve at most (inf if service takes no time)."""
     total = 0.0
     for group in scenario.backends:
@@ -223,7 +227,7 @@ def _capacity(scenario: Any) -> float:
 
 
 def estimate(
-    scenario: Any, *, trace_segments: bool = False, variants: int | None = None
+    scenario: Scenario, *, trace_segments: bool = False, variants: int | None = None
 ) -> Estimate:
     """Predict the work and memory of one run of ``scenario`` (module docstring).
 
@@ -294,7 +298,7 @@ def estimate(
     return Estimate(requests, segments, events, memory, data_bytes, len(balancers), why)
 
 
-def _largest(scenario: Any, groups: list[_Group], requests: float, checks: float) -> str:
+def _largest(scenario: Scenario, groups: list[_Group], requests: float, checks: float) -> str:
     """Name what makes most of the work, for the refusal message."""
     if checks > requests:
         return "health checks (interval x backends)"

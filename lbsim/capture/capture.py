@@ -62,7 +62,7 @@ import zlib
 from bisect import bisect_left, insort
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lbsim.capture.limits import CaptureLimits, client_addresses, host_addresses
 from lbsim.capture.payload import UNKNOWN, ByteStream
@@ -70,6 +70,9 @@ from lbsim.capture.pcap import PcapWriter, mac_for, tcp_frame
 from lbsim.net.addresses import BACKEND_PORT, LB_INSIDE, VIP
 from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 __all__ = ["SIDES", "CaptureFiles", "VariantCapture"]
 
@@ -208,7 +211,7 @@ class VariantCapture:
 
     def __init__(
         self,
-        scenario: Any,
+        scenario: Scenario,
         variant: str,
         directory: str | Path,
         limits: CaptureLimits | None = None,

@@ -34,9 +34,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from lbsim.net.addresses import backend_address, client_address, ip_from_str, ip_to_str
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 __all__ = ["CaptureLimits", "client_addresses", "host_addresses", "parse_window"]
 
@@ -119,7 +122,7 @@ def parse_window(text: str) -> tuple[float, float]:
     return window
 
 
-def client_addresses(scenario: Any, name: str) -> frozenset[int]:
+def client_addresses(scenario: Scenario, name: str) -> frozenset[int]:
     """Addresses of the client host, group or address ``name`` in ``scenario``.
 
     Hosts are numbered as the simulator numbers them: group by group, in file
@@ -157,7 +160,7 @@ def client_addresses(scenario: Any, name: str) -> frozenset[int]:
     )
 
 
-def host_addresses(scenario: Any) -> dict[str, int]:
+def host_addresses(scenario: Scenario) -> dict[str, int]:
     """Every client host's and backend's name and address, as the simulator assigns them.
 
     Client hosts are ``<group>-h<i>`` with consecutive addresses of

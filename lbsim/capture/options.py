@@ -20,9 +20,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbsim.capture.limits import CaptureLimits, client_addresses, parse_window
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 __all__ = ["PCAP_DIR", "PcapOutput", "add_pcap_arguments", "pcap_from_args"]
 
@@ -60,7 +63,9 @@ def add_pcap_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def pcap_from_args(args: argparse.Namespace, scenario: Any, out_dir: Path) -> PcapOutput | None:
+def pcap_from_args(
+    args: argparse.Namespace, scenario: Scenario, out_dir: Path
+) -> PcapOutput | None:
     """The capture the arguments ask for, or ``None``.
 
     Args:
@@ -105,7 +110,7 @@ class PcapOutput:
         self.files: dict[str, Any] = {}
 
     def run(
-        self, scenario: Any, *, trace_segments: bool = False, progress: Any = None
+        self, scenario: Scenario, *, trace_segments: bool = False, progress: Any = None
     ) -> list[Any]:
         """Run every variant with captures (like :func:`lbsim.sim.run_scenario`)."""
         from lbsim.capture.run import capture_scenario

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbsim.capture.capture import CaptureFiles, VariantCapture
 from lbsim.capture.limits import CaptureLimits, client_addresses
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 __all__ = ["capture_scenario", "capture_variant"]
 
 
 def capture_variant(
-    scenario: Any,
+    scenario: Scenario,
     name: str,
     directory: str | Path,
     *,
@@ -61,7 +64,7 @@ def capture_variant(
 
 
 def capture_scenario(
-    scenario: Any,
+    scenario: Scenario,
     directory: str | Path,
     *,
     limits: CaptureLimits | None = None,

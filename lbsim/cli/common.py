@@ -18,12 +18,14 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lbsim.cli.output import GuardedStdout, printable, target_problem
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from lbsim.scenario import Scenario
 
 #: Exit status: success.
 EXIT_OK = 0
@@ -73,7 +75,7 @@ def done_note(note: str) -> None:
         sys.stdout.done_note = note
 
 
-def load(args: argparse.Namespace) -> Any:
+def load(args: argparse.Namespace) -> Scenario:
     """Load the scenario named by ``args``; :class:`BadInput` on any scenario error."""
     from lbsim.scenario import ScenarioError, load_scenario
     from lbsim.sim import check_buildable
@@ -92,7 +94,7 @@ def load(args: argparse.Namespace) -> Any:
 
 def check_budget(
     args: argparse.Namespace,
-    scenario: Any,
+    scenario: Scenario,
     *,
     trace_segments: bool = False,
     variants: int | None = None,

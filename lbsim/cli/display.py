@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbsim.cli.output import printable
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 __all__ = ["CountProgress", "ProgressReporter", "clock", "comparison_tables"]
 
@@ -30,7 +33,7 @@ class ProgressReporter:
     terminal it writes one line per variant instead of redrawing a bar.
     """
 
-    def __init__(self, scenario: Any) -> None:
+    def __init__(self, scenario: Scenario) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lbsim.cli.common import (
     EXIT_FAILURE,
@@ -35,6 +35,9 @@ from lbsim.cli.common import (
 )
 from lbsim.cli.display import ProgressReporter, comparison_tables
 from lbsim.cli.output import printable
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 
 def add_run_commands(commands: Any) -> None:
@@ -137,7 +140,7 @@ def _locked(out_dir: Path) -> Any:
     return lock
 
 
-def _run_and_write(args: argparse.Namespace, scenario: Any, out_dir: Path, pcap: Any) -> int:
+def _run_and_write(args: argparse.Namespace, scenario: Scenario, out_dir: Path, pcap: Any) -> int:
     """Simulate every variant, write the outputs, then print (``out_dir`` is locked)."""
     from lbsim.results import ExtraWriter, OutputDirError, build_results, write_outputs
     from lbsim.sim import run_scenario

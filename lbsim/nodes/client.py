@@ -20,7 +20,7 @@ import functools
 import itertools
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -41,6 +41,9 @@ from lbsim.nodes.workloads import (
 )
 from lbsim.records import Recorder
 from lbsim.transport.tcp import TcpListener
+
+if TYPE_CHECKING:
+    from lbsim.scenario.schema import ClientGroup
 
 __all__ = [
     "RETRY",
@@ -110,7 +113,7 @@ class ClientGroupRunner:
     def __init__(
         self,
         env: simpy.Environment,
-        cfg: Any,
+        cfg: ClientGroup,
         hosts: list[ClientHost],
         *,
         seed: int,
@@ -144,6 +147,7 @@ class ClientGroupRunner:
         self._raw = cfg.protocol == "raw"
         # Header fields common to the group's requests: identity, then its own.
         common: list[tuple[str, str]] = [("User-Agent", cfg.user_agent)]
+        assert cfg.user is not None  # the schema fills it in (the group's name)
         token = token_header(cfg.user, cfg.token)
         if token is not None:
             common.append(token)

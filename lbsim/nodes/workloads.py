@@ -140,6 +140,7 @@ def open_loop_arrivals(group: ClientGroupRunner) -> Process:
     env = group.env
     rng = stream(group.seed, "arrivals", group.name)
     rate = group.cfg.rate
+    assert rate is not None  # open loop: the schema requires a rate
     i = 0
     while True:
         yield env.timeout(rng.expovariate(rate))
@@ -250,9 +251,11 @@ def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
     rng = stream(group.seed, "arrivals", group.name)
     n = cfg.connections or cfg.hosts
     holders = [MultiplexedUser(group, c) for c in range(n)]
+    rate = cfg.rate
+    assert rate is not None  # open loop: the schema requires a rate
     i = 0
     while True:
-        yield env.timeout(rng.expovariate(cfg.rate))
+        yield env.timeout(rng.expovariate(rate))
         if env.now >= group.duration:
             break
         holder = holders[i % n]

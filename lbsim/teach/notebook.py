@@ -37,7 +37,7 @@ import pandas as pd
 
 from lbsim import theory
 from lbsim.results import Results, build_results
-from lbsim.scenario import ScenarioError, load_scenario, parse_scenario
+from lbsim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from lbsim.sim import run_scenario
 
 __all__ = [
@@ -81,7 +81,9 @@ class _Said(str):
         return str(self)
 
 
-def simulate(scenario: Any, *overrides: str, variants: list[str] | None = None) -> Results:
+def simulate(
+    scenario: str | Scenario, *overrides: str, variants: list[str] | None = None
+) -> Results:
     """Run a scenario and return its results.
 
     Args:

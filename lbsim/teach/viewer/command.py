@@ -17,7 +17,10 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lbsim.scenario import Scenario
 
 __all__ = ["ViewInputError", "ViewWritten", "add_view_arguments", "write_view"]
 
@@ -72,7 +75,7 @@ def add_view_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def write_view(scenario: Any, args: argparse.Namespace) -> ViewWritten:
+def write_view(scenario: Scenario, args: argparse.Namespace) -> ViewWritten:
     """Build the page ``args`` ask for and write it.
 
     Raises:
