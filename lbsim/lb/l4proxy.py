@@ -25,6 +25,14 @@ so new backend connections per second are capped (docs/validation.md: ~470/s wit
 Linux defaults). A connect that finds no free port fails and the client
 connection is reset.
 
+With ``proxy_protocol`` (``v1`` or ``v2``) the proxy tells the backend who the
+client is: the first bytes it writes on a backend connection are a PROXY
+protocol header naming the client's address and port and the VIP's
+(:mod:`lbsim.app.proxy_protocol`), queued as a message of its own when the
+client connection is spliced, before any byte of the client's. A backend
+connection carries one client only, so one header per connection is the whole
+truth. Without it the backend sees only the proxy's inside address.
+
 Every backend connection the proxy opens gets a row in ``connections.csv`` when
 it closes (or at the end of the run): its ``requests`` are the request ends that
 passed through it towards the backend (the proxy does not parse them; the count
@@ -38,6 +46,7 @@ from typing import Any
 
 import simpy
 
+from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
@@ -124,6 +133,8 @@ class L4Proxy(ConnectionPlacer):
         connect_failures: Backend connects that failed for lack of a source port.
         cold_connects: Client connections that found no warm connection.
         warm_hits: Client connections attached to a warm connection.
+        proxy_protocol: PROXY protocol version written first on every backend
+            connection (``"v1"``, ``"v2"``), or None for none.
     """
 
     def __init__(
@@ -141,8 +152,10 @@ class L4Proxy(ConnectionPlacer):
         groups: Collection[str] | None = None,
         vip: int = VIP,
         inside: int = LB_INSIDE,
+        proxy_protocol: str | None = None,
     ) -> None:
         super().__init__(backends, algorithm, table, groups)
+        self.proxy_protocol = proxy_protocol
         self.env = env
         self.inside = inside
         self.name = name
@@ -182,6 +195,7 @@ class L4Proxy(ConnectionPlacer):
             groups=cfg.groups,
             vip=wiring.vip,
             inside=wiring.inside,
+            proxy_protocol=cfg.proxy_protocol,
         )
 
     # ------------------------------------------------------------ interface
@@ -296,9 +310,25 @@ class L4Proxy(ConnectionPlacer):
                 conn.abort(now)
                 return
         upstream.other, client.other = client, upstream
+        if self.proxy_protocol is not None:
+            self._send_proxy_header(upstream, conn, now)
         upstream.entry = entry
         backend.active += 1
         self.placements[(conn.remote_ip, conn.remote_port)] = backend.name
+
+    def _send_proxy_header(self, upstream: _Leg, client: TcpConnection, now: float) -> None:
+        """Queue the PROXY header on ``upstream``: the first bytes the backend gets.
+
+        Sent with "more to come", so it shares a segment with the client's first
+        bytes when they fit, as a proxy writing both at once would.
+        """
+        assert upstream.conn is not None
+        header = ProxyHeader(
+            "v2" if self.proxy_protocol == "v2" else "v1",
+            client.remote_ip, client.local_ip, client.remote_port, client.local_port,
+        )  # fmt: skip
+        upstream.conn.send_chunk(header.size, ((header.size, header),), now, more=True)
+        self.stack.flush(upstream.conn)
 
     def leg_closed(self, leg: _Leg, now: float, error: str | None) -> None:
         """One side of a pair (or an unused warm connection) is gone.
