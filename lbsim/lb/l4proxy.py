@@ -29,7 +29,8 @@ With ``proxy_protocol`` (``v1`` or ``v2``) the proxy tells the backend who the
 client is: the first bytes it writes on a backend connection are a PROXY
 protocol header naming the client's address and port and the VIP's
 (:mod:`lbsim.app.proxy_protocol`), queued as a message of its own when the
-client connection is spliced, before any byte of the client's. A backend
+client connection is spliced, before any byte of the client's; its bytes are
+part of the backend connection's stream, segments and counts. A backend
 connection carries one client only, so one header per connection is the whole
 truth. Without it the backend sees only the proxy's inside address.
 
@@ -319,15 +320,18 @@ class L4Proxy(ConnectionPlacer):
     def _send_proxy_header(self, upstream: _Leg, client: TcpConnection, now: float) -> None:
         """Queue the PROXY header on ``upstream``: the first bytes the backend gets.
 
-        Sent with "more to come", so it shares a segment with the client's first
-        bytes when they fit, as a proxy writing both at once would.
+        Written as soon as the pair is spliced, like HAProxy's ``send-proxy``:
+        on a warm connection it leaves at once, in a segment of its own; on a
+        connection still in its handshake it waits in the send queue and goes
+        out when the handshake completes, sharing a segment with any bytes of
+        the client's queued behind it meanwhile.
         """
         assert upstream.conn is not None
         header = ProxyHeader(
             "v2" if self.proxy_protocol == "v2" else "v1",
             client.remote_ip, client.local_ip, client.remote_port, client.local_port,
         )  # fmt: skip
-        upstream.conn.send_chunk(header.size, ((header.size, header),), now, more=True)
+        upstream.conn.send_chunk(header.size, ((header.size, header),), now)
         self.stack.flush(upstream.conn)
 
     def leg_closed(self, leg: _Leg, now: float, error: str | None) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lbsim.plots.style import new_figure, styled
+from lbsim.plots.style import OKABE_ITO, new_figure, styled
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -30,16 +30,11 @@ __all__ = ["FILENAME", "client_ip_rows", "client_ip_seen"]
 
 FILENAME = "client_ip_seen.png"
 
-_HEADERS = (
-    "variant",
-    "backend records the client as",
-    "= client's\naddress",
-    "X-Forwarded-For\n(first address)",
-    "= client's\naddress",
+#: The two bars of a variant: column of the share, its colour, hatch and legend text.
+_BARS = (
+    ("seen_share", "seen", OKABE_ITO["blue"], "", "client_ip_seen (peer, or PROXY header)"),
+    ("xff_share", "xff", OKABE_ITO["orange"], "//", "X-Forwarded-For, first address"),
 )
-_KNOWN = "#d9f0d3"  # pale green: the backend knows the client
-_LOST = "#f8d5cc"  # pale red: it does not
-_NONE = "#f0f0f0"  # no header at all
 
 
 def _addresses(values: pd.Series, real: pd.Series) -> str:
@@ -93,18 +88,8 @@ def client_ip_rows(results: Results) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _share_text(share: float) -> str:
-    return "-" if share != share else f"{share * 100:.0f} %"
-
-
-def _share_color(share: float) -> str:
-    if share != share:
-        return _NONE
-    return _KNOWN if share >= 0.5 else _LOST
-
-
 def client_ip_seen(results: Results) -> Figure:
-    """Draw the table of the client address each variant's backends record.
+    """Draw, per variant, how often the backend knew the client's address, and what it saw.
 
     Args:
         results: Results of one scenario run.
@@ -114,47 +99,36 @@ def client_ip_seen(results: Results) -> Figure:
     """
     rows = client_ip_rows(results)
     variants = results.summary["variants"]
-    cells, colors = [], []
-    for name, row in rows.iterrows():
-        info = variants[name]
+    labels = []
+    for name in rows.index:
         mode = results.modes.get(str(name))
-        label = f"{name} (L{info['layer']}{', ' + mode if mode else ''})"
-        cells.append(
-            [
-                label,
-                row["seen"],
-                _share_text(row["seen_share"]),
-                row["xff"],
-                _share_text(row["xff_share"]),
-            ]
-        )
-        seen_color = _share_color(row["seen_share"])
-        xff_color = _share_color(row["xff_share"])
-        colors.append(["white", seen_color, seen_color, xff_color, xff_color])
+        labels.append(f"{name}\n(L{variants[name]['layer']}{' ' + mode if mode else ''})")
     with styled():
-        figure = new_figure(width=11.0, height=1.6 + 0.42 * max(len(cells), 1))
+        figure = new_figure(width=9.0, height=1.8 + 0.85 * max(len(rows), 1))
         ax = figure.add_subplot()
-        ax.axis("off")
-        table = ax.table(
-            cellText=cells or [["-"] * len(_HEADERS)],
-            cellColours=colors or None,
-            colLabels=list(_HEADERS),
-            colWidths=[0.25, 0.33, 0.1, 0.22, 0.1],
-            cellLoc="left",
-            loc="center",
+        for offset, (share, text, color, hatch, legend) in zip((-0.2, 0.2), _BARS, strict=True):
+            values = rows[share].fillna(0.0).to_numpy(float) * 100 if len(rows) else []
+            ys = [i + offset for i in range(len(rows))]
+            ax.barh(ys, values, height=0.38, color=color, hatch=hatch, edgecolor="white",
+                    label=legend)  # fmt: skip
+            for y, (_, row) in zip(ys, rows.iterrows(), strict=True):
+                what = row[text]
+                if text == "seen":
+                    lost = row["seen_share"] == 0
+                    words = f"backend records {what}" + (", not the client's" if lost else "")
+                else:
+                    words = "no X-Forwarded-For" if what == "-" else f"X-Forwarded-For: {what}"
+                ax.text(2, y, words, va="center", ha="left", fontsize=8,
+                        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none",
+                              "pad": 1.5})  # fmt: skip
+        ax.set_yticks(range(len(rows)), labels)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("served requests where it is the client's real address (%)")
+        ax.set_ylabel("variant (layer, mode)")
+        ax.grid(axis="y", visible=False)
+        figure.legend(
+            loc="outside lower center", ncols=2, title="the address the backend learns from"
         )
-        table.auto_set_font_size(False)
-        table.set_fontsize(9)
-        table.scale(1.0, 1.9)
-        for (line, _col), cell in table.get_celld().items():
-            if line == 0:
-                cell.set_text_props(fontweight="bold")
-                cell.set_facecolor("#e8e8e8")
-            cell.set_edgecolor("#999999")
-        figure.suptitle(
-            f"Who sees the client's address — {results.scenario}\n"
-            "share of served requests (statistics window) where the backend "
-            "learned the client's real address",
-            fontsize=10,
-        )
+        figure.suptitle(f"Who sees the client's address — {results.scenario}")
     return figure
