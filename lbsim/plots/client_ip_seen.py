@@ -85,7 +85,8 @@ def client_ip_rows(results: Results) -> pd.DataFrame:
             else float("nan"),
             "served": len(served),
         }
-    return pd.DataFrame.from_dict(rows, orient="index")
+    columns = ["seen", "seen_share", "xff", "xff_share", "served"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
 
 
 def client_ip_seen(results: Results) -> Figure:
@@ -107,7 +108,7 @@ def client_ip_seen(results: Results) -> Figure:
         figure = new_figure(width=9.0, height=1.8 + 0.85 * max(len(rows), 1))
         ax = figure.add_subplot()
         for offset, (share, text, color, hatch, legend) in zip((-0.2, 0.2), _BARS, strict=True):
-            values = rows[share].fillna(0.0).to_numpy(float) * 100 if len(rows) else []
+            values = rows[share].fillna(0.0).to_numpy(float) * 100
             ys = [i + offset for i in range(len(rows))]
             ax.barh(ys, values, height=0.38, color=color, hatch=hatch, edgecolor="white",
                     label=legend)  # fmt: skip
