@@ -308,3 +308,36 @@ def test_header_precedes_the_clients_first_byte_and_is_counted(run_out: Path, va
         int(r["request_bytes"]) for r in _rows(run_out, "requests.csv", variant) if r["backend"]
     )
     assert sent == requests + header_bytes  # the header is the only extra byte
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_header_before_tls_and_on_blocking_servers(version: str) -> None:
+    """The header precedes a ClientHello too, and a thread-per-connection server reads it."""
+    import yaml
+
+    from lbsim.results import build_results
+    from lbsim.scenario import parse_scenario
+    from lbsim.sim import run_scenario
+
+    data = yaml.safe_load(SCENARIO)
+    data["backends"][0]["io_model"] = "blocking"
+    data["clients"].append(
+        {"name": "secure", "count": 3, "requests_per_connection": 2, "think_time": "exp(30ms)",
+         "tls": "1.3", "requests": [{"path": "/account", "size": "300B", "response": "4KB"}]}
+    )  # fmt: skip
+    data["balancers"] = [
+        {"name": "pp", "layer": 4, "mode": "proxy", "algorithm": "round_robin",
+         "pool": {"warm": 1}, "proxy_protocol": version}
+    ]  # fmt: skip
+    scenario = parse_scenario(data)
+    results = build_results(scenario, run_scenario(scenario))
+    requests = results.requests
+    conns = results.connections
+    source = {
+        c: s.rsplit(":", 1)[0]
+        for c, s, side in zip(conns["connection"], conns["src"], conns["side"], strict=True)
+        if side == "client"
+    }
+    assert set(requests["outcome"]) == {"ok"}
+    assert set(requests["client"]) == {"browsers", "secure"}
+    assert list(requests["client_ip_seen"]) == [source[c] for c in requests["connection"]]
