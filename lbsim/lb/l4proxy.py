@@ -292,9 +292,11 @@ class L4Proxy(ConnectionPlacer):
         self.table.set_state(entry, EntryState.ESTABLISHED)
         tls = conn.local_port == VIP_TLS_PORT
         pool = [] if tls else self.idle[backend.name]  # warm connections go to 8080
+        header = {} if self.proxy_protocol is None else {"proxy_protocol": self.proxy_protocol}
         self.recorder.decide(
             now, self.name, "proxy_pick", connection=client_conn(conn), backend=backend.name,
             algorithm=self.algorithm.name, candidates=len(candidates), warm=int(bool(pool)),
+            **header,
         )  # fmt: skip
         if pool:
             upstream = pool.pop()
