@@ -36,7 +36,8 @@ class RequestContext:
         cache_hit: Answered by a balancer cache (``None`` without a cache).
         new_upstream: The balancer opened a backend connection for it (L7 only).
         upstream_tries: Tries the L7 balancer made (more than 1: it retried).
-        client_ip_seen: The peer address the serving backend saw on its connection.
+        client_ip_seen: The peer address the serving backend saw on its connection,
+            or the client address a PROXY protocol header on it named.
         forwarded_for: The ``X-Forwarded-For`` value the serving backend received.
     """
 
