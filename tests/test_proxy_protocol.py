@@ -341,3 +341,28 @@ def test_header_before_tls_and_on_blocking_servers(version: str) -> None:
     assert set(requests["outcome"]) == {"ok"}
     assert set(requests["client"]) == {"browsers", "secure"}
     assert list(requests["client_ip_seen"]) == [source[c] for c in requests["connection"]]
+
+
+def test_proxy_tier_of_a_topology_passes_the_client_on() -> None:
+    """Behind a DSR tier, each L4 proxy instance names the client, not itself."""
+    import yaml
+
+    from lbsim.results import build_results
+    from lbsim.scenario import parse_scenario
+    from lbsim.scenario.loader import bundled_scenarios_dir
+    from lbsim.sim import run_scenario
+
+    data = yaml.safe_load((bundled_scenarios_dir() / "two_tier.yaml").read_text())
+    data.update(duration="1s", warmup="0.2s", figures=["latency_cdf"])
+    data["balancers"] = [
+        {"name": name, "layer": 4, "mode": "proxy", "algorithm": "round_robin", **extra}
+        for name, extra in (("plain", {}), ("v2", {"proxy_protocol": "v2"}))
+    ]
+    scenario = parse_scenario(data)
+    requests = build_results(scenario, run_scenario(scenario)).requests
+    assert set(requests["outcome"]) == {"ok"}
+    seen = {
+        v: set(requests.loc[requests["variant"] == v, "client_ip_seen"]) for v in ("plain", "v2")
+    }
+    assert all(ip.startswith("172.16.") for ip in seen["plain"])  # the proxy instances
+    assert seen["v2"] and all(ip.startswith("100.64.") for ip in seen["v2"])  # the clients
