@@ -57,7 +57,9 @@ class RequestRecord:
             failure, each time on a new connection).
         client_ip_seen: The peer address the backend that served it saw: the
             client's own behind a NAT or DSR balancer, the balancer's inside
-            address behind a proxy (L4 proxy, L7). ``None`` if no backend did.
+            address behind a proxy (L4 proxy, L7), unless the connection began
+            with a PROXY protocol header, whose client address it then is.
+            ``None`` if no backend did.
         forwarded_for: The ``X-Forwarded-For`` header that backend received (the
             client's address, written by an L7 proxy); ``None`` without one.
     """

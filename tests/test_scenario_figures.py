@@ -23,6 +23,7 @@ import yaml
 from lbsim import plots
 from lbsim.plots.backend_sequence import backend_sequences, chosen_connections
 from lbsim.plots.balancer_load import received_by_balancer
+from lbsim.plots.client_ip_seen import client_ip_rows
 from lbsim.plots.latency_by_client import group_latencies
 from lbsim.plots.load_over_time import rates_over_time
 from lbsim.plots.outcomes_by_client import outcome_shares
@@ -55,6 +56,7 @@ SHORT: dict[str, list[str]] = {
     "upstream_pool": ["duration=1s"],
     "proxy_cpu": ["duration=3s", "warmup=0.5s"],
     "two_tier": ["duration=2s", "warmup=0.5s"],
+    "client_ip": ["duration=2s", "warmup=0.5s"],
 }
 
 _cache: dict[str, Results] = {}
@@ -223,3 +225,13 @@ def test_balancer_load_prefers_engine_counters() -> None:
     assert (load["segments.client"], load["segments.backend"]) == (7.0, 0.0)
     assert load["payload.client"] > 0  # still from the connection records
     assert np.isnan(received_by_balancer(patched, "nat")["segments.client"])
+
+
+def test_client_ip_shows_who_sees_the_client() -> None:
+    rows = client_ip_rows(short_results("client_ip"))
+    knows = {"nat", "dsr", "proxy_v1", "proxy_v2"}
+    assert all(rows.loc[v, "seen_share"] == 1.0 for v in knows)
+    assert rows.loc["proxy", "seen_share"] == 0.0 and rows.loc["proxy", "seen"] == "10.0.0.1"
+    assert rows.loc["l7_xff", "seen"] == "10.0.0.1" and rows.loc["l7_xff", "xff_share"] == 1.0
+    assert rows.loc[list(knows | {"proxy"}), "xff_share"].isna().all()
+    assert (rows["served"] > 50).all()

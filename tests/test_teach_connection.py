@@ -108,6 +108,11 @@ def test_sentences_of_every_reason() -> None:
         "new client connection: round_robin: next in rotation picked web-3; "
         "the proxy splices a warm pooled connection to it"
     )
+    assert d("proxy_pick", algorithm="round_robin", warm=0, proxy_protocol="v2") == (
+        "new client connection: round_robin: next in rotation picked web-3; "
+        "the proxy opens its own connection to it (cold connect), "
+        "writing a PROXY v2 header naming the client first"
+    )
     assert d("something_new", x=1) == "something_new {'x': 1}"
 
 

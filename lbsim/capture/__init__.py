@@ -13,7 +13,8 @@ Modules: :mod:`~lbsim.capture.capture` (the tap, ordering, spooling),
 :mod:`~lbsim.capture.run` (running variants with a capture),
 :mod:`~lbsim.capture.payload` (bytes from message marks; the per-message-type
 encoder registry), :mod:`~lbsim.capture.tls` and :mod:`~lbsim.capture.der` (TLS
-records and certificates), :mod:`~lbsim.capture.pcap` (frames, checksums, pcap
+records and certificates), :mod:`~lbsim.capture.proxy_header` (PROXY protocol
+headers), :mod:`~lbsim.capture.pcap` (frames, checksums, pcap
 files), :mod:`~lbsim.capture.limits` and :mod:`~lbsim.capture.options` (the
 ``--pcap`` command-line options). Names are imported on first use, so the command
 line's ``--help`` does not pay for the engine. Encoders of other protocols than
@@ -30,7 +31,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 #: Payload encoder plugins, imported with the package (each registers itself).
-PLUGINS = ("tls",)
+PLUGINS = ("tls", "proxy_header")
 for _plugin in PLUGINS:
     import_module(f"lbsim.capture.{_plugin}")
 

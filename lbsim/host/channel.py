@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.app.tls import Ticket, TlsData, TlsEndpoint, TlsHandshake
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE
@@ -176,8 +177,15 @@ class TlsChannel:
             self._at(self._done_at(now, step.cpu), self._flights, step.send)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        """A TLS flight or record arrived: run the state machine, pay its CPU."""
+        """A TLS flight or record arrived: run the state machine, pay its CPU.
+
+        A PROXY protocol header ahead of the ClientHello is not TLS: it goes to
+        the application as it is (the server learns the client's address from it).
+        """
         self.conn = conn
+        if isinstance(message, ProxyHeader):
+            self.app.on_message(conn, message, first_byte, now)
+            return
         step = self.endpoint.receive(message, now)
         self._at(self._done_at(now, step.cpu), self._after, step, first_byte)
 

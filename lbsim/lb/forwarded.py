@@ -32,10 +32,16 @@ FORWARDED = "Forwarded"
 def _append(
     headers: tuple[tuple[str, str], ...], name: str, value: str
 ) -> tuple[tuple[str, str], ...]:
-    """``headers`` with ``value`` appended to field ``name`` (added at the end if absent)."""
+    """``headers`` with ``value`` appended to field ``name`` (added at the end if absent).
+
+    The value goes onto the field's *last* line: a field sent as several lines
+    is read as their values joined in order (RFC 9110, section 5.3), so that is
+    where the end of the list is.
+    """
     lower = name.lower()
     out = list(headers)
-    for i, (existing, old) in enumerate(out):
+    for i in range(len(out) - 1, -1, -1):
+        existing, old = out[i]
         if existing.lower() == lower:
             out[i] = (existing, f"{old}, {value}")
             return tuple(out)

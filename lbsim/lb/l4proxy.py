@@ -25,6 +25,15 @@ so new backend connections per second are capped (docs/validation.md: ~470/s wit
 Linux defaults). A connect that finds no free port fails and the client
 connection is reset.
 
+With ``proxy_protocol`` (``v1`` or ``v2``) the proxy tells the backend who the
+client is: the first bytes it writes on a backend connection are a PROXY
+protocol header naming the client's address and port and the VIP's
+(:mod:`lbsim.app.proxy_protocol`), queued as a message of its own when the
+client connection is spliced, before any byte of the client's; its bytes are
+part of the backend connection's stream, segments and counts. A backend
+connection carries one client only, so one header per connection is the whole
+truth. Without it the backend sees only the proxy's inside address.
+
 Every backend connection the proxy opens gets a row in ``connections.csv`` when
 it closes (or at the end of the run): its ``requests`` are the request ends that
 passed through it towards the backend (the proxy does not parse them; the count
@@ -38,6 +47,7 @@ from typing import Any
 
 import simpy
 
+from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
@@ -124,6 +134,8 @@ class L4Proxy(ConnectionPlacer):
         connect_failures: Backend connects that failed for lack of a source port.
         cold_connects: Client connections that found no warm connection.
         warm_hits: Client connections attached to a warm connection.
+        proxy_protocol: PROXY protocol version written first on every backend
+            connection (``"v1"``, ``"v2"``), or None for none.
     """
 
     def __init__(
@@ -141,8 +153,10 @@ class L4Proxy(ConnectionPlacer):
         groups: Collection[str] | None = None,
         vip: int = VIP,
         inside: int = LB_INSIDE,
+        proxy_protocol: str | None = None,
     ) -> None:
         super().__init__(backends, algorithm, table, groups)
+        self.proxy_protocol = proxy_protocol
         self.env = env
         self.inside = inside
         self.name = name
@@ -182,6 +196,7 @@ class L4Proxy(ConnectionPlacer):
             groups=cfg.groups,
             vip=wiring.vip,
             inside=wiring.inside,
+            proxy_protocol=cfg.proxy_protocol,
         )
 
     # ------------------------------------------------------------ interface
@@ -277,9 +292,11 @@ class L4Proxy(ConnectionPlacer):
         self.table.set_state(entry, EntryState.ESTABLISHED)
         tls = conn.local_port == VIP_TLS_PORT
         pool = [] if tls else self.idle[backend.name]  # warm connections go to 8080
+        header = {} if self.proxy_protocol is None else {"proxy_protocol": self.proxy_protocol}
         self.recorder.decide(
             now, self.name, "proxy_pick", connection=client_conn(conn), backend=backend.name,
             algorithm=self.algorithm.name, candidates=len(candidates), warm=int(bool(pool)),
+            **header,
         )  # fmt: skip
         if pool:
             upstream = pool.pop()
@@ -296,9 +313,28 @@ class L4Proxy(ConnectionPlacer):
                 conn.abort(now)
                 return
         upstream.other, client.other = client, upstream
+        if self.proxy_protocol is not None:
+            self._send_proxy_header(upstream, conn, now)
         upstream.entry = entry
         backend.active += 1
         self.placements[(conn.remote_ip, conn.remote_port)] = backend.name
+
+    def _send_proxy_header(self, upstream: _Leg, client: TcpConnection, now: float) -> None:
+        """Queue the PROXY header on ``upstream``: the first bytes the backend gets.
+
+        Written as soon as the pair is spliced, like HAProxy's ``send-proxy``:
+        on a warm connection it leaves at once, in a segment of its own; on a
+        connection still in its handshake it waits in the send queue and goes
+        out when the handshake completes, sharing a segment with any bytes of
+        the client's queued behind it meanwhile.
+        """
+        assert upstream.conn is not None
+        header = ProxyHeader(
+            "v2" if self.proxy_protocol == "v2" else "v1",
+            client.remote_ip, client.local_ip, client.remote_port, client.local_port,
+        )  # fmt: skip
+        upstream.conn.send_chunk(header.size, ((header.size, header),), now)
+        self.stack.flush(upstream.conn)
 
     def leg_closed(self, leg: _Leg, now: float, error: str | None) -> None:
         """One side of a pair (or an unused warm connection) is gone.

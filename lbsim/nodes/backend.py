@@ -21,6 +21,14 @@ A *read replica* (``read_only``) serves a write like any request, then answers i
 ``405``: its database refuses the write. Only a balancer that reads the method can
 keep writes away from it.
 
+A connection from a layer-4 proxy that writes the PROXY protocol starts with a
+header naming the client (:mod:`lbsim.app.proxy_protocol`), a message of its
+own ahead of the first request: the server takes the client's address from it
+for that connection (as HAProxy's ``accept-proxy`` or nginx's
+``listen ... proxy_protocol`` do) and serves the requests that follow; the
+header itself is no request. ``client_ip_seen`` of a request is that address
+when the connection had a header, else the connection's peer address.
+
 No SimPy process per request: a worker's completion is one scheduled call.
 """
 
@@ -34,8 +42,9 @@ from typing import Any
 
 import simpy
 
-from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
+from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse, field_value
 from lbsim.app.load_report import LoadReporter
+from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
@@ -145,6 +154,8 @@ class Backend:
         self.errors_rng = random.Random(0)  # replaced by the run's own stream
         self.errors_sent = 0
         self._channels: dict[TcpConnection, TlsChannel] = {}
+        #: Client address a PROXY protocol header named, per connection that had one.
+        self._proxied: dict[TcpConnection, str] = {}
         stack.listen(ip, BACKEND_PORT, self._accept)
         stack.listen(ip, BACKEND_TLS_PORT, self._accept_tls)
 
@@ -162,6 +173,7 @@ class Backend:
         self.queue.clear()
         self.readers.clear()
         self._channels.clear()
+        self._proxied.clear()
         if mode == "reset":
             self.stack.refusing = True
             self.stack.reset_all()
@@ -228,16 +240,24 @@ class Backend:
             self.readers.append(conn)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        """A complete request arrived: start it on a worker, or queue it."""
+        """A complete request arrived: start it on a worker, or queue it.
+
+        A PROXY protocol header is no request: its client address is noted for
+        the connection, and nothing else happens.
+        """
+        if isinstance(message, ProxyHeader):
+            self._proxied[conn] = message.source
+            return
         req: HttpRequest = message
         ctx = req.ctx
         ctx.backend = self.name
         ctx.t_backend_first_byte = first_byte
         ctx.t_backend_last_byte = now
-        ctx.client_ip_seen = ip_to_str(conn.remote_ip)
-        ctx.forwarded_for = next(
-            (v for k, v in getattr(req, "headers", ()) if k.lower() == "x-forwarded-for"), None
+        proxied = self._proxied
+        ctx.client_ip_seen = (
+            proxied[conn] if proxied and conn in proxied else ip_to_str(conn.remote_ip)
         )
+        ctx.forwarded_for = field_value(getattr(req, "headers", ()), "X-Forwarded-For")
         if self.blocking:
             reader: _Reader = conn.user
             reader.reading = False
@@ -275,6 +295,8 @@ class Backend:
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
         """Forget the connection; queued work for it is answered into the void."""
         self._channels.pop(conn, None)
+        if self._proxied:
+            self._proxied.pop(conn, None)
 
     def warmup_factor(self, now: float) -> float:
         """The cold-start multiplier of service times at ``now`` (1.0 once warm)."""

@@ -33,6 +33,7 @@ FIGURE_NAMES: dict[str, str] = {
     "instance_load": "work and CPU of each balancer instance of a topology, per tier and variant",
     "fairness_over_time": "Jain fairness of requests per backend, per window and cumulative",
     "newcomer_ramp": "share and latency of a backend added mid-run, over time, per variant",
+    "client_ip_seen": "address each variant's backends record as the client's; how often it is",
 }
 
 #: Figures drawn when a scenario has no ``figures:`` key.

@@ -9,7 +9,8 @@ word each reason code. The codes the engine records:
 * L4 balancer (NAT, DSR): ``table_miss`` (new entry: the algorithm, the candidates
   and the backend chosen), ``mss_clamp`` (the MSS option before and after).
 * L4 splicing proxy: ``proxy_pick`` when an accepted client connection is given a
-  backend, with ``warm`` telling a warm pooled connection from a cold connect.
+  backend, with ``warm`` telling a warm pooled connection from a cold connect
+  (and ``proxy_protocol``, the PROXY header version, when one is written).
 * L7 balancer: ``rule_match`` (a routing rule with conditions matched: the rule,
   the group, the algorithm, the backend picked, its requests in flight and the
   other candidates'), ``l7_pick`` (the same through a catch-all rule), ``retry``,

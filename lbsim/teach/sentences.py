@@ -89,6 +89,8 @@ def sentence(d: DecisionRecord) -> str:
             if v.get("warm")
             else "opens its own connection to it (cold connect)"
         )
+        if v.get("proxy_protocol"):
+            how += f", writing a PROXY {v['proxy_protocol']} header naming the client first"
         return f"new client connection: {algorithm_reason(v)} picked {d.backend}; the proxy {how}"
     if r == "backend_down" and v.get("by") == "health_check":
         return f"health checks: {d.backend} failed {v.get('probes')} probes in a row: marked down"

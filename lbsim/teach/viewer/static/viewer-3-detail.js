@@ -54,7 +54,9 @@
       case "proxy_pick":
         return "new client connection: " + algo(v) + " picked " + d.backend + "; the proxy " +
           (v.warm ? "splices a warm pooled connection to it"
-            : "opens its own connection to it (cold connect)");
+            : "opens its own connection to it (cold connect)") +
+          (v.proxy_protocol ? ", writing a PROXY " + v.proxy_protocol +
+            " header naming the client first" : "");
       case "backend_down":
         if (v.by === "health_check") {
           return "health checks: " + d.backend + " failed " + v.probes +
