@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from lbsim import outputs as outputs_module
 from lbsim import results as results_module
 from lbsim.records import (
     OUTCOMES,
@@ -360,7 +361,7 @@ def test_failed_write_leaves_nothing_that_looks_complete(
         (directory / "requests.csv").write_text("partial")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(results_module, "_write_all", crash)
+    monkeypatch.setattr(outputs_module, "_write_all", crash)
     with pytest.raises(RuntimeError):
         write_outputs(make_results(), out)
     assert list(tmp_path.iterdir()) == []
@@ -376,7 +377,7 @@ def test_failed_write_keeps_the_previous_output(
     def crash(results: Any, directory: Path) -> list[Path]:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(results_module, "_write_all", crash)
+    monkeypatch.setattr(outputs_module, "_write_all", crash)
     with pytest.raises(OSError):
         write_outputs(make_results(), out)
     assert (out / "summary.json").read_text() == before
