@@ -15,7 +15,7 @@ is the append-only sequence the engine appends records to instead of a plain lis
   same records would, in append order.
 
 Chunks are read one at a time, so whoever consumes them chunk by chunk (the CSV
-writers of :mod:`lbsim.frames`, the summary of :mod:`lbsim.summary`) holds one chunk
+writers of :mod:`lbsim.results.frames`, the summary of :mod:`lbsim.results.summary`) holds one chunk
 at a time, whatever the length of the run. Runs shorter than one chunk never touch the disk.
 
 Clean-up: a :class:`SpillArea` deletes its directory when it is garbage collected,

@@ -8,7 +8,7 @@ This module turns them into the outputs without ever holding every record at onc
   a request; the request ids of tied rows only are read), then serves the rows in
   that order in blocks, reading each chunk file as the blocks need it (requests are
   recorded when they end, nearly in start order, so a block needs few chunks);
-* the summary (:mod:`lbsim.summary`) reads a few of those columns in the same
+* the summary (:mod:`lbsim.results.summary`) reads a few of those columns in the same
   order, block by block, and keeps only aggregates;
 * :class:`LazyTable` is a table of :class:`~lbsim.results.Results` that is built as
   a DataFrame only when read, and otherwise written to CSV block by block, each

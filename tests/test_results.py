@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from lbsim import outputs as outputs_module
 from lbsim import results as results_module
 from lbsim.records import (
     OUTCOMES,
@@ -27,6 +26,7 @@ from lbsim.results import (
     build_results,
     write_outputs,
 )
+from lbsim.results import outputs as outputs_module
 from lbsim.sim import VariantRun
 
 SCENARIO = SimpleNamespace(name="unit", seed=7, duration=10.0, warmup=2.0)

@@ -1,4 +1,4 @@
-"""The streaming summary (lbsim.summary) equals lbsim.metrics on the whole requests table."""
+"""The streaming summary (lbsim.results.summary) equals lbsim.metrics on the whole window."""
 
 from __future__ import annotations
 

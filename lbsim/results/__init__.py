@@ -3,10 +3,10 @@
 Theory of operation: the engine hands over one :class:`~lbsim.records.Recorder` per
 balancer variant, whose record logs may have spilled to disk in chunks
 (:mod:`lbsim.spill`). :func:`build_results` computes the summary in one streaming
-pass over each variant's requests (:mod:`lbsim.summary`) and wraps the record logs
-as lazy tables (:mod:`lbsim.frames`, :mod:`lbsim.tables`): a table becomes a pandas
+pass over each variant's requests (:mod:`lbsim.results.summary`) and wraps the record logs
+as lazy tables (:mod:`lbsim.results.frames`, :mod:`lbsim.tables`): a table becomes a pandas
 DataFrame only when something reads it (a figure, a notebook); otherwise
-:func:`~lbsim.outputs.write_outputs` streams it into its CSV file chunk by chunk. So
+:func:`~lbsim.results.outputs.write_outputs` streams it into its CSV file chunk by chunk. So
 the memory a run needs after the simulation does not grow with its length.
 
 Two time ranges matter:
@@ -31,7 +31,8 @@ from typing import Any, Protocol, cast
 
 import pandas as pd
 
-from lbsim.frames import (
+from lbsim.records import ConnectionRecord, SegmentRecord
+from lbsim.results.frames import (
     REQUEST_COLUMNS,
     TIMESERIES_DTYPES,
     concat_frames,
@@ -39,16 +40,15 @@ from lbsim.frames import (
     request_table,
     timeseries_frame,
 )
-from lbsim.outputs import (
+from lbsim.results.outputs import (
     OUTPUT_NAMES,
     ExtraWriter,
     OutputDirError,
     check_output_dir,
     write_outputs,
 )
-from lbsim.records import ConnectionRecord, SegmentRecord
+from lbsim.results.summary import VariantRunLike, json_safe, tally, variant_summary
 from lbsim.scenario.topology import TopologyConfig
-from lbsim.summary import VariantRunLike, json_safe, tally, variant_summary
 from lbsim.tables import LazyFrame, LazyTable, SortedRequests
 
 __all__ = [
@@ -165,7 +165,7 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
     """Turn the recorders of a scenario's variant runs into :class:`Results`.
 
     The summary is computed in one streaming pass over each variant's requests
-    (:func:`lbsim.summary.tally`); the full tables are built only when read
+    (:func:`lbsim.results.summary.tally`); the full tables are built only when read
     (``Results.requests`` ...) and are streamed chunk by chunk into the CSV files by
     :func:`write_outputs`.
 

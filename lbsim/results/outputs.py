@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from lbsim.summary import json_safe
+from lbsim.results.summary import json_safe
 from lbsim.tables import LazyTable
 
 if TYPE_CHECKING:
