@@ -28,9 +28,6 @@ from lbsim.spill import Columns, RecordLog, chunk_rows
 
 __all__ = ["LazyFrame", "LazyTable", "SortedRequests"]
 
-#: Chunk files kept loaded, beyond those the current block needs, while serving blocks.
-_CACHED_CHUNKS = 4
-
 
 class SortedRequests:
     """One variant's request log in ``requests.csv`` order, served in blocks.
@@ -94,8 +91,11 @@ class SortedRequests:
             chunk_ids = np.searchsorted(self.offsets, index, side="right") - 1
             local = index - self.offsets[chunk_ids]
             needed = dict.fromkeys(chunk_ids.tolist())
-            for old in [c for c in cache if c not in needed][: -_CACHED_CHUNKS or None]:
-                del cache[old]  # keep a few recent chunks beyond this block's
+            # Only this block's chunks stay loaded: a loaded chunk is some megabytes of
+            # Python objects, and keeping more than a short run has would make peak
+            # memory grow with the length of the run.
+            for old in [c for c in cache if c not in needed]:
+                del cache[old]
             for chunk_id in needed:
                 if chunk_id not in cache:
                     cache[chunk_id] = self.log.chunk(chunk_id, names)
