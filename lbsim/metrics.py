@@ -60,7 +60,8 @@ def latency_stats(latencies: Iterable[float]) -> dict[str, float | None]:
         ``{"mean", "p50", "p95", "p99"}`` in seconds (the unit of the input). Every
         value is ``None`` when there are no latencies, so the keys are always there.
     """
-    values = np.asarray(list(latencies), dtype=float)
+    given = latencies if isinstance(latencies, np.ndarray) else list(latencies)
+    values = np.asarray(given, dtype=float)
     values = values[~np.isnan(values)]
     if values.size == 0:
         return {"mean": None, **dict.fromkeys(LATENCY_PERCENTILES)}

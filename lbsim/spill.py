@@ -15,14 +15,19 @@ is the append-only sequence the engine appends records to instead of a plain lis
   same records would, in append order.
 
 Chunks are read one at a time, so whoever consumes them chunk by chunk (the CSV
-writers and summaries of :mod:`lbsim.results`) holds one chunk at a time, whatever
-the length of the run. Runs shorter than one chunk never touch the disk.
+writers of :mod:`lbsim.results.frames`, the summary of :mod:`lbsim.results.summary`) holds one chunk
+at a time, whatever the length of the run. Runs shorter than one chunk never touch the disk.
 
 Clean-up: a :class:`SpillArea` deletes its directory when it is garbage collected,
 when :meth:`SpillArea.close` is called, and at interpreter exit (``weakref.finalize``
 runs at exit, also after an exception or Ctrl-C ended the program). Only a process
 killed outright (SIGKILL) leaves an ``lbsim-spill-*`` directory in the temporary
-directory (``TMPDIR``).
+directory (``TMPDIR``). Each directory therefore holds an ``owner`` file naming the
+process that made it (its pid and, on Linux, its start time, so a recycled pid is not
+mistaken for the owner); :func:`remove_stale_spills`, called by the next ``lbsim
+run`` or ``lbsim sweep``, deletes the directories of the current user whose owner is
+no longer alive. A directory without an owner file (still being made, or made by an
+older lbsim) is left alone until it is an hour old.
 
 The chunk size is :data:`DEFAULT_CHUNK_ROWS` records, or the ``LBSIM_SPILL_ROWS``
 environment variable when set (tests force it low to exercise the spilled path).
@@ -34,6 +39,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields
@@ -41,10 +47,26 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
-__all__ = ["DEFAULT_CHUNK_ROWS", "Columns", "RecordLog", "SpillArea", "chunk_rows"]
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "Columns",
+    "RecordLog",
+    "SpillArea",
+    "chunk_rows",
+    "remove_stale_spills",
+]
 
 #: Records per chunk when ``LBSIM_SPILL_ROWS`` is not set.
 DEFAULT_CHUNK_ROWS = 8192
+
+#: Prefix of every spill directory's name (in the temporary directory).
+SPILL_PREFIX = "lbsim-spill-"
+
+#: Name of the file inside a spill directory that names its owner process.
+OWNER_FILE = "owner"
+
+#: Age after which a spill directory without an owner file counts as abandoned.
+UNOWNED_AGE = 3600.0
 
 #: One chunk as columns: field name -> that field's values, in row order.
 Columns = dict[str, list[Any]]
@@ -74,8 +96,9 @@ class SpillArea:
     def new_file(self) -> Path:
         """A fresh file name inside the area (the directory is made if needed)."""
         if self._path is None:
-            self._path = Path(tempfile.mkdtemp(prefix="lbsim-spill-"))
+            self._path = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX))
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._path, True)
+            (self._path / OWNER_FILE).write_text(_owner_text(os.getpid()), encoding="ascii")
         self._count += 1
         return self._path / f"chunk-{self._count:06d}.pickle"
 
@@ -83,6 +106,81 @@ class SpillArea:
         """Delete the directory and every chunk in it now."""
         if self._finalizer is not None:
             self._finalizer()
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), where /proc has it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) is in parentheses and may hold spaces.
+    rest = stat.rpartition(")")[2].split()
+    return rest[19] if len(rest) > 19 else None
+
+
+def _owner_text(pid: int) -> str:
+    """What the owner file of a directory made by process ``pid`` holds."""
+    return f"{pid} {_start_time(pid) or '-'}\n"
+
+
+def _owner_alive(text: str) -> bool:
+    """Whether the process an owner file names still runs (unreadable: assume it does)."""
+    parts = text.split()
+    if not parts or not parts[0].isdigit():
+        return True
+    pid = int(parts[0])
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by someone else
+    except OSError:
+        return True
+    started = parts[1] if len(parts) > 1 else "-"
+    now = _start_time(pid)
+    return started == "-" or now is None or now == started  # else: the pid was reused
+
+
+def remove_stale_spills(directory: str | Path | None = None) -> list[Path]:
+    """Delete spill directories that killed processes left behind.
+
+    A directory is removed when it belongs to the current user and either its owner
+    file names a process that is no longer alive, or it has no owner file and is
+    older than :data:`UNOWNED_AGE` seconds. Directories of live processes, of other
+    users, and anything that is not a spill directory are never touched.
+
+    Args:
+        directory: Where to look; the temporary directory (``TMPDIR``) by default.
+
+    Returns:
+        The directories removed, sorted.
+    """
+    where = Path(directory) if directory is not None else Path(tempfile.gettempdir())
+    try:
+        entries = sorted(where.glob(SPILL_PREFIX + "*"))
+    except OSError:
+        return []
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    removed = []
+    for entry in entries:
+        try:
+            info = entry.lstat()
+            if not entry.is_dir() or entry.is_symlink() or uid not in (None, info.st_uid):
+                continue
+            owner = entry / OWNER_FILE
+            if owner.exists():
+                stale = not _owner_alive(owner.read_text(encoding="ascii", errors="replace"))
+            else:
+                stale = time.time() - info.st_mtime > UNOWNED_AGE
+        except OSError:
+            continue
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
+            if not entry.exists():
+                removed.append(entry)
+    return removed
 
 
 def _to_columns(records: Sequence[Any], names: Sequence[str]) -> Columns:

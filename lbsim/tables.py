@@ -8,10 +8,8 @@ This module turns them into the outputs without ever holding every record at onc
   a request; the request ids of tied rows only are read), then serves the rows in
   that order in blocks, reading each chunk file as the blocks need it (requests are
   recorded when they end, nearly in start order, so a block needs few chunks);
-* :meth:`SortedRequests.summary_frame` holds the few columns the summary needs,
-  as numbers and shared strings (some tens of bytes a request instead of a record's
-  kilobyte), in the same order as the full table, so every statistic is computed
-  exactly as on the full table;
+* the summary (:mod:`lbsim.results.summary`) reads a few of those columns in the same
+  order, block by block, and keeps only aggregates;
 * :class:`LazyTable` is a table of :class:`~lbsim.results.Results` that is built as
   a DataFrame only when read, and otherwise written to CSV block by block, each
   block formatted by pandas exactly as the whole table would be.
@@ -29,9 +27,6 @@ import pandas as pd
 from lbsim.spill import Columns, RecordLog, chunk_rows
 
 __all__ = ["LazyFrame", "LazyTable", "SortedRequests"]
-
-#: Chunk files kept loaded, beyond those the current block needs, while serving blocks.
-_CACHED_CHUNKS = 4
 
 
 class SortedRequests:
@@ -96,54 +91,16 @@ class SortedRequests:
             chunk_ids = np.searchsorted(self.offsets, index, side="right") - 1
             local = index - self.offsets[chunk_ids]
             needed = dict.fromkeys(chunk_ids.tolist())
-            for old in [c for c in cache if c not in needed][: -_CACHED_CHUNKS or None]:
-                del cache[old]  # keep a few recent chunks beyond this block's
+            # Only this block's chunks stay loaded: a loaded chunk is some megabytes of
+            # Python objects, and keeping more than a short run has would make peak
+            # memory grow with the length of the run.
+            for old in [c for c in cache if c not in needed]:
+                del cache[old]
             for chunk_id in needed:
                 if chunk_id not in cache:
                     cache[chunk_id] = self.log.chunk(chunk_id, names)
             pairs = list(zip(chunk_ids.tolist(), local.tolist(), strict=True))
             yield {name: [cache[c][name][i] for c, i in pairs] for name in names}
-
-    def summary_frame(self) -> pd.DataFrame:
-        """The columns the summary reads, in table order, compactly.
-
-        ``request_id`` is replaced by the row's rank in the table (which orders
-        rows exactly as ``(t_start, request_id)`` does) and ``connection`` by a
-        number per distinct connection id.
-        """
-        names = ("t_start", "t_end", "outcome", "backend", "cache_hit", "connection")
-        floats: dict[str, list[np.ndarray]] = {"t_start": [], "t_end": []}
-        coded: dict[str, list[np.ndarray]] = {"outcome": [], "backend": [], "connection": []}
-        codes: dict[str, dict[Any, int]] = {name: {None: -1} for name in coded}
-        hits: list[np.ndarray] = []
-        for block in self.blocks(names):
-            for name in floats:
-                floats[name].append(np.asarray(block[name], dtype=np.float64))
-            for name, table in codes.items():
-                values = [table.setdefault(v, len(table) - 1) for v in block[name]]
-                coded[name].append(np.asarray(values, dtype=np.int64))
-            cache = [-1 if v is None else int(bool(v)) for v in block["cache_hit"]]
-            hits.append(np.asarray(cache, dtype=np.int8))
-        join = _joiner(len(self))
-        columns: dict[str, Any] = {name: join(parts, np.float64) for name, parts in floats.items()}
-        columns["latency"] = columns["t_end"] - columns["t_start"]
-        for name in ("outcome", "backend"):
-            labels = np.empty(len(codes[name]), dtype=object)
-            for label, code in codes[name].items():
-                labels[code] = label  # -1 (None) lands in the last slot
-            columns[name] = labels[join(coded[name], np.int64)]
-        columns["connection"] = join(coded["connection"], np.int64)
-        cache_hit = join(hits, np.int8)
-        columns["cache_hit"] = pd.arrays.BooleanArray(cache_hit == 1, cache_hit < 0)
-        columns["request_id"] = np.arange(len(self), dtype=np.int64)
-        return pd.DataFrame(columns)
-
-
-def _joiner(length: int) -> Callable[[list[np.ndarray], Any], np.ndarray]:
-    def join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-        return np.concatenate(parts) if parts else np.empty(length, dtype=dtype)
-
-    return join
 
 
 class LazyTable:

@@ -26,6 +26,7 @@ from lbsim.results import (
     build_results,
     write_outputs,
 )
+from lbsim.results import outputs as outputs_module
 from lbsim.sim import VariantRun
 
 SCENARIO = SimpleNamespace(name="unit", seed=7, duration=10.0, warmup=2.0)
@@ -360,7 +361,7 @@ def test_failed_write_leaves_nothing_that_looks_complete(
         (directory / "requests.csv").write_text("partial")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(results_module, "_write_all", crash)
+    monkeypatch.setattr(outputs_module, "_write_all", crash)
     with pytest.raises(RuntimeError):
         write_outputs(make_results(), out)
     assert list(tmp_path.iterdir()) == []
@@ -376,7 +377,7 @@ def test_failed_write_keeps_the_previous_output(
     def crash(results: Any, directory: Path) -> list[Path]:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(results_module, "_write_all", crash)
+    monkeypatch.setattr(outputs_module, "_write_all", crash)
     with pytest.raises(OSError):
         write_outputs(make_results(), out)
     assert (out / "summary.json").read_text() == before

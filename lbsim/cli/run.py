@@ -120,7 +120,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     with _locked(out_dir):
+        clear_stale_spills()
         return _run_and_write(args, scenario, out_dir, pcap)
+
+
+def clear_stale_spills() -> None:
+    """Delete the spill folders killed runs left in the temporary directory, with a note."""
+    from lbsim.spill import remove_stale_spills
+
+    removed = remove_stale_spills()
+    if removed:
+        where = shown_path(removed[0].parent)
+        sys.stderr.write(
+            f"lbsim: note: removed {len(removed)} record spill folder"
+            f"{'s' * (len(removed) != 1)} that killed runs left in {where}\n"
+        )
 
 
 def _locked(out_dir: Path) -> Any:

@@ -32,6 +32,7 @@ from lbsim.cli.common import (
 )
 from lbsim.cli.display import CountProgress
 from lbsim.cli.output import printable
+from lbsim.cli.run import clear_stale_spills
 
 
 def add_sweep_commands(commands: Any) -> None:
@@ -153,6 +154,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except (ScenarioError, SweepDirError, ExecutorError) as exc:
         raise BadInput(str(exc)) from exc
 
+    clear_stale_spills()
     console = stdout_console()
     points, reps = len(plan.points()), plan.replications
     console.print(
