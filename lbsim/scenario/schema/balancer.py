@@ -23,6 +23,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from lbsim.scenario.algorithm_names import ALGORITHM_NAMES
 from lbsim.scenario.bounds import check_bound, check_param_bounds
 from lbsim.scenario.breakers import CircuitBreakerConfig
+from lbsim.scenario.client_address import ProxyProtocol, check_proxy_protocol
 from lbsim.scenario.errors import KeyedValueError
 from lbsim.scenario.faults import HealthCheckConfig, OutlierConfig, RetryConfig
 from lbsim.scenario.features import (
@@ -128,6 +129,9 @@ class BalancerConfig(SchemaModel):
             backends are usable, ignore health and use them all (Envoy: 0.5).
         forwarded: Layer 7: the client-address headers it adds to forwarded
             requests (``X-Forwarded-For`` on by default).
+        proxy_protocol: Layer-4 proxy: write a PROXY protocol header (``v1`` text,
+            ``v2`` binary) with the client's address first on each backend
+            connection; None writes none.
         cores: CPU cores.
         costs: CPU cost model.
         circuit_breakers: Layer 7: concurrency limits per backend group (Envoy's
@@ -164,6 +168,7 @@ class BalancerConfig(SchemaModel):
     retries: RetryConfig | None = None
     panic_threshold: float | None = Field(default=None, ge=0, le=1, validate_default=True)
     forwarded: ForwardedConfig | None = Field(default=None, validate_default=True)
+    proxy_protocol: ProxyProtocol | None = None
     cores: PositiveInt = 1
     costs: CostConfig = Field(default=None, validate_default=True)
     # --- circuit breakers (layer 7; refused at layer 4 through _L4_BLIND) ---
@@ -304,6 +309,7 @@ class BalancerConfig(SchemaModel):
                 f"proxy, layer 7); in {self.mode} mode there is no backend connection "
                 "of the balancer's own to keep warm",
             )
+        check_proxy_protocol(self.layer, self.mode, self.proxy_protocol)
         if self.layer == 4 and self.costs.per_request != 0:
             raise KeyedValueError(
                 ("costs", "per_request"),
