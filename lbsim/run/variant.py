@@ -89,6 +89,8 @@ def tcp_params(scenario: Scenario) -> TcpParams:
         min_rto=t.min_rto,
         max_rto=t.max_rto,
         time_wait=t.time_wait,
+        delayed_ack=t.delayed_ack,
+        delayed_ack_timeout=t.delayed_ack_timeout,
     )
 
 

@@ -22,9 +22,12 @@ The connection is split along its mechanisms, each in its own module:
 * ``marks.py``: where application messages end in the sent stream;
 * ``reassembly.py``: out-of-order segments held until the gap fills;
 
+* ``delack.py``: delayed ACKs as Linux does them (two-segment rule, 40 ms timer,
+  quick ACKs at the start and for out-of-order data);
+
 and this module holds the data path that ties them together: segmentation,
-cumulative ACKs (one per data segment received, no delayed ACKs, piggybacked when
-the application answers at once) and message delivery. The per-segment fast path
+cumulative ACKs (piggybacked on data whenever this end sends any) and message
+delivery. The per-segment fast path
 -- an ACK of new data outside recovery, in-order data with nothing held back,
 building a data segment -- is written out inline here (no extra call per segment);
 the extracted modules hold the rest and the reference versions of what is inlined.
@@ -34,7 +37,7 @@ data starts at 1), converted to and from the 32-bit wire fields at the edge, so 
 connection may carry any number of bytes: sequence numbers wrap modulo 2**32 as
 RFC 9293 says.
 
-Not modelled: Nagle, delayed ACKs, SACK, timestamps, urgent data, simultaneous open.
+Not modelled: Nagle, SACK, timestamps, urgent data, simultaneous open.
 """
 
 from __future__ import annotations
@@ -226,8 +229,9 @@ class TcpConnection(ConnectionLifecycle):
                 else:
                     self._on_payload(seg, now)
             if self._ack_pending:
-                self._ack_pending = False
-                # self._pure(ACK), inlined: one pure ACK per data segment received.
+                if self._delack and self._hold_ack(now):
+                    return  # the ACK waits for data to ride on, or for its timer
+                # self._pure(ACK), inlined.
                 ack_seg: Segment = _new_tuple(
                     Segment,
                     (
@@ -244,6 +248,7 @@ class TcpConnection(ConnectionLifecycle):
                 )
                 self.out.append(ack_seg)
                 self.segments_sent += 1
+                self._ack_sent()
             return
         self._receive_slow(seg, now)
 
@@ -263,7 +268,8 @@ class TcpConnection(ConnectionLifecycle):
         cc = self.cc
         cwnd = cc.cwnd
         if cwnd < cc.ssthresh:
-            cc.cwnd = cwnd + (acked if acked < mss else mss)
+            limit = cc.limit
+            cc.cwnd = cwnd + (acked if acked < limit else limit)
         else:
             cc.cwnd = cwnd + max(1, mss * mss // cwnd)
         cc.dupacks = 0
@@ -276,11 +282,14 @@ class TcpConnection(ConnectionLifecycle):
             self._fin_acked(now)
             if self.state is _CLOSED:
                 return
+        dack = self._dack_at
         if ack == self._snd_max:
             self._rto_deadline = INF
-            self.deadline = self._tw_deadline
+            tw = self._tw_deadline
+            self.deadline = tw if tw < dack else dack
         else:
-            self.deadline = self._rto_deadline = now + self.rtt.rto
+            self._rto_deadline = rto = now + self.rtt.rto
+            self.deadline = rto if rto < dack else dack
         if self.snd_nxt < self.snd_end or (self._fin_queued and not self._fin_sent):
             self._push(now)
 
@@ -330,6 +339,8 @@ class TcpConnection(ConnectionLifecycle):
         self._ack_pending = True
         rcv = self.rcv_nxt
         rel = rcv + (((seg.seq - self.irs - rcv + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
+        if rel != rcv or self._ooo:
+            self._ack_now = True  # out of order, a duplicate, or filling a hole
         if rel == rcv:
             self._accept(seg, 0, now)
         elif rel > rcv:
@@ -471,7 +482,7 @@ class TcpConnection(ConnectionLifecycle):
             self._timed_seq, self._timed_at = nxt, now
         self.snd_nxt = nxt
         self.segments_sent += sent
-        self._ack_pending = False
+        self._ack_sent()
         self._last_send = now
         if self._rto_deadline == INF:
             self._rto_deadline = now + self.rtt.rto
@@ -491,6 +502,6 @@ class TcpConnection(ConnectionLifecycle):
             if flags & PSH and self._fin_sent:
                 flags |= FIN
             self.out.append(self._segment(una, n, flags))
-        self._ack_pending = False
+        self._ack_sent()
         self._rto_deadline = now + self.rtt.rto
         self._set_deadline()
