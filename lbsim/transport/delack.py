@@ -34,8 +34,11 @@ ESTABLISHED) are acknowledged at once, as before.
 
 The timer is not a process: the delayed-ACK deadline is one more term of the
 connection's single :attr:`deadline`, which the stack's lazy timer already serves.
-The per-segment decision is written out inline in ``tcp.py``; this mixin holds the
-reference version (:meth:`DelayedAck._hold_ack`) and the rare paths.
+The decision "may this ACK wait?" is taken in one place, the in-order fast path of
+``TcpConnection.receive`` (every other receive path acknowledges at once), written
+out inline there; this base class holds the state, the quick-ACK budget and
+:meth:`DelayedAck._ack_sent`, the bookkeeping when an ACK goes out (also inlined
+for the pure ACK of the fast path).
 """
 
 from __future__ import annotations
@@ -44,7 +47,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lbsim.transport.params import TcpParams
-    from lbsim.transport.rto import RtoEstimator
 
 #: Most segments acknowledged at once at the start (Linux ``TCP_MAX_QUICKACKS``).
 MAX_QUICKACKS = 16
@@ -84,10 +86,7 @@ class DelayedAck:
     )
 
     if TYPE_CHECKING:
-        deadline: float
-        mss: int
         rcv_nxt: int
-        rtt: RtoEstimator
 
         def _set_deadline(self) -> None: ...
 
@@ -98,25 +97,6 @@ class DelayedAck:
         self._dack_at = INF
         self._quick = self._quick_max = self._rcv_wup = 0
         self._rcv_at = 0.0
-
-    def _hold_ack(self, now: float) -> bool:
-        """Whether the pending ACK may wait; if so, arm the delayed-ACK timer.
-
-        The fast path in ``tcp.py`` runs the same test inline. Only called when
-        delayed ACKs are on and an ACK is pending.
-        """
-        if now - self._rcv_at > self.rtt.rto:
-            # Idle for longer than an RTO: quick ACKs again, as at the start. (A pure
-            # ACK arriving while our ACK waits also moves _rcv_at; it is at most one
-            # delayed-ACK timeout off, far below an RTO.)
-            self._quick = self._quick_max
-        self._rcv_at = now
-        if self._quick or self._ack_now or self.rcv_nxt - self._rcv_wup > self.mss:
-            return False
-        if self._dack_at == INF:
-            self._dack_at = now + self._delack
-            self._set_deadline()
-        return True
 
     def _ack_sent(self) -> None:
         """A segment carrying the ACK went out: the pending ACK is answered.

@@ -184,6 +184,44 @@ class ConnectionLifecycle(DelayedAck):
         self.closed_at: float | None = None
         self.finished_at: float | None = None
 
+    # ------------------------------------------------------------------- views
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.local_ip}:{self.local_port}->"
+            f"{self.remote_ip}:{self.remote_port} {self.state.value})"
+        )
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        """``(local_ip, local_port, remote_ip, remote_port)``."""
+        return (self.local_ip, self.local_port, self.remote_ip, self.remote_port)
+
+    @property
+    def segments(self) -> int:
+        """Segments of this connection in both directions: sent plus received."""
+        return self.segments_sent + self.segments_received
+
+    @property
+    def cwnd(self) -> int:
+        """Congestion window in bytes."""
+        return self.cc.cwnd
+
+    @property
+    def rto(self) -> float:
+        """Current retransmission timeout, seconds."""
+        return self.rtt.rto
+
+    @property
+    def in_flight(self) -> int:
+        """Sequence numbers sent but not yet acknowledged."""
+        return self.snd_nxt - self.snd_una
+
+    @property
+    def unsent(self) -> int:
+        """Application bytes queued but not yet sent."""
+        return max(0, self.snd_end - self.snd_nxt)
+
     # ------------------------------------------------------------------ helpers
 
     def take(self) -> list[Segment]:

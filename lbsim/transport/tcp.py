@@ -97,42 +97,6 @@ class TcpConnection(ConnectionLifecycle):
 
     __slots__ = ()
 
-    def __repr__(self) -> str:
-        return (
-            f"TcpConnection({self.local_ip}:{self.local_port}->"
-            f"{self.remote_ip}:{self.remote_port} {self.state.value})"
-        )
-
-    @property
-    def key(self) -> tuple[int, int, int, int]:
-        """``(local_ip, local_port, remote_ip, remote_port)``."""
-        return (self.local_ip, self.local_port, self.remote_ip, self.remote_port)
-
-    @property
-    def segments(self) -> int:
-        """Segments of this connection in both directions: sent plus received."""
-        return self.segments_sent + self.segments_received
-
-    @property
-    def cwnd(self) -> int:
-        """Congestion window in bytes."""
-        return self.cc.cwnd
-
-    @property
-    def rto(self) -> float:
-        """Current retransmission timeout, seconds."""
-        return self.rtt.rto
-
-    @property
-    def in_flight(self) -> int:
-        """Sequence numbers sent but not yet acknowledged."""
-        return self.snd_nxt - self.snd_una
-
-    @property
-    def unsent(self) -> int:
-        """Application bytes queued but not yet sent."""
-        return max(0, self.snd_end - self.snd_nxt)
-
     # ------------------------------------------------------------- application
 
     def send(self, nbytes: int, message: Any = None, now: float = 0.0) -> None:
@@ -229,8 +193,18 @@ class TcpConnection(ConnectionLifecycle):
                 else:
                     self._on_payload(seg, now)
             if self._ack_pending:
-                if self._delack and self._hold_ack(now):
-                    return  # the ACK waits for data to ride on, or for its timer
+                if self._delack:
+                    # DelayedAck._hold_ack, inlined: may this ACK wait?
+                    quick = self._quick
+                    if not quick and now - self._rcv_at > self.rtt.rto:
+                        quick = self._quick = self._quick_max  # idle: quick ACKs again
+                    self._rcv_at = now
+                    rcv = self.rcv_nxt
+                    if not quick and not self._ack_now and rcv - self._rcv_wup <= self.mss:
+                        if self._dack_at == INF:
+                            self._dack_at = now + self._delack
+                            self._set_deadline()
+                        return  # the ACK waits for data to ride on, or for its timer
                 # self._pure(ACK), inlined.
                 ack_seg: Segment = _new_tuple(
                     Segment,
@@ -248,7 +222,14 @@ class TcpConnection(ConnectionLifecycle):
                 )
                 self.out.append(ack_seg)
                 self.segments_sent += 1
-                self._ack_sent()
+                # DelayedAck._ack_sent, inlined.
+                self._ack_pending = self._ack_now = False
+                if self._quick:
+                    self._quick -= 1
+                self._rcv_wup = self.rcv_nxt
+                if self._dack_at != INF:
+                    self._dack_at = INF
+                    self._set_deadline()
             return
         self._receive_slow(seg, now)
 
