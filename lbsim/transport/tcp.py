@@ -194,13 +194,12 @@ class TcpConnection(ConnectionLifecycle):
                     self._on_payload(seg, now)
             if self._ack_pending:
                 if self._delack:
-                    # DelayedAck._hold_ack, inlined: may this ACK wait?
-                    quick = self._quick
-                    if not quick and now - self._rcv_at > self.rtt.rto:
-                        quick = self._quick = self._quick_max  # idle: quick ACKs again
+                    # May this ACK wait? (the rules: lbsim/transport/delack.py)
+                    if now - self._rcv_at > self.rtt.rto:
+                        self._quick = self._quick_max  # idle: quick ACKs again, in full
                     self._rcv_at = now
-                    rcv = self.rcv_nxt
-                    if not quick and not self._ack_now and rcv - self._rcv_wup <= self.mss:
+                    wait = self.rcv_nxt - self._rcv_wup <= self.mss
+                    if wait and not self._quick and not self._ack_now:
                         if self._dack_at == INF:
                             self._dack_at = now + self._delack
                             self._set_deadline()

@@ -148,3 +148,17 @@ def test_pure_acks_halve_on_a_long_transfer() -> None:
     assert counts[False] == segments
     # 16 quick ACKs, then one per two segments (the odd last one on the timer).
     assert counts[True] == 16 + -(-(segments - 16) // 2)
+
+
+def test_idle_refill_restores_the_whole_budget_even_if_some_is_left() -> None:
+    # Linux tcp_incr_quickack raises the budget to the full amount, not only from zero.
+    pair = Pair()
+    pair.handshake()
+    pair.client.send(10 * MSS, "first", pair.now)
+    pair.run()
+    assert pair.server._quick == 6
+    later = pair.now + 5.0
+    pair.now = later
+    pair.client.send(MSS, "after idle", later)
+    pair.run()
+    assert pair.server._quick == 16 - 1
