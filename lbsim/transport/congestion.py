@@ -4,8 +4,12 @@ Theory of operation: the congestion window ``cwnd`` caps the bytes a sender keep
 flight, on top of the receiver's window. It starts at ``initial_window`` segments
 (10, RFC 6928) and grows with every acknowledgement:
 
-* **slow start** while ``cwnd < ssthresh``: by the bytes newly acknowledged, at most one
-  MSS per ACK, so the window doubles every round trip (RFC 5681 3.1);
+* **slow start** while ``cwnd < ssthresh``: by the bytes newly acknowledged, at most
+  ``abc`` MSS per ACK, so the window doubles every round trip (RFC 5681 3.1). ``abc``
+  is 1 when every segment is acknowledged and 2 when the receiver delays ACKs: RFC 3465
+  (appropriate byte counting, section 2.2) allows a limit of 2 MSS per ACK precisely so
+  that an ACK for two segments opens the window by two, as Linux does by counting
+  acknowledged segments; without it delayed ACKs would slow slow start to 1.5x a round;
 * **congestion avoidance** above it: by ``MSS * MSS / cwnd`` per ACK (at least one
   byte), about one MSS per round trip.
 
@@ -44,13 +48,26 @@ class NewReno:
         in_recovery: Whether fast recovery is under way.
         recover: Highest stream offset sent when recovery began (RFC 6582).
         initial_window: Initial window in segments.
+        abc: Most MSS one ACK may open the window by in slow start (1 or 2).
+        limit: ``abc`` MSS in bytes.
     """
 
-    __slots__ = ("cwnd", "dupacks", "in_recovery", "initial_window", "recover", "ssthresh")
+    __slots__ = (
+        "abc",
+        "cwnd",
+        "dupacks",
+        "in_recovery",
+        "initial_window",
+        "limit",
+        "recover",
+        "ssthresh",
+    )
 
-    def __init__(self, initial_window: int, mss: int) -> None:
+    def __init__(self, initial_window: int, mss: int, abc: int = 1) -> None:
         """Start in slow start with ``initial_window`` segments of ``mss`` bytes."""
         self.initial_window = initial_window
+        self.abc = abc
+        self.limit = abc * mss
         self.cwnd = initial_window * mss
         self.ssthresh: float = INF
         self.dupacks = 0
@@ -60,12 +77,14 @@ class NewReno:
     def reset_window(self, mss: int) -> None:
         """The MSS was negotiated: the initial window is counted in that MSS."""
         self.cwnd = self.initial_window * mss
+        self.limit = self.abc * mss
 
     def on_ack(self, acked: int, mss: int) -> None:
         """``acked`` new bytes were acknowledged outside recovery: grow the window."""
         cwnd = self.cwnd
         if cwnd < self.ssthresh:
-            self.cwnd = cwnd + (acked if acked < mss else mss)
+            limit = self.limit
+            self.cwnd = cwnd + (acked if acked < limit else limit)
         else:
             self.cwnd = cwnd + max(1, mss * mss // cwnd)
         self.dupacks = 0

@@ -13,8 +13,9 @@ and everything that happens a few times per connection rather than per segment:
 * teardown: :meth:`close` queues a FIN after the data, a received FIN moves the state
   on, and the end that closes first waits in TIME_WAIT (``time_wait``) before the
   connection is forgotten; :meth:`abort` sends RST; a received RST closes at once;
-* the single timer: whichever is earlier of the retransmission deadline and the end of
-  TIME_WAIT is :attr:`deadline`. A retransmission timeout backs the RTO off
+* the single timer: whichever is earliest of the retransmission deadline, the
+  delayed-ACK deadline (:mod:`lbsim.transport.delack`) and the end of TIME_WAIT is
+  :attr:`deadline`. A delayed ACK that falls due is sent. A retransmission timeout backs the RTO off
   (:mod:`lbsim.transport.rto`), collapses the window (:mod:`lbsim.transport.congestion`)
   and goes back to the first unacknowledged byte; after ``syn_retries`` or
   ``data_retries`` expiries in a row the connection gives up (error ``"timeout"``).
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lbsim.net.segment import ACK, FIN, NO_ENDS, RST, SYN, Segment
 from lbsim.transport.congestion import NewReno
+from lbsim.transport.delack import DelayedAck, quick_acks
 from lbsim.transport.marks import MessageMarks
 from lbsim.transport.params import DEFAULT_MSS, TcpListener, TcpParams, window_shift
 from lbsim.transport.reassembly import OutOfOrder
@@ -50,14 +52,13 @@ _HANDSHAKING = (TcpState.SYN_SENT, TcpState.SYN_RECEIVED)
 _new_tuple = tuple.__new__
 
 
-class ConnectionLifecycle:
+class ConnectionLifecycle(DelayedAck):
     """The fields of one TCP endpoint, its handshake, teardown and timer.
 
     See :class:`~lbsim.transport.tcp.TcpConnection` for the attributes.
     """
 
     __slots__ = (
-        "_ack_pending",
         "_cork",
         "_fin_queued",
         "_fin_sent",
@@ -162,7 +163,7 @@ class ConnectionLifecycle:
         self._shift = window_shift(p.receive_window)
         self._peer_shift = 0
         self._wnd_field = min(0xFFFF, p.receive_window >> self._shift)
-        self.cc = NewReno(p.initial_window, mss)
+        self.cc = NewReno(p.initial_window, mss, 2 if p.delayed_ack else 1)
         self.rtt = RtoEstimator(p.initial_rto, p.min_rto, p.max_rto)
         self._rto_deadline = self._tw_deadline = INF
         self._retries = 0
@@ -173,7 +174,7 @@ class ConnectionLifecycle:
         self._ooo = OutOfOrder()
         self._rx_boundary = 1
         self._msg_start = 0.0
-        self._ack_pending = False
+        self._init_acks(p)
         self.stream_data = False
         self.user: Any = None
         self.segments_sent = self.segments_received = self.retransmissions = 0
@@ -182,6 +183,44 @@ class ConnectionLifecycle:
         self.established_at: float | None = None
         self.closed_at: float | None = None
         self.finished_at: float | None = None
+
+    # ------------------------------------------------------------------- views
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.local_ip}:{self.local_port}->"
+            f"{self.remote_ip}:{self.remote_port} {self.state.value})"
+        )
+
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        """``(local_ip, local_port, remote_ip, remote_port)``."""
+        return (self.local_ip, self.local_port, self.remote_ip, self.remote_port)
+
+    @property
+    def segments(self) -> int:
+        """Segments of this connection in both directions: sent plus received."""
+        return self.segments_sent + self.segments_received
+
+    @property
+    def cwnd(self) -> int:
+        """Congestion window in bytes."""
+        return self.cc.cwnd
+
+    @property
+    def rto(self) -> float:
+        """Current retransmission timeout, seconds."""
+        return self.rtt.rto
+
+    @property
+    def in_flight(self) -> int:
+        """Sequence numbers sent but not yet acknowledged."""
+        return self.snd_nxt - self.snd_una
+
+    @property
+    def unsent(self) -> int:
+        """Application bytes queued but not yet sent."""
+        return max(0, self.snd_end - self.snd_nxt)
 
     # ------------------------------------------------------------------ helpers
 
@@ -201,6 +240,9 @@ class ConnectionLifecycle:
     def _set_deadline(self) -> None:
         rto = self._rto_deadline
         tw = self._tw_deadline
+        dack = self._dack_at
+        if dack < tw:
+            tw = dack
         self.deadline = rto if rto < tw else tw
 
     def _syn(self, flags: int) -> Segment:
@@ -288,7 +330,7 @@ class ConnectionLifecycle:
         self.closed_at = now
         if self.finished_at is None:
             self.finished_at = now
-        self._rto_deadline = self._tw_deadline = INF
+        self._rto_deadline = self._tw_deadline = self._dack_at = INF
         self.deadline = INF
         self.listener.on_closed(cast("TcpConnection", self), now, error)
 
@@ -369,9 +411,9 @@ class ConnectionLifecycle:
 
     def _flush_ack(self) -> None:
         if self._ack_pending and self.state is not _CLOSED:
-            self._ack_pending = False
             self.out.append(self._pure(ACK))
             self.segments_sent += 1
+            self._ack_sent()
 
     def _accept_syn(self, seg: Segment) -> None:
         self.irs = seg.seq
@@ -379,6 +421,9 @@ class ConnectionLifecycle:
         self.mss = min(self._local_mss, seg.mss or DEFAULT_MSS)
         self._peer_shift = seg.wscale
         self.cc.reset_window(self.mss)
+        self._rcv_wup = 1
+        if self._delack:
+            self._quick = self._quick_max = quick_acks(self.params.receive_window, self.mss)
 
     def _fin_acked(self, now: float) -> None:
         self._go(TcpEvent.RECV_ACK_OF_FIN)
@@ -407,6 +452,9 @@ class ConnectionLifecycle:
             self._go(TcpEvent.TIMEOUT)
             self._finish(now, None)
             return
+        if self._dack_at <= now:
+            self._dack_at = INF  # the delayed ACK is due: send it
+            self._flush_ack()
         if self._rto_deadline > now:
             self._set_deadline()
             return

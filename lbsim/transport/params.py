@@ -36,6 +36,12 @@ class TcpParams:
         syn_retries: SYN retransmissions before a connect fails (Linux: 6).
         data_retries: Retransmissions of one segment before giving up (Linux: 15).
         slow_start_after_idle: Reset cwnd after an idle RTO (Linux default on).
+        delayed_ack: Delay ACKs as Linux does (see :mod:`lbsim.transport.delack`):
+            at least every second full-sized segment is acknowledged at once, a
+            lone one waits up to ``delayed_ack_timeout`` for data to ride on, with
+            quick ACKs at the start of a connection and after out-of-order data.
+            Off: every data segment is acknowledged at once.
+        delayed_ack_timeout: The delayed-ACK timer (Linux's minimum, 40 ms).
     """
 
     initial_window: int = 10
@@ -47,6 +53,8 @@ class TcpParams:
     syn_retries: int = 6
     data_retries: int = 15
     slow_start_after_idle: bool = True
+    delayed_ack: bool = True
+    delayed_ack_timeout: float = 0.04
 
 
 class TcpListener(Protocol):

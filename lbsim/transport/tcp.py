@@ -22,9 +22,12 @@ The connection is split along its mechanisms, each in its own module:
 * ``marks.py``: where application messages end in the sent stream;
 * ``reassembly.py``: out-of-order segments held until the gap fills;
 
+* ``delack.py``: delayed ACKs as Linux does them (two-segment rule, 40 ms timer,
+  quick ACKs at the start and for out-of-order data);
+
 and this module holds the data path that ties them together: segmentation,
-cumulative ACKs (one per data segment received, no delayed ACKs, piggybacked when
-the application answers at once) and message delivery. The per-segment fast path
+cumulative ACKs (piggybacked on data whenever this end sends any) and message
+delivery. The per-segment fast path
 -- an ACK of new data outside recovery, in-order data with nothing held back,
 building a data segment -- is written out inline here (no extra call per segment);
 the extracted modules hold the rest and the reference versions of what is inlined.
@@ -34,7 +37,7 @@ data starts at 1), converted to and from the 32-bit wire fields at the edge, so 
 connection may carry any number of bytes: sequence numbers wrap modulo 2**32 as
 RFC 9293 says.
 
-Not modelled: Nagle, delayed ACKs, SACK, timestamps, urgent data, simultaneous open.
+Not modelled: Nagle, SACK, timestamps, urgent data, simultaneous open.
 """
 
 from __future__ import annotations
@@ -93,42 +96,6 @@ class TcpConnection(ConnectionLifecycle):
     """
 
     __slots__ = ()
-
-    def __repr__(self) -> str:
-        return (
-            f"TcpConnection({self.local_ip}:{self.local_port}->"
-            f"{self.remote_ip}:{self.remote_port} {self.state.value})"
-        )
-
-    @property
-    def key(self) -> tuple[int, int, int, int]:
-        """``(local_ip, local_port, remote_ip, remote_port)``."""
-        return (self.local_ip, self.local_port, self.remote_ip, self.remote_port)
-
-    @property
-    def segments(self) -> int:
-        """Segments of this connection in both directions: sent plus received."""
-        return self.segments_sent + self.segments_received
-
-    @property
-    def cwnd(self) -> int:
-        """Congestion window in bytes."""
-        return self.cc.cwnd
-
-    @property
-    def rto(self) -> float:
-        """Current retransmission timeout, seconds."""
-        return self.rtt.rto
-
-    @property
-    def in_flight(self) -> int:
-        """Sequence numbers sent but not yet acknowledged."""
-        return self.snd_nxt - self.snd_una
-
-    @property
-    def unsent(self) -> int:
-        """Application bytes queued but not yet sent."""
-        return max(0, self.snd_end - self.snd_nxt)
 
     # ------------------------------------------------------------- application
 
@@ -226,8 +193,18 @@ class TcpConnection(ConnectionLifecycle):
                 else:
                     self._on_payload(seg, now)
             if self._ack_pending:
-                self._ack_pending = False
-                # self._pure(ACK), inlined: one pure ACK per data segment received.
+                if self._delack:
+                    # May this ACK wait? (the rules: lbsim/transport/delack.py)
+                    if now - self._rcv_at > self.rtt.rto:
+                        self._quick = self._quick_max  # idle: quick ACKs again, in full
+                    self._rcv_at = now
+                    wait = self.rcv_nxt - self._rcv_wup <= self.mss
+                    if wait and not self._quick and not self._ack_now:
+                        if self._dack_at == INF:
+                            self._dack_at = now + self._delack
+                            self._set_deadline()
+                        return  # the ACK waits for data to ride on, or for its timer
+                # self._pure(ACK), inlined.
                 ack_seg: Segment = _new_tuple(
                     Segment,
                     (
@@ -244,6 +221,14 @@ class TcpConnection(ConnectionLifecycle):
                 )
                 self.out.append(ack_seg)
                 self.segments_sent += 1
+                # DelayedAck._ack_sent, inlined.
+                self._ack_pending = self._ack_now = False
+                if self._quick:
+                    self._quick -= 1
+                self._rcv_wup = self.rcv_nxt
+                if self._dack_at != INF:
+                    self._dack_at = INF
+                    self._set_deadline()
             return
         self._receive_slow(seg, now)
 
@@ -263,7 +248,8 @@ class TcpConnection(ConnectionLifecycle):
         cc = self.cc
         cwnd = cc.cwnd
         if cwnd < cc.ssthresh:
-            cc.cwnd = cwnd + (acked if acked < mss else mss)
+            limit = cc.limit
+            cc.cwnd = cwnd + (acked if acked < limit else limit)
         else:
             cc.cwnd = cwnd + max(1, mss * mss // cwnd)
         cc.dupacks = 0
@@ -276,11 +262,14 @@ class TcpConnection(ConnectionLifecycle):
             self._fin_acked(now)
             if self.state is _CLOSED:
                 return
+        dack = self._dack_at
         if ack == self._snd_max:
             self._rto_deadline = INF
-            self.deadline = self._tw_deadline
+            tw = self._tw_deadline
+            self.deadline = tw if tw < dack else dack
         else:
-            self.deadline = self._rto_deadline = now + self.rtt.rto
+            self._rto_deadline = rto = now + self.rtt.rto
+            self.deadline = rto if rto < dack else dack
         if self.snd_nxt < self.snd_end or (self._fin_queued and not self._fin_sent):
             self._push(now)
 
@@ -330,6 +319,8 @@ class TcpConnection(ConnectionLifecycle):
         self._ack_pending = True
         rcv = self.rcv_nxt
         rel = rcv + (((seg.seq - self.irs - rcv + SEQ_HALF) & SEQ_MASK) - SEQ_HALF)
+        if rel != rcv or self._ooo:
+            self._ack_now = True  # out of order, a duplicate, or filling a hole
         if rel == rcv:
             self._accept(seg, 0, now)
         elif rel > rcv:
@@ -471,7 +462,7 @@ class TcpConnection(ConnectionLifecycle):
             self._timed_seq, self._timed_at = nxt, now
         self.snd_nxt = nxt
         self.segments_sent += sent
-        self._ack_pending = False
+        self._ack_sent()
         self._last_send = now
         if self._rto_deadline == INF:
             self._rto_deadline = now + self.rtt.rto
@@ -491,6 +482,6 @@ class TcpConnection(ConnectionLifecycle):
             if flags & PSH and self._fin_sent:
                 flags |= FIN
             self.out.append(self._segment(una, n, flags))
-        self._ack_pending = False
+        self._ack_sent()
         self._rto_deadline = now + self.rtt.rto
         self._set_deadline()

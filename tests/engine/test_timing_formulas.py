@@ -2,6 +2,9 @@
 
 One client, one request at a time, no queueing (one worker, constant service),
 no loss, bandwidth high enough that serialization is a small fraction of the RTT.
+Every formula holds with delayed ACKs on (the default) and off: quick ACKs cover the
+first segments of each connection and a waiting ACK never holds back the data that
+the latency measures.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ RTT_C, RTT_B = 2 * LC, 2 * LB
 SERVICE = 0.004
 
 
-def timing_scenario(response: str, *, warm: int = 0, per_connection: int = 1) -> object:
+def timing_scenario(
+    response: str, *, warm: int = 0, per_connection: int = 1, delayed_ack: bool = True
+) -> object:
     return scenario(
         duration="3s",
+        tcp={"delayed_ack": delayed_ack},
         network={
             "client_link": {"latency": f"{LC * 1000}ms", "bandwidth": "10Gbps"},
             "backend_link": {"latency": f"{LB * 1000}ms", "bandwidth": "10Gbps"},
@@ -60,26 +66,30 @@ def latencies(sc: object, variant: str, *, new: bool = True) -> list[float]:
     return out
 
 
-def test_l4_new_connection_is_two_rtt_plus_service() -> None:
-    for lat in latencies(timing_scenario("1000B"), "l4"):
+@pytest.mark.parametrize("delayed_ack", [True, False])
+def test_l4_new_connection_is_two_rtt_plus_service(delayed_ack: bool) -> None:
+    for lat in latencies(timing_scenario("1000B", delayed_ack=delayed_ack), "l4"):
         assert lat == pytest.approx(2 * RTT + SERVICE, rel=0.01)
 
 
-def test_l4_reused_connection_is_one_rtt_plus_service() -> None:
-    sc = timing_scenario("1000B", per_connection=5)
+@pytest.mark.parametrize("delayed_ack", [True, False])
+def test_l4_reused_connection_is_one_rtt_plus_service(delayed_ack: bool) -> None:
+    sc = timing_scenario("1000B", per_connection=5, delayed_ack=delayed_ack)
     for lat in latencies(sc, "l4", new=False):
         assert lat == pytest.approx(RTT + SERVICE, rel=0.01)
 
 
-def test_l7_warm_pool_adds_one_backend_rtt() -> None:
+@pytest.mark.parametrize("delayed_ack", [True, False])
+def test_l7_warm_pool_adds_one_backend_rtt(delayed_ack: bool) -> None:
     """Warm upstream connection: client handshake + request + one balancer<->backend RTT."""
-    sc = timing_scenario("1000B", warm=2, per_connection=1)
+    sc = timing_scenario("1000B", warm=2, per_connection=1, delayed_ack=delayed_ack)
     for lat in latencies(sc, "l7"):
         assert lat == pytest.approx(2 * RTT_C + RTT_B + SERVICE, rel=0.01)
 
 
-def test_l7_cold_upstream_adds_another_backend_rtt() -> None:
-    sc = timing_scenario("1000B", warm=0, per_connection=1)
+@pytest.mark.parametrize("delayed_ack", [True, False])
+def test_l7_cold_upstream_adds_another_backend_rtt(delayed_ack: bool) -> None:
+    sc = timing_scenario("1000B", warm=0, per_connection=1, delayed_ack=delayed_ack)
     lats = latencies(sc, "l7")
     # The first request to each backend connects cold; later ones reuse the pool.
     cold = 2 * RTT_C + 2 * RTT_B + SERVICE
@@ -89,13 +99,14 @@ def test_l7_cold_upstream_adds_another_backend_rtt() -> None:
     assert lats[0] - lats[-1] == pytest.approx(RTT_B, rel=0.02)
 
 
+@pytest.mark.parametrize("delayed_ack", [True, False])
 @pytest.mark.parametrize(
     ("size", "text"), [(14_000, "14000B"), (100_000, "100KB"), (1_000_000, "1MB")]
 )
-def test_slow_start_round_trips(size: int, text: str) -> None:
+def test_slow_start_round_trips(size: int, text: str, delayed_ack: bool) -> None:
     """S bytes need ceil(log2(S / (10 MSS) + 1)) round trips of slow start (MSS 1460)."""
     rounds = math.ceil(math.log2(size / (10 * 1460) + 1))
     # Handshake and request take two RTTs plus service; each extra flight one more RTT.
     expected = 2 * RTT + SERVICE + (rounds - 1) * RTT
-    for lat in latencies(timing_scenario(text), "l4"):
+    for lat in latencies(timing_scenario(text, delayed_ack=delayed_ack), "l4"):
         assert lat == pytest.approx(expected, rel=0.01)

@@ -19,7 +19,13 @@ RTT_L4 = 2 * (LC + LB)  # client <-> backend through the L4 balancer
 RTT_C, RTT_B = 2 * LC, 2 * LB
 
 
-def tls_scenario(version: str | None, *, resumption: bool = False, backends: int = 2) -> object:
+def tls_scenario(
+    version: str | None,
+    *,
+    resumption: bool = False,
+    backends: int = 2,
+    delayed_ack: bool = True,
+) -> object:
     client: dict = {  # type: ignore[type-arg]
         "name": "c",
         "count": 1,
@@ -31,6 +37,7 @@ def tls_scenario(version: str | None, *, resumption: bool = False, backends: int
         client["tls"] = {"version": version, "resumption": resumption}
     return scenario(
         duration="1s",
+        tcp={"delayed_ack": delayed_ack},
         network={
             "client_link": {"latency": f"{LC * 1000}ms", "bandwidth": "10Gbps"},
             "backend_link": {"latency": f"{LB * 1000}ms", "bandwidth": "10Gbps"},
@@ -57,12 +64,15 @@ def latencies(sc: object, variant: str) -> list[float]:
     return [r.latency for r in sorted(run.recorder.requests, key=lambda r: r.t_start)]
 
 
+@pytest.mark.parametrize("delayed_ack", [True, False])
 @pytest.mark.parametrize(("version", "round_trips"), [("1.2", 2), ("1.3", 1)])
 @pytest.mark.parametrize("variant", ["l4", "l7"])
-def test_tls_adds_its_handshake_round_trips(version: str, round_trips: int, variant: str) -> None:
+def test_tls_adds_its_handshake_round_trips(
+    version: str, round_trips: int, variant: str, delayed_ack: bool
+) -> None:
     rtt = RTT_L4 if variant == "l4" else RTT_C
-    plain = latencies(tls_scenario(None), variant)[0]
-    with_tls = latencies(tls_scenario(version), variant)[0]
+    plain = latencies(tls_scenario(None, delayed_ack=delayed_ack), variant)[0]
+    with_tls = latencies(tls_scenario(version, delayed_ack=delayed_ack), variant)[0]
     added = with_tls - plain
     # Round trips, plus well under a millisecond of handshake and record CPU.
     assert round_trips * rtt < added < round_trips * rtt + 1e-3

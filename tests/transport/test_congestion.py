@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from tcp_pair import Pair
 
 from lbsim.transport.congestion import FAST_RETRANSMIT, NOTHING, SEND_MORE, NewReno
+from lbsim.transport.params import TcpParams
 
 MSS = 1000
 
@@ -73,15 +75,16 @@ def test_restart_after_idle_only_shrinks() -> None:
     assert cc.cwnd == 3 * MSS
 
 
-def test_connection_fast_path_grows_cwnd_exactly_as_newreno_on_ack() -> None:
+@pytest.mark.parametrize("delayed_ack", [True, False])
+def test_connection_fast_path_grows_cwnd_exactly_as_newreno_on_ack(delayed_ack: bool) -> None:
     """The inlined growth in TcpConnection._on_new_ack is NewReno.on_ack, ACK for ACK."""
-    pair = Pair()
+    pair = Pair(params=TcpParams(delayed_ack=delayed_ack))
     pair.handshake()
     pair.client.cc.ssthresh = 30 * 1460  # cross into congestion avoidance on the way
     start = pair.client.cwnd
     pair.client.send(400_000, "m", pair.now)
     pair.run()
-    reference = NewReno(10, 1460)
+    reference = NewReno(10, 1460, 2 if delayed_ack else 1)
     reference.cwnd = start
     reference.ssthresh = 30 * 1460
     acks = [s.ack for s in pair.sent("s>c") if not s.length]

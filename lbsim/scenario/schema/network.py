@@ -33,6 +33,8 @@ class TcpConfig(SchemaModel):
         min_rto: Lower bound of the retransmission timeout, seconds.
         max_rto: Upper bound of the retransmission timeout, seconds.
         time_wait: How long a closed connection's port stays unusable, seconds.
+        delayed_ack: Delay ACKs as Linux does (on by default, as on a Linux host).
+        delayed_ack_timeout: The delayed-ACK timer, seconds (at most 500 ms).
     """
 
     initial_window: PositiveInt = 10
@@ -41,11 +43,15 @@ class TcpConfig(SchemaModel):
     min_rto: PositiveDuration = parse_duration("200ms")
     max_rto: PositiveDuration = parse_duration("60s")
     time_wait: Duration = parse_duration("60s")
+    delayed_ack: bool = True
+    delayed_ack_timeout: PositiveDuration = parse_duration("40ms")
 
     @model_validator(mode="after")
     def _check_timeouts(self) -> Self:
         if self.receive_window <= 0:
             raise KeyedValueError("receive_window", "must be greater than 0")
+        if self.delayed_ack_timeout > 0.5:
+            raise KeyedValueError("delayed_ack_timeout", "must be at most 500ms (RFC 5681)")
         if self.min_rto > self.max_rto:
             raise KeyedValueError(
                 "min_rto", f"must not exceed max_rto ({format_duration(self.max_rto)})"

@@ -1,0 +1,161 @@
+"""Cost per request, in bare SimPy timeouts: a plain SimPy model, lbsim per segment and per request.
+
+Run from the repository root::
+
+    python benchmarks/units_per_request.py              # default: 20 s of each workload
+    python benchmarks/units_per_request.py --duration 60s --repeat 3
+
+The unit is one bare SimPy timeout: what a process that only does
+``yield env.timeout(1)`` costs per event, measured in the same process right before
+each model runs, so machine noise mostly cancels. A model that takes ``w`` wall
+seconds for ``n`` requests while the bare loop does ``b`` timeouts per second costs
+
+    units per request = b * w / n
+
+bare timeouts per request. Models, on the AsyncFlow workload
+(``benchmarks/asyncflow_workload.yaml``: Poisson arrivals at 280/s, one request per
+connection, round robin over 4 single-worker servers, exponential 10 ms service, 1 ms
+links, rho = 0.7):
+
+* ``plain SimPy``: the same queueing in about 40 lines of SimPy (:func:`plain_model`),
+  with no TCP at all: the floor any SimPy model of this workload pays;
+* ``lbsim segment L4/L7``: lbsim with every TCP segment simulated, delayed ACKs on
+  (the default) and off;
+* ``lbsim request L4/L7``: lbsim with ``fidelity=request`` (network time in closed
+  form), where that mode exists; otherwise the line says it is not available.
+
+The same is printed for the quickstart (keep-alive browsers, 20 KB and 300 KB
+responses), whose segment/request ratio is the one the request-level target is set
+against. This is a benchmark: it prints numbers and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import simpy
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lbsim.scenario import ScenarioError, load_scenario  # noqa: E402
+from lbsim.sim import build_variant  # noqa: E402
+
+WORKLOAD = ROOT / "benchmarks" / "asyncflow_workload.yaml"
+QUICKSTART = ROOT / "scenarios" / "quickstart.yaml"
+
+
+def bare_rate(events: int = 300_000) -> float:
+    """Bare SimPy timeouts per wall-second."""
+    env = simpy.Environment()
+
+    def ticker() -> Generator[simpy.Event, Any, None]:
+        while True:
+            yield env.timeout(1)
+
+    env.process(ticker())
+    start = time.perf_counter()
+    env.run(until=events)
+    return events / (time.perf_counter() - start)
+
+
+def plain_model(duration: float, seed: int = 1) -> int:
+    """The AsyncFlow workload as a request-level SimPy model; returns requests done."""
+    rate, servers, service, link = 280.0, 4, 0.010, 0.001
+    rng = random.Random(seed)
+    env = simpy.Environment()
+    queues = [simpy.Resource(env, capacity=1) for _ in range(servers)]
+    done = [0]
+    latencies: list[float] = []
+
+    def request(server: simpy.Resource) -> Generator[simpy.Event, Any, None]:
+        start = env.now
+        yield env.timeout(2 * link)  # client -> balancer -> server
+        with server.request() as slot:
+            yield slot
+            yield env.timeout(rng.expovariate(1 / service))
+        yield env.timeout(2 * link)  # server -> balancer -> client
+        latencies.append(env.now - start)
+        done[0] += 1
+
+    def arrivals() -> Generator[simpy.Event, Any, None]:
+        turn = 0
+        while True:
+            yield env.timeout(rng.expovariate(rate))
+            env.process(request(queues[turn]))
+            turn = (turn + 1) % servers  # round robin
+
+    env.process(arrivals())
+    env.run(until=duration)
+    return done[0]
+
+
+def lbsim_model(path: Path, variant: str, overrides: list[str]) -> Callable[[], int]:
+    """A zero-argument runner of one lbsim variant; raises ScenarioError if refused."""
+    scenario = load_scenario(path, overrides)
+
+    def run() -> int:
+        build = build_variant(scenario, variant)
+        return len(build.run().recorder.requests)
+
+    return run
+
+
+def measure(run: Callable[[], int], repeat: int) -> tuple[float, int]:
+    """Median units per request over ``repeat`` rounds, and the requests per round."""
+    units = []
+    n = 0
+    for _ in range(repeat):
+        bare = bare_rate()
+        start = time.perf_counter()
+        n = run()
+        wall = time.perf_counter() - start
+        units.append(bare * wall / max(n, 1))
+    return statistics.median(units), n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", default="20s", help="simulated time of each run")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds (the median is kept)")
+    args = parser.parse_args()
+    seconds = float(args.duration.rstrip("s"))
+    base = [f"duration={args.duration}", "warmup=0s"]
+
+    results: dict[str, float] = {}
+
+    def report(label: str, run: Callable[[], int]) -> None:
+        units, n = measure(run, args.repeat)
+        results[label] = units
+        print(f"{label:<42} {units:>9.1f} units/request  ({n:,} requests per run)")
+
+    print(f"bare SimPy timeouts: {bare_rate():,.0f} /s (the unit)")
+    report("asyncflow: plain SimPy request model", lambda: plain_model(seconds))
+    for path, name in ((WORKLOAD, "asyncflow"), (QUICKSTART, "quickstart")):
+        for variant in ("l4", "l7"):
+            for ack in ("on", "off"):
+                overrides = [*base, f"tcp.delayed_ack={'true' if ack == 'on' else 'false'}"]
+                label = f"{name}: lbsim segment {variant.upper()}, delayed ACKs {ack}"
+                report(label, lbsim_model(path, variant, overrides))
+            try:
+                runner = lbsim_model(path, variant, [*base, "fidelity=request"])
+            except ScenarioError:
+                print(f"{name}: lbsim request {variant.upper():<21} request level: not available")
+                continue
+            report(f"{name}: lbsim request {variant.upper()}", runner)
+    for variant in ("L4", "L7"):
+        seg = results.get(f"quickstart: lbsim segment {variant}, delayed ACKs on")
+        req = results.get(f"quickstart: lbsim request {variant}")
+        if seg is not None and req is not None:
+            print(f"quickstart {variant}: request level is {seg / req:.1f}x segment level")
+
+
+if __name__ == "__main__":
+    main()
