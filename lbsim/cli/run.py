@@ -127,7 +127,7 @@ def _check_load_sweep(args: argparse.Namespace, scenario: Any) -> None:
     from lbsim.scenario import ScenarioError
     from lbsim.scenario.figure_names import LOAD_SWEEP_FIGURES
 
-    for index, name in enumerate(scenario.figures):
+    for index, name in enumerate(getattr(scenario, "figures", ())):
         if name in LOAD_SWEEP_FIGURES and all(c.rate is None for c in scenario.clients):
             reason = (
                 f'figure "{name}" runs the scenario at scaled open-loop rates, but no '
@@ -142,7 +142,7 @@ def _load_sweep_writers(scenario: Any) -> list[Any]:
     """Writers of the load-sweep figures the scenario names (their extra runs done here)."""
     from lbsim.scenario.figure_names import LOAD_SWEEP_FIGURES
 
-    if not any(name in LOAD_SWEEP_FIGURES for name in scenario.figures):
+    if not any(name in LOAD_SWEEP_FIGURES for name in getattr(scenario, "figures", ())):
         return []
     from lbsim.plots.style import save_figure
     from lbsim.report.load_sweep import latency_vs_load

@@ -41,6 +41,8 @@ class LoadPoint:
         completed_rps: Successful requests per second completed in it.
         p99: 99th percentile latency of successful requests, seconds (None when none
             succeeded).
+        cpu_utilization: Busy fraction of the balancer's CPU, all cores (None when
+            the balancer models no CPU).
     """
 
     variant: str
@@ -48,6 +50,7 @@ class LoadPoint:
     offered_rps: float
     completed_rps: float
     p99: float | None
+    cpu_utilization: float | None = None
 
 
 def latency_vs_offered_load(

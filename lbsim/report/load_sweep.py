@@ -104,7 +104,7 @@ def load_points(
             note(f"load sweep {index}/{len(factors)}: {format_rate(round(base * factor))} offered")
         summary = build_results(copy, run_scenario(copy)).summary
         for name, row in summary["variants"].items():
-            p99 = row["latency"]["p99"]
+            p99, cpu = row["latency"]["p99"], row["lb"]["cpu_utilization"]
             points.append(
                 LoadPoint(
                     variant=name,
@@ -112,6 +112,7 @@ def load_points(
                     offered_rps=float(row["offered_rps"]),
                     completed_rps=float(row["throughput_rps"]),
                     p99=None if p99 is None else float(p99),
+                    cpu_utilization=None if cpu is None else float(cpu),
                 )
             )
     return points
@@ -142,7 +143,7 @@ def latency_vs_load(
         marked_rps=offered_rate(scenario) * _requests_per_session(scenario),
         marked_label=f"the scenario's rate ({format_rate(offered_rate(scenario))})",
         title=f"Latency and completed load vs offered load — {scenario.name} "
-        f"({format_duration(SHORT_DURATION)} runs)",
+        f"({format_duration(SHORT_DURATION)} run per point)",
     )
 
 
