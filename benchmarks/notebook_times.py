@@ -14,10 +14,11 @@ the words of prose in its markdown cells, and how many exercises (cells that set
 ``PREDICTION``), self-checks and live panels it has.
 
 The last column is the class-time model of ``notebooks/README.md``: prose read at
-100 words per minute (technical text read with the code beside it, slower than the
-200-250 words per minute of ordinary reading), 2 minutes per code cell to read
-and run it and look at its output, 8 minutes per graded exercise (predict, run, discuss
-the verdict), 4 minutes per live panel, plus the execution time itself. It is a
+100 words per minute (technical text read with the code beside it and a lecturer's
+comments, well below the 200-250 words per minute of ordinary reading), 1.5 minutes
+per code cell to read it, run it and look at its table or figure, 10 minutes per
+graded exercise (predict, discuss the predictions, run, compare, try one or two of
+the suggested values), 5 minutes per live panel, plus the execution time itself. It is a
 planning estimate, not a measurement of a class. This is a benchmark, not a test:
 it prints numbers and asserts nothing.
 """
@@ -42,9 +43,9 @@ KERNEL = "lbsim-bench"
 
 #: Class-time model (minutes): see the module docstring.
 WORDS_PER_MINUTE = 100.0
-PER_CODE_CELL = 2.0
-PER_EXERCISE = 8.0
-PER_PANEL = 4.0
+PER_CODE_CELL = 1.5
+PER_EXERCISE = 10.0
+PER_PANEL = 5.0
 
 _USAGE = (
     "import resource as _r\n"
@@ -74,7 +75,7 @@ def measure(path: Path) -> dict[str, float]:
     prose = [c.source for c in notebook.cells if c.cell_type == "markdown"]
     code = [c for c in notebook.cells if c.cell_type == "code"]
     exercises = sum(bool(re.search(r"^PREDICTION = ", c.source, re.M)) for c in code)
-    panels = sum("panel(" in c.source for c in code)
+    panels = sum(bool(re.search(r"^\w+ = panel\(", c.source, re.M)) for c in code)
     checks = sum("self_check(" in c.source for c in code)
     usage = nbformat.v4.new_code_cell(_USAGE)
     notebook.cells.append(usage)
