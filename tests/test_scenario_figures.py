@@ -6,7 +6,8 @@ exactly the PNGs it names; for the key figures, the data each figure draws shows
 the concept (quickstart: L4 rows one backend, L7 rows several; l4_modes: DSR's
 balancer handles far fewer bytes than NAT; slow_clients: broadband latency
 protected behind L7; tls_bottleneck: the L7 CPU saturates and completes less
-than offered).
+than offered, and its built-in load sweep puts the L7 knee where the balancer's
+CPU cost per connection says it must be).
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ import pytest
 import yaml
 
 from lbsim import plots
+from lbsim.cli import main
 from lbsim.plots.backend_sequence import backend_sequences, chosen_connections
 from lbsim.plots.balancer_load import received_by_balancer
 from lbsim.plots.client_ip_seen import client_ip_rows
 from lbsim.plots.latency_by_client import group_latencies
 from lbsim.plots.load_over_time import rates_over_time
+from lbsim.plots.offered_load import LoadPoint, latency_vs_offered_load
 from lbsim.plots.outcomes_by_client import outcome_shares
 from lbsim.plots.path_groups import route_group_shares
+from lbsim.report.load_sweep import load_points
 from lbsim.results import Results, build_results, write_outputs
 from lbsim.scenario import ScenarioError, list_bundled, load_scenario
-from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
+from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES, LOAD_SWEEP_FIGURES
 from lbsim.scenario.loader import bundled_scenarios_dir
 from lbsim.sim import run_scenario
 
@@ -40,7 +44,7 @@ BUNDLED = list_bundled()
 SHORT: dict[str, list[str]] = {
     "quickstart": ["duration=6s", "warmup=1s"],
     "l4_modes": ["duration=4s", "warmup=1s"],
-    "tls_bottleneck": ["duration=2s", "warmup=0.5s", "clients.newcomers.rate=3000/s"],
+    "tls_bottleneck": ["duration=2s", "warmup=0.5s"],
     "slow_clients": ["duration=12s", "warmup=2s"],
     "stickiness": ["duration=10s"],
     "grpc_stickiness": ["duration=3s", "warmup=0.5s"],
@@ -71,8 +75,9 @@ def short_results(name: str) -> Results:
 
 
 def test_catalogue_matches_the_schema_names() -> None:
-    assert set(plots.CATALOGUE) == set(FIGURE_NAMES)
-    assert set(DEFAULT_FIGURES) <= set(FIGURE_NAMES)
+    assert set(plots.CATALOGUE) | set(LOAD_SWEEP_FIGURES) == set(FIGURE_NAMES)
+    assert not set(plots.CATALOGUE) & set(LOAD_SWEEP_FIGURES)
+    assert set(DEFAULT_FIGURES) <= set(plots.CATALOGUE)
 
 
 def test_every_bundled_scenario_is_shortened_here() -> None:
@@ -110,7 +115,8 @@ def test_short_run_writes_exactly_the_named_figures(name: str, tmp_path: Path) -
     results = short_results(name)
     write_outputs(results, tmp_path / "out", extra=plots.figure_writer(results))
     written = sorted(p.name for p in (tmp_path / "out" / "figures").iterdir())
-    assert written == sorted(f"{f}.png" for f in load_scenario(name).figures)
+    named = [f for f in load_scenario(name).figures if f not in LOAD_SWEEP_FIGURES]
+    assert written == sorted(f"{f}.png" for f in named)  # load-sweep ones: lbsim run
     for png in written:
         height, width = matplotlib.image.imread(tmp_path / "out" / "figures" / png).shape[:2]
         assert width >= 1000 and height >= 400
@@ -118,7 +124,15 @@ def test_short_run_writes_exactly_the_named_figures(name: str, tmp_path: Path) -
 
 @pytest.mark.parametrize("figure", sorted(FIGURE_NAMES))
 def test_every_figure_is_titled_labelled_and_has_a_legend(figure: str) -> None:
-    drawn = plots.CATALOGUE[figure](short_results("backend_crash"))
+    if figure in LOAD_SWEEP_FIGURES:
+        points = [
+            LoadPoint(v, f"{v} (L{v[1]})", rate, rate * (0.6 if v == "l7" and rate > 2e3 else 1), p)
+            for v in ("l4", "l7")
+            for rate, p in ((500.0, 0.05), (1500.0, 0.06), (2500.0, 0.9))
+        ]
+        drawn = latency_vs_offered_load(points, marked_rps=2000.0)
+    else:
+        drawn = plots.CATALOGUE[figure](short_results("backend_crash"))
     assert drawn.get_suptitle() or any(
         ax.get_title() or ax.get_title(loc="left") for ax in drawn.axes
     )
@@ -182,6 +196,48 @@ def test_tls_overload_shows_offered_above_completed_and_cpu_saturated() -> None:
     rates = rates_over_time(results, "l7", 0.1)
     late = rates[rates.index >= 1.0]
     assert (late["completed"] < late["offered"]).mean() > 0.7
+
+
+def test_tls_load_sweep_puts_the_l7_knee_at_its_cpu_capacity() -> None:
+    scenario = load_scenario("tls_bottleneck")
+    rate = scenario.clients[0].rate or 0.0
+    factors = (0.25, 0.75, 1.2)
+    found = load_points(scenario, factors=factors)
+    assert [p.variant for p in found] == ["l4", "l7"] * len(factors)
+    low, below, above = ({p.variant: p for p in found[i : i + 2]} for i in (0, 2, 4))
+    # The model's capacity of the one L7 core: connections it completes per second of
+    # busy CPU, measured far below the knee (about 0.4 ms of CPU per connection).
+    cpu = low["l7"].cpu_utilization
+    assert cpu is not None and 0.05 < cpu < 0.5
+    capacity = low["l7"].completed_rps / cpu
+    assert 0.75 * rate < capacity < rate  # the scenario's rate is just past the L7 knee
+    for side in (below, above):  # L4 passes TLS through: it keeps up, latency flat
+        assert side["l4"].completed_rps == pytest.approx(side["l4"].offered_rps, rel=0.1)
+        assert side["l4"].p99 == pytest.approx(low["l4"].p99, rel=0.1)
+    assert below["l7"].completed_rps == pytest.approx(below["l7"].offered_rps, rel=0.1)
+    assert (below["l7"].p99 or 0.0) < 2 * (below["l4"].p99 or 0.0)
+    assert above["l7"].completed_rps < 1.05 * capacity
+    assert (above["l7"].p99 or 0.0) > 5 * (above["l4"].p99 or 0.0)
+    assert (above["l7"].cpu_utilization or 0.0) > 0.97
+
+
+def test_lbsim_run_draws_the_load_sweep_figure(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    argv = ["run", "tls_bottleneck", "--out", str(out), "--set", "clients.newcomers.rate=100/s"]
+    assert main([*argv, "--set", "duration=1s", "--set", "warmup=0.2s"]) == 0
+    written = sorted(p.name for p in (out / "figures").iterdir())
+    assert written == sorted(f"{f}.png" for f in load_scenario("tls_bottleneck").figures)
+    assert "latency_vs_load.png" in written
+
+
+def test_load_sweep_figure_needs_an_open_loop_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", "--out", str(out), "--set", "figures=[latency_vs_load]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "figures.0" in err[0] and "clients.*.rate" in err[0]
+    assert "Traceback" not in err[0] and not out.exists()
 
 
 def test_backend_crash_failures_appear_at_the_crash() -> None:

@@ -103,6 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     unlimited = capture and args.pcap_connections is None and args.pcap_window is None
     check_budget(args, scenario, trace_segments=args.trace_segments, pcap_unlimited=unlimited)
 
+    if not args.no_figures:
+        _check_load_sweep(args, scenario)
     out_dir: Path = args.out if args.out is not None else default_out(scenario.name)
     check_target(out_dir, folder=True)
 
@@ -135,6 +137,39 @@ def clear_stale_spills() -> None:
             f"lbsim: note: removed {len(removed)} record spill folder"
             f"{'s' * (len(removed) != 1)} that killed runs left in {where}\n"
         )
+
+
+def _check_load_sweep(args: argparse.Namespace, scenario: Any) -> None:
+    """Refuse (exit 2) a load-sweep figure for a scenario with no open-loop rate to scale."""
+    from lbsim.scenario import ScenarioError
+    from lbsim.scenario.figure_names import LOAD_SWEEP_FIGURES
+
+    for index, name in enumerate(getattr(scenario, "figures", ())):
+        if name in LOAD_SWEEP_FIGURES and all(c.rate is None for c in scenario.clients):
+            reason = (
+                f'figure "{name}" runs the scenario at scaled open-loop rates, but no '
+                "client group has a rate (clients.*.rate)"
+            )
+            raise BadInput(
+                str(ScenarioError(args.scenario or "quickstart", f"figures.{index}", reason))
+            )
+
+
+def _load_sweep_writers(scenario: Any) -> list[Any]:
+    """Writers of the load-sweep figures the scenario names (their extra runs done here)."""
+    from lbsim.scenario.figure_names import LOAD_SWEEP_FIGURES
+
+    if not any(name in LOAD_SWEEP_FIGURES for name in getattr(scenario, "figures", ())):
+        return []
+    from lbsim.plots.style import save_figure
+    from lbsim.report.load_sweep import latency_vs_load
+
+    def note(text: str) -> None:
+        sys.stderr.write(f"  latency_vs_load: {text}\n")
+        sys.stderr.flush()
+
+    figure = latency_vs_load(scenario, note=note)
+    return [lambda directory: [save_figure(figure, directory / "figures" / "latency_vs_load.png")]]
 
 
 def _locked(out_dir: Path) -> Any:
@@ -177,7 +212,7 @@ def _run_and_write(args: argparse.Namespace, scenario: Scenario, out_dir: Path, 
         if not args.no_figures:
             from lbsim.plots import figure_writer  # lazy: matplotlib only when drawing
 
-            extra.insert(0, figure_writer(results))
+            extra[:0] = [figure_writer(results), *_load_sweep_writers(scenario)]
         written = write_outputs(results, out_dir, extra=extra)
     except OutputDirError as exc:
         raise BadInput(str(exc)) from exc

@@ -6,7 +6,9 @@ palette, line styles, fonts, sizes and the PNG writer. :data:`CATALOGUE` maps ea
 figure *name* (the names a scenario lists under ``figures:``, see
 :mod:`lbsim.scenario.figure_names`) to its function; the figure is written as
 ``NAME.png``. :func:`write_figures` draws the figures the scenario named, or the
-default three when it named none; ``lbsim run`` hands :func:`figure_writer` to
+default three when it named none (a load-sweep figure such as ``latency_vs_load``
+needs extra runs: ``lbsim run`` draws it with :mod:`lbsim.report.load_sweep` and
+:mod:`lbsim.plots.offered_load`); ``lbsim run`` hands :func:`figure_writer` to
 :func:`lbsim.results.write_outputs`, which calls it for ``OUT/figures/``. In a
 notebook, call a figure function and display the returned figure.
 
@@ -41,7 +43,7 @@ from lbsim.plots.segment_sides import segments_per_side
 from lbsim.plots.style import save_figure
 from lbsim.plots.topology import topology
 from lbsim.plots.upstream_connects import upstream_connects
-from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES
+from lbsim.scenario.figure_names import DEFAULT_FIGURES, FIGURE_NAMES, LOAD_SWEEP_FIGURES
 
 if TYPE_CHECKING:
     from lbsim.results import Results
@@ -87,7 +89,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "newcomer_ramp": newcomer_ramp,
     "client_ip_seen": client_ip_seen,
 }
-if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
+if set(CATALOGUE) | set(LOAD_SWEEP_FIGURES) != set(FIGURE_NAMES):  # pragma: no cover
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")
 
 #: Output file name -> function, for the default figures (kept for callers by file name).
@@ -100,8 +102,14 @@ def figure_writer(results: Results) -> Callable[[Path], list[Path]]:
 
 
 def figure_names(results: Results) -> tuple[str, ...]:
-    """The figures to draw for ``results``: the scenario's ``figures:``, else the default."""
-    return tuple(results.figures) or DEFAULT_FIGURES
+    """The figures to draw from ``results``: the scenario's ``figures:``, else the default.
+
+    Load-sweep figures (:data:`~lbsim.scenario.figure_names.LOAD_SWEEP_FIGURES`) are left
+    out: they are drawn from extra runs, not from these results.
+    """
+    if not results.figures:
+        return DEFAULT_FIGURES
+    return tuple(name for name in results.figures if name not in LOAD_SWEEP_FIGURES)
 
 
 def write_figures(

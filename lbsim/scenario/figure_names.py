@@ -6,13 +6,16 @@ name; :class:`lbsim.scenario.schema.Scenario` checks each name against
 :mod:`lbsim.plots` (which imports matplotlib); this module holds only the names and
 one line on what each figure shows, so that loading a scenario never imports a
 plotting library. :mod:`lbsim.plots` keeps a function for every name listed here
-(a test checks the two agree). A figure named ``NAME`` is written as
+(a test checks the two agree), except the names of :data:`LOAD_SWEEP_FIGURES`: these
+need the scenario at other offered loads, which one run's results do not hold, so
+``lbsim run`` draws them from a few extra short runs
+(:mod:`lbsim.report.load_sweep`). A figure named ``NAME`` is written as
 ``figures/NAME.png``.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_FIGURES", "FIGURE_NAMES"]
+__all__ = ["DEFAULT_FIGURES", "FIGURE_NAMES", "LOAD_SWEEP_FIGURES"]
 
 #: Figure name -> what it shows (one line, also in ``docs/reference/outputs.md``).
 FIGURE_NAMES: dict[str, str] = {
@@ -34,7 +37,12 @@ FIGURE_NAMES: dict[str, str] = {
     "fairness_over_time": "Jain fairness of requests per backend, per window and cumulative",
     "newcomer_ramp": "share and latency of a backend added mid-run, over time, per variant",
     "client_ip_seen": "address each variant's backends record as the client's; how often it is",
+    "latency_vs_load": "p99 latency and completed load against offered load (extra short runs "
+    "at scaled open-loop rates)",
 }
+
+#: Figures drawn from extra short runs of the scenario, not from its run's results.
+LOAD_SWEEP_FIGURES: tuple[str, ...] = ("latency_vs_load",)
 
 #: Figures drawn when a scenario has no ``figures:`` key.
 DEFAULT_FIGURES: tuple[str, ...] = ("latency_cdf", "stickiness", "backend_requests")
