@@ -91,6 +91,8 @@ def _check_tier(
     tier = topo.tiers[t]
     last = t == len(configs) - 1
     if not terminates(cfg):
+        if last and cfg.mode == "dsr":
+            _check_tunnels(topo, t)
         if cfg.mode == "nat" and tier.instances > 1:
             _refuse(
                 f"topology.tiers.{t}.instances",
@@ -137,3 +139,18 @@ def _check_tier(
                     "TLS through a proxy or layer-7 tier in front of another tier is not "
                     "run yet; leave tls out of the clients in this topology",
                 )
+
+
+def _check_tunnels(topo: TopologyConfig, t: int) -> None:
+    """A dsr last tier tunnels to its backends at their service's router: it needs a link."""
+    from lbsim.scenario.topology_graph import build_graph, forwarding_path
+
+    graph = build_graph(topo)
+    name = topo.tiers[t].name
+    for service in topo.services:
+        if forwarding_path(graph, name, service.name)[1] != service.name:
+            _refuse(
+                _where(t),
+                "a dsr last tier tunnels each packet to its backend at the service's "
+                f'router; add a link from "{name}" to "{service.name}"',
+            )

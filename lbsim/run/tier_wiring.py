@@ -29,7 +29,6 @@ from lbsim.net.segment import mss_for_mtu
 from lbsim.run.compose import client_origin, terminates
 from lbsim.run.dns import DnsServer, Resolver, dns_address
 from lbsim.run.encap import Decap, Tunnel
-from lbsim.scenario.errors import ScenarioError
 
 if TYPE_CHECKING:
     from lbsim.net.link import Link
@@ -117,14 +116,6 @@ def _tunnel_to_backends(build: TieredBuild) -> None:
     down = {ref.ip: ref.link for ref in build.topology.refs}
     for lb in build.tiers[tier.name]:
         for ref in lb.backends:
-            service = build._service_of(ref.group)
-            if build.paths.nodes(tier.name, service)[1] != service:
-                raise ScenarioError(
-                    "<scenario>",
-                    f"topology.tiers.{len(topo.tiers) - 1}.balancer",
-                    f"a dsr last tier tunnels to its backends at their service's router; "
-                    f'add a link from "{tier.name}" to "{service}"',
-                )
             link = ref.link
             decap = decaps.get(id(link))
             if decap is None:
