@@ -55,6 +55,7 @@ SHORT: dict[str, list[str]] = {
     "upstream_pool": ["duration=1s"],
     "proxy_cpu": ["duration=3s", "warmup=0.5s"],
     "two_tier": ["duration=2s", "warmup=0.5s"],
+    "mesh": ["duration=2s", "warmup=0.5s"],
 }
 
 _cache: dict[str, Results] = {}

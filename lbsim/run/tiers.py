@@ -20,12 +20,14 @@ whose hosts and balancer step follow the topology graph
   a router next to the first tier spreads flows to the VIP over its instances by
   ECMP (or sends them to the one instance of a ``vip`` tier).
 
-A layer-4 tier in front of another tier must forward with direct server return:
-its instances keep the VIP as destination, the next tier's instances accept the
-VIP, and their replies pass the layer-4 tier's stateless switch, so it does not
-matter which instance a reply crosses. (With NAT a reply would have to find the
-instance holding the connection's state, which ECMP cannot promise -- why
-Maglev-like balancers encapsulate and return directly.)
+Which stacks of tiers run, and who each tier's clients are, is
+:mod:`lbsim.run.compose`: packet-forwarding tiers (``dsr``, one ``nat``) first,
+then terminating tiers (proxy, layer 7) in any number. :mod:`lbsim.run.paths`
+gives each instance the link towards the next node and the path MTU of each
+connection; :mod:`lbsim.run.tier_wiring` finishes what depends on the stack
+(instances behind a terminating tier listen on their own address, a ``dsr``
+last tier tunnels to its backends, :mod:`lbsim.run.dns` for ``reach: dns``, end
+hosts' MSS per peer from the path MTU).
 
 The variant tier's instances are gathered in a :class:`~lbsim.run.fleet.Fleet`,
 the build's ``lb``, so sampling, counters and results work as for one balancer;

@@ -260,3 +260,21 @@ def test_a_refused_stack_exits_2_naming_the_key(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert code == 2 and "topology.tiers.0.reach" in err and "dsr" in err
     assert "Traceback" not in err
+
+
+def test_mesh_variants_run_on_the_same_workload(mesh: TieredBuild) -> None:
+    """Common random numbers: the other variant (another sidecar algorithm) opens the
+    same client connections at the same times, and the edge tier (the same in both)
+    receives the same flows."""
+    other = _run("mesh", [], "least_request")
+    runs = (mesh, other)
+    opened = [
+        sorted((r.src, r.t_open) for r in b.recorder.connections if r.side == "client")
+        for b in runs
+    ]
+    assert opened[0] == opened[1] and len(opened[0]) > 300
+    flows = [
+        [b.counters(b.scenario.duration)[f"instance.edge-proxies-{i}.flows"] for i in (1, 2)]
+        for b in runs
+    ]
+    assert flows[0] == flows[1]
