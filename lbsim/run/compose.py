@@ -27,9 +27,14 @@ tell which instance holds a connection, and real deployments solve it either by
 full NAT (IPVS FULLNAT, cloud network balancers: the instance also rewrites the
 source to its own address, so replies come back to it -- and the backend no longer
 sees the client's address) or by symmetric flow hashing at a router on both
-sides. Neither is modelled yet, so a NAT tier of several instances is refused
-with the reason (exit 2); ``dsr`` (replies bypass the tier) and ``proxy`` (the
-instance owns both connections) scale out.
+sides. Full NAT is modelled (``source_nat: true`` on the tier,
+:mod:`lbsim.lb.snat`), chosen because it needs nothing of the routers -- ordinary
+routing by destination brings each reply to the instance whose address it
+carries -- and it is what IPVS and cloud network balancers do; its cost, the
+backend seeing the instance's address instead of the client's, is visible in the
+results. A NAT tier of several instances without it is refused with the reason
+(exit 2); ``dsr`` (replies bypass the tier) and ``proxy`` (the instance owns both
+connections) scale out too.
 
 :func:`check_composition` refuses what is not run, naming the key path.
 """
@@ -41,7 +46,7 @@ from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import BalancerConfig
 from lbsim.scenario.topology import TopologyConfig
 
-__all__ = ["check_composition", "client_origin", "terminates"]
+__all__ = ["check_composition", "client_origin", "hides_clients", "terminates"]
 
 
 def terminates(cfg: BalancerConfig) -> bool:
@@ -49,9 +54,14 @@ def terminates(cfg: BalancerConfig) -> bool:
     return cfg.layer == 7 or cfg.mode == "proxy"
 
 
-def client_origin(configs: list[BalancerConfig], t: int) -> int | None:
+def hides_clients(configs: list[BalancerConfig], topo: TopologyConfig, t: int) -> bool:
+    """Whether tier ``t`` opens connections (or source-NATs them) from its own address."""
+    return terminates(configs[t]) or (configs[t].mode == "nat" and topo.tiers[t].source_nat)
+
+
+def client_origin(configs: list[BalancerConfig], topo: TopologyConfig, t: int) -> int | None:
     """The tier whose instances are tier ``t``'s clients, or None for the client hosts."""
-    if t > 0 and terminates(configs[t - 1]):
+    if t > 0 and hides_clients(configs, topo, t - 1):
         return t - 1
     return None
 
@@ -90,16 +100,22 @@ def _check_tier(
 ) -> None:
     tier = topo.tiers[t]
     last = t == len(configs) - 1
+    if tier.source_nat and cfg.mode != "nat":
+        _refuse(
+            f"topology.tiers.{t}.source_nat",
+            f"source NAT (full NAT) is a mode of a layer-4 nat tier, not of mode "
+            f"{cfg.mode or 'none'} at layer {cfg.layer}; remove source_nat",
+        )
     if not terminates(cfg):
         if last and cfg.mode == "dsr":
             _check_tunnels(topo, t)
-        if cfg.mode == "nat" and tier.instances > 1:
+        if cfg.mode == "nat" and tier.instances > 1 and not tier.source_nat:
             _refuse(
                 f"topology.tiers.{t}.instances",
-                "a NAT tier of several instances is not run: a backend's reply must come "
-                "back through the instance holding the connection, and routing by the "
-                "client's address cannot find it (full NAT or symmetric hashing would; "
-                "neither is modelled); use mode dsr or proxy, or 1 instance",
+                "a NAT tier of several instances needs source_nat: true (full NAT): a "
+                "backend's reply must come back through the instance holding the "
+                "connection, and routing by the client's address cannot find it; or use "
+                "mode dsr or proxy, or 1 instance",
             )
         if any(terminates(c) for c in configs[:t]):
             _refuse(

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lbsim.lb.l4 import L4Balancer
 from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT, tier_address
 from lbsim.net.segment import mss_for_mtu
-from lbsim.run.compose import client_origin, terminates
+from lbsim.run.compose import client_origin, hides_clients, terminates
 from lbsim.run.dns import DnsServer, Resolver, dns_address
 from lbsim.run.encap import Decap, Tunnel
 
@@ -66,7 +67,7 @@ def tier_clients(
     assert topo is not None
     paths = build.paths
     names = [tier.name for tier in topo.tiers]
-    k = client_origin(configs, t)
+    k = client_origin(configs, topo, t)
     if k is None:
         access = {s.name: s.access.mtu for s in topo.sites}
         links = {
@@ -100,6 +101,11 @@ def compose_tiers(build: TieredBuild, configs: list[BalancerConfig]) -> None:
                 accept = stack.listening.get((VIP, VIP_PORT))
                 if accept is not None:
                     stack.listen(tier_address(t, i), BACKEND_PORT, accept)
+    for tier in topo.tiers:
+        if tier.source_nat:
+            for lb in build.tiers[tier.name]:
+                assert isinstance(lb, L4Balancer)
+                lb.enable_source_nat()
     last = configs[-1]
     if not terminates(last) and last.mode == "dsr":
         _tunnel_to_backends(build)
@@ -170,7 +176,12 @@ def _learn_path_mtus(build: TieredBuild, configs: list[BalancerConfig]) -> None:
             for i in range(1, topo.tiers[-1].instances + 1):
                 backend.stack.mss_by_peer[tier_address(len(names) - 1, i)] = mss
             continue
-        for ip, group_name in hosts.client_groups.items():
-            site = site_of_group[group_name]
-            mtu = min(access[site], backend_mtu, paths.mtu(site, *names, service))
-            backend.stack.mss_by_peer[ip] = mss_for_mtu(mtu)
+        path_mss = {
+            ip: mss_for_mtu(min(access[s], backend_mtu, paths.mtu(s, *names, service)))
+            for ip, s in ((ip, site_of_group[g]) for ip, g in hosts.client_groups.items())
+        }
+        if hides_clients(configs, topo, len(names) - 1):  # full NAT: peers are instances
+            for i in range(1, topo.tiers[-1].instances + 1):
+                backend.stack.mss_by_peer[tier_address(len(names) - 1, i)] = min(path_mss.values())
+            continue
+        backend.stack.mss_by_peer.update(path_mss)

@@ -78,6 +78,10 @@ def test_two_l7_tiers_each_hop_is_its_own_connection(mesh: TieredBuild) -> None:
     [
         (["topology.tiers.maglev.balancer.mode=proxy"], "proxy"),
         (["topology.tiers.maglev.balancer.mode=nat", "topology.tiers.maglev.instances=1"], "nat"),
+        (
+            ["topology.tiers.maglev.balancer.mode=nat", "topology.tiers.maglev.source_nat=true"],
+            "full-nat",
+        ),
     ],
 )
 def test_an_l4_proxy_or_single_nat_tier_in_front_of_l7(overrides: list[str], front: str) -> None:
@@ -91,7 +95,7 @@ def test_an_l4_proxy_or_single_nat_tier_in_front_of_l7(overrides: list[str], fro
         if s.link.startswith("maglev-") and s.link.split(">")[1].startswith("proxies-")
     ]
     assert into and all(_address(s.dst) in proxies and s.dport == 8080 for s in into)
-    if front == "proxy":  # the proxy opens its own connections to the L7 instances
+    if front in ("proxy", "full-nat"):  # the L7 instances see the tier in front
         assert all(_address(s.src) in maglev for s in into)
     else:  # NAT rewrites the destination only: the L7 tier sees the clients' addresses
         assert all(_address(s.src) >> 22 == (100 << 2 | 1) for s in into)
@@ -278,3 +282,47 @@ def test_mesh_variants_run_on_the_same_workload(mesh: TieredBuild) -> None:
         for b in runs
     ]
     assert flows[0] == flows[1]
+
+
+def _nat_tier(instances: int, source_nat: bool) -> list[str]:
+    return [
+        "balancers=[{name: l4, layer: 4, mode: nat, algorithm: maglev}]",
+        f"topology.tiers=[{{name: l4tier, balancer: variant, instances: {instances}, "
+        f"reach: ecmp, source_nat: {str(source_nat).lower()}}}]",
+        "topology.links=[{from: site-east, to: edge}, {from: site-west, to: edge}, "
+        "{from: edge, to: l4tier}, {from: l4tier, to: api}, {from: l4tier, to: static}]",
+    ]
+
+
+def test_a_full_nat_tier_of_several_instances_gets_its_replies_back() -> None:
+    """Full NAT over 3 instances behind ECMP: every request completes, each backend
+    sees only instances' addresses, and each reply reaches the instance that placed
+    the connection (no stray segment anywhere)."""
+    build = _run("two_tier", _nat_tier(3, True), "l4", trace_segments=True)
+    assert _all_ok(build) > 500
+    instances = {tier_address(0, i) for i in (1, 2, 3)}
+    backend_names = {r.name for r in build.refs}
+    to_backends = [s for s in build.recorder.segments if s.link.split(">")[1] in backend_names]
+    assert to_backends and {_address(s.src) for s in to_backends} == instances
+    from_backends = [s for s in build.recorder.segments if s.link.split(">")[0] in backend_names]
+    assert {_address(s.dst) for s in from_backends} == instances
+    lbs = build.tiers["l4tier"]
+    assert all(lb.counters()["lb.stray_segments"] == 0 for lb in lbs)
+    # Replies went back to the instance whose address they carry.
+    for s in build.recorder.segments:
+        sender, receiver = s.link.split(">")
+        if receiver.startswith("l4tier-") and sender in ("api", "static"):
+            assert _address(s.dst) == tier_address(0, int(receiver.rsplit("-", 1)[1]))
+    # One source port per connection in the table: released when its entry goes.
+    for lb in lbs:
+        assert lb.snat is not None
+        assert sum(len(ports) for ports in lb.snat.in_use.values()) == len(list(lb.table))
+
+
+def test_source_nat_only_on_a_nat_tier() -> None:
+    from lbsim.sim import check_buildable
+
+    sc = load_scenario("two_tier", ["topology.tiers.maglev.source_nat=true"])
+    with pytest.raises(ScenarioError) as info:
+        check_buildable(sc)
+    assert info.value.path == "topology.tiers.0.source_nat"
