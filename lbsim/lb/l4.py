@@ -129,7 +129,7 @@ class L4Balancer(ConnectionPlacer):
     def from_wiring(cls, wiring: Wiring) -> L4Balancer:
         """The forwarder a scenario's balancer entry describes, wired in."""
         cfg = wiring.config
-        return cls(
+        lb = cls(
             wiring.env,
             cfg.name,
             wiring.eligible(),
@@ -146,6 +146,9 @@ class L4Balancer(ConnectionPlacer):
             vip=wiring.vip,
             inside=wiring.inside,
         )
+        if wiring.source_nat:
+            lb.enable_source_nat()
+        return lb
 
     # ------------------------------------------------------------ interface
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lbsim.lb.l4 import L4Balancer
 from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT, tier_address
 from lbsim.net.segment import mss_for_mtu
 from lbsim.run.compose import client_origin, hides_clients, terminates
@@ -101,11 +100,6 @@ def compose_tiers(build: TieredBuild, configs: list[BalancerConfig]) -> None:
                 accept = stack.listening.get((VIP, VIP_PORT))
                 if accept is not None:
                     stack.listen(tier_address(t, i), BACKEND_PORT, accept)
-    for tier in topo.tiers:
-        if tier.source_nat:
-            for lb in build.tiers[tier.name]:
-                assert isinstance(lb, L4Balancer)
-                lb.enable_source_nat()
     last = configs[-1]
     if not terminates(last) and last.mode == "dsr":
         _tunnel_to_backends(build)

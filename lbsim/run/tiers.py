@@ -247,6 +247,7 @@ class TieredBuild(VariantBuild):
                         default_mss=mss_for_mtu(sc.network.client_link.mtu),
                         vip=first_tier_vip(topo, t, i),
                         inside=tier_address(t, i),
+                        source_nat=tier.source_nat,
                     )
                 )
                 instances.append(lb)
