@@ -61,6 +61,7 @@ SHORT: dict[str, list[str]] = {
     "proxy_cpu": ["duration=3s", "warmup=0.5s"],
     "two_tier": ["duration=2s", "warmup=0.5s"],
     "client_ip": ["duration=2s", "warmup=0.5s"],
+    "mesh": ["duration=2s", "warmup=0.5s"],
 }
 
 _cache: dict[str, Results] = {}

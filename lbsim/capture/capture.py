@@ -262,6 +262,10 @@ class VariantCapture:
         self._order = itertools.count()
         self._finished = False
 
+    def add_hosts(self, hosts: dict[str, int]) -> None:
+        """Name more far ends of the capture point's links (a topology's neighbours)."""
+        self._hosts.update(hosts)
+
     def bind(self, env: Any) -> None:
         """Read the simulated time from ``env`` (a SimPy environment).
 

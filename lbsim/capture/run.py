@@ -50,7 +50,12 @@ def capture_variant(
     from lbsim.sim import build_variant
 
     capture = VariantCapture(scenario, name, directory, limits)
-    build = build_variant(scenario, name, trace_segments=trace_segments, taps=[capture.tap])
+    tap = capture.tap
+    if getattr(scenario, "topology", None) is not None:
+        from lbsim.capture.tier_point import tier_tap
+
+        tap = tier_tap(capture, scenario)  # captured at the variant tier's instances
+    build = build_variant(scenario, name, trace_segments=trace_segments, taps=[tap])
     capture.bind(build.env)
     try:
         run = build.run(progress)

@@ -58,9 +58,25 @@ def add_trace_command(commands: Any) -> None:
     trace.set_defaults(handler=cmd_trace)
 
 
+def refuse_topology(args: argparse.Namespace, scenario: Any, command: str) -> None:
+    """Refuse a scenario with a ``topology:``: these views follow the star's one balancer.
+
+    Raises:
+        BadInput: If the scenario describes a topology (exit 2, with the reason).
+    """
+    if getattr(scenario, "topology", None) is None:
+        return
+    raise BadInput(
+        f"{args.scenario}: topology: lbsim {command} follows a request across the one "
+        "balancer of a scenario without topology; tiers of several instances are not "
+        "drawn yet; run it with lbsim run --pcap or --trace-segments instead"
+    )
+
+
 def cmd_trace(args: argparse.Namespace) -> int:
     """``lbsim trace``: print the per-hop layer view of one request."""
     scenario = load(args)
+    refuse_topology(args, scenario, "trace")
     check_budget(args, scenario, trace_segments=True, variants=1)
     if args.ladder is not None:
         check_target(Path(args.ladder), folder=False)
@@ -111,6 +127,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from lbsim.teach.viewer.command import ViewInputError, write_view
 
     scenario = load(args)
+    refuse_topology(args, scenario, "view")
     check_budget(args, scenario, trace_segments=True)
     try:
         written = write_view(scenario, args)

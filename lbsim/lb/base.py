@@ -81,6 +81,8 @@ class Wiring:
         default_mss: MSS a stack of the balancer offers where no route says more.
         vip: The virtual address clients connect to.
         inside: The balancer's own address towards backends.
+        source_nat: Full NAT: a layer-4 ``nat`` balancer also rewrites the client's
+            source to ``inside`` (:mod:`lbsim.lb.snat`).
     """
 
     env: simpy.Environment
@@ -96,6 +98,7 @@ class Wiring:
     default_mss: int = 1460
     vip: int = VIP
     inside: int = LB_INSIDE
+    source_nat: bool = False
 
     @property
     def name(self) -> str:

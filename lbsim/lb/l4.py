@@ -43,6 +43,7 @@ from lbsim.lb.conntable import (
     EntryState,
 )
 from lbsim.lb.placement import ConnectionPlacer
+from lbsim.lb.snat import SourceNat
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, endpoint_str
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
@@ -114,6 +115,9 @@ class L4Balancer(ConnectionPlacer):
         self.client_receive = self.receive
         self.backend_receive = self.receive
         self.router: DirectReturn | None = None
+        #: Full NAT (:mod:`lbsim.lb.snat`): source ports, and each connection's one.
+        self.snat: SourceNat | None = None
+        self._snat_port: dict[tuple[int, int], int] = {}
         if mode == "dsr":
             # Backends answer straight to clients through a router, and accept the
             # VIP as a local address.
@@ -125,7 +129,7 @@ class L4Balancer(ConnectionPlacer):
     def from_wiring(cls, wiring: Wiring) -> L4Balancer:
         """The forwarder a scenario's balancer entry describes, wired in."""
         cfg = wiring.config
-        return cls(
+        lb = cls(
             wiring.env,
             cfg.name,
             wiring.eligible(),
@@ -142,8 +146,17 @@ class L4Balancer(ConnectionPlacer):
             vip=wiring.vip,
             inside=wiring.inside,
         )
+        if wiring.source_nat:
+            lb.enable_source_nat()
+        return lb
 
     # ------------------------------------------------------------ interface
+
+    def enable_source_nat(self) -> None:
+        """Also rewrite the source to the inside address (full NAT; ``nat`` mode only)."""
+        if not self._nat:
+            raise ValueError("source NAT needs mode nat")
+        self.snat = SourceNat(self.inside)
 
     def stacks(self) -> list[TcpStack]:
         """Only the health probes' stack, if there is one: forwarding needs none."""
@@ -209,7 +222,11 @@ class L4Balancer(ConnectionPlacer):
             if self._nat:
                 # Destination NAT: VIP:80 -> backend:8080 (443 -> 8443), the rest unchanged.
                 port = NAT_PORTS[seg[3]]
-                seg = _new_tuple(Segment, (seg[0], backend.ip, seg[2], port, *seg[4:]))
+                if self.snat is None:
+                    seg = _new_tuple(Segment, (seg[0], backend.ip, seg[2], port, *seg[4:]))
+                else:  # full NAT: the source becomes the instance's address and port
+                    sport = self._snat_port[(seg[0], seg[2])]
+                    seg = _new_tuple(Segment, (self.inside, backend.ip, sport, port, *seg[4:]))
             backend.link.send(seg, ready)
         else:
             entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
@@ -224,11 +241,14 @@ class L4Balancer(ConnectionPlacer):
             else:
                 entry.last_seen = now
                 entry.packets += 1
+            client, cport = (
+                (seg[1], seg[3]) if self.snat is None else (entry.client_ip, entry.client_port)
+            )
             if flags & SYN and self.client_mss is not None:
-                seg = self._clamp(seg, seg.dst, entry.backend, now)
+                seg = self._clamp(seg, client, entry.backend, now)
             # Reverse NAT: backend:8080 -> VIP:80 (8443 -> 443) as the source.
-            out = _new_tuple(Segment, (vip, seg[1], NAT_PORTS_BACK[seg[2]], seg[3], *seg[4:]))
-            self.client_links[seg.dst].send(out, ready)
+            out = _new_tuple(Segment, (vip, client, NAT_PORTS_BACK[seg[2]], cport, *seg[4:]))
+            self.client_links[client].send(out, ready)
 
     def _clamp(self, seg: Segment, client_ip: int, backend: BackendRef, now: float) -> Segment:
         """Lower a SYN's MSS option to fit this connection's path, if it is larger."""
@@ -263,7 +283,10 @@ class L4Balancer(ConnectionPlacer):
         backend.active += 1
         entry.vport = seg.dport
         self.placements[(seg.src, seg.sport)] = backend.name
-        if self._nat:
+        if self.snat is not None:
+            if not self._source_nat(entry, backend, seg):
+                return None
+        elif self._nat:
             self._reverse[(backend.ip, NAT_PORTS[seg.dport], seg.src, seg.sport)] = entry
         self._arm(entry)
         self.recorder.decide(
@@ -272,6 +295,30 @@ class L4Balancer(ConnectionPlacer):
             active=backend.active,
         )  # fmt: skip
         return entry
+
+    def _source_nat(self, entry: Entry, backend: BackendRef, syn: Segment) -> bool:
+        """Give a new connection its source port (full NAT); refuse it if none is free."""
+        assert self.snat is not None
+        bport = NAT_PORTS[syn.dport]
+        port = self.snat.allocate(backend.ip, bport)
+        if port is None:
+            self._forget(entry)
+            self._refuse(syn)
+            return False
+        self._snat_port[(syn.src, syn.sport)] = port
+        self._reverse[(backend.ip, bport, self.inside, port)] = entry
+        return True
+
+    def _release_source(self, entry: Entry) -> None:
+        assert self.snat is not None
+        port = self._snat_port.pop((entry.client_ip, entry.client_port), None)
+        if port is None:
+            return
+        bport = NAT_PORTS[entry.vport]
+        key = (entry.backend.ip, bport, self.inside, port)
+        if self._reverse.get(key) is entry:
+            del self._reverse[key]
+        self.snat.release(entry.backend.ip, bport, port)
 
     def _refuse(self, syn: Segment) -> None:
         """Table full: answer the SYN with RST from the VIP (connection refused)."""
@@ -310,7 +357,9 @@ class L4Balancer(ConnectionPlacer):
         if entry.state in _ACTIVE:
             entry.backend.active -= 1
         self.table.remove(entry)
-        if self._nat:
+        if self.snat is not None:
+            self._release_source(entry)
+        elif self._nat:
             key = (entry.backend.ip, NAT_PORTS[entry.vport], entry.client_ip, entry.client_port)
             if self._reverse.get(key) is entry:
                 del self._reverse[key]

@@ -80,6 +80,9 @@ class ClientHost:
         self.name = name
         self.ip = ip
         self.stack = stack
+        #: The address of a new connection at a time, when a resolver picks it
+        #: (``reach: dns`` in a topology); None: the VIP.
+        self.resolve: Callable[[float], int] | None = None
 
 
 class Tracker:

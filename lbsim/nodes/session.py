@@ -146,7 +146,9 @@ class Session:
         if tcp is None:
             listener, port = self.group.open_channel(self)
             try:
-                self.tcp = self.host.stack.connect(self.host.ip, VIP, port, listener)
+                resolve = self.host.resolve
+                dst = VIP if resolve is None else resolve(now)
+                self.tcp = self.host.stack.connect(self.host.ip, dst, port, listener)
             except PortsExhausted:
                 self.usable = False
                 self._fail_all(now, "error", "no free source port")

@@ -20,12 +20,14 @@ whose hosts and balancer step follow the topology graph
   a router next to the first tier spreads flows to the VIP over its instances by
   ECMP (or sends them to the one instance of a ``vip`` tier).
 
-A layer-4 tier in front of another tier must forward with direct server return:
-its instances keep the VIP as destination, the next tier's instances accept the
-VIP, and their replies pass the layer-4 tier's stateless switch, so it does not
-matter which instance a reply crosses. (With NAT a reply would have to find the
-instance holding the connection's state, which ECMP cannot promise -- why
-Maglev-like balancers encapsulate and return directly.)
+Which stacks of tiers run, and who each tier's clients are, is
+:mod:`lbsim.run.compose`: packet-forwarding tiers (``dsr``, one ``nat``) first,
+then terminating tiers (proxy, layer 7) in any number. :mod:`lbsim.run.paths`
+gives each instance the link towards the next node and the path MTU of each
+connection; :mod:`lbsim.run.tier_wiring` finishes what depends on the stack
+(instances behind a terminating tier listen on their own address, a ``dsr``
+last tier tunnels to its backends, :mod:`lbsim.run.dns` for ``reach: dns``, end
+hosts' MSS per peer from the path MTU).
 
 The variant tier's instances are gathered in a :class:`~lbsim.run.fleet.Fleet`,
 the build's ``lb``, so sampling, counters and results work as for one balancer;
@@ -44,9 +46,14 @@ from lbsim.net.addresses import VIP, ip_from_str, tier_address
 from lbsim.net.link import Link
 from lbsim.net.segment import mss_for_mtu
 from lbsim.nodes.client import ClientHost
+from lbsim.run.compose import check_composition
+from lbsim.run.dns import DnsServer
 from lbsim.run.ecmp import Router
+from lbsim.run.encap import Decap
 from lbsim.run.fleet import CpuFleet, Fleet
 from lbsim.run.links import make_link
+from lbsim.run.paths import Paths
+from lbsim.run.tier_wiring import compose_tiers, first_tier_vip, tier_clients
 from lbsim.run.topology import Topology
 from lbsim.run.variant import Progress, VariantBuild
 from lbsim.scenario import Scenario
@@ -80,39 +87,19 @@ def check_topology_runnable(scenario: Scenario) -> None:
 
     if scenario.events:
         refuse("events", "events are not run with a topology yet (instance faults are planned)")
-    if topo.reach == "dns":
-        refuse("topology.tiers.0.reach", "dns reach is not run yet; use ecmp or vip")
     grouped = {g for v in topo.services for g in v.groups}
     for group in scenario.backends:
         if group.group not in grouped:
             refuse("topology.services", f'backend group "{group.group}" is in no service')
-    configs = tier_configs(scenario, scenario.balancers[0])
-    for index, cfg in enumerate(configs):
-        for b_cfg in [cfg] if topo.tiers[index].balancer != VARIANT else scenario.balancers:
-            if b_cfg.layer == 4 and b_cfg.mode == "nat" and topo.tiers[index].instances > 1:
-                refuse(
-                    f"topology.tiers.{index}.instances",
-                    "a NAT tier of several instances cannot be run: a backend's reply "
-                    "must come back through the instance holding the connection, which "
-                    "routing by address cannot find; use mode dsr or proxy, or 1 instance",
-                )
-            if b_cfg.health_check is not None:
+    variants = [tier_configs(scenario, b) for b in scenario.balancers]
+    for configs in variants:
+        for index, cfg in enumerate(configs):
+            if cfg.health_check is not None:
                 refuse(
                     f"topology.tiers.{index}.balancer",
                     "health checks in a topology are not run yet",
                 )
-            if index == len(configs) - 1 and b_cfg.layer == 4 and b_cfg.mode == "dsr":
-                refuse(
-                    f"topology.tiers.{index}.balancer",
-                    "a last tier with mode dsr is not run yet (its segments keep the VIP, "
-                    "and the service's router delivers by address, not to a chosen backend)",
-                )
-            if index < len(configs) - 1 and not (b_cfg.layer == 4 and b_cfg.mode == "dsr"):
-                refuse(
-                    f"topology.tiers.{index}.balancer",
-                    "a tier in front of another tier must be layer 4 with mode dsr (its "
-                    "instances keep the VIP and the next tier answers clients directly)",
-                )
+    check_composition(scenario, variants)
 
 
 def tier_configs(scenario: Scenario, variant: BalancerConfig) -> list[BalancerConfig]:
@@ -163,12 +150,17 @@ class TieredBuild(VariantBuild):
     """
 
     topology_class = GraphHosts
+    #: Tunnel ends of a dsr last tier (:mod:`lbsim.run.encap`), and the DNS server
+    #: of ``reach: dns`` (:mod:`lbsim.run.dns`), when there are.
+    decaps: list[Decap]
+    dns: DnsServer | None
 
     def _make_balancer(self) -> Balancer:
         sc, topo_hosts = self.scenario, self.topology
         topo = sc.topology
         assert topo is not None
         graph = self.graph = build_graph(topo)
+        self.decaps, self.dns = [], None
         seed, tracer = sc.seed, topo_hosts.tracer
         self.routers = {
             n: Router(n, stream_seed(seed, "ecmp", n))
@@ -201,6 +193,8 @@ class TieredBuild(VariantBuild):
         }
         undirected = graph.to_undirected(as_view=True)
         last = len(topo.tiers) - 1
+        paths = self.paths = Paths(graph, elements, links)
+        names = [t.name for t in topo.tiers]
         for t, tier in enumerate(topo.tiers):
             cfg = configs[t]
             upstream = {
@@ -209,27 +203,31 @@ class TieredBuild(VariantBuild):
             }
             instances = []
             for i, x in enumerate(elements[tier.name], start=1):
-                client_links = {
-                    ip: links[(x, elements[upstream[site]][0])] for ip, site in site_of_ip.items()
-                }
+                client_links, client_mss, client_groups = tier_clients(
+                    self, configs, t, x, upstream, site_of_ip
+                )
                 if t == last:
-                    refs = [
-                        BackendRef(
-                            r.name,
-                            r.group,
-                            r.ip,
-                            r.weight,
-                            links[(x, self._service_of(r.group))],
-                            r.mss,
+                    refs = []
+                    for r in topo_hosts.refs:
+                        service = self._service_of(r.group)
+                        mtu = paths.mtu(tier.name, service)
+                        link = paths.link_towards(x, tier.name, service, service)
+                        refs.append(
+                            BackendRef(
+                                r.name, r.group, r.ip, r.weight, link, min(r.mss, mss_for_mtu(mtu))
+                            )
                         )
-                        for r in topo_hosts.refs
-                    ]
                 else:
-                    nxt = topo.tiers[t + 1].name
-                    mtu = int(graph.edges[tier.name, nxt]["mtu"])
+                    nxt = names[t + 1]
+                    mss = mss_for_mtu(paths.mtu(tier.name, nxt))
                     refs = [
                         BackendRef(
-                            y, nxt, tier_address(t + 1, j), 1.0, links[(x, y)], mss_for_mtu(mtu)
+                            y,
+                            nxt,
+                            tier_address(t + 1, j),
+                            1.0,
+                            paths.link_towards(x, tier.name, nxt, y),
+                            mss,
                         )
                         for j, y in enumerate(elements[nxt], start=1)
                     ]
@@ -243,18 +241,20 @@ class TieredBuild(VariantBuild):
                         params=self.params,
                         seed=seed,
                         client_links=client_links,
-                        client_mss=topo_hosts.client_mss,
-                        client_groups=topo_hosts.client_groups,
+                        client_mss=client_mss,
+                        client_groups=client_groups,
                         backends=refs,
                         default_mss=mss_for_mtu(sc.network.client_link.mtu),
-                        vip=VIP,
+                        vip=first_tier_vip(topo, t, i),
                         inside=tier_address(t, i),
+                        source_nat=tier.source_nat,
                     )
                 )
                 instances.append(lb)
             self.tiers[tier.name] = instances
         self._attach(graph, elements, links)
         self._route(graph, elements, links, site_of_ip)
+        compose_tiers(self, configs)
         if any(lb.vip_on_backends for lb in self.tiers[topo.tiers[last].name]):
             for backend in topo_hosts.backends:
                 backend.listen_on_vip()

@@ -120,12 +120,20 @@ class TierConfig(_Model):
         reach: How clients reach an instance of the first tier: ``ecmp``, ``dns``
             or ``vip`` (the default). Later tiers leave it out: the tier in front
             balances over their instances as over backends.
+        dns_ttl: With ``reach: dns``, how long a client host keeps an answer
+            (:mod:`lbsim.run.dns`); 0 resolves for every connection.
+        source_nat: A layer-4 ``nat`` tier also rewrites the client's source to the
+            instance's own address (full NAT, :mod:`lbsim.lb.snat`), so replies come
+            back to the instance that holds the connection: what lets a NAT tier
+            have several instances. Backends then see the instance's address.
     """
 
     name: Identifier
     balancer: Any = Field(default=VARIANT)
     instances: PositiveInt = 1
     reach: Reach | None = Field(default=None)
+    dns_ttl: Duration = parse_duration("60s")
+    source_nat: bool = False
 
     @field_validator("balancer", mode="before")
     @classmethod

@@ -107,7 +107,7 @@ def test_without_topology_the_star_is_built() -> None:
     ("override", "path"),
     [
         ("events=[{at: 1s, action: restart_balancer}]", "events"),
-        ("topology.tiers.maglev.balancer.mode=proxy", "topology.tiers.0.balancer"),
+        ("topology.tiers.maglev.balancer.mode=nat", "topology.tiers.0.instances"),
     ],
 )
 def test_what_is_not_run_yet_is_refused_with_its_key(override: str, path: str) -> None:
@@ -132,7 +132,9 @@ def _one_tier(mode: str, instances: int, reach: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(("mode", "instances", "reach"), [("nat", 1, "vip"), ("proxy", 3, "ecmp")])
+@pytest.mark.parametrize(
+    ("mode", "instances", "reach"), [("nat", 1, "vip"), ("proxy", 3, "ecmp"), ("dsr", 2, "ecmp")]
+)
 def test_a_single_l4_tier_runs_in_every_mode(mode: str, instances: int, reach: str) -> None:
     from lbsim.sim import check_buildable
 
@@ -148,7 +150,7 @@ def test_a_single_l4_tier_runs_in_every_mode(mode: str, instances: int, reach: s
 
 @pytest.mark.parametrize(
     ("mode", "instances", "path"),
-    [("nat", 2, "topology.tiers.0.instances"), ("dsr", 2, "topology.tiers.0.balancer")],
+    [("nat", 2, "topology.tiers.0.instances")],
 )
 def test_what_a_single_tier_cannot_run_yet_is_refused(mode: str, instances: int, path: str) -> None:
     from lbsim.sim import check_buildable
