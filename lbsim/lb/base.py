@@ -81,6 +81,10 @@ class Wiring:
         default_mss: MSS a stack of the balancer offers where no route says more.
         vip: The virtual address clients connect to.
         inside: The balancer's own address towards backends.
+        pick_on_miss: A packet-forwarding balancer places a mid-connection segment
+            it has no table entry for as it would a new connection, instead of
+            dropping it (instances of a topology tier behind ECMP: see
+            :class:`~lbsim.lb.l4.L4Balancer`).
     """
 
     env: simpy.Environment
@@ -96,6 +100,7 @@ class Wiring:
     default_mss: int = 1460
     vip: int = VIP
     inside: int = LB_INSIDE
+    pick_on_miss: bool = False
 
     @property
     def name(self) -> str:

@@ -78,7 +78,6 @@ from lbsim.transport.tcp import TcpConnection
 __all__ = ["ClientSide", "L7Balancer", "L7Costs", "Limits", "head_bytes"]
 
 
-
 class L7Balancer(RequestBuffers, UpstreamPools, Retries, Balancer):
     """Layer-7 reverse proxy.
 

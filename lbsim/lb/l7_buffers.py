@@ -29,6 +29,7 @@ from lbsim.transport.tcp import TcpConnection
 if TYPE_CHECKING:
     from lbsim.lb.l7 import L7Balancer
 
+
 class ClientSide:
     """The proxy's application on one client connection."""
 

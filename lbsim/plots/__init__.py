@@ -28,6 +28,7 @@ from lbsim.plots import share_over_time as _share_over_time
 from lbsim.plots.backend_sequence import backend_sequence
 from lbsim.plots.balancer_load import balancer_load
 from lbsim.plots.balancer_timeseries import balancer_cpu
+from lbsim.plots.broken_connections import broken_connections
 from lbsim.plots.connection_setup import connection_setup
 from lbsim.plots.fairness_over_time import fairness_over_time
 from lbsim.plots.instance_load import instance_load
@@ -84,6 +85,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "instance_load": instance_load,
     "fairness_over_time": fairness_over_time,
     "newcomer_ramp": newcomer_ramp,
+    "broken_connections": broken_connections,
 }
 if set(CATALOGUE) != set(FIGURE_NAMES):  # pragma: no cover - a programming error
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

@@ -46,6 +46,7 @@ from lbsim.net.segment import mss_for_mtu
 from lbsim.nodes.client import ClientHost
 from lbsim.run.ecmp import Router
 from lbsim.run.fleet import CpuFleet, Fleet
+from lbsim.run.instance_faults import InstanceFaults
 from lbsim.run.links import make_link
 from lbsim.run.topology import Topology
 from lbsim.run.variant import Progress, VariantBuild
@@ -78,8 +79,9 @@ def check_topology_runnable(scenario: Scenario) -> None:
     def refuse(path: str, message: str) -> None:
         raise ScenarioError("<scenario>", path, message)
 
-    if scenario.events:
-        refuse("events", "events are not run with a topology yet (instance faults are planned)")
+    for index, event in enumerate(scenario.events):
+        if event.action in ("add_backend", "remove_backend"):
+            refuse(f"events.{index}.action", "scaling backends in a topology is not run yet")
     if topo.reach == "dns":
         refuse("topology.tiers.0.reach", "dns reach is not run yet; use ecmp or vip")
     grouped = {g for v in topo.services for g in v.groups}
@@ -249,6 +251,7 @@ class TieredBuild(VariantBuild):
                         default_mss=mss_for_mtu(sc.network.client_link.mtu),
                         vip=VIP,
                         inside=tier_address(t, i),
+                        pick_on_miss=True,
                     )
                 )
                 instances.append(lb)
@@ -262,6 +265,7 @@ class TieredBuild(VariantBuild):
         self.instance_cpus = cpus
         self.cpu = CpuFleet([cpus[x] for x in elements[variant_tier]])
         lb = Fleet(self.balancer.name, self.balancer.layer, fleet, self.tiers)
+        self.instance_faults = InstanceFaults(self.tiers, self.routers)
         self.eligible = tuple(r.name for r in topo_hosts.refs)
         return lb
 
@@ -389,6 +393,7 @@ class TieredBuild(VariantBuild):
             for t, lbs in enumerate(self.tiers.values())
             for i, lb in enumerate(lbs, start=1)
         }
+        out.update(self.instance_faults.counters(self.recorder))
         for record in self.recorder.connections:
             if record.side == "backend":
                 owner = by_address.get(ip_from_str(record.src.split(":")[0]))

@@ -33,6 +33,7 @@ FIGURE_NAMES: dict[str, str] = {
     "instance_load": "work and CPU of each balancer instance of a topology, per tier and variant",
     "fairness_over_time": "Jain fairness of requests per backend, per window and cumulative",
     "newcomer_ramp": "share and latency of a backend added mid-run, over time, per variant",
+    "broken_connections": "connections each failed balancer instance held that broke, vs theory",
 }
 
 #: Figures drawn when a scenario has no ``figures:`` key.
