@@ -117,7 +117,7 @@ def _broken(ax: Axes, results: Results, names: list[str]) -> None:
                     i + offset + width / 2,
                     color="black",
                     linewidth=2.2,
-                    label=None if marked else "theory (moved flows re-picked)",
+                    label="_theory" if marked else "theory (moved flows re-picked)",
                 )
                 marked = True
     ax.set_xticks(np.arange(len(names)), names)

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["FailedInstance", "InstanceFaults", "fail_instance", "live_clients"]
 
 _LIVE_ENTRY = (EntryState.SYN_RECV, EntryState.ESTABLISHED)
+#: How an in-flight request that was not lost ended: on its own try, or retried.
+_KEPT = ("ok", "retried")
 
 
 def live_clients(lb: Balancer) -> set[str]:

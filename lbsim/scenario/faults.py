@@ -3,11 +3,12 @@
 Theory of operation: a scenario may script *events* (a backend crashes, slows
 down, returns errors; a link loses packets or goes dark; the balancer restarts;
 a backend is added or removed; an instance of a topology tier fails) and may
-give balancers *health checks*, layer-7 balancers *outlier detection*, *retries* and a *panic threshold*, and clients a
-*timeout* and *retries*. Defaults are those of common balancers, cited per field:
-HAProxy for active checks (``inter 2s``, ``rise 2``, ``fall 3``), Envoy for outlier
-detection (5 consecutive 5xx, 30 s base ejection, at most 10% ejected), panic
-threshold (50%) and retry budget (20%).
+give balancers *health checks*, layer-7 balancers *outlier detection*,
+*retries* and a *panic threshold*, and clients a *timeout* and *retries*.
+Defaults are those of common balancers, cited per field: HAProxy for active
+checks (``inter 2s``, ``rise 2``, ``fall 3``), Envoy for outlier detection (5
+consecutive 5xx, 30 s base ejection, at most 10% ejected), panic threshold (50%)
+and retry budget (20%).
 """
 
 from __future__ import annotations
