@@ -55,6 +55,13 @@ SHORT: dict[str, list[str]] = {
     "upstream_pool": ["duration=1s"],
     "proxy_cpu": ["duration=3s", "warmup=0.5s"],
     "two_tier": ["duration=2s", "warmup=0.5s"],
+    "ecmp_failover": [
+        "duration=3s",
+        "warmup=0.5s",
+        "clients.0.count=60",
+        "events.0.at=1s",
+        "events.1.at=2s",
+    ],
 }
 
 _cache: dict[str, Results] = {}

@@ -160,23 +160,38 @@ def _requests(ax: Axes, results: Results, names: list[str]) -> None:
     ax.legend(fontsize=8)
 
 
+def _nothing_failed(left: Axes, right: Axes, results: Results) -> None:
+    """Labelled, empty panels that say why they are empty (variants in the legend)."""
+    from matplotlib.patches import Patch
+
+    colors = variant_colors(len(results.variants))
+    for ax in (left, right):
+        ax.text(
+            0.5,
+            0.5,
+            "no fail_instance event\nin a topology",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
+        ax.set_xticks([])
+    left.set_xlabel("failed instance")
+    left.set_ylabel("connections held that broke (%)")
+    right.set_ylabel("requests in progress at the failure (count)")
+    handles = [Patch(color=c, label=v) for c, v in zip(colors, results.variants, strict=True)]
+    left.legend(handles=handles, fontsize=8, title="variant")
+
+
 def broken_connections(results: Results) -> Figure:
     """Broken connections and in-flight requests per failed instance (see the module docstring)."""
     names = _failed(results)
     with styled():
         fig = new_figure()
-        if not names:
-            ax = fig.add_subplot()
-            ax.text(
-                0.5,
-                0.5,
-                "no balancer instance failed (no fail_instance event in a topology)",
-                ha="center",
-                transform=ax.transAxes,
-            )
-            ax.set_axis_off()
-            return fig
         left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+        if not names:
+            _nothing_failed(left, right, results)
+            fig.suptitle(f"{results.scenario}: no balancer instance failed", fontsize=11)
+            return fig
         _broken(left, results, names)
         _requests(right, results, names)
         fig.suptitle(f"{results.scenario}: what failed balancer instances broke", fontsize=11)

@@ -48,6 +48,7 @@ from lbsim.run.ecmp import Router
 from lbsim.run.fleet import CpuFleet, Fleet
 from lbsim.run.instance_faults import InstanceFaults
 from lbsim.run.links import make_link
+from lbsim.run.tier_health import scale_out_tier, start_instance_checks
 from lbsim.run.topology import Topology
 from lbsim.run.variant import Progress, VariantBuild
 from lbsim.scenario import Scenario
@@ -79,9 +80,6 @@ def check_topology_runnable(scenario: Scenario) -> None:
     def refuse(path: str, message: str) -> None:
         raise ScenarioError("<scenario>", path, message)
 
-    for index, event in enumerate(scenario.events):
-        if event.action in ("add_backend", "remove_backend"):
-            refuse(f"events.{index}.action", "scaling backends in a topology is not run yet")
     if topo.reach == "dns":
         refuse("topology.tiers.0.reach", "dns reach is not run yet; use ecmp or vip")
     grouped = {g for v in topo.services for g in v.groups}
@@ -98,10 +96,11 @@ def check_topology_runnable(scenario: Scenario) -> None:
                     "must come back through the instance holding the connection, which "
                     "routing by address cannot find; use mode dsr or proxy, or 1 instance",
                 )
-            if b_cfg.health_check is not None:
+            if b_cfg.health_check is not None and index < len(configs) - 1:
                 refuse(
                     f"topology.tiers.{index}.balancer",
-                    "health checks in a topology are not run yet",
+                    "health checks of a tier in front of another tier are not run yet "
+                    "(the last tier's instances check the backends)",
                 )
             if index == len(configs) - 1 and b_cfg.layer == 4 and b_cfg.mode == "dsr":
                 refuse(
@@ -256,6 +255,7 @@ class TieredBuild(VariantBuild):
                 )
                 instances.append(lb)
             self.tiers[tier.name] = instances
+        self.tier_links = links
         self._attach(graph, elements, links)
         self._route(graph, elements, links, site_of_ip)
         if any(lb.vip_on_backends for lb in self.tiers[topo.tiers[last].name]):
@@ -349,7 +349,18 @@ class TieredBuild(VariantBuild):
                     router.add_route(VIP, links[(name, hop)])
 
     def _start_health_checks(self) -> None:
-        return  # refused for topologies by check_topology_runnable
+        """Each instance of the last tier checks its own view of the backends."""
+        topo = self.scenario.topology
+        assert topo is not None
+        hc = tier_configs(self.scenario, self.balancer)[-1].health_check
+        if hc is not None:
+            t, last = len(topo.tiers) - 1, self.tiers[topo.tiers[-1].name]
+            addresses = [tier_address(t, i) for i in range(1, len(last) + 1)]
+            self.health = start_instance_checks(self.env, last, addresses, hc, self.recorder)
+
+    def scale_out(self, group: str) -> None:
+        """One more backend in ``group``, used by every instance of the last tier."""
+        scale_out_tier(self, group)
 
     def start(self, progress: Progress | None = None) -> None:
         """Start as a star's build does, and note each instance's CPU over the window."""
