@@ -106,7 +106,7 @@ def test_without_topology_the_star_is_built() -> None:
 @pytest.mark.parametrize(
     ("override", "path"),
     [
-        ("events=[{at: 1s, action: add_backend, group: api}]", "events.0.action"),
+        ("topology.tiers.maglev.balancer.health_check={}", "topology.tiers.0.balancer"),
         ("topology.tiers.maglev.balancer.mode=proxy", "topology.tiers.0.balancer"),
     ],
 )
