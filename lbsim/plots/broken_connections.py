@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lbsim.plots.style import new_figure, styled, variant_colors
+from lbsim.plots.style import FIGSIZE, new_figure, styled, variant_colors
 from lbsim.theory import moved_connection_break_fraction
 
 if TYPE_CHECKING:
@@ -119,45 +119,44 @@ def _broken(ax: Axes, results: Results, names: list[str]) -> None:
                     linewidth=2.2,
                     label="_theory" if marked else "theory (moved flows re-picked)",
                 )
+                ax.plot(i + offset, 100 * theory, marker="D", color="black", markersize=4)
                 marked = True
     ax.set_xticks(np.arange(len(names)), names)
-    ax.set_ylim(0, 118)
+    ax.set_ylim(0, 150)
     ax.set_xlabel("failed instance")
     ax.set_ylabel("connections held that broke (%)")
     ax.set_title("connections held at the failure that ended in RST", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", ncols=2)
 
 
 def _requests(ax: Axes, results: Results, names: list[str]) -> None:
-    variants = results.variants
-    width = 0.8 / max(len(variants), 1)
     parts = (
         ("completed", "#4c9f70"),
-        ("retried by the client", "#e0a030"),
+        ("retried", "#e0a030"),
         ("failed", "#c0392b"),
     )
-    ticks, labels = [], []
-    for k, v in enumerate(variants):
-        offset = (k - (len(variants) - 1) / 2) * width
-        for i, name in enumerate(names):
+    labels: list[tuple[float, str]] = []
+    for i, name in enumerate(names):
+        for v in results.variants:
             total = _value(results, v, name, "requests_in_flight_at_failure")
             retried = _value(results, v, name, "retried_requests")
             failed = _value(results, v, name, "lost_requests")
             heights = (total - retried - failed, retried, failed)
-            bottom = 0.0
+            y = len(labels) + i * 0.6  # a gap between failed instances
+            left = 0.0
             for (label, color), h in zip(parts, heights, strict=True):
-                first = k == 0 and i == 0
-                ax.bar(
-                    i + offset, h, width, bottom=bottom, color=color, edgecolor="0.2",
-                    linewidth=0.5, label=label if first else None,
+                ax.barh(
+                    y, h, 0.8, left=left, color=color, edgecolor="0.2", linewidth=0.5,
+                    label=label if not labels else None,
                 )  # fmt: skip
-                bottom += h
-            ticks.append(i + offset)
-            labels.append(f"{name}\n{v}")
-    ax.set_xticks(ticks, labels, fontsize=7, rotation=30, ha="right")
-    ax.set_ylabel("requests in progress at the failure (count)")
-    ax.set_title("requests in progress on those connections", fontsize=9)
-    ax.legend(fontsize=8)
+                left += h
+            labels.append((y, f"{name}, {v}"))
+    ax.set_yticks([y for y, _ in labels], [text for _, text in labels], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("requests in progress at the failure (count)")
+    ax.set_xlim(0, max(ax.get_xlim()[1], 1.0) * 1.05)
+    ax.set_title("requests in progress on them", fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
 
 
 def _nothing_failed(left: Axes, right: Axes, results: Results) -> None:
@@ -177,7 +176,7 @@ def _nothing_failed(left: Axes, right: Axes, results: Results) -> None:
         ax.set_xticks([])
     left.set_xlabel("failed instance")
     left.set_ylabel("connections held that broke (%)")
-    right.set_ylabel("requests in progress at the failure (count)")
+    right.set_xlabel("requests in progress at the failure (count)")
     handles = [Patch(color=c, label=v) for c, v in zip(colors, results.variants, strict=True)]
     left.legend(handles=handles, fontsize=8, title="variant")
 
@@ -186,8 +185,8 @@ def broken_connections(results: Results) -> Figure:
     """Broken connections and in-flight requests per failed instance (see the module docstring)."""
     names = _failed(results)
     with styled():
-        fig = new_figure()
-        left, right = fig.subplots(1, 2, width_ratios=[3, 2])
+        fig = new_figure(width=FIGSIZE[0] * 1.3)
+        left, right = fig.subplots(1, 2, width_ratios=[5, 4])
         if not names:
             _nothing_failed(left, right, results)
             fig.suptitle(f"{results.scenario}: no balancer instance failed", fontsize=11)

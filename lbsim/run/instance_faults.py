@@ -5,8 +5,8 @@ names one balancer instance ``<tier>-<i>`` of a :class:`~lbsim.run.tiers.TieredB
 At the event's time :meth:`InstanceFaults.fail`
 
 1. notes the client connections the instance holds: a packet forwarder's table
-   entries still opening or established, a proxy's client-side connections not
-   yet closed (and the same count over every instance of its tier);
+   entries still opening or established, a proxy's client-side connections
+   opening or established (and the same count over every instance of its tier);
 2. takes it out of the path of new traffic at once -- as a router's BFD or a
    front tier's health checks would, only without their detection delay: for the
    first tier, every router's ECMP group hands the instance's buckets to the
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["FailedInstance", "InstanceFaults", "fail_instance", "live_clients"]
 
 _LIVE_ENTRY = (EntryState.SYN_RECV, EntryState.ESTABLISHED)
+#: A proxy's client-side connections that are opening or established.
+_LIVE_STATES = (TcpState.SYN_RECEIVED, TcpState.ESTABLISHED)
 #: How an in-flight request that was not lost ended: on its own try, or retried.
 _KEPT = ("ok", "retried")
 
@@ -63,7 +65,8 @@ def live_clients(lb: Balancer) -> set[str]:
     """Client connections ``lb`` holds now, as the clients' ``ip:port``.
 
     A packet forwarder's table entries opening or established; else the
-    client-side connections (local address the VIP) of its stacks not closed.
+    client-side connections (local address the VIP) of its stacks opening or
+    established.
     """
     table = getattr(lb, "table", None)
     if isinstance(table, ConnectionTable):
@@ -71,7 +74,7 @@ def live_clients(lb: Balancer) -> set[str]:
     out = set()
     for stack in lb.stacks():
         for (local_ip, _lport, remote_ip, remote_port), conn in stack.conns.items():
-            if local_ip == VIP and conn.state is not TcpState.CLOSED:
+            if local_ip == VIP and conn.state in _LIVE_STATES:
                 out.add(endpoint_str(remote_ip, remote_port))
     return out
 
