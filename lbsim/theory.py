@@ -266,6 +266,37 @@ def maglev_spread(table_size: int, backends: int) -> float:
     return 0.0 if table_size % backends == 0 else 1.0 / (table_size // backends)
 
 
+#: Algorithms whose pick is a function of the connection's addresses and the
+#: candidate set only, so every instance with the same candidates picks alike.
+CONSISTENT_PICKS = frozenset({"maglev", "consistent_hash", "source_hash"})
+#: Algorithms whose pick does not depend on the connection at all (round robin's
+#: rotation, a random draw): a moved flow's new pick is independent of its old one.
+INDEPENDENT_PICKS = frozenset({"round_robin", "random"})
+
+
+def moved_connection_break_fraction(algorithm: str, candidates: int) -> float | None:
+    """Expected share of a failed L4 instance's connections that break once ECMP moves them.
+
+    The router hands the failed instance's flows to the others; each arrives at
+    an instance with no table entry for it, which places it by its own pick (as
+    Maglev does: Eisenbud et al., "Maglev", NSDI 2016, section 3.3). It breaks
+    (the backend it now reaches answers RST) exactly when that pick differs from
+    the one the flow had. With a pick that depends only on the 5-tuple and the
+    candidate set -- maglev, ring hash, source hash -- and the same ``candidates``
+    at every instance, the picks agree: 0. With round robin or random the new pick
+    is independent of the old and uniform over the candidates, so it agrees with
+    probability ``1/P``: ``1 - 1/P``. Other algorithms depend on each instance's
+    own counts; no closed form (None).
+    """
+    if candidates < 1:
+        raise ValueError("need at least one candidate")
+    if algorithm in CONSISTENT_PICKS:
+        return 0.0
+    if algorithm in INDEPENDENT_PICKS:
+        return 1.0 - 1.0 / candidates
+    return None
+
+
 def slow_start_round_trips(size: int, mss: int = 1460, initial_window: int = 10) -> int:
     """Round trips slow start needs to deliver ``size`` bytes without loss.
 

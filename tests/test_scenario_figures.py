@@ -62,6 +62,13 @@ SHORT: dict[str, list[str]] = {
     "two_tier": ["duration=2s", "warmup=0.5s"],
     "client_ip": ["duration=2s", "warmup=0.5s"],
     "mesh": ["duration=2s", "warmup=0.5s"],
+    "ecmp_failover": [
+        "duration=3s",
+        "warmup=0.5s",
+        "clients.0.count=60",
+        "events.0.at=1s",
+        "events.1.at=2s",
+    ],
 }
 
 _cache: dict[str, Results] = {}

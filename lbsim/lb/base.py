@@ -83,6 +83,10 @@ class Wiring:
         inside: The balancer's own address towards backends.
         source_nat: Full NAT: a layer-4 ``nat`` balancer also rewrites the client's
             source to ``inside`` (:mod:`lbsim.lb.snat`).
+        pick_on_miss: A packet-forwarding balancer places a mid-connection segment
+            it has no table entry for as it would a new connection, instead of
+            dropping it (instances of a topology tier behind ECMP: see
+            :class:`~lbsim.lb.l4.L4Balancer`).
     """
 
     env: simpy.Environment
@@ -99,6 +103,7 @@ class Wiring:
     vip: int = VIP
     inside: int = LB_INSIDE
     source_nat: bool = False
+    pick_on_miss: bool = False
 
     @property
     def name(self) -> str:

@@ -115,8 +115,11 @@ class HealthChecker:
         recorder: Recorder,
         on_change: Callable[[BackendRef, bool, float], None] | None = None,
         device: str | None = None,
+        source: int = LB_INSIDE,
     ) -> None:
         self.env = env
+        #: The address probes come from (the balancer's inside address).
+        self.source = source
         self.stack = stack
         self.http = kind == "http"
         self.path = path
@@ -161,7 +164,7 @@ class HealthChecker:
         self.checks += 1
         probe = _Probe(self, backend, now)
         try:
-            probe.conn = self.stack.connect(LB_INSIDE, backend.ip, BACKEND_PORT, probe)
+            probe.conn = self.stack.connect(self.source, backend.ip, BACKEND_PORT, probe)
         except PortsExhausted:
             probe.finish(False)
             return

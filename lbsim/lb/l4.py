@@ -18,6 +18,16 @@ cut-through, nothing buffered (C9):
 SYNs passing through have their MSS option clamped to fit the connection's own
 path (``mss_clamp``): the smaller of that client's access MSS and the chosen
 backend's link MSS, so clients on different MTUs keep their own segment sizes.
+A segment that is not a SYN and matches no entry is dropped (``stray``), as
+Linux IPVS does by default -- unless ``pick_on_miss`` is set: then it is placed
+like a new connection, by the algorithm, and an entry opened. That is what the
+instances of an L4 tier behind ECMP do (Maglev: "selects a backend for each
+packet using consistent hashing ... then records the selection in a local
+connection tracking table", Eisenbud et al., NSDI 2016, section 3.3): when the
+router moves a flow to another instance, the new instance forwards it to the
+backend its own pick names. With a consistent hash over the same backends that
+is the backend the flow had, and the connection survives; with round robin it
+is usually another one, which answers the stranger's segment with RST.
 A full table refuses a new connection with RST. Table entries
 expire after their state's idle timeout; the expiry timer is one lazy event per
 entry. Each forwarded segment costs ``per_segment`` of CPU.
@@ -66,6 +76,9 @@ class L4Balancer(ConnectionPlacer):
         clamped: SYNs whose MSS option was lowered.
         client_mss: MSS of each client's access path, when SYNs are clamped (else None).
         router: With ``dsr``, the router backends answer clients through.
+        pick_on_miss: Place mid-connection segments that match no entry (see the
+            module docstring) instead of dropping them.
+        midflow_picks: Connections placed from a mid-connection segment.
     """
 
     def __init__(
@@ -86,6 +99,7 @@ class L4Balancer(ConnectionPlacer):
         wiring: Wiring | None = None,
         vip: int = VIP,
         inside: int = LB_INSIDE,
+        pick_on_miss: bool = False,
     ) -> None:
         if mode not in ("nat", "dsr"):
             raise ValueError(f"unknown forwarding mode {mode!r}")
@@ -100,6 +114,8 @@ class L4Balancer(ConnectionPlacer):
         self.client_mss = client_mss
         self.stray = 0
         self.clamped = 0
+        self.pick_on_miss = pick_on_miss
+        self.midflow_picks = 0
         self.buffered_bytes = 0
         self._nat = mode == "nat"
         self._reverse: dict[tuple[int, int, int, int], Entry] = {}
@@ -145,6 +161,7 @@ class L4Balancer(ConnectionPlacer):
             wiring=wiring,
             vip=wiring.vip,
             inside=wiring.inside,
+            pick_on_miss=wiring.pick_on_miss,
         )
         if wiring.source_nat:
             lb.enable_source_nat()
@@ -194,6 +211,8 @@ class L4Balancer(ConnectionPlacer):
         out = super().counters()
         out["lb.stray_segments"] = self.stray
         out["lb.mss_clamped"] = self.clamped
+        if self.pick_on_miss:
+            out["lb.midflow_picks"] = self.midflow_picks
         return out
 
     # ------------------------------------------------------------ forwarding
@@ -266,8 +285,10 @@ class L4Balancer(ConnectionPlacer):
     def _new_connection(self, seg: Segment, now: float) -> Entry | None:
         flags = seg.flags
         if not flags & SYN or flags & ACK:
-            self.stray += 1  # not the start of a connection and no entry: drop
-            return None
+            if not self.pick_on_miss or flags & RST:
+                self.stray += 1  # not the start of a connection and no entry: drop
+                return None
+            self.midflow_picks += 1  # a flow moved here mid-connection: place it
         candidates = self.usable_backends()
         if not candidates:
             self._refuse(seg)  # no backend to send it to: refuse the connection

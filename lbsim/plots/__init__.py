@@ -30,6 +30,7 @@ from lbsim.plots import share_over_time as _share_over_time
 from lbsim.plots.backend_sequence import backend_sequence
 from lbsim.plots.balancer_load import balancer_load
 from lbsim.plots.balancer_timeseries import balancer_cpu
+from lbsim.plots.broken_connections import broken_connections
 from lbsim.plots.client_ip_seen import client_ip_seen
 from lbsim.plots.connection_setup import connection_setup
 from lbsim.plots.fairness_over_time import fairness_over_time
@@ -88,6 +89,7 @@ CATALOGUE: dict[str, FigureFunction] = {
     "fairness_over_time": fairness_over_time,
     "newcomer_ramp": newcomer_ramp,
     "client_ip_seen": client_ip_seen,
+    "broken_connections": broken_connections,
 }
 if set(CATALOGUE) | set(LOAD_SWEEP_FIGURES) != set(FIGURE_NAMES):  # pragma: no cover
     raise RuntimeError("lbsim.plots.CATALOGUE and lbsim.scenario.figure_names disagree")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lbsim.run.instance_faults import fail_instance
 from lbsim.scenario.faults import EventConfig
 from lbsim.sched import call_at
 from lbsim.streams import stream
@@ -108,6 +109,7 @@ HANDLERS: dict[str, EventHandler] = {
     "outage": outage,
     "restart_balancer": restart_balancer,
     "add_backend": add_backend,
+    "fail_instance": fail_instance,
 }
 
 #: The second handler of actions that end at ``until``.

@@ -97,18 +97,25 @@ class Fleet(Balancer):
         """Every stack of every instance of every tier."""
         return [stack for lb in self._all() for stack in lb.stacks()]
 
-    def health_stack(self) -> TcpStack:  # pragma: no cover - refused before a run
-        """Health checks of a fleet are not run yet."""
-        raise NotImplementedError("health checks of a tier of instances are not run yet")
+    def health_stack(self) -> TcpStack:  # pragma: no cover - never asked
+        """Each instance checks from its own stack (:mod:`lbsim.run.tier_health`)."""
+        raise NotImplementedError("each instance of a tier runs its own health checks")
 
     def backends_changed(self, *_args: object) -> None:
         """Tell every instance."""
         for lb in self.instances:
             lb.backends_changed()
 
+    def drain_backend(self, backend: BackendRef) -> None:
+        """Scale in: every instance of the last tier drains its own ref of the backend."""
+        for lb in list(self.tiers.values())[-1]:
+            for ref in lb.backends:
+                if ref.name == backend.name:
+                    lb.drain_backend(ref)
+
     def add_backend(self, backend: BackendRef) -> bool:  # pragma: no cover - refused
-        """Scale out in a topology is not run yet."""
-        raise NotImplementedError("adding backends in a topology is not run yet")
+        """Backends are added per instance (:func:`lbsim.run.tier_health.scale_out_tier`)."""
+        raise NotImplementedError("a fleet's instances each get their own ref of a backend")
 
     def restart(self, now: float, downtime: float) -> None:
         """Every instance of the tier restarts."""

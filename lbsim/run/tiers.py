@@ -51,8 +51,10 @@ from lbsim.run.dns import DnsServer
 from lbsim.run.ecmp import Router
 from lbsim.run.encap import Decap
 from lbsim.run.fleet import CpuFleet, Fleet
+from lbsim.run.instance_faults import InstanceFaults
 from lbsim.run.links import make_link
 from lbsim.run.paths import Paths
+from lbsim.run.tier_health import scale_out_tier, start_instance_checks
 from lbsim.run.tier_wiring import compose_tiers, first_tier_vip, tier_clients
 from lbsim.run.topology import Topology
 from lbsim.run.variant import Progress, VariantBuild
@@ -85,8 +87,6 @@ def check_topology_runnable(scenario: Scenario) -> None:
     def refuse(path: str, message: str) -> None:
         raise ScenarioError("<scenario>", path, message)
 
-    if scenario.events:
-        refuse("events", "events are not run with a topology yet (instance faults are planned)")
     grouped = {g for v in topo.services for g in v.groups}
     for group in scenario.backends:
         if group.group not in grouped:
@@ -94,10 +94,11 @@ def check_topology_runnable(scenario: Scenario) -> None:
     variants = [tier_configs(scenario, b) for b in scenario.balancers]
     for configs in variants:
         for index, cfg in enumerate(configs):
-            if cfg.health_check is not None:
+            if cfg.health_check is not None and index < len(configs) - 1:
                 refuse(
                     f"topology.tiers.{index}.balancer",
-                    "health checks in a topology are not run yet",
+                    "health checks of a tier in front of another tier are not run yet "
+                    "(the last tier's instances check the backends)",
                 )
     check_composition(scenario, variants)
 
@@ -248,10 +249,12 @@ class TieredBuild(VariantBuild):
                         vip=first_tier_vip(topo, t, i),
                         inside=tier_address(t, i),
                         source_nat=tier.source_nat,
+                        pick_on_miss=True,
                     )
                 )
                 instances.append(lb)
             self.tiers[tier.name] = instances
+        self.tier_links = links
         self._attach(graph, elements, links)
         self._route(graph, elements, links, site_of_ip)
         compose_tiers(self, configs)
@@ -262,6 +265,7 @@ class TieredBuild(VariantBuild):
         self.instance_cpus = cpus
         self.cpu = CpuFleet([cpus[x] for x in elements[variant_tier]])
         lb = Fleet(self.balancer.name, self.balancer.layer, fleet, self.tiers)
+        self.instance_faults = InstanceFaults(self.tiers, self.routers)
         self.eligible = tuple(r.name for r in topo_hosts.refs)
         return lb
 
@@ -345,7 +349,18 @@ class TieredBuild(VariantBuild):
                     router.add_route(VIP, links[(name, hop)])
 
     def _start_health_checks(self) -> None:
-        return  # refused for topologies by check_topology_runnable
+        """Each instance of the last tier checks its own view of the backends."""
+        topo = self.scenario.topology
+        assert topo is not None
+        hc = tier_configs(self.scenario, self.balancer)[-1].health_check
+        if hc is not None:
+            t, last = len(topo.tiers) - 1, self.tiers[topo.tiers[-1].name]
+            addresses = [tier_address(t, i) for i in range(1, len(last) + 1)]
+            self.health = start_instance_checks(self.env, last, addresses, hc, self.recorder)
+
+    def scale_out(self, group: str) -> None:
+        """One more backend in ``group``, used by every instance of the last tier."""
+        scale_out_tier(self, group)
 
     def start(self, progress: Progress | None = None) -> None:
         """Start as a star's build does, and note each instance's CPU over the window."""
@@ -389,6 +404,7 @@ class TieredBuild(VariantBuild):
             for t, lbs in enumerate(self.tiers.values())
             for i, lb in enumerate(lbs, start=1)
         }
+        out.update(self.instance_faults.counters(self.recorder))
         for record in self.recorder.connections:
             if record.side == "backend":
                 owner = by_address.get(ip_from_str(record.src.split(":")[0]))

@@ -2,12 +2,13 @@
 
 Theory of operation: a scenario may script *events* (a backend crashes, slows
 down, returns errors; a link loses packets or goes dark; the balancer restarts;
-a backend is added or removed) and may give balancers *health checks*, layer-7
-balancers *outlier detection*, *retries* and a *panic threshold*, and clients a
-*timeout* and *retries*. Defaults are those of common balancers, cited per field:
-HAProxy for active checks (``inter 2s``, ``rise 2``, ``fall 3``), Envoy for outlier
-detection (5 consecutive 5xx, 30 s base ejection, at most 10% ejected), panic
-threshold (50%) and retry budget (20%).
+a backend is added or removed; an instance of a topology tier fails) and may
+give balancers *health checks*, layer-7 balancers *outlier detection*,
+*retries* and a *panic threshold*, and clients a *timeout* and *retries*.
+Defaults are those of common balancers, cited per field: HAProxy for active
+checks (``inter 2s``, ``rise 2``, ``fall 3``), Envoy for outlier detection (5
+consecutive 5xx, 30 s base ejection, at most 10% ejected), panic threshold (50%)
+and retry budget (20%).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ EventAction = Literal[
     "restart_balancer",
     "add_backend",
     "remove_backend",
+    "fail_instance",
 ]
 
 #: Which keys each event action needs (beyond ``at`` and ``action``).
@@ -51,6 +53,7 @@ EVENT_KEYS: dict[str, tuple[str, ...]] = {
     "restart_balancer": (),
     "add_backend": ("group",),
     "remove_backend": ("backend",),
+    "fail_instance": ("instance",),
 }
 
 
@@ -64,10 +67,12 @@ class EventConfig(_Model):
     Attributes:
         at: When, seconds of simulated time.
         action: What: ``crash``, ``recover``, ``slowdown``, ``errors``, ``loss``,
-            ``outage``, ``restart_balancer``, ``add_backend``, ``remove_backend``.
+            ``outage``, ``restart_balancer``, ``add_backend``, ``remove_backend``,
+            ``fail_instance``.
         backend: The backend instance (``web-2``) for backend events.
-        mode: ``crash`` only: ``reset`` (open connections get RST, new ones are
-            refused) or ``silent`` (the host vanishes: every packet is lost).
+        mode: ``crash`` and ``fail_instance``: ``reset`` (open connections get
+            RST, new ones are refused) or ``silent`` (the host vanishes: every
+            packet is lost).
         factor: ``slowdown``: service times are multiplied by this (1 restores).
         rate: ``errors``: fraction of responses that are 500 (0 restores);
             ``loss``: fraction of packets lost on the links (0 restores).
@@ -77,6 +82,8 @@ class EventConfig(_Model):
         until: ``outage``: when the links come back.
         downtime: ``restart_balancer``: how long it answers nothing while restarting.
         group: ``add_backend``: the group the new instance joins.
+        instance: ``fail_instance``: the balancer instance of a ``topology:`` tier
+            that fails (``<tier>-<i>``, see :mod:`lbsim.scenario.instance_faults`).
     """
 
     at: Duration
@@ -90,6 +97,7 @@ class EventConfig(_Model):
     until: Duration | None = None
     downtime: Duration | None = None
     group: Identifier | None = None
+    instance: str | None = None
 
     @model_validator(mode="after")
     def _check_keys(self) -> Self:
@@ -98,14 +106,14 @@ class EventConfig(_Model):
             if getattr(self, key) is None:
                 raise KeyedValueError(key, f"required for a {self.action} event")
         allowed = {*needed, "at", "action"}
-        if self.action == "crash":
+        if self.action in ("crash", "fail_instance"):
             allowed.add("mode")
         if self.action in ("loss", "outage"):
             allowed.add("client")
         if self.action == "restart_balancer":
             allowed.add("downtime")
         optional = ("backend", "mode", "factor", "rate", "link", "client", "until", "downtime")
-        for key in (*optional, "group"):
+        for key in (*optional, "group", "instance"):
             if key not in allowed and getattr(self, key) is not None:
                 raise KeyedValueError(key, f"does not apply to a {self.action} event")
         if self.until is not None and self.until <= self.at:

@@ -39,6 +39,7 @@ FIGURE_NAMES: dict[str, str] = {
     "client_ip_seen": "address each variant's backends record as the client's; how often it is",
     "latency_vs_load": "p99 latency and completed load against offered load (extra short runs "
     "at scaled open-loop rates)",
+    "broken_connections": "connections each failed balancer instance held that broke, vs theory",
 }
 
 #: Figures drawn from extra short runs of the scenario, not from its run's results.

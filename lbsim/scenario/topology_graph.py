@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from lbsim.scenario.errors import KeyedValueError
+from lbsim.scenario.instance_faults import check_instance_events
 from lbsim.scenario.topology import VARIANT, TierConfig, TopologyConfig
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def check_topology(scenario: Scenario) -> None:
         KeyedValueError: With the key path (from the scenario's root) of the first
             violation.
     """
+    check_instance_events(scenario)
     topo = scenario.topology
     if topo is None:
         return

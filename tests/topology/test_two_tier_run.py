@@ -106,8 +106,8 @@ def test_without_topology_the_star_is_built() -> None:
 @pytest.mark.parametrize(
     ("override", "path"),
     [
-        ("events=[{at: 1s, action: restart_balancer}]", "events"),
         ("topology.tiers.maglev.balancer.mode=nat", "topology.tiers.0.instances"),
+        ("topology.tiers.maglev.balancer.health_check={}", "topology.tiers.0.balancer"),
     ],
 )
 def test_what_is_not_run_yet_is_refused_with_its_key(override: str, path: str) -> None:
