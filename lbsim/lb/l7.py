@@ -296,7 +296,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
     def _dispatch(self, client: ClientSide, req: HttpRequest, rule: Rule | None) -> None:
         now = self.env.now
         headers = header_map(req)
-        refused = self.policy.block(client.conn.remote_ip, headers)
+        refused = self.policy.block(client.peer_ip, headers)
         stage = "block"
         if refused is None and rule is None:
             refused, stage = 404, "route"
@@ -348,7 +348,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         if not candidates:
             self._give_up(client, req, 503, now)
             return
-        key = self._key(client.conn.remote_ip, attempt.headers)
+        key = self._key(client.peer_ip, attempt.headers)
         affinity = self.affinity
         backend = None if affinity is None else affinity.choose(attempt.headers, candidates)
         if backend is None:
@@ -384,7 +384,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         if client is None:
             return req
         return forwarded_request(
-            req, client.conn.remote_ip, self.inside,
+            req, client.peer_ip, self.inside,
             xff=self.forward_xff, forwarded=self.forward_rfc7239,
         )  # fmt: skip
 

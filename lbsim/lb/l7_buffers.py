@@ -9,6 +9,11 @@ one that would push the memory held past ``max_buffer`` 503, one still
 incomplete ``request_timeout`` after its first byte 408; the connection is then
 reset, shielding the backends from it. Bytes leave memory when the request is
 written to a backend (:meth:`RequestBuffers.unhold`) or its connection is gone.
+
+Behind a layer-4 proxy tier that writes a PROXY protocol header, the header is the
+connection's first message: :class:`ClientSide` keeps the client address it names
+(``peer_ip``) and the proxy passes that address on in ``X-Forwarded-For``, as
+HAProxy's ``accept-proxy`` and Envoy's proxy-protocol listener filter do.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpResponse
+from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import TcpStack
 from lbsim.lb.l7_config import Limits
@@ -42,6 +48,7 @@ class ClientSide:
         "in_flight",
         "lb",
         "partial",
+        "peer_ip",
         "request_no",
         "started",
     )
@@ -56,6 +63,7 @@ class ClientSide:
         self.partial = 0  # bytes of the request currently arriving
         self.started = 0.0  # when that request's first byte came
         self.request_no = 0  # counts requests begun, for the read timeout
+        self.peer_ip = conn.remote_ip  # the client's address (a PROXY header may name it)
         self.channel: PlainChannel | TlsChannel = PlainChannel(conn, lb.stack)
         conn.stream_data = True
 
@@ -70,6 +78,9 @@ class ClientSide:
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
         """A whole request arrived: count it in flight and let the proxy route it."""
         if self.dead:
+            return
+        if isinstance(message, ProxyHeader):
+            self.peer_ip = message.src_ip
             return
         self.in_flight += 1
         self.lb.request_complete(self, message, first_byte, now)

@@ -326,3 +326,28 @@ def test_source_nat_only_on_a_nat_tier() -> None:
     with pytest.raises(ScenarioError) as info:
         check_buildable(sc)
     assert info.value.path == "topology.tiers.0.source_nat"
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_an_l7_tier_reads_the_proxy_header_of_an_l4_proxy_tier(version: str) -> None:
+    """The L7 tier takes the client's address from the PROXY header, not the proxy's."""
+    front = [
+        "topology.tiers.maglev.balancer.mode=proxy",
+        f"topology.tiers.maglev.balancer.proxy_protocol={version}",
+    ]
+    build = _run("two_tier", front, "round_robin")
+    assert _all_ok(build) > 500
+    proxies = {ip_to_str(tier_address(1, j)) for j in (1, 2, 3)}
+    maglev = {ip_to_str(tier_address(0, i)) for i in (1, 2)}
+    for r in build.recorder.requests:
+        assert r.client_ip_seen in proxies
+        # one X-Forwarded-For entry: the client's own address (100.64.0.0/10), not the L4 proxy's
+        assert r.forwarded_for is not None and "," not in r.forwarded_for
+        assert r.forwarded_for not in maglev
+        assert ip_from_str(r.forwarded_for) >> 22 == (100 << 2 | 1)
+
+
+def test_without_the_proxy_header_the_l7_tier_sees_the_l4_proxy() -> None:
+    build = _run("two_tier", ["topology.tiers.maglev.balancer.mode=proxy"], "round_robin")
+    maglev = {ip_to_str(tier_address(0, i)) for i in (1, 2)}
+    assert {r.forwarded_for for r in build.recorder.requests} <= maglev
