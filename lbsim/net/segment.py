@@ -84,6 +84,17 @@ class Segment(NamedTuple):
         return self.length + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
 
 
+def carried(seg: Segment) -> int:
+    """Segments a segment stands for: ``k`` for a request-level carrier, else 1.
+
+    At request level (``lbsim.transport.message``) one carrier holds the payload of
+    ``k`` full segments and records ``k`` in its ``wscale`` field, which means
+    nothing on a segment without SYN; segment-level segments never set it there.
+    """
+    k = seg.wscale
+    return k if k > 1 and not seg.flags & SYN else 1
+
+
 def flag_names(flags: int) -> str:
     """Render TCP flags the way captures show them, e.g. ``"SYN,ACK"``.
 

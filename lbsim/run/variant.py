@@ -38,6 +38,7 @@ from lbsim.nodes.backend import Backend
 from lbsim.nodes.client import ClientGroupRunner, Tracker
 from lbsim.records import Recorder
 from lbsim.run.events import schedule_events
+from lbsim.run.fidelity import REQUEST, to_request_level
 from lbsim.run.links import Tap, combine, segment_tracer
 from lbsim.run.topology import Topology
 from lbsim.scenario import Scenario
@@ -143,6 +144,8 @@ class VariantBuild:
         self.lb = self._make_balancer()
         self._start_health_checks()
         schedule_events(self)
+        if scenario.fidelity == REQUEST:
+            to_request_level(self)
 
     # ------------------------------------------------------------- the steps
 
@@ -247,6 +250,8 @@ class VariantBuild:
         backend, ref, uplink = self.topology.add_backend(bgroup)
         lb = self.lb
         uplink.attach(lb.backend_receive)
+        if self.scenario.fidelity == REQUEST:
+            to_request_level(self)
         if not lb.add_backend(ref):
             return
         self.eligible = (*self.eligible, ref.name)

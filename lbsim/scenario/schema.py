@@ -866,6 +866,7 @@ class Scenario(_Model):
     clients: tuple[ClientGroup, ...] = Field(min_length=1)
     balancers: tuple[BalancerConfig, ...] = Field(min_length=1)
     events: tuple[EventConfig, ...] = ()
+    fidelity: Literal["segment", "request"] = "segment"  # see docs/design.md "Request level"
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:
