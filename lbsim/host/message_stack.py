@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lbsim.host.stack import TcpStack
-from lbsim.net.segment import Segment, carried
+from lbsim.net.segment import Segment, represented
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
 from lbsim.transport.tcp import TcpConnection
@@ -75,13 +75,13 @@ class MessageStack(TcpStack):
         ready: float | None = None
         if cpu is not None:
             cost = self.segment_cost
-            sending = sum(carried(seg) for seg in out)
+            sending = sum(represented(seg) for seg in out)
             t = env.now if now is None else now
             done = cpu.run(t, cost * (received + sending))
             ready = done - cost * sending
         for seg in out:
             if ready is not None:
-                ready += self.segment_cost * carried(seg)
+                ready += self.segment_cost * represented(seg)
             if holds and holds[0][0] is seg:
                 release = holds.pop(0)[1]
                 if release > env.now:

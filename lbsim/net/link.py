@@ -34,7 +34,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment, carried
+from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment, carried, represented
 
 #: Ethernet header (14) and frame check sequence (4).
 ETHERNET_FRAMING = 18
@@ -300,7 +300,7 @@ class CarrierLink(Link):
             start = t0
         done = start + wire * self._byte_time
         self._busy_until = done
-        self.sent += k
+        self.sent += represented(seg)
         arrival = done + self.latency
         in_flight = self._in_flight
         in_flight.append((arrival, seg))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
 from lbsim.host.stack import TcpStack
 from lbsim.net.link import Link, to_carrier_link
-from lbsim.net.segment import Segment, carried
+from lbsim.net.segment import Segment, represented
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import LinkConfig
@@ -127,7 +127,7 @@ def charge_carriers(
     cost = build.balancer.costs.per_segment
 
     def receive(seg: Segment, now: float) -> None:
-        k = carried(seg)
+        k = represented(seg)
         if k > 1:
             cpu.run(now, cost * (k - 1))
         deliver(seg, now)

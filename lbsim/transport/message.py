@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any
 
 from lbsim.net.link import SEGMENT_OVERHEAD
-from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, Segment, carried
+from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, Segment, carried, represented
 from lbsim.transport.tcp import INF, TcpConnection
 
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
@@ -86,8 +86,8 @@ class MessageConnection(TcpConnection):
             the stack; 0 means "unknown": serialisation ignored in the gaps).
         holds: ``(carrier, release time)`` for carriers held back by slow start,
             in the order they were appended to :attr:`out`.
-        rx_carried: Segments the last segment received stood for (the stack
-            charges CPU for that many).
+        rx_carried: Segments the last segment received accounts for, its elided
+            ACKs included (the stack charges CPU for that many).
     """
 
     __slots__ = (
@@ -178,15 +178,24 @@ class MessageConnection(TcpConnection):
             nxt += 1
         if nxt > self._snd_max:
             self._snd_max = nxt
-        if not self._timed_seq:
-            # Time the flight's first segment: its ACK would leave s + rtt after it.
-            self._timed_seq, self._timed_at = nxt, self._busy_end - seg_time
         self.snd_nxt = nxt
         self.segments_sent += k
         self._mcwnd += k * mss  # slow start: one MSS per segment acknowledged
         self._ack_pending = False
         self._last_send = now
-        self._arm(now, self._busy_end)
+        if fin_due:
+            if not self._timed_seq:
+                # Time the flight's first segment: its ACK leaves s + rtt after it.
+                self._timed_seq, self._timed_at = nxt, self._busy_end - seg_time
+            self._arm(now, self._busy_end)
+        else:
+            # No loss at request level: the data is as good as acknowledged, and
+            # the receiver sends no ACK for it (its k ACKs are counted here).
+            self.snd_una = nxt
+            self.segments_received += k
+            marks = self._marks
+            if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
+                marks.trim(nxt)
 
     def _arm(self, now: float, busy_end: float) -> None:
         """Retransmission timer from when the flight is on the wire, not from now."""
@@ -217,19 +226,28 @@ class MessageConnection(TcpConnection):
     # ------------------------------------------------------------- receiving
 
     def receive(self, seg: Segment, now: float) -> None:
-        """Process a carrier; its ACK stands for one ACK per segment it carried."""
-        k = self.rx_carried = carried(seg)
-        if k == 1 or not seg.length:
+        """Process a carrier: data is not acknowledged on the wire unless it ends with FIN."""
+        self.rx_carried = represented(seg)
+        if not seg.length:
             super().receive(seg, now)
             return
+        k = carried(seg)
         out = self.out
         before = len(out)
         super().receive(seg, now)
-        if len(out) > before:
-            first = out[before]
-            if first.length == 0 and first.flags == ACK:
+        self.segments_received += k - 1
+        self.segments_sent += k - 1  # one ACK per segment, sent or counted
+        if len(out) <= before:
+            return
+        first = out[before]
+        pure = first.length == 0 and first.flags == ACK
+        if not seg.flags & FIN:
+            if pure:
+                del out[before]  # elided: the sender counted it acknowledged
+            return
+        if pure:
+            if k > 1:
                 out[before] = first._replace(wscale=k)
-            else:
-                # The answer took the last ACK along; the other k - 1 were pure.
-                out.insert(before, first._replace(flags=ACK, length=0, ends=NO_ENDS, wscale=k - 1))
-                self.segments_sent += 1
+        elif k > 1:
+            # The answer took the last ACK along; the other k - 1 were pure.
+            out.insert(before, first._replace(flags=ACK, length=0, ends=NO_ENDS, wscale=k - 1))
