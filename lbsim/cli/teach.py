@@ -24,6 +24,7 @@ from lbsim.cli.common import (
     check_budget,
     check_target,
     load,
+    need_segment_level,
     os_reason,
     positive_int,
     scenario_options,
@@ -61,6 +62,7 @@ def add_trace_command(commands: Any) -> None:
 def cmd_trace(args: argparse.Namespace) -> int:
     """``lbsim trace``: print the per-hop layer view of one request."""
     scenario = load(args)
+    need_segment_level(args, scenario, "lbsim trace")
     check_budget(args, scenario, trace_segments=True, variants=1)
     if args.ladder is not None:
         check_target(Path(args.ladder), folder=False)
@@ -111,6 +113,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from lbsim.teach.viewer.command import ViewInputError, write_view
 
     scenario = load(args)
+    need_segment_level(args, scenario, "lbsim view")
     check_budget(args, scenario, trace_segments=True)
     try:
         written = write_view(scenario, args)

@@ -73,6 +73,19 @@ def check_request_level(scenario: Scenario) -> None:
         refuse("topology", "has been validated only on the single-balancer star so far")
 
 
+def refuse_segment_observers() -> None:
+    """A segment trace or packet capture was asked of a request-level run.
+
+    Raises:
+        ScenarioError: Always (key ``fidelity``).
+    """
+    raise ScenarioError(
+        "<scenario>",
+        "fidelity",
+        f"{_WHY}: it has no segments to trace or capture; use fidelity: segment",
+    )
+
+
 def to_request_level(build: VariantBuild) -> None:
     """Switch a wired build to request level (see the module docstring).
 

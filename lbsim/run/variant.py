@@ -38,7 +38,7 @@ from lbsim.nodes.backend import Backend
 from lbsim.nodes.client import ClientGroupRunner, Tracker
 from lbsim.records import Recorder
 from lbsim.run.events import schedule_events
-from lbsim.run.fidelity import REQUEST, to_request_level
+from lbsim.run.fidelity import REQUEST, refuse_segment_observers, to_request_level
 from lbsim.run.links import Tap, combine, segment_tracer
 from lbsim.run.topology import Topology
 from lbsim.scenario import Scenario
@@ -120,6 +120,8 @@ class VariantBuild:
         trace: bool = False,
         taps: Sequence[Tap] = (),
     ) -> None:
+        if scenario.fidelity == REQUEST and (trace or taps):
+            refuse_segment_observers()
         self.scenario = scenario
         self.balancer = balancer
         self.env = simpy.Environment()
