@@ -104,6 +104,7 @@ class Link:
         "callbacks",
         "down",
         "dropped",
+        "feed_byte_time",
         "latency",
         "loss",
         "lost",
@@ -157,6 +158,9 @@ class Link:
         self._lossy = False
         self._rng: random.Random | None = None
         self.tracer = tracer
+        #: Request level only: seconds per byte of the link that feeds this one
+        #: through a forwarding node (0: none), see :class:`CarrierLink`.
+        self.feed_byte_time = 0.0
         if deliver is not None:
             self.attach(deliver)
 
@@ -276,6 +280,13 @@ class CarrierLink(Link):
     level refuses queue limits and random loss (:mod:`lbsim.run.fidelity`), so a
     carrier always gets through, FIFO behind what is already on the link; an
     outage still loses everything sent while the link is down.
+
+    A link fed through a forwarding node (a balancer relaying or forwarding what
+    arrived on another link, whose byte time is :attr:`feed_byte_time`) starts a
+    carrier as early as its first segment would have arrived -- ``(k - 1)/k`` of
+    the carrier's wire time on the feeding link before its last byte did -- and
+    finishes no earlier than one segment's time after that last byte: the
+    pipelining of segments through a store-and-forward hop, in closed form.
     """
 
     __slots__ = ()
@@ -296,9 +307,21 @@ class CarrierLink(Link):
             ip_len = n + (_SYN_HEADERS if seg.mss else HEADERS)
             wire = ip_len + _OVERHEAD if ip_len > _PAD_BELOW else _MIN_WIRE
         start = self._busy_until
-        if start < t0:
-            start = t0
-        done = start + wire * self._byte_time
+        byte_time = self._byte_time
+        if k > 1 and self.feed_byte_time:
+            # Cut-through: at segment level this link starts on the first segment
+            # while the feeding link is still delivering the rest.
+            early = t0 - wire * (k - 1) / k * self.feed_byte_time
+            if start < early:
+                start = early
+            done = start + wire * byte_time
+            last = t0 + wire / k * byte_time  # the last segment cannot leave before it came
+            if done < last:
+                done = last
+        else:
+            if start < t0:
+                start = t0
+            done = start + wire * byte_time
         self._busy_until = done
         self.sent += represented(seg)
         arrival = done + self.latency

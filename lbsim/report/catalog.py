@@ -19,6 +19,7 @@ from lbsim.plots.balancer_timeseries import Panel, balancer_timeseries
 from lbsim.plots.cache_effect import cache_effect
 from lbsim.plots.connection_setup import new_connection_latency
 from lbsim.plots.connection_table import connection_table
+from lbsim.plots.fidelity_agreement import fidelity_agreement
 from lbsim.plots.imbalance import imbalance_vs_parameter
 from lbsim.plots.load_curve import latency_throughput_vs_load
 from lbsim.plots.segments_per_side import segments_vs_parameter
@@ -303,4 +304,25 @@ def _cache_effect(inputs: Inputs) -> Figure:
         _CACHE,
         x_label="L7 cache size (MB, log scale)",
         title="The L7 response cache — cache_auth",
+    )
+
+
+@REGISTRY.figure(
+    "fidelity_agreement",
+    caption="Request level (dashed) against segment level (solid) on the proxy_cpu load sweep, "
+    "same seeds: mean and p99 latency and balancer CPU agree up to and past the L7 CPU knee.",
+    data={
+        "sweep": SweepData(
+            "proxy_cpu",
+            grid=(f"{_CALLERS}=5,15,25,35,45", "fidelity=segment,request"),
+            replications=2,
+        )
+    },
+)
+def _fidelity_agreement(inputs: Inputs) -> Figure:
+    return fidelity_agreement(
+        inputs.sweep("sweep"),
+        _CALLERS,
+        x_label="concurrent callers (closed loop, one request per connection)",
+        title="Request level vs segment level — proxy_cpu load sweep",
     )

@@ -14,8 +14,8 @@ segment level.
 
 What request level cannot model, :func:`check_request_level` refuses with the
 key path: random loss (on links or by a ``loss`` event) and outages (both need
-retransmission of individual segments), transmit-queue limits (a carrier is
-queued whole), and topologies (not validated at request level yet).
+retransmission of individual segments), transmit-queue limits below the
+default (a carrier is queued whole), and topologies (not validated at request level yet).
 """
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ def check_request_level(scenario: Scenario) -> None:
     for path, cfg in links:
         if cfg.loss:
             refuse(f"{path}.loss", "does not model lost segments or retransmission")
-        if cfg.queue != _DEFAULT_QUEUE:
-            refuse(f"{path}.queue", "queues whole messages, so it cannot honour a queue limit")
+        if cfg.queue < _DEFAULT_QUEUE:
+            refuse(
+                f"{path}.queue",
+                "queues whole messages, so it cannot honour a queue limit below the default",
+            )
     for index, event in enumerate(scenario.events):
         if event.action in ("loss", "outage"):
             refuse(
@@ -109,6 +112,16 @@ def to_request_level(build: VariantBuild) -> None:
                 charge_carriers(build, link, uplinks[id(link)])
     for stack in build.stacks:
         attach_stack(build, stack, into, backend_links)
+    # A layer-4 balancer passes segments on as they come: what reaches a client
+    # was fed by a backend link, and the other way round. A layer-7 proxy passes
+    # a response on once it has it whole (at segment level too), so no feed there.
+    layer4 = cfg.layer == 4
+    client_feed = min((lk.bandwidth for lk in topo.backend_uplinks), default=0.0) * layer4
+    backend_feed = min((lk.bandwidth for lk in topo.client_uplinks), default=0.0) * layer4
+    for link in topo.client_links.values():
+        link.feed_byte_time = 8.0 / client_feed if client_feed else 0.0
+    for link in backend_links:
+        link.feed_byte_time = 8.0 / backend_feed if backend_feed else 0.0
 
 
 def attach_stack(
