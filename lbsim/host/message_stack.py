@@ -93,12 +93,19 @@ class MessageStack(TcpStack):
 
 
 def to_request_level(stack: TcpStack, rate_to: Callable[[int], float]) -> None:
-    """Turn a freshly built stack (no connection yet) into a request-level one.
+    """Turn a freshly built stack into a request-level one.
 
     The object keeps its identity (the balancer, health checker and nodes hold
     it), so only its class changes; :class:`MessageStack` adds no per-instance
-    state beyond what this sets.
+    state beyond what this sets. A stack that opened connections while the run
+    was wired (a balancer's warm pool) must be made a :class:`MessageStack` from
+    the start (``Wiring.stack_class``).
+
+    Raises:
+        RuntimeError: If the stack already holds segment-level connections.
     """
     if type(stack) is TcpStack:
+        if stack.conns:
+            raise RuntimeError(f"{stack.name}: connections opened before request level was set")
         stack.__class__ = MessageStack
     stack.rate_to = rate_to  # type: ignore[attr-defined]

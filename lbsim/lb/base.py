@@ -81,6 +81,8 @@ class Wiring:
         default_mss: MSS a stack of the balancer offers where no route says more.
         vip: The virtual address clients connect to.
         inside: The balancer's own address towards backends.
+        stack_class: Class of a terminating stack (a request-level one at
+            ``fidelity: request``, so connections opened while wiring are too).
     """
 
     env: simpy.Environment
@@ -96,6 +98,7 @@ class Wiring:
     default_mss: int = 1460
     vip: int = VIP
     inside: int = LB_INSIDE
+    stack_class: type[TcpStack] = TcpStack
 
     @property
     def name(self) -> str:
@@ -137,7 +140,7 @@ class Wiring:
         source ports are not the client's).
         """
         cfg = self.config
-        stack = TcpStack(
+        stack = self.stack_class(
             self.env,
             cfg.name,
             self.params,

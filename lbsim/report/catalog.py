@@ -28,12 +28,18 @@ from lbsim.report.registry import REGISTRY, Inputs, RunData, SweepData
 
 __all__: list[str] = []
 
+#: Figures that need no segment run at request level (``fidelity: request``): the
+#: same balancers and numbers that agree with segment level (tests/fidelity), far
+#: fewer events. Figures of segments, buffers, tables over time and the L4 proxy's
+#: connection setup stay at segment level; figures/README.md says which is which.
+_REQUEST = "fidelity=request"
+
 
 @REGISTRY.figure(
     "latency_cdf",
     caption="Latency of successful requests (CDF), L4 NAT vs L7 proxy on the same workload of "
     "20 API callers, with the proxy's one core about 80% busy: L7 adds parsing and CPU queueing.",
-    data={"run": RunData("proxy_cpu", ("clients.callers.count=20", "duration=12s"))},
+    data={"run": RunData("proxy_cpu", ("clients.callers.count=20", "duration=12s", _REQUEST))},
 )
 def _latency_cdf(inputs: Inputs) -> Figure:
     return plots.latency_cdf(inputs.run("run"))
@@ -43,7 +49,7 @@ def _latency_cdf(inputs: Inputs) -> Figure:
     "stickiness",
     caption="Each backend's share of requests over time for one heavy and one light "
     "long-lived connection: L4 pins each connection to one backend, L7 spreads every request.",
-    data={"run": RunData("stickiness")},
+    data={"run": RunData("stickiness", (_REQUEST,))},
 )
 def _stickiness(inputs: Inputs) -> Figure:
     return plots.share_over_time(inputs.run("run"))
@@ -60,7 +66,7 @@ _KEEPALIVE = "clients.browsers.requests_per_connection"
         "sweep": SweepData(
             "quickstart",
             grid=(f"{_KEEPALIVE}=1,3,10,30,100,300,1000",),
-            overrides=("clients.browsers.count=6", "duration=20s", "warmup=2s"),
+            overrides=("clients.browsers.count=6", "duration=20s", "warmup=2s", _REQUEST),
             replications=4,
         )
     },
@@ -81,7 +87,11 @@ _CALLERS = "clients.callers.count"
     "load_knee",
     caption="p99 latency and throughput against offered load: an L7 proxy on one core at "
     "4 ms CPU per request saturates near 245 requests/s, while the L4 NAT keeps up.",
-    data={"sweep": SweepData("proxy_cpu", grid=(f"{_CALLERS}=5:50:5",), replications=3)},
+    data={
+        "sweep": SweepData(
+            "proxy_cpu", grid=(f"{_CALLERS}=5:50:5",), overrides=(_REQUEST,), replications=3
+        )
+    },
 )
 def _load_knee(inputs: Inputs) -> Figure:
     return latency_throughput_vs_load(
@@ -124,7 +134,7 @@ def _segments(inputs: Inputs) -> Figure:
     caption="An L7 proxy with backends 5 ms away: requests that must first open an upstream "
     "connection pay one more backend round trip; 8 pre-opened (warm) connections per backend "
     "spare the first requests that cost.",
-    data={"run": RunData("upstream_pool")},
+    data={"run": RunData("upstream_pool", (_REQUEST,))},
 )
 def _warm_vs_cold(inputs: Inputs) -> Figure:
     return upstream_connects(
@@ -209,7 +219,7 @@ _RATE = "clients.newcomers.rate"
         "sweep": SweepData(
             "tls_bottleneck",
             grid=(f"{_RATE}=500:3000:500/s",),
-            overrides=("duration=1.5s", "warmup=0.5s"),
+            overrides=("duration=1.5s", "warmup=0.5s", _REQUEST),
             replications=3,
         )
     },
@@ -228,7 +238,9 @@ def _tls_knee(inputs: Inputs) -> Figure:
     caption="Balancer CPU over time at 2,200 new TLS connections/s, just below the L7 knee: "
     "the L7 balancer's one core is about 90% busy and new work waits milliseconds for it, "
     "while the L4 NAT, which passes TLS through, stays under 10% with no wait.",
-    data={"run": RunData("tls_bottleneck", (f"{_RATE}=2200/s", "duration=3s", "warmup=1s"))},
+    data={
+        "run": RunData("tls_bottleneck", (f"{_RATE}=2200/s", "duration=3s", "warmup=1s", _REQUEST))
+    },
 )
 def _cpu_over_time(inputs: Inputs) -> Figure:
     return balancer_timeseries(
@@ -293,7 +305,7 @@ _CACHE = "balancers.l7.cache.size"
         "sweep": SweepData(
             "cache_auth",
             grid=(f"{_CACHE}=100KB,300KB,1MB,3MB,10MB,30MB",),
-            overrides=("duration=10s", "warmup=2s"),
+            overrides=("duration=10s", "warmup=2s", _REQUEST),
             replications=3,
         )
     },

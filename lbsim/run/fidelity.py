@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
 from lbsim.host.stack import TcpStack
 from lbsim.net.link import Link, to_carrier_link
-from lbsim.net.segment import Segment, represented
+from lbsim.net.segment import FIN, Segment, carried, represented
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import LinkConfig
+from lbsim.transport.message import MessageConnection
 
 if TYPE_CHECKING:
     from lbsim.run.variant import VariantBuild
@@ -101,15 +102,24 @@ def to_request_level(build: VariantBuild) -> None:
         into[ref.ip] = ref.link
     backend_links = [ref.link for ref in topo.refs]
     cfg = build.balancer
-    charged = cfg.layer == 4 and cfg.mode in ("nat", "dsr") and cfg.costs.per_segment > 0
     lb = build.lb
-    uplinks = {id(link): lb.client_receive for link in topo.client_uplinks}
-    uplinks.update({id(link): lb.backend_receive for link in topo.backend_uplinks})
+    charges: dict[int, tuple[Callable[[Segment, float], None], Callable[[Segment], int]]] = {}
+    if cfg.layer == 4 and cfg.mode in ("nat", "dsr") and cfg.costs.per_segment > 0:
+        if cfg.mode == "nat":  # both directions, and the ACKs of both, pass the balancer
+            for link in topo.client_uplinks:
+                charges[id(link)] = (lb.client_receive, _nat_extra)
+            for link in topo.backend_uplinks:
+                charges[id(link)] = (lb.backend_receive, _nat_extra)
+        else:  # DSR: requests and the clients' ACKs of responses pass it
+            for link in topo.client_uplinks:
+                charges[id(link)] = (lb.client_receive, _dsr_client_extra)
+            for link in topo.backend_uplinks:
+                charges[id(link)] = (lb.backend_receive, _dsr_reply_extra)
     for link in topo.links:
         if type(link) is Link:
             to_carrier_link(link)
-            if charged and id(link) in uplinks:
-                charge_carriers(build, link, uplinks[id(link)])
+            if id(link) in charges:
+                charge_carriers(build, link, *charges[id(link)])
     for stack in build.stacks:
         attach_stack(build, stack, into, backend_links)
     # A layer-4 balancer passes segments on as they come: what reaches a client
@@ -143,19 +153,40 @@ def attach_stack(
         return min(rates) / 8.0 if rates else 0.0
 
     stack_to_request_level(stack, rate_to)
+    for conn in stack.conns.values():  # opened while wiring (a warm upstream pool)
+        if isinstance(conn, MessageConnection):
+            conn.path_rate = rate_to(conn.remote_ip)
+
+
+def _nat_extra(seg: Segment) -> int:
+    """A carrier and its elided ACKs all pass a NAT; the balancer pays one already."""
+    return represented(seg) - 1
+
+
+def _dsr_client_extra(seg: Segment) -> int:
+    """A client's carrier passes a DSR balancer; its ACKs go from the backend straight back."""
+    return carried(seg) - 1
+
+
+def _dsr_reply_extra(seg: Segment) -> int:
+    """A backend's reply skips a DSR balancer, but the client's ACKs of it would not."""
+    return carried(seg) if seg.length and not seg.flags & FIN else 0
 
 
 def charge_carriers(
-    build: VariantBuild, link: Link, deliver: Callable[[Segment, float], None]
+    build: VariantBuild,
+    link: Link,
+    deliver: Callable[[Segment, float], None],
+    extra: Callable[[Segment], int],
 ) -> None:
-    """A forwarding balancer pays ``k - 1`` more segments of CPU for a ``k``-carrier."""
+    """A forwarding balancer pays the segments a carrier stands for beyond the one it sees."""
     cpu = build.cpu
     cost = build.balancer.costs.per_segment
 
     def receive(seg: Segment, now: float) -> None:
-        k = represented(seg)
-        if k > 1:
-            cpu.run(now, cost * (k - 1))
+        n = extra(seg)
+        if n > 0:
+            cpu.run(now, cost * n)
         deliver(seg, now)
 
     link.attach(receive)

@@ -27,6 +27,7 @@ from typing import Any
 import simpy
 
 from lbsim.host.cpu import Cpu
+from lbsim.host.message_stack import MessageStack
 from lbsim.host.stack import TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring
@@ -188,6 +189,7 @@ class VariantBuild:
                 client_groups=topo.client_groups,
                 backends=list(topo.refs),
                 default_mss=mss_for_mtu(self.scenario.network.client_link.mtu),
+                stack_class=MessageStack if self.scenario.fidelity == REQUEST else TcpStack,
             )
         )
         for link in topo.client_uplinks:

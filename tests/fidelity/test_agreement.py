@@ -19,7 +19,6 @@ test_refusals.py.
 from __future__ import annotations
 
 import pytest
-
 from fidelity_compare import compare, requests_counted, summaries
 
 #: (scenario, overrides, smallest sample per variant). Durations are shortened
