@@ -41,6 +41,7 @@ from typing import Any
 
 from lbsim.net.link import SEGMENT_OVERHEAD
 from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, Segment, carried, represented
+from lbsim.transport.states import SENDABLE
 from lbsim.transport.tcp import INF, TcpConnection
 
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
@@ -235,6 +236,9 @@ class MessageConnection(TcpConnection):
         out = self.out
         before = len(out)
         super().receive(seg, now)
+        if seg.flags & ACK and self.state in SENDABLE:
+            # The peer's window: at segment level its pure ACKs would bring it.
+            self.snd_wnd = seg.window << self._peer_shift
         self.segments_received += k - 1
         self.segments_sent += k - 1  # one ACK per segment, sent or counted
         if len(out) <= before:

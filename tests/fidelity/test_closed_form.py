@@ -56,6 +56,15 @@ CASES = [
     pytest.param("20KB", {}, id="two-rounds"),
     pytest.param("300KB", {}, id="five-rounds"),
     pytest.param("2MB", {}, id="bandwidth-bound"),
+    pytest.param(
+        "300B",
+        {
+            "client": {
+                "requests": [{"method": "PUT", "path": "/", "size": "100KB", "response": "300B"}]
+            }
+        },
+        id="upload",
+    ),
     pytest.param("30KB", {"client": {"tls": {"version": "1.2"}}}, id="tls12"),
     pytest.param("30KB", {"client": {"tls": {"version": "1.3"}}}, id="tls13"),
 ]
@@ -64,7 +73,9 @@ CASES = [
 @pytest.mark.parametrize(("response", "extra"), CASES)
 @pytest.mark.parametrize("variant", ["l4", "l7"])
 def test_each_latency_matches_segment_level(variant: str, response: str, extra: Any) -> None:
-    if "client" in extra:  # TLS: the L7 balancer terminates it, so it needs a certificate
+    if "tls" in extra.get(
+        "client", {}
+    ):  # TLS: the L7 balancer terminates it, so it needs a certificate
         extra = {**extra, "balancers": [
             {"name": "l4", "layer": 4, "algorithm": "round_robin", "costs": FREE},
             {"name": "l7", "layer": 7, "algorithm": "round_robin", "costs": FREE,
