@@ -48,6 +48,11 @@ __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
 
+#: Slow-start idle time the carrier being received has already spent on its way,
+#: while its receiver passes its bytes straight on (a splicing proxy): set and
+#: cleared around :meth:`MessageConnection.receive`, read by the onward ``_push``.
+_relay_credit = [0.0]
+
 
 def slow_start_gaps(segments: int, window: int, seg_time: float, rtt: float) -> tuple[float, int]:
     """Idle time of a slow-start flight of ``segments``, and its number of rounds.
@@ -159,11 +164,18 @@ class MessageConnection(TcpConnection):
         seg_time = self._seg_time()
         rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
         gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
+        spread = gaps
+        credit = _relay_credit[0]
+        if credit:
+            # Relayed as it arrived: the rounds of both connections overlap, so
+            # only the part of this side's idle time beyond the inbound one is left.
+            gaps = max(0.0, gaps - credit)
+            spread = max(spread, credit)
         release = now + gaps
         if release < self._release:
             release = self._release  # never overtake a carrier still held back
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
-        seg = self._carrier(nxt, n, flags, k)
+        seg = self._carrier(nxt, n, flags, k, spread)
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -205,10 +217,16 @@ class MessageConnection(TcpConnection):
             self._rto_deadline = deadline
             self._set_deadline()
 
-    def _carrier(self, a: int, n: int, flags: int, k: int) -> Segment:
-        """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments."""
+    def _carrier(self, a: int, n: int, flags: int, k: int, spread: float) -> Segment:
+        """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments.
+
+        ``k`` rides in ``wscale`` and the flight's slow-start idle time (whole
+        microseconds) in ``mss``: both fields mean nothing on a non-SYN segment.
+        """
         seg = self._segment(a, n, flags)
-        return seg._replace(wscale=k) if k > 1 else seg
+        if k > 1:
+            return seg._replace(wscale=k, mss=round(spread * 1e6))
+        return seg
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
         super()._on_new_ack(seg, ack, una, now)
@@ -235,7 +253,11 @@ class MessageConnection(TcpConnection):
         k = carried(seg)
         out = self.out
         before = len(out)
-        super().receive(seg, now)
+        _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0
+        try:
+            super().receive(seg, now)
+        finally:
+            _relay_credit[0] = 0.0
         if seg.flags & ACK and self.state in SENDABLE:
             # The peer's window: at segment level its pure ACKs would bring it.
             self.snd_wnd = seg.window << self._peer_shift
