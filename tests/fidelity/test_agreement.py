@@ -23,15 +23,16 @@ from fidelity_compare import compare, requests_counted, summaries
 
 #: (scenario, overrides, smallest sample per variant). Durations are shortened
 #: where the full length would take the suite too long; events stay inside.
+#: port_exhaustion is left out: its 60 s of TIME_WAIT warm-up at 600 new
+#: connections/s is minutes of segment-level simulation (docs/validation.md).
 SCENARIOS = [
-    ("quickstart", ("duration=12s", "warmup=2s"), 2000),
+    ("quickstart", ("duration=12s", "warmup=2s"), 1900),
     ("backend_crash", ("duration=24s", "warmup=2s"), 3000),
-    ("cache_auth", ("duration=10s", "warmup=1s"), 1000),
+    ("cache_auth", (), 4000),
     ("grpc_cycling", ("duration=8s", "warmup=1s"), 4000),
     ("grpc_stickiness", ("duration=8s", "warmup=1s"), 4000),
     ("l4_modes", ("duration=10s", "warmup=1s"), 300),
     ("mtu", (), 500),
-    ("port_exhaustion", ("duration=70s", "warmup=60s"), 300),
     ("proxy_cpu", (), 1000),
     ("routing", ("duration=10s", "warmup=1s"), 1000),
     ("scale_out", ("duration=24s", "warmup=2s"), 1000),
