@@ -32,7 +32,7 @@ SCENARIOS = [
     ("grpc_cycling", ("duration=8s", "warmup=1s"), 4000),
     ("grpc_stickiness", ("duration=8s", "warmup=1s"), 4000),
     ("l4_modes", ("duration=10s", "warmup=1s"), 300),
-    ("mtu", (), 500),
+    ("mtu", ("duration=6s", "warmup=1s"), 350),
     ("proxy_cpu", (), 1000),
     ("routing", ("duration=10s", "warmup=1s"), 1000),
     ("scale_out", ("duration=24s", "warmup=2s"), 1000),
