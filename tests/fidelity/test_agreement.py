@@ -11,8 +11,9 @@ or 0.05 % of a core absolutely below 1 % utilisation).
 Where an L4 balancer places a few long-lived connections, one connection opening a
 few microseconds earlier or later at request level can be given another backend,
 and all its requests move with it: per-backend shares then differ by about one
-connection's worth of requests. Those rows (``LOOSE``) are held to 0.05 instead,
-and docs/validation.md lists them. Scenarios request level refuses are checked in
+connection's worth of requests. Those rows, and the L4 NAT's CPU in
+tls_bottleneck, are held to the looser bounds of ``LOOSE``; docs/validation.md
+lists and explains them. Scenarios request level refuses are checked in
 test_refusals.py.
 """
 
@@ -42,9 +43,14 @@ SCENARIOS = [
     ("upstream_pool", (), 300),
 ]
 
-#: (scenario, variant) whose per-backend shares are held to LOOSE_SHARE (see above).
-LOOSE = {("cache_auth", "l4"), ("grpc_cycling", "l4")}
-LOOSE_SHARE = 0.05
+#: (scenario, variant, metric prefix) -> the looser tolerance it is held to, each
+#: explained in docs/validation.md: L4 placement of few long-lived connections
+#: (shares), and the L4 NAT's per-segment CPU under a storm of TLS handshakes.
+LOOSE = {
+    ("cache_auth", "l4", "share."): 0.05,
+    ("grpc_cycling", "l4", "share."): 0.05,
+    ("tls_bottleneck", "l4", "cpu"): 0.08,
+}
 
 
 @pytest.mark.parametrize(("name", "overrides", "sample"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
@@ -54,8 +60,10 @@ def test_request_level_agrees(name: str, overrides: tuple[str, ...], sample: int
         assert n >= sample, f"{variant}: only {n} requests in the window"
     bad = []
     for m in compare(seg, req):
-        if m.name.startswith("share.") and (name, m.variant) in LOOSE:
-            if m.error > LOOSE_SHARE:
+        loose = [t for (s, v, p), t in LOOSE.items() if (s, v) == (name, m.variant) and
+                 m.name.startswith(p)]  # fmt: skip
+        if loose:
+            if m.error > loose[0]:
                 bad.append(f"{m.variant} {m.name}: {m.segment:.4g} vs {m.request:.4g}")
         elif not m.ok:
             bad.append(
