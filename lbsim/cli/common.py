@@ -45,6 +45,16 @@ class Unwritable(Exception):
     """The environment refuses an output (exit status 1, one line)."""
 
 
+def need_segment_level(args: argparse.Namespace, scenario: Scenario, what: str) -> None:
+    """Refuse ``what`` (an option or command that shows segments) at request level."""
+    if getattr(scenario, "fidelity", "segment") == "request":
+        source = getattr(args, "scenario", None) or "quickstart"
+        raise BadInput(
+            f"{source}: fidelity: {what} needs every segment, which request level "
+            "(fidelity: request) does not simulate; use --set fidelity=segment"
+        )
+
+
 def check_target(path: Path, *, folder: bool) -> None:
     """Stop before any work if ``path`` cannot be written (:func:`target_problem`)."""
     problem = target_problem(path, folder=folder)

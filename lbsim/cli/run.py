@@ -28,6 +28,7 @@ from lbsim.cli.common import (
     done_note,
     error,
     load,
+    need_segment_level,
     os_reason,
     scenario_options,
     shown_path,
@@ -101,6 +102,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load(args)
     capture = args.pcap or args.pcap_client is not None
     unlimited = capture and args.pcap_connections is None and args.pcap_window is None
+    if capture:
+        need_segment_level(args, scenario, "a packet capture (--pcap)")
+    if args.trace_segments:
+        need_segment_level(args, scenario, "--trace-segments")
     check_budget(args, scenario, trace_segments=args.trace_segments, pcap_unlimited=unlimited)
 
     if not args.no_figures:

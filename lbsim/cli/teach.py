@@ -24,6 +24,7 @@ from lbsim.cli.common import (
     check_budget,
     check_target,
     load,
+    need_segment_level,
     os_reason,
     positive_int,
     scenario_options,
@@ -77,6 +78,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     """``lbsim trace``: print the per-hop layer view of one request."""
     scenario = load(args)
     refuse_topology(args, scenario, "trace")
+    need_segment_level(args, scenario, "lbsim trace")
     check_budget(args, scenario, trace_segments=True, variants=1)
     if args.ladder is not None:
         check_target(Path(args.ladder), folder=False)
@@ -128,6 +130,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
     scenario = load(args)
     refuse_topology(args, scenario, "view")
+    need_segment_level(args, scenario, "lbsim view")
     check_budget(args, scenario, trace_segments=True)
     try:
         written = write_view(scenario, args)

@@ -48,6 +48,9 @@ class PortsExhausted(Exception):
 class TcpStack:
     """TCP for one host (one or more local addresses).
 
+    The class of its connections is :attr:`connection_class` (a request-level
+    stack, :mod:`lbsim.host.message_stack`, makes carrier-sending ones).
+
     Attributes:
         name: Host name for messages.
         conns: Live connections by key (TIME_WAIT ones included).
@@ -60,6 +63,9 @@ class TcpStack:
         resets_sent: RSTs sent for segments that matched no connection.
         peak_conns: Largest number of connections held at once.
     """
+
+    #: What :meth:`connect` and an accepted SYN make.
+    connection_class: type[TcpConnection] = TcpConnection
 
     def __init__(
         self,
@@ -170,7 +176,7 @@ class TcpStack:
         """
         port = self.allocate_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
-        conn = TcpConnection(
+        conn = self.connection_class(
             local_ip,
             port,
             remote_ip,
@@ -213,7 +219,7 @@ class TcpStack:
         flags = seg.flags
         accept = None if self.refusing else self.listening.get((seg.dst, seg.dport))
         if accept is not None and flags & SYN and not flags & ACK:
-            conn = TcpConnection(
+            conn = self.connection_class(
                 seg.dst,
                 seg.dport,
                 seg.src,
@@ -287,6 +293,10 @@ class TcpStack:
             for seg in out:
                 link.send(seg)
             out.clear()
+        self.after_flush(conn)
+
+    def after_flush(self, conn: TcpConnection) -> None:
+        """Forget ``conn`` once closed, else arm its timer if its deadline moved earlier."""
         if conn.state is _CLOSED:
             key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
             if self.conns.get(key) is conn:

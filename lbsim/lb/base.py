@@ -87,6 +87,8 @@ class Wiring:
             it has no table entry for as it would a new connection, instead of
             dropping it (instances of a topology tier behind ECMP: see
             :class:`~lbsim.lb.l4.L4Balancer`).
+        stack_class: Class of a terminating stack (a request-level one at
+            ``fidelity: request``, so connections opened while wiring are too).
     """
 
     env: simpy.Environment
@@ -104,6 +106,7 @@ class Wiring:
     inside: int = LB_INSIDE
     source_nat: bool = False
     pick_on_miss: bool = False
+    stack_class: type[TcpStack] = TcpStack
 
     @property
     def name(self) -> str:
@@ -145,7 +148,7 @@ class Wiring:
         source ports are not the client's).
         """
         cfg = self.config
-        stack = TcpStack(
+        stack = self.stack_class(
             self.env,
             cfg.name,
             self.params,

@@ -34,7 +34,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment
+from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment, carried, represented
 
 #: Ethernet header (14) and frame check sequence (4).
 ETHERNET_FRAMING = 18
@@ -45,6 +45,9 @@ ETHERNET_GAP = 20
 
 _SYN_HEADERS = HEADERS + SYN_OPTIONS
 _OVERHEAD = ETHERNET_FRAMING + ETHERNET_GAP
+#: Bytes a full segment adds on the wire beyond its payload: IPv4 and TCP headers,
+#: Ethernet header, FCS, preamble and inter-frame gap.
+SEGMENT_OVERHEAD = HEADERS + _OVERHEAD
 #: IPv4 packets shorter than this are padded up to the minimum frame.
 _PAD_BELOW = ETHERNET_MIN_FRAME - ETHERNET_FRAMING
 _MIN_WIRE = ETHERNET_MIN_FRAME + ETHERNET_GAP
@@ -101,6 +104,7 @@ class Link:
         "callbacks",
         "down",
         "dropped",
+        "feed_byte_time",
         "latency",
         "loss",
         "lost",
@@ -154,6 +158,9 @@ class Link:
         self._lossy = False
         self._rng: random.Random | None = None
         self.tracer = tracer
+        #: Request level only: seconds per byte of the link that feeds this one
+        #: through a forwarding node (0: none), see :class:`CarrierLink`.
+        self.feed_byte_time = 0.0
         if deliver is not None:
             self.attach(deliver)
 
@@ -250,5 +257,77 @@ class Link:
         return len(self._in_flight)
 
 
+def to_carrier_link(link: Link) -> None:
+    """Make a freshly built link a :class:`CarrierLink` (it keeps its identity)."""
+    if type(link) is Link:
+        link.__class__ = CarrierLink
+
+
 def _unattached(seg: Segment, now: float) -> None:
     raise RuntimeError("link has no receiver attached")
+
+
+class CarrierLink(Link):
+    """A link for request level, where one carrier stands for ``k`` segments.
+
+    At request level (``fidelity: request``) a segment may be a *carrier* (see
+    :mod:`lbsim.transport.message`) holding the payload of ``k`` full segments. This
+    link serialises a data carrier as ``k`` frames back to back -- its payload plus
+    ``k`` times :data:`SEGMENT_OVERHEAD` -- and a pure-ACK carrier as one minimum
+    frame (at segment level ACKs are spread over the flight, so their wire time is
+    not bunched up here), and counts ``k`` segments sent. It has no MTU check (a
+    carrier is larger than any packet) and never drops on a full queue: request
+    level refuses queue limits and random loss (:mod:`lbsim.run.fidelity`), so a
+    carrier always gets through, FIFO behind what is already on the link; an
+    outage still loses everything sent while the link is down.
+
+    A link fed through a forwarding node (a balancer relaying or forwarding what
+    arrived on another link, whose byte time is :attr:`feed_byte_time`) starts a
+    carrier as early as its first segment would have arrived -- ``(k - 1)/k`` of
+    the carrier's wire time on the feeding link before its last byte did -- and
+    finishes no earlier than one segment's time after that last byte: the
+    pipelining of segments through a store-and-forward hop, in closed form.
+    """
+
+    __slots__ = ()
+
+    def send(self, seg: Segment, ready: float | None = None) -> bool:
+        """Accept a segment or carrier for transmission (never dropped for space)."""
+        now = self._env._now
+        t0 = now if ready is None or ready < now else ready
+        if self._lossy:  # an outage event: everything sent meanwhile is lost
+            self.lost += 1
+            self.dropped += 1
+            return False
+        k = carried(seg)
+        n = seg.length
+        if k > 1 and n:
+            wire = n + k * SEGMENT_OVERHEAD
+        else:
+            ip_len = n + (_SYN_HEADERS if seg.mss else HEADERS)
+            wire = ip_len + _OVERHEAD if ip_len > _PAD_BELOW else _MIN_WIRE
+        start = self._busy_until
+        byte_time = self._byte_time
+        if k > 1 and self.feed_byte_time:
+            # Cut-through: at segment level this link starts on the first segment
+            # while the feeding link is still delivering the rest.
+            early = t0 - wire * (k - 1) / k * self.feed_byte_time
+            if start < early:
+                start = early
+            done = start + wire * byte_time
+            last = t0 + wire / k * byte_time  # the last segment cannot leave before it came
+            if done < last:
+                done = last
+        else:
+            if start < t0:
+                start = t0
+            done = start + wire * byte_time
+        self._busy_until = done
+        self.sent += represented(seg)
+        arrival = done + self.latency
+        in_flight = self._in_flight
+        in_flight.append((arrival, seg))
+        if len(in_flight) == 1:
+            self.callbacks = self._fire_callbacks
+            heappush(self._queue, (arrival, NORMAL, next(self._eid), self))
+        return True

@@ -84,6 +84,28 @@ class Segment(NamedTuple):
         return self.length + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
 
 
+def carried(seg: Segment) -> int:
+    """Segments a segment stands for: ``k`` for a request-level carrier, else 1.
+
+    At request level (``lbsim.transport.message``) one carrier holds the payload of
+    ``k`` full segments and records ``k`` in its ``wscale`` field, which means
+    nothing on a segment without SYN; segment-level segments never set it there.
+    """
+    k = seg.wscale
+    return k if k > 1 and not seg.flags & SYN else 1
+
+
+def represented(seg: Segment) -> int:
+    """Segments a request-level carrier accounts for, its elided ACKs included.
+
+    A data carrier without FIN is never acknowledged on the wire at request level
+    (its ``k`` pure ACKs are counted with it, see ``lbsim.transport.message``), so
+    it stands for ``2k`` segments; any other segment for :func:`carried` ones.
+    """
+    k = seg.wscale if seg.wscale > 1 and not seg.flags & SYN else 1
+    return 2 * k if seg.length and not seg.flags & FIN else k
+
+
 def flag_names(flags: int) -> str:
     """Render TCP flags the way captures show them, e.g. ``"SYN,ACK"``.
 

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lbsim.fsio import write_text_atomic
-from lbsim.report.registry import REGISTRY, DataSpec, FigureRegistry, Inputs, RunData, SweepData
+from lbsim.report.registry import (
+    REGISTRY,
+    DataSpec,
+    FigureRegistry,
+    Inputs,
+    ReportFigure,
+    RunData,
+    SweepData,
+)
 
 if TYPE_CHECKING:
     from lbsim.results import Results
@@ -108,6 +116,24 @@ def _write_text(text: str, path: Path) -> Path:
     return write_text_atomic(text, path)  # mode 0644 like every other output
 
 
+def fidelity_of(figure: ReportFigure) -> str:
+    """Which level a figure's data were simulated at, for the README.
+
+    A ``fidelity=...`` override or grid axis in the figure's data says it; without
+    one the data are simulated at segment level (the default).
+    """
+    levels: set[str] = set()
+    for spec in figure.data.values():
+        settings = list(spec.overrides) + list(getattr(spec, "grid", ()))
+        chosen = [s.split("=", 1)[1] for s in settings if s.startswith("fidelity=")]
+        levels.update(v for value in chosen for v in value.split(","))
+    if not levels or levels == {"segment"}:
+        return "segment level (the default)"
+    if levels == {"request"}:
+        return "request level (`fidelity: request`: network time in closed form)"
+    return "both levels, side by side (`fidelity: segment` and `fidelity: request`)"
+
+
 def readme_text(registry: FigureRegistry, formats: Sequence[str] = FORMATS) -> str:
     """The ``figures/README.md`` text: every figure with its caption and commands.
 
@@ -141,6 +167,7 @@ def readme_text(registry: FigureRegistry, formats: Sequence[str] = FORMATS) -> s
             "",
             figure.caption,
             "",
+            f"- simulated at: {fidelity_of(figure)}",
             f"- figure: `lbsim figures --only {figure.name}`",
             *(f"- data: `{command}`" for command in figure.commands()),
             "",

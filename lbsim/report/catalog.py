@@ -19,6 +19,7 @@ from lbsim.plots.balancer_timeseries import Panel, balancer_timeseries
 from lbsim.plots.cache_effect import cache_effect
 from lbsim.plots.connection_setup import new_connection_latency
 from lbsim.plots.connection_table import connection_table
+from lbsim.plots.fidelity_agreement import fidelity_agreement
 from lbsim.plots.imbalance import imbalance_vs_parameter
 from lbsim.plots.load_curve import latency_throughput_vs_load
 from lbsim.plots.segments_per_side import segments_vs_parameter
@@ -27,12 +28,18 @@ from lbsim.report.registry import REGISTRY, Inputs, RunData, SweepData
 
 __all__: list[str] = []
 
+#: Figures that need no segment run at request level (``fidelity: request``): the
+#: same balancers and numbers that agree with segment level (tests/fidelity), far
+#: fewer events. Figures of segments, buffers, tables over time and the L4 proxy's
+#: connection setup stay at segment level; figures/README.md says which is which.
+_REQUEST = "fidelity=request"
+
 
 @REGISTRY.figure(
     "latency_cdf",
     caption="Latency of successful requests (CDF), L4 NAT vs L7 proxy on the same workload of "
     "20 API callers, with the proxy's one core about 80% busy: L7 adds parsing and CPU queueing.",
-    data={"run": RunData("proxy_cpu", ("clients.callers.count=20", "duration=12s"))},
+    data={"run": RunData("proxy_cpu", ("clients.callers.count=20", "duration=12s", _REQUEST))},
 )
 def _latency_cdf(inputs: Inputs) -> Figure:
     return plots.latency_cdf(inputs.run("run"))
@@ -42,7 +49,7 @@ def _latency_cdf(inputs: Inputs) -> Figure:
     "stickiness",
     caption="Each backend's share of requests over time for one heavy and one light "
     "long-lived connection: L4 pins each connection to one backend, L7 spreads every request.",
-    data={"run": RunData("stickiness")},
+    data={"run": RunData("stickiness", (_REQUEST,))},
 )
 def _stickiness(inputs: Inputs) -> Figure:
     return plots.share_over_time(inputs.run("run"))
@@ -59,7 +66,7 @@ _KEEPALIVE = "clients.browsers.requests_per_connection"
         "sweep": SweepData(
             "quickstart",
             grid=(f"{_KEEPALIVE}=1,3,10,30,100,300,1000",),
-            overrides=("clients.browsers.count=6", "duration=20s", "warmup=2s"),
+            overrides=("clients.browsers.count=6", "duration=20s", "warmup=2s", _REQUEST),
             replications=4,
         )
     },
@@ -80,7 +87,11 @@ _CALLERS = "clients.callers.count"
     "load_knee",
     caption="p99 latency and throughput against offered load: an L7 proxy on one core at "
     "4 ms CPU per request saturates near 245 requests/s, while the L4 NAT keeps up.",
-    data={"sweep": SweepData("proxy_cpu", grid=(f"{_CALLERS}=5:50:5",), replications=3)},
+    data={
+        "sweep": SweepData(
+            "proxy_cpu", grid=(f"{_CALLERS}=5:50:5",), overrides=(_REQUEST,), replications=3
+        )
+    },
 )
 def _load_knee(inputs: Inputs) -> Figure:
     return latency_throughput_vs_load(
@@ -123,7 +134,7 @@ def _segments(inputs: Inputs) -> Figure:
     caption="An L7 proxy with backends 5 ms away: requests that must first open an upstream "
     "connection pay one more backend round trip; 8 pre-opened (warm) connections per backend "
     "spare the first requests that cost.",
-    data={"run": RunData("upstream_pool")},
+    data={"run": RunData("upstream_pool", (_REQUEST,))},
 )
 def _warm_vs_cold(inputs: Inputs) -> Figure:
     return upstream_connects(
@@ -208,7 +219,7 @@ _RATE = "clients.newcomers.rate"
         "sweep": SweepData(
             "tls_bottleneck",
             grid=(f"{_RATE}=500:3000:500/s",),
-            overrides=("duration=1.5s", "warmup=0.5s"),
+            overrides=("duration=1.5s", "warmup=0.5s", _REQUEST),
             replications=3,
         )
     },
@@ -227,7 +238,9 @@ def _tls_knee(inputs: Inputs) -> Figure:
     caption="Balancer CPU over time at 2,200 new TLS connections/s, just below the L7 knee: "
     "the L7 balancer's one core is about 90% busy and new work waits milliseconds for it, "
     "while the L4 NAT, which passes TLS through, stays under 10% with no wait.",
-    data={"run": RunData("tls_bottleneck", (f"{_RATE}=2200/s", "duration=3s", "warmup=1s"))},
+    data={
+        "run": RunData("tls_bottleneck", (f"{_RATE}=2200/s", "duration=3s", "warmup=1s", _REQUEST))
+    },
 )
 def _cpu_over_time(inputs: Inputs) -> Figure:
     return balancer_timeseries(
@@ -292,7 +305,7 @@ _CACHE = "balancers.l7.cache.size"
         "sweep": SweepData(
             "cache_auth",
             grid=(f"{_CACHE}=100KB,300KB,1MB,3MB,10MB,30MB",),
-            overrides=("duration=10s", "warmup=2s"),
+            overrides=("duration=10s", "warmup=2s", _REQUEST),
             replications=3,
         )
     },
@@ -303,4 +316,25 @@ def _cache_effect(inputs: Inputs) -> Figure:
         _CACHE,
         x_label="L7 cache size (MB, log scale)",
         title="The L7 response cache — cache_auth",
+    )
+
+
+@REGISTRY.figure(
+    "fidelity_agreement",
+    caption="Request level (dashed) against segment level (solid) on the proxy_cpu load sweep, "
+    "same seeds: mean and p99 latency and balancer CPU agree up to and past the L7 CPU knee.",
+    data={
+        "sweep": SweepData(
+            "proxy_cpu",
+            grid=(f"{_CALLERS}=5,15,25,35,45", "fidelity=segment,request"),
+            replications=2,
+        )
+    },
+)
+def _fidelity_agreement(inputs: Inputs) -> Figure:
+    return fidelity_agreement(
+        inputs.sweep("sweep"),
+        _CALLERS,
+        x_label="concurrent callers (closed loop, one request per connection)",
+        title="Request level vs segment level — proxy_cpu load sweep",
     )

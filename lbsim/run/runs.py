@@ -14,6 +14,7 @@ import random
 from collections.abc import Sequence
 
 from lbsim.lb.base import build_algorithm
+from lbsim.run.fidelity import check_request_level
 from lbsim.run.links import Tap
 from lbsim.run.tiers import TieredBuild, check_topology_runnable
 from lbsim.run.variant import Progress, VariantBuild, VariantRun
@@ -29,6 +30,7 @@ def check_buildable(scenario: Scenario) -> None:
     for balancer in scenario.balancers:
         build_algorithm(balancer, balancer.layer, random.Random(0))
     check_topology_runnable(scenario)
+    check_request_level(scenario)
 
 
 def build_variant(

@@ -27,6 +27,7 @@ from typing import Any
 import simpy
 
 from lbsim.host.cpu import Cpu
+from lbsim.host.message_stack import MessageStack
 from lbsim.host.stack import TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring
@@ -38,6 +39,7 @@ from lbsim.nodes.backend import Backend
 from lbsim.nodes.client import ClientGroupRunner, Tracker
 from lbsim.records import Recorder
 from lbsim.run.events import schedule_events
+from lbsim.run.fidelity import REQUEST, refuse_segment_observers, to_request_level
 from lbsim.run.links import Tap, combine, segment_tracer
 from lbsim.run.topology import Topology
 from lbsim.scenario import Scenario
@@ -124,6 +126,8 @@ class VariantBuild:
         trace: bool = False,
         taps: Sequence[Tap] = (),
     ) -> None:
+        if scenario.fidelity == REQUEST and (trace or taps):
+            refuse_segment_observers()
         self.scenario = scenario
         self.balancer = balancer
         self.env = simpy.Environment()
@@ -148,6 +152,8 @@ class VariantBuild:
         self.lb = self._make_balancer()
         self._start_health_checks()
         schedule_events(self)
+        if scenario.fidelity == REQUEST:
+            to_request_level(self)
 
     # ------------------------------------------------------------- the steps
 
@@ -188,6 +194,7 @@ class VariantBuild:
                 client_groups=topo.client_groups,
                 backends=list(topo.refs),
                 default_mss=mss_for_mtu(self.scenario.network.client_link.mtu),
+                stack_class=MessageStack if self.scenario.fidelity == REQUEST else TcpStack,
             )
         )
         for link in topo.client_uplinks:
@@ -252,6 +259,8 @@ class VariantBuild:
         backend, ref, uplink = self.topology.add_backend(bgroup)
         lb = self.lb
         uplink.attach(lb.backend_receive)
+        if self.scenario.fidelity == REQUEST:
+            to_request_level(self)
         if not lb.add_backend(ref):
             return
         self.eligible = (*self.eligible, ref.name)

@@ -12,7 +12,7 @@ Theory of operation:
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -66,6 +66,7 @@ class Scenario(SchemaModel):
     clients: tuple[ClientGroup, ...] = Field(min_length=1)
     balancers: tuple[BalancerConfig, ...] = Field(min_length=1)
     events: tuple[EventConfig, ...] = ()
+    fidelity: Literal["segment", "request"] = "segment"  # see docs/design.md "Request level"
 
     @model_validator(mode="after")
     def _check_references(self) -> Self:

@@ -1,0 +1,111 @@
+"""A request-level host stack: carriers held back by slow start, CPU per carried segment.
+
+Theory of operation: at request level (``fidelity: request``) every TCP stack of
+a run becomes a :class:`MessageStack` once the run is wired (see
+:func:`to_request_level`). It is the same stack -- ports, demultiplexing, RST,
+timers -- whose connections are
+:class:`~lbsim.transport.message.MessageConnection`: they send each burst of
+bytes as one carrier segment standing for ``k`` segments. The stack adds two
+things:
+
+* a carrier that slow start holds back (its idle gaps, see
+  :mod:`lbsim.transport.message`) is handed to the link at its release time, by
+  one scheduled call, so the link stays free for other traffic meanwhile;
+* a stack charged CPU per segment (a terminating balancer) pays ``k`` segment
+  costs for a carrier received or sent, as it would for ``k`` segments.
+
+Each connection learns the byte rate of the slowest link towards its peer from
+:attr:`MessageStack.rate_to`, which the run sets from its links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lbsim.host.stack import TcpStack
+from lbsim.net.segment import Segment, represented
+from lbsim.sched import call_at
+from lbsim.transport.message import MessageConnection
+from lbsim.transport.tcp import TcpConnection
+
+
+def _no_rate(ip: int) -> float:
+    return 0.0
+
+
+class MessageStack(TcpStack):
+    """A TCP stack whose connections send one carrier per burst (request level).
+
+    Attributes:
+        rate_to: Bytes per second of the slowest link towards an address.
+    """
+
+    connection_class = MessageConnection
+
+    # Set by to_request_level (a stack is converted in place, so no __init__ runs).
+    rate_to: Callable[[int], float] = staticmethod(_no_rate)
+
+    def connect(
+        self, local_ip: int, remote_ip: int, remote_port: int, listener: object
+    ) -> TcpConnection:
+        """Open a connection; it learns the path's bottleneck rate."""
+        conn = super().connect(local_ip, remote_ip, remote_port, listener)  # type: ignore[arg-type]
+        if isinstance(conn, MessageConnection):
+            conn.path_rate = self.rate_to(remote_ip)
+        return conn
+
+    def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> TcpConnection | None:
+        conn = super()._incoming(seg, key)
+        if isinstance(conn, MessageConnection):
+            conn.path_rate = self.rate_to(seg.src)
+        return conn
+
+    def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
+        """Send what ``conn`` produced: held carriers at their release time."""
+        out = conn.out
+        if received and isinstance(conn, MessageConnection):
+            received *= conn.rx_carried  # the segment just received was a carrier
+        if not out or self.silent:
+            super().flush(conn, received, now)
+            return
+        env = self.env
+        holds = conn.holds if isinstance(conn, MessageConnection) else []
+        link = self.uplink or self.routes[conn.remote_ip]
+        cpu = self.cpu
+        ready: float | None = None
+        if cpu is not None:
+            cost = self.segment_cost
+            sending = sum(represented(seg) for seg in out)
+            t = env.now if now is None else now
+            done = cpu.run(t, cost * (received + sending))
+            ready = done - cost * sending
+        for seg in out:
+            if ready is not None:
+                ready += self.segment_cost * represented(seg)
+            if holds and holds[0][0] is seg:
+                release = holds.pop(0)[1]
+                if release > env.now:
+                    call_at(env, release, link.send, seg, ready)
+                    continue
+            link.send(seg, ready)
+        out.clear()
+        self.after_flush(conn)
+
+
+def to_request_level(stack: TcpStack, rate_to: Callable[[int], float]) -> None:
+    """Turn a freshly built stack into a request-level one.
+
+    The object keeps its identity (the balancer, health checker and nodes hold
+    it), so only its class changes; :class:`MessageStack` adds no per-instance
+    state beyond what this sets. A stack that opened connections while the run
+    was wired (a balancer's warm pool) must be made a :class:`MessageStack` from
+    the start (``Wiring.stack_class``).
+
+    Raises:
+        RuntimeError: If the stack already holds segment-level connections.
+    """
+    if type(stack) is TcpStack:
+        if stack.conns:
+            raise RuntimeError(f"{stack.name}: connections opened before request level was set")
+        stack.__class__ = MessageStack
+    stack.rate_to = rate_to  # type: ignore[attr-defined]

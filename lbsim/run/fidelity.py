@@ -1,0 +1,192 @@
+"""Request level (``fidelity: request``): what it refuses and how a build is switched to it.
+
+Theory of operation: a request-level run is wired exactly like a segment-level
+one -- the same clients, balancer, backends, health checker and events -- and
+then, before anything runs, every TCP stack becomes a
+:class:`~lbsim.host.message_stack.MessageStack` and every link a
+:class:`~lbsim.net.link.CarrierLink` (:func:`to_request_level`). Each stack is
+told the byte rate of the slowest link towards every address (its own first
+hop, and the last hop into that address, which is where the path's other link
+is). A packet-forwarding layer-4 balancer (NAT, DSR) charges its CPU per
+segment it forwards; a carrier standing for ``k`` segments costs it ``k - 1``
+more segments' work before it forwards it, so the balancer's CPU adds up as at
+segment level.
+
+What request level cannot model, :func:`check_request_level` refuses with the
+key path: random loss (on links or by a ``loss`` event) and outages (both need
+retransmission of individual segments), transmit-queue limits below the
+default (a carrier is queued whole), and topologies (not validated at request level yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from lbsim.host.message_stack import to_request_level as stack_to_request_level
+from lbsim.host.stack import TcpStack
+from lbsim.net.link import Link, to_carrier_link
+from lbsim.net.segment import FIN, Segment, carried, represented
+from lbsim.scenario import Scenario
+from lbsim.scenario.errors import ScenarioError
+from lbsim.scenario.schema import LinkConfig
+from lbsim.transport.message import MessageConnection
+
+if TYPE_CHECKING:
+    from lbsim.run.variant import VariantBuild
+
+#: Name of the request-level setting of ``fidelity``.
+REQUEST = "request"
+#: Why a refused feature needs segments (one line each, for the error message).
+_WHY = "request level (fidelity: request) computes network time in closed form"
+_DEFAULT_QUEUE = LinkConfig.model_fields["queue"].default
+
+
+def check_request_level(scenario: Scenario) -> None:
+    """Refuse a request-level scenario that needs what request level leaves out.
+
+    Raises:
+        ScenarioError: File ``<scenario>``, key path of the first such setting.
+    """
+    if getattr(scenario, "fidelity", "segment") != REQUEST:
+        return
+
+    def refuse(path: str, what: str) -> None:
+        raise ScenarioError("<scenario>", path, f"{_WHY} and {what}; use fidelity: segment")
+
+    links: list[tuple[str, LinkConfig]] = [
+        ("network.client_link", scenario.network.client_link),
+        ("network.backend_link", scenario.network.backend_link),
+    ]
+    links += [(f"clients.{c.name}.link", c.link) for c in scenario.clients if c.link is not None]
+    for path, cfg in links:
+        if cfg.loss:
+            refuse(f"{path}.loss", "does not model lost segments or retransmission")
+        if cfg.queue < _DEFAULT_QUEUE:
+            refuse(
+                f"{path}.queue",
+                "queues whole messages, so it cannot honour a queue limit below the default",
+            )
+    for index, event in enumerate(scenario.events):
+        if event.action in ("loss", "outage"):
+            refuse(
+                f"events.{index}.action",
+                f"does not model lost segments or retransmission (a {event.action} event)",
+            )
+    if scenario.topology is not None:
+        refuse("topology", "has been validated only on the single-balancer star so far")
+
+
+def refuse_segment_observers() -> None:
+    """A segment trace or packet capture was asked of a request-level run.
+
+    Raises:
+        ScenarioError: Always (key ``fidelity``).
+    """
+    raise ScenarioError(
+        "<scenario>",
+        "fidelity",
+        f"{_WHY}: it has no segments to trace or capture; use fidelity: segment",
+    )
+
+
+def to_request_level(build: VariantBuild) -> None:
+    """Switch a wired build to request level (see the module docstring).
+
+    Called once the build is wired and again after a scale-out: what is already
+    request level is left as it is.
+    """
+    topo = build.topology
+    into: dict[int, Link] = dict(topo.client_links)
+    for ref in topo.refs:
+        into[ref.ip] = ref.link
+    backend_links = [ref.link for ref in topo.refs]
+    cfg = build.balancer
+    lb = build.lb
+    charges: dict[int, tuple[Callable[[Segment, float], None], Callable[[Segment], int]]] = {}
+    if cfg.layer == 4 and cfg.mode in ("nat", "dsr") and cfg.costs.per_segment > 0:
+        if cfg.mode == "nat":  # both directions, and the ACKs of both, pass the balancer
+            for link in topo.client_uplinks:
+                charges[id(link)] = (lb.client_receive, _nat_extra)
+            for link in topo.backend_uplinks:
+                charges[id(link)] = (lb.backend_receive, _nat_extra)
+        else:  # DSR: requests and the clients' ACKs of responses pass it
+            for link in topo.client_uplinks:
+                charges[id(link)] = (lb.client_receive, _dsr_client_extra)
+            for link in topo.backend_uplinks:
+                charges[id(link)] = (lb.backend_receive, _dsr_reply_extra)
+    for link in topo.links:
+        if type(link) is Link:
+            to_carrier_link(link)
+            if id(link) in charges:
+                charge_carriers(build, link, *charges[id(link)])
+    for stack in build.stacks:
+        attach_stack(build, stack, into, backend_links)
+    # A layer-4 balancer passes segments on as they come: what reaches a client
+    # was fed by a backend link, and the other way round. A layer-7 proxy passes
+    # a response on once it has it whole (at segment level too), so no feed there.
+    layer4 = cfg.layer == 4
+    client_feed = min((lk.bandwidth for lk in topo.backend_uplinks), default=0.0) * layer4
+    backend_feed = min((lk.bandwidth for lk in topo.client_uplinks), default=0.0) * layer4
+    for link in topo.client_links.values():
+        link.feed_byte_time = 8.0 / client_feed if client_feed else 0.0
+    for link in backend_links:
+        link.feed_byte_time = 8.0 / backend_feed if backend_feed else 0.0
+
+
+def attach_stack(
+    build: VariantBuild, stack: TcpStack, into: dict[int, Link], backend_links: list[Link]
+) -> None:
+    """Make ``stack`` request level, knowing the slowest link towards each address."""
+    forwarding = build.balancer.layer == 4 and build.balancer.mode in ("nat", "dsr")
+    client_uplinks = build.topology.client_uplinks
+
+    def rate_to(ip: int) -> float:
+        first = stack.uplink or stack.routes.get(ip)
+        rates = [] if first is None else [first.bandwidth]
+        last = into.get(ip)
+        if last is not None:
+            rates.append(last.bandwidth)
+        elif forwarding and first is not None and first in client_uplinks:
+            # Towards the VIP: a forwarding balancer passes it on to some backend.
+            rates.append(min((lk.bandwidth for lk in backend_links), default=first.bandwidth))
+        return min(rates) / 8.0 if rates else 0.0
+
+    stack_to_request_level(stack, rate_to)
+    for conn in stack.conns.values():  # opened while wiring (a warm upstream pool)
+        if isinstance(conn, MessageConnection):
+            conn.path_rate = rate_to(conn.remote_ip)
+
+
+def _nat_extra(seg: Segment) -> int:
+    """A carrier and its elided ACKs all pass a NAT; the balancer pays one already."""
+    return represented(seg) - 1
+
+
+def _dsr_client_extra(seg: Segment) -> int:
+    """A client's carrier passes a DSR balancer; its ACKs go from the backend straight back."""
+    return carried(seg) - 1
+
+
+def _dsr_reply_extra(seg: Segment) -> int:
+    """A backend's reply skips a DSR balancer, but the client's ACKs of it would not."""
+    return carried(seg) if seg.length and not seg.flags & FIN else 0
+
+
+def charge_carriers(
+    build: VariantBuild,
+    link: Link,
+    deliver: Callable[[Segment, float], None],
+    extra: Callable[[Segment], int],
+) -> None:
+    """A forwarding balancer pays the segments a carrier stands for beyond the one it sees."""
+    cpu = build.cpu
+    cost = build.balancer.costs.per_segment
+
+    def receive(seg: Segment, now: float) -> None:
+        n = extra(seg)
+        if n > 0:
+            cpu.run(now, cost * n)
+        deliver(seg, now)
+
+    link.attach(receive)

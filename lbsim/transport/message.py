@@ -1,0 +1,279 @@
+"""Request-level TCP: each burst of stream bytes crosses the network as one carrier.
+
+Theory of operation: at request level (``fidelity: request``) a connection keeps
+the whole TCP life cycle of :class:`~lbsim.transport.tcp.TcpConnection` -- the
+three-way handshake, FIN/RST, TIME_WAIT, ports, the listener callbacks -- but the
+bytes an application queues are sent as ONE *carrier* segment instead of
+MSS-sized segments, and the receiver answers it with one ACK. Whatever a segment
+level run would spend on the wire is computed in closed form when the carrier
+leaves:
+
+* **segments**: ``k = ceil(B / mss)`` for ``B`` bytes on the connection's MSS. The
+  carrier records ``k`` in its ``wscale`` field (meaningless on non-SYN segments),
+  so links count and serialise ``k`` segments' worth of bytes and a balancer
+  pays ``k`` per-segment CPU costs (see :func:`carried`).
+* **slow start** (RFC 5681 3.1, initial window 10 per RFC 6928): the sender's
+  window ``w`` (segments, capped by the peer's receive window) goes out in rounds.
+  With ``s`` the time one full segment takes on the path's slowest link and
+  ``rtt`` the connection's smallest RTT sample (the handshake's, then those of
+  later flights), the first ACK of a round returns ``s + rtt`` after the round
+  began, and every ACK then releases two segments -- more than the bottleneck can
+  carry -- so the next round starts at ``max(w * s, s + rtt)``: the link idles
+  ``max(0, s + rtt - w * s)`` between rounds, and ``w`` doubles. The carrier is
+  held back by the sum of those idle gaps over every round but the last, after
+  which the links serialise its ``k`` segments back to back: its last byte arrives
+  when the segment-level flight's last byte would.
+* **window growth**: the window grows by one MSS per segment acknowledged (slow
+  start; no loss, so never congestion avoidance) as the carrier is sent; after an
+  idle period longer than the RTO it falls back to the initial window (RFC 5681
+  4.1), as the segment-level connection does.
+
+Pure ACKs are counted, not simulated: the ACK of a ``k``-segment carrier records
+``k`` in its ``wscale`` (``k - 1`` if the application's answer carries the last
+one). See docs/validation.md ("Request-level network time") for the formulas and
+docs/design.md for what this leaves out (loss recovery, queue limits, per-segment
+traces).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lbsim.net.link import SEGMENT_OVERHEAD
+from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, Segment, carried, represented
+from lbsim.transport.states import SENDABLE
+from lbsim.transport.tcp import INF, TcpConnection
+
+__all__ = ["MessageConnection", "carried", "slow_start_gaps"]
+
+_ACK_PSH = ACK | PSH
+
+#: Slow-start idle time the carrier being received has already spent on its way,
+#: while its receiver passes its bytes straight on (a splicing proxy): set and
+#: cleared around :meth:`MessageConnection.receive`, read by the onward ``_push``.
+_relay_credit = [0.0]
+
+
+def slow_start_gaps(segments: int, window: int, seg_time: float, rtt: float) -> tuple[float, int]:
+    """Idle time of a slow-start flight of ``segments``, and its number of rounds.
+
+    Args:
+        segments: Full segments to send (at least 1).
+        window: Congestion window at the start, in segments (at least 1).
+        seg_time: Seconds one full segment takes on the bottleneck link.
+        rtt: Round-trip time without that segment's serialisation, seconds.
+
+    Returns:
+        ``(gaps, rounds)``: total seconds the bottleneck idles waiting for ACKs,
+        summed over every round but the last, and the number of rounds.
+    """
+    gaps = 0.0
+    rounds = 1
+    left = segments
+    w = max(1, window)
+    round_time = seg_time + rtt
+    while left > w:
+        left -= w
+        busy = w * seg_time
+        if busy < round_time:
+            gaps += round_time - busy
+        else:
+            break  # the pipe is full: the rest goes back to back
+        w *= 2
+        rounds += 1
+    return gaps, rounds
+
+
+class MessageConnection(TcpConnection):
+    """A TCP connection that sends each burst of queued bytes as one carrier.
+
+    Attributes:
+        path_rate: Bytes per second of the slowest link towards the peer (set by
+            the stack; 0 means "unknown": serialisation ignored in the gaps).
+        holds: ``(carrier, release time)`` for carriers held back by slow start,
+            in the order they were appended to :attr:`out`.
+        rx_carried: Segments the last segment received accounts for, its elided
+            ACKs included (the stack charges CPU for that many).
+    """
+
+    __slots__ = (
+        "_busy_end",
+        "_mcwnd",
+        "_min_rtt",
+        "_release",
+        "holds",
+        "path_rate",
+        "rx_carried",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.path_rate = 0.0
+        self.rx_carried = 1
+        self.holds: list[tuple[Segment, float]] = []
+        self._mcwnd = 0  # congestion window in bytes; 0 until the MSS is known
+        self._min_rtt = INF
+        self._release = 0.0  # when the last carrier is released
+        self._busy_end = 0.0  # when the last carrier's last segment is serialised
+
+    # ---------------------------------------------------------------- timing
+
+    def _sample_rtt(self, now: float) -> None:
+        sample = now - self._timed_at
+        if sample < self._min_rtt:
+            self._min_rtt = sample
+        super()._sample_rtt(now)
+
+    def _seg_time(self) -> float:
+        rate = self.path_rate
+        return (self.mss + SEGMENT_OVERHEAD) / rate if rate > 0 else 0.0
+
+    # --------------------------------------------------------------- sending
+
+    def _push(self, now: float) -> None:
+        """Send everything queued (and the FIN) as one carrier, held by slow start."""
+        nxt = self.snd_nxt
+        end = self.snd_end
+        fin_due = self._fin_queued and not self._fin_sent
+        if nxt >= end and not fin_due:
+            return
+        mss = self.mss
+        if self._mcwnd == 0:
+            self._mcwnd = self.cc.cwnd
+        elif (
+            nxt == self.snd_una
+            and self.params.slow_start_after_idle
+            and now - self._busy_end > self.rtt.rto
+        ):
+            self._mcwnd = min(self._mcwnd, self.cc.initial_window * mss)
+        out = self.out
+        n = end - nxt
+        if n <= 0:
+            out.append(self._pure_at(end, FIN | ACK))
+            self._fin_sent = True
+            nxt = end + 1
+            if nxt > self._snd_max:
+                self._snd_max = nxt
+            self.snd_nxt = nxt
+            self.segments_sent += 1
+            self._last_send = now
+            self._arm(now, now)
+            return
+        k = -(-n // mss)
+        window = min(self._mcwnd, self.snd_wnd) // mss
+        seg_time = self._seg_time()
+        rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
+        gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
+        spread = gaps
+        credit = _relay_credit[0]
+        if credit:
+            # Relayed as it arrived: the rounds of both connections overlap, so
+            # only the part of this side's idle time beyond the inbound one is left.
+            gaps = max(0.0, gaps - credit)
+            spread = max(spread, credit)
+        release = now + gaps
+        if release < self._release:
+            release = self._release  # never overtake a carrier still held back
+        flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
+        seg = self._carrier(nxt, n, flags, k, spread)
+        out.append(seg)
+        if release > now:
+            self.holds.append((seg, release))
+        self._release = release
+        self._busy_end = release + k * seg_time
+        if nxt < self._snd_max:
+            self.retransmissions += k
+        else:
+            self.bytes_sent += n
+        nxt += n
+        if fin_due:
+            self._fin_sent = True
+            nxt += 1
+        if nxt > self._snd_max:
+            self._snd_max = nxt
+        self.snd_nxt = nxt
+        self.segments_sent += k
+        self._mcwnd += k * mss  # slow start: one MSS per segment acknowledged
+        self._ack_pending = False
+        self._last_send = now
+        if fin_due:
+            if not self._timed_seq:
+                # Time the flight's first segment: its ACK leaves s + rtt after it.
+                self._timed_seq, self._timed_at = nxt, self._busy_end - seg_time
+            self._arm(now, self._busy_end)
+        else:
+            # No loss at request level: the data is as good as acknowledged, and
+            # the receiver sends no ACK for it (its k ACKs are counted here).
+            self.snd_una = nxt
+            self.segments_received += k
+            marks = self._marks
+            if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
+                marks.trim(nxt)
+
+    def _arm(self, now: float, busy_end: float) -> None:
+        """Retransmission timer from when the flight is on the wire, not from now."""
+        deadline = busy_end + self.rtt.rto
+        if self._rto_deadline == INF or self._rto_deadline < deadline:
+            self._rto_deadline = deadline
+            self._set_deadline()
+
+    def _carrier(self, a: int, n: int, flags: int, k: int, spread: float) -> Segment:
+        """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments.
+
+        ``k`` rides in ``wscale`` and the flight's slow-start idle time (whole
+        microseconds) in ``mss``: both fields mean nothing on a non-SYN segment.
+        """
+        seg = self._segment(a, n, flags)
+        if k > 1:
+            return seg._replace(wscale=k, mss=round(spread * 1e6))
+        return seg
+
+    def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
+        super()._on_new_ack(seg, ack, una, now)
+        if self._rto_deadline != INF and self._rto_deadline < self._busy_end + self.rtt.rto:
+            self._rto_deadline = self._busy_end + self.rtt.rto
+            self._set_deadline()
+
+    def _retransmit_head(self, now: float) -> None:
+        """Resend everything unacknowledged (a carrier has no segments to pick from)."""
+        self.snd_nxt = self.snd_una
+        if self._fin_sent and self.snd_una <= self.snd_end:
+            self._fin_sent = False
+        self._timed_seq = 0
+        self._push(now)
+
+    # ------------------------------------------------------------- receiving
+
+    def receive(self, seg: Segment, now: float) -> None:
+        """Process a carrier: data is not acknowledged on the wire unless it ends with FIN."""
+        self.rx_carried = represented(seg)
+        if not seg.length:
+            super().receive(seg, now)
+            return
+        k = carried(seg)
+        out = self.out
+        before = len(out)
+        _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0
+        try:
+            super().receive(seg, now)
+        finally:
+            _relay_credit[0] = 0.0
+        if seg.flags & ACK and self.state in SENDABLE:
+            # The peer's window: at segment level its pure ACKs would bring it.
+            self.snd_wnd = seg.window << self._peer_shift
+        self.segments_received += k - 1
+        self.segments_sent += k - 1  # one ACK per segment, sent or counted
+        if len(out) <= before:
+            return
+        first = out[before]
+        pure = first.length == 0 and first.flags == ACK
+        if not seg.flags & FIN:
+            if pure:
+                del out[before]  # elided: the sender counted it acknowledged
+            return
+        if pure:
+            if k > 1:
+                out[before] = first._replace(wscale=k)
+        elif k > 1:
+            # The answer took the last ACK along; the other k - 1 were pure.
+            out.insert(before, first._replace(flags=ACK, length=0, ends=NO_ENDS, wscale=k - 1))
