@@ -103,6 +103,11 @@ class SortedRequests:
             yield {name: [cache[c][name][i] for c, i in pairs] for name in names}
 
 
+def _built(frame: pd.DataFrame) -> pd.DataFrame:
+    """A lazy table unpickled: the frame it was built into."""
+    return frame
+
+
 class LazyTable:
     """A table built from record logs on demand, or written to CSV block by block.
 
@@ -121,6 +126,13 @@ class LazyTable:
         self._blocks = blocks
         self._empty = empty
         self.rows = rows
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the built table (its block source is a closure over this process's logs).
+
+        ``lbsim figures --jobs N`` and process sweeps send results between processes.
+        """
+        return (_built, (self.load(),))
 
     def load(self) -> pd.DataFrame:
         """The whole table as one DataFrame."""

@@ -392,3 +392,19 @@ def test_write_outputs_with_figures(tmp_path: Path) -> None:
     figures = sorted(p.name for p in written if p.parent.name == "figures")
     assert figures == ["backend_requests.png", "latency_cdf.png", "stickiness.png"]
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_results_pickle_with_their_lazy_tables_built() -> None:
+    """Process pools (``lbsim figures --jobs 2``) send results between processes."""
+    import pickle
+
+    from lbsim.results import build_results
+    from lbsim.scenario import load_scenario
+    from lbsim.sim import run_scenario
+
+    scenario = load_scenario("quickstart", ["duration=1s", "warmup=0.2s"])
+    results = build_results(scenario, run_scenario(scenario))
+    copy = pickle.loads(pickle.dumps(results))
+    assert len(copy.requests) > 100
+    assert copy.requests.equals(results.requests)
+    assert copy.connections.equals(results.connections)
