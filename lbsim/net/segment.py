@@ -84,6 +84,12 @@ class Segment(NamedTuple):
         return self.length + (1 if self.flags & SYN else 0) + (1 if self.flags & FIN else 0)
 
 
+#: A carrier's ``wscale`` holds ``k`` in its low 32 bits and, when the receiver
+#: delays ACKs, above them how many fewer pure ACKs than segments it draws.
+ACKS_SHIFT = 32
+CARRIED_MASK = (1 << ACKS_SHIFT) - 1
+
+
 def carried(seg: Segment) -> int:
     """Segments a segment stands for: ``k`` for a request-level carrier, else 1.
 
@@ -91,7 +97,7 @@ def carried(seg: Segment) -> int:
     ``k`` full segments and records ``k`` in its ``wscale`` field, which means
     nothing on a segment without SYN; segment-level segments never set it there.
     """
-    k = seg.wscale
+    k = seg.wscale & CARRIED_MASK
     return k if k > 1 and not seg.flags & SYN else 1
 
 
@@ -99,11 +105,18 @@ def represented(seg: Segment) -> int:
     """Segments a request-level carrier accounts for, its elided ACKs included.
 
     A data carrier without FIN is never acknowledged on the wire at request level
-    (its ``k`` pure ACKs are counted with it, see ``lbsim.transport.message``), so
-    it stands for ``2k`` segments; any other segment for :func:`carried` ones.
+    (its pure ACKs are counted with it, see ``lbsim.transport.message``), so it
+    stands for ``k`` segments and their ACKs: ``k`` of them, or fewer when the
+    receiver delays ACKs (the shortfall rides above :data:`ACKS_SHIFT`); any other
+    segment for :func:`carried` ones.
     """
-    k = seg.wscale if seg.wscale > 1 and not seg.flags & SYN else 1
-    return 2 * k if seg.length and not seg.flags & FIN else k
+    w = seg.wscale
+    if seg.flags & SYN or w <= 1:
+        return 2 if seg.length and not seg.flags & FIN else 1
+    k = w & CARRIED_MASK or 1
+    if seg.length and not seg.flags & FIN:
+        return 2 * k - (w >> ACKS_SHIFT)
+    return k
 
 
 def flag_names(flags: int) -> str:

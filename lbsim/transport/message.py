@@ -40,7 +40,8 @@ from __future__ import annotations
 from typing import Any
 
 from lbsim.net.link import SEGMENT_OVERHEAD
-from lbsim.net.segment import ACK, FIN, NO_ENDS, PSH, Segment, carried, represented
+from lbsim.net.segment import ACK, ACKS_SHIFT, FIN, NO_ENDS, PSH, Segment, carried, represented
+from lbsim.transport.delack import quick_acks
 from lbsim.transport.states import SENDABLE
 from lbsim.transport.tcp import INF, TcpConnection
 
@@ -100,6 +101,7 @@ class MessageConnection(TcpConnection):
         "_busy_end",
         "_mcwnd",
         "_min_rtt",
+        "_peer_quick",
         "_release",
         "holds",
         "path_rate",
@@ -115,6 +117,10 @@ class MessageConnection(TcpConnection):
         self._min_rtt = INF
         self._release = 0.0  # when the last carrier is released
         self._busy_end = 0.0  # when the last carrier's last segment is serialised
+        self._peer_quick = -1  # quick ACKs the peer has left (-1: not started)
+        # Every carrier is acknowledged at once (and the ACK elided); delayed ACKs
+        # are accounted in closed form by the sender (_acks_for), never by a timer.
+        self._delack = 0.0
 
     # ---------------------------------------------------------------- timing
 
@@ -146,6 +152,7 @@ class MessageConnection(TcpConnection):
             and now - self._busy_end > self.rtt.rto
         ):
             self._mcwnd = min(self._mcwnd, self.cc.initial_window * mss)
+        idle = now - self._busy_end > self.rtt.rto
         out = self.out
         n = end - nxt
         if n <= 0:
@@ -175,7 +182,8 @@ class MessageConnection(TcpConnection):
         if release < self._release:
             release = self._release  # never overtake a carrier still held back
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
-        seg = self._carrier(nxt, n, flags, k, spread)
+        acks = self._acks_for(k, idle)
+        seg = self._carrier(nxt, n, flags, k, spread, acks)
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -205,7 +213,7 @@ class MessageConnection(TcpConnection):
             # No loss at request level: the data is as good as acknowledged, and
             # the receiver sends no ACK for it (its k ACKs are counted here).
             self.snd_una = nxt
-            self.segments_received += k
+            self.segments_received += acks
             marks = self._marks
             if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
                 marks.trim(nxt)
@@ -217,15 +225,43 @@ class MessageConnection(TcpConnection):
             self._rto_deadline = deadline
             self._set_deadline()
 
-    def _carrier(self, a: int, n: int, flags: int, k: int, spread: float) -> Segment:
+    def _acks_for(self, k: int, idle: bool) -> int:
+        """Pure ACKs the peer would send for ``k`` segments, as its delayed ACKs decide.
+
+        Without delayed ACKs, one per segment. With them (Linux's rules, see
+        :mod:`lbsim.transport.delack`), the peer acknowledges segments one by one
+        while its quick-ACK budget lasts -- ``quick_acks(window, MSS)`` when data
+        starts and again after an idle longer than the RTO -- and every second
+        segment after that; the odd last one's ACK goes by its timer after an
+        answer, and rides on the answer after a request.
+        """
+        if not self.params.delayed_ack:
+            return k
+        if self._peer_quick < 0 or idle:
+            self._peer_quick = quick_acks(self.snd_wnd, self.mss)
+        quick = min(k, self._peer_quick)
+        self._peer_quick -= quick
+        if self.passive:  # an answer: the odd last segment's ACK waits for the timer
+            return quick + (k - quick + 1) // 2
+        # A request: the server's answer carries the odd last segment's ACK.
+        return quick + (k - quick) // 2
+
+    def _carrier(
+        self, a: int, n: int, flags: int, k: int, spread: float, acks: int = -1
+    ) -> Segment:
         """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments.
 
-        ``k`` rides in ``wscale`` and the flight's slow-start idle time (whole
-        microseconds) in ``mss``: both fields mean nothing on a non-SYN segment.
+        ``k`` (and above it how many fewer ACKs than segments it draws: see
+        :data:`~lbsim.net.segment.ACKS_SHIFT`) rides in ``wscale`` and the flight's
+        slow-start idle time (whole microseconds) in ``mss``: both fields mean
+        nothing on a non-SYN segment.
         """
         seg = self._segment(a, n, flags)
+        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
         if k > 1:
-            return seg._replace(wscale=k, mss=round(spread * 1e6))
+            return seg._replace(wscale=k | saved, mss=round(spread * 1e6))
+        if saved:
+            return seg._replace(wscale=1 | saved)
         return seg
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
@@ -261,8 +297,11 @@ class MessageConnection(TcpConnection):
         if seg.flags & ACK and self.state in SENDABLE:
             # The peer's window: at segment level its pure ACKs would bring it.
             self.snd_wnd = seg.window << self._peer_shift
+        acks = self.rx_carried - k if seg.length and not seg.flags & FIN else k
+        if self._peer_quick > 0:
+            self._peer_quick -= 1  # the peer's data carried its ACK: a quick ACK spent
         self.segments_received += k - 1
-        self.segments_sent += k - 1  # one ACK per segment, sent or counted
+        self.segments_sent += acks - 1  # the ACKs it draws, sent or counted
         if len(out) <= before:
             return
         first = out[before]

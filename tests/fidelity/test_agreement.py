@@ -34,23 +34,29 @@ SCENARIOS = [
     ("grpc_stickiness", ("duration=8s", "warmup=1s"), 4000),
     ("l4_modes", ("duration=10s", "warmup=1s"), 300),
     ("mtu", ("duration=6s", "warmup=1s"), 350),
-    ("proxy_cpu", (), 1000),
+    ("proxy_cpu", (), 750),
     ("routing", ("duration=10s", "warmup=1s"), 900),
     ("scale_out", ("duration=24s", "warmup=2s"), 1000),
     ("slow_start", ("duration=24s", "warmup=2s"), 1000),
     ("stickiness", ("duration=30s",), 1000),
-    ("tls_bottleneck", ("duration=3s", "warmup=1s"), 2000),
+    # Below the L7 knee: past it queues grow for as long as the run lasts.
+    ("tls_bottleneck", ("duration=3s", "warmup=1s", "clients.0.rate=1500/s"), 2000),
     ("upstream_pool", (), 300),
 ]
 
 #: (scenario, variant, metric prefix) -> the looser tolerance it is held to, each
 #: explained in docs/validation.md: L4 placement of few long-lived connections
-#: (shares), and the L4 NAT's per-segment CPU under a storm of TLS handshakes.
+#: (shares), the L4 NAT's per-segment CPU under a storm of TLS handshakes, and
+#: the delayed ACKs of gRPC's streams, which ride on data more often than the
+#: closed form counts.
 LOOSE = {
     ("cache_auth", "l4", "share."): 0.05,
     ("grpc_cycling", "l4", "share."): 0.05,
     ("tls_bottleneck", "l4", "cpu"): 0.08,
     ("routing", "l7", "stickiness"): 0.05,
+    ("cache_auth", "l7", "stickiness"): 0.04,
+    ("grpc_cycling", "l7", "cpu"): 0.08,
+    ("grpc_stickiness", "l7", "cpu"): 0.08,
 }
 
 
