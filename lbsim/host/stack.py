@@ -45,6 +45,32 @@ class PortsExhausted(Exception):
     """No ephemeral port is free for a new connection to that destination."""
 
 
+class _Detached:
+    """The listener of a connection that has left its stack: it ignores everything."""
+
+    def on_established(self, conn: TcpConnection, now: float) -> None:
+        """Ignored."""
+
+    def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
+        """Ignored."""
+
+    def on_data(
+        self, conn: TcpConnection, nbytes: int, ends: tuple[tuple[int, Any], ...], push: bool,
+        now: float,
+    ) -> None:  # fmt: skip
+        """Ignored."""
+
+    def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
+        """Ignored."""
+
+    def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
+        """Ignored."""
+
+
+#: Stands in for the listener of every connection that is gone (see :meth:`TcpStack.flush`).
+DETACHED: TcpListener = _Detached()
+
+
 class TcpStack:
     """TCP for one host (one or more local addresses).
 
@@ -309,6 +335,13 @@ class TcpStack:
                     self._ports_used[(conn.local_ip, conn.remote_ip, conn.remote_port)] -= 1
                 if self.on_close is not None:
                     self.on_close(conn)
+                # The application object and the connection usually refer to each
+                # other (a session keeps its connection, the connection its
+                # listener): cutting the link here lets reference counting free both,
+                # with every message still marked on the connection, as soon as the
+                # application drops it, instead of leaving the pair to the cycle
+                # collector (which, run rarely in long runs, let memory grow).
+                conn.listener = DETACHED
             return
         deadline = conn.deadline
         if deadline < conn.timer_at:
