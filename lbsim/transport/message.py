@@ -144,15 +144,11 @@ class MessageConnection(TcpConnection):
         if nxt >= end and not fin_due:
             return
         mss = self.mss
+        idle = now - self._busy_end > self.rtt.rto
         if self._mcwnd == 0:
             self._mcwnd = self.cc.cwnd
-        elif (
-            nxt == self.snd_una
-            and self.params.slow_start_after_idle
-            and now - self._busy_end > self.rtt.rto
-        ):
+        elif idle and nxt == self.snd_una and self.params.slow_start_after_idle:
             self._mcwnd = min(self._mcwnd, self.cc.initial_window * mss)
-        idle = now - self._busy_end > self.rtt.rto
         out = self.out
         n = end - nxt
         if n <= 0:
@@ -297,7 +293,7 @@ class MessageConnection(TcpConnection):
         if seg.flags & ACK and self.state in SENDABLE:
             # The peer's window: at segment level its pure ACKs would bring it.
             self.snd_wnd = seg.window << self._peer_shift
-        acks = self.rx_carried - k if seg.length and not seg.flags & FIN else k
+        acks = k if seg.flags & FIN else self.rx_carried - k
         if self._peer_quick > 0:
             self._peer_quick -= 1  # the peer's data carried its ACK: a quick ACK spent
         self.segments_received += k - 1
