@@ -27,28 +27,32 @@ from lbsim.net.addresses import tier_address
 from lbsim.net.link import Link
 from lbsim.net.segment import Segment
 
-__all__ = ["tier_tap"]
+__all__ = ["element_addresses", "tier_tap"]
 
 #: 192.0.2.0 (TEST-NET-1): routers' addresses for their MAC addresses in captures.
 _ROUTER_BASE = (192 << 24) | (2 << 8)
+
+
+def element_addresses(scenario: Any) -> dict[str, int]:
+    """Every tier instance's address, and a TEST-NET-1 address per router, by name."""
+    topo = scenario.topology
+    named: dict[str, int] = {}
+    for t, tier in enumerate(topo.tiers):
+        for i in range(1, tier.instances + 1):
+            named[f"{tier.name}-{i}"] = tier_address(t, i)
+    nodes = [*topo.routers, *topo.services, *topo.sites]
+    for n, node in enumerate(nodes, start=1):
+        named[node.name] = _ROUTER_BASE + n
+    return named
 
 
 def tier_tap(capture: VariantCapture, scenario: Any) -> Any:
     """A tap that feeds ``capture`` the links of the variant tier's instances only."""
     topo = scenario.topology
     variant = topo.variant_tier().name
-    mine: set[str] = set()
-    far: dict[str, int] = {}
-    for t, tier in enumerate(topo.tiers):
-        for i in range(1, tier.instances + 1):
-            name = f"{tier.name}-{i}"
-            if tier.name == variant:
-                mine.add(name)
-            else:
-                far[name] = tier_address(t, i)
-    nodes = [*topo.routers, *topo.services, *topo.sites]
-    for n, node in enumerate(nodes, start=1):
-        far[node.name] = _ROUTER_BASE + n
+    tier = next(t for t in topo.tiers if t.name == variant)
+    mine = {f"{variant}-{i}" for i in range(1, tier.instances + 1)}
+    far = {name: ip for name, ip in element_addresses(scenario).items() if name not in mine}
     capture.add_hosts(far)
     inner = capture.tap
 

@@ -6,7 +6,9 @@ prints, for one request, which OSI layers each component on its path read and wh
 header fields it rewrote (:mod:`lbsim.teach.report`), optionally with a ladder
 diagram and the whole connection. ``view`` runs the chosen variants and writes one
 self-contained HTML page to step through every packet (:mod:`lbsim.teach.viewer`).
-Errors of the request or variant named on the command line are bad input (exit 2).
+On a scenario with ``topology:`` both follow packets across every tier instance
+(:mod:`lbsim.teach.tier_trace`, :mod:`lbsim.teach.viewer.tier_model`). Errors of
+the request or variant named on the command line are bad input (exit 2).
 """
 
 from __future__ import annotations
@@ -59,25 +61,9 @@ def add_trace_command(commands: Any) -> None:
     trace.set_defaults(handler=cmd_trace)
 
 
-def refuse_topology(args: argparse.Namespace, scenario: Any, command: str) -> None:
-    """Refuse a scenario with a ``topology:``: these views follow the star's one balancer.
-
-    Raises:
-        BadInput: If the scenario describes a topology (exit 2, with the reason).
-    """
-    if getattr(scenario, "topology", None) is None:
-        return
-    raise BadInput(
-        f"{args.scenario}: topology: lbsim {command} follows a request across the one "
-        "balancer of a scenario without topology; tiers of several instances are not "
-        "drawn yet; run it with lbsim run --pcap or --trace-segments instead"
-    )
-
-
 def cmd_trace(args: argparse.Namespace) -> int:
     """``lbsim trace``: print the per-hop layer view of one request."""
     scenario = load(args)
-    refuse_topology(args, scenario, "trace")
     need_segment_level(args, scenario, "lbsim trace")
     check_budget(args, scenario, trace_segments=True, variants=1)
     if args.ladder is not None:
@@ -129,7 +115,6 @@ def cmd_view(args: argparse.Namespace) -> int:
     from lbsim.teach.viewer.command import ViewInputError, write_view
 
     scenario = load(args)
-    refuse_topology(args, scenario, "view")
     need_segment_level(args, scenario, "lbsim view")
     check_budget(args, scenario, trace_segments=True)
     try:

@@ -19,13 +19,17 @@ flows a failed L4 instance held are re-hashed to the other instances, which then
 see mid-connection segments of flows they never saw a SYN of.
 
 Forwarding costs no CPU and adds no delay beyond the links' own: the router is
-a dictionary lookup between two links.
+a dictionary lookup between two links. A router given a recorder records each new
+flow's pick as a decision (``ecmp_pick``: the next hop, the bucket, the table's
+size and the next hops in service) for ``lbsim trace`` and the packet viewer.
 """
 
 from __future__ import annotations
 
+from lbsim.net.addresses import endpoint_str
 from lbsim.net.link import Link
 from lbsim.net.segment import ACK, SYN, Segment
+from lbsim.records import Recorder
 from lbsim.streams import mix_ints
 
 __all__ = ["BUCKETS_PER_HOP", "EcmpGroup", "Router", "flow_hash"]
@@ -66,10 +70,13 @@ class EcmpGroup:
         self.forwarded = [0] * len(hops)
         self.flows = [0] * len(hops)
 
+    def bucket(self, seg: Segment) -> int:
+        """The bucket of ``seg``'s flow."""
+        return flow_hash(self.salt, seg.src, seg.sport, seg.dst, seg.dport) % len(self.buckets)
+
     def pick(self, seg: Segment) -> int:
         """Index of the next hop of ``seg``'s flow."""
-        h = flow_hash(self.salt, seg.src, seg.sport, seg.dst, seg.dport)
-        return self.buckets[h % len(self.buckets)]
+        return self.buckets[self.bucket(seg)]
 
     def fail(self, index: int) -> int:
         """Take next hop ``index`` out: its buckets go to the others, round robin.
@@ -102,11 +109,13 @@ class Router:
         routes: Destination address -> link.
         groups: Destination address -> ECMP group.
         unroutable: Segments with no route (dropped).
+        recorder: Where new flows' ECMP picks are recorded (``None``: not recorded).
     """
 
-    def __init__(self, name: str, salt: int) -> None:
+    def __init__(self, name: str, salt: int, recorder: Recorder | None = None) -> None:
         self.name = name
         self.salt = salt
+        self.recorder = recorder
         self.routes: dict[int, Link] = {}
         self.groups: dict[int, EcmpGroup] = {}
         self.unroutable = 0
@@ -129,6 +138,8 @@ class Router:
             group.forwarded[index] += 1
             if seg.flags & _SYN_ONLY == SYN:
                 group.flows[index] += 1
+                if self.recorder is not None:
+                    self._record(group, seg, index, now)
             group.hops[index].send(seg, now)
             return
         link = self.routes.get(seg.dst)
@@ -136,3 +147,19 @@ class Router:
             self.unroutable += 1
             return
         link.send(seg, now)
+
+    def _record(self, group: EcmpGroup, seg: Segment, index: int, now: float) -> None:
+        """Record a new flow's pick (``connection`` as the segment trace names it)."""
+        assert self.recorder is not None
+        a, b = endpoint_str(seg.src, seg.sport), endpoint_str(seg.dst, seg.dport)
+        self.recorder.decide(
+            now,
+            self.name,
+            "ecmp_pick",
+            connection=f"{a}-{b}" if (seg.src, seg.sport) <= (seg.dst, seg.dport) else f"{b}-{a}",
+            backend=group.hops[index].name.partition(">")[2],
+            bucket=group.bucket(seg),
+            buckets=len(group.buckets),
+            hops=len(group.hops),
+            alive=sum(group.alive),
+        )

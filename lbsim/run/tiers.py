@@ -164,7 +164,7 @@ class TieredBuild(VariantBuild):
         self.decaps, self.dns = [], None
         seed, tracer = sc.seed, topo_hosts.tracer
         self.routers = {
-            n: Router(n, stream_seed(seed, "ecmp", n))
+            n: Router(n, stream_seed(seed, "ecmp", n), self.recorder)
             for n, kind in graph.nodes(data="kind")
             if kind != "tier"
         }

@@ -11,6 +11,8 @@ client's address and port), on the client side of an L7 balancer or L4 proxy
 segment during whose arrival a device decided something, the decision's sentence
 (:mod:`lbsim.teach.sentences`) says what and why; decisions are attached as the
 packet viewer attaches them (:func:`lbsim.teach.viewer.relations.attach_decisions`).
+On a topology, :func:`tier_connection_text` lists every TCP connection the request
+crossed (the client's and each terminating tier's own) on every link.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from lbsim.teach.sentences import sentence
 from lbsim.teach.trace import Trace
 from lbsim.teach.viewer.relations import attach_decisions
 
-__all__ = ["connection_text"]
+__all__ = ["connection_text", "tier_connection_text"]
 
 _FIELDS = SegmentRecord.__slots__
 
@@ -51,7 +53,36 @@ def connection_text(trace: Trace, request_id: str) -> str:
     mine = seg[
         ((seg["src"] == ip) & (seg["sport"] == int(port)))
         | ((seg["dst"] == ip) & (seg["dport"] == int(port)))
-    ].sort_values("time", kind="stable")
+    ]
+    return _listing(trace, mine, f"Whole connection of {request_id}: client {client}")
+
+
+def tier_connection_text(trace: Trace, request_id: str) -> str:
+    """On a topology: every segment of every TCP connection the request crossed.
+
+    The connections are those of :func:`lbsim.teach.tier_trace.tier_path` (the
+    client's, and each terminating tier's own), on every link they crossed.
+
+    Raises:
+        KeyError: If the request is not in the trace.
+    """
+    from lbsim.teach.tier_trace import tier_path
+
+    steps = tier_path(trace, request_id)
+    seg = trace.segments
+    mine = seg[seg["connection"].isin({s.connection for s in steps})]
+    count = len({s.number for s in steps})
+    return _listing(
+        trace,
+        mine,
+        f"Whole connections of {request_id}: {count} TCP connection{'s' if count != 1 else ''}"
+        " on every link",
+    )
+
+
+def _listing(trace: Trace, mine: Any, heading: str) -> str:
+    """The segments ``mine`` (rows of ``trace.segments``) in order of send time, with decisions."""
+    mine = mine.sort_values("time", kind="stable")
     rows: list[tuple[int, SegmentRecord, Any]] = []
     ends: list[list[tuple[str, bool]]] = []
     for index, values in zip(mine.index.tolist(), mine.to_dict("records"), strict=True):
@@ -64,10 +95,10 @@ def connection_text(trace: Trace, request_id: str) -> str:
                 if (rid := request_id_of(m)) is not None
             ]
         )
-    arrival = seg["arrival"].tolist()
+    arrival = trace.segments["arrival"].tolist()
     chosen, attached = attach_decisions(list(trace.decisions), rows, ends, arrival)
     lines = [
-        f"Whole connection of {request_id}: client {client}, {len(rows)} segments "
+        f"{heading}, {len(rows)} segments "
         f"({'SYN to FIN' if _closed(rows) else 'still open when tracing stopped'})",
         "  time (ms)  link                      segment",
     ]

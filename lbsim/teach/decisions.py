@@ -18,6 +18,9 @@ word each reason code. The codes the engine records:
   allowed), ``backend_down`` with ``state`` (a backend skipped because it is
   marked down, ejected or draining), ``ejected`` (outlier detection).
 * Health checks: ``backend_down`` with ``by=health_check`` and ``backend_up``.
+* Router of a topology (:mod:`lbsim.run.ecmp`): ``ecmp_pick`` when a new flow's
+  5-tuple hash picks a tier instance (the bucket, the table's size, the next hops
+  and how many are in service).
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ __all__ = [
     "cold_connect",
     "follow_request",
     "initial_sequence",
+    "message_rows",
     "opener_first",
     "syn_row",
 ]
@@ -160,8 +161,15 @@ def opener_first(trace: Trace, connection: str) -> tuple[str, str]:
     return a, b
 
 
-def _span(trace: Trace, row: int, offset: int, size: int) -> tuple[int, ...]:
-    """Rows of the first transmissions carrying a message whose last byte is in ``row``."""
+def message_rows(trace: Trace, row: int, offset: int, size: int) -> tuple[int, ...]:
+    """Rows of the first transmissions carrying a message whose last byte is in ``row``.
+
+    Args:
+        trace: The traced run.
+        row: Segment row whose marks name the message.
+        offset: The message's last byte, as marked (1-based within the segment).
+        size: Bytes the message occupies in the stream.
+    """
     seg = trace.segments
     mark = seg.iloc[row]
     last = (int(mark["seq"]) + offset - 1) & SEQ_MASK
@@ -220,7 +228,7 @@ def follow_request(trace: Trace, request_id: str) -> RequestPath:
                         name,
                         link,
                         message,
-                        _span(trace, row, offset, size),
+                        message_rows(trace, row, offset, size),
                         str(trace.cell(row, "connection")),
                     )
     legs = {name: found[name] for name in LEGS if name in found}

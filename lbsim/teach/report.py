@@ -4,8 +4,10 @@ Theory of operation: the command line (the only module that prints) calls
 :func:`trace_report` with a validated scenario and the user's choices. It traces the
 variant just long enough for the request (:func:`lbsim.teach.trace.trace_variant`
 stops soon after the request's connection closed), renders the per-hop layer view
-as text and, if asked, saves the ladder diagram. Choices that do not fit the
-scenario (an unknown variant, a request that never happened) raise
+as text and, if asked, saves the ladder diagram. On a scenario with ``topology:``
+the text follows the request across every tier instance instead
+(:mod:`lbsim.teach.tier_trace`); the ladder diagram, drawn for a star, is refused.
+Choices that do not fit the scenario (an unknown variant, a request that never happened) raise
 :class:`TraceInputError` with a one-line message the command line shows as a
 bad-input error.
 """
@@ -17,9 +19,10 @@ from pathlib import Path
 
 from lbsim.plots.style import save_figure_as
 from lbsim.scenario import Scenario
-from lbsim.teach.connection import connection_text
+from lbsim.teach.connection import connection_text, tier_connection_text
 from lbsim.teach.ladder import ladder_figure
 from lbsim.teach.layerview import layer_view
+from lbsim.teach.tier_trace import tier_trace_text
 from lbsim.teach.trace import trace_variant
 
 __all__ = ["TraceInputError", "TraceReport", "trace_report"]
@@ -79,6 +82,12 @@ def trace_report(
         raise TraceInputError(
             f"--variant: no balancer variant {chosen!r} (variants: {', '.join(names)})"
         )
+    topology = scenario.topology is not None
+    if ladder is not None and topology:
+        raise TraceInputError(
+            "--ladder: the ladder diagram has one column per node of a star; it is not "
+            "drawn for a topology (the text lists every hop)"
+        )
     if ladder is not None and Path(ladder).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise TraceInputError(f"--ladder: {ladder}: expected a file ending in .png, .svg or .pdf")
     try:
@@ -91,6 +100,14 @@ def trace_report(
         if trace.requests.empty:
             raise TraceInputError("--request: no request finished in this scenario")
         request_id = str(trace.requests.sort_values("t_end")["request_id"].iloc[0])
+    if topology:
+        try:
+            text = tier_trace_text(trace, request_id)
+        except KeyError as exc:
+            raise TraceInputError(f"--request: {exc.args[0]}") from None
+        if whole_connection:
+            text += "\n" + tier_connection_text(trace, request_id)
+        return TraceReport(chosen, request_id, text, None)
     try:
         view = layer_view(trace, request_id)
     except KeyError as exc:

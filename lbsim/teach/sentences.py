@@ -105,4 +105,9 @@ def sentence(d: DecisionRecord) -> str:
             f"outlier detection: {d.backend} failed {v.get('failures')} requests in a row: "
             f"ejected for {v.get('ms')} ms"
         )
+    if r == "ecmp_pick":
+        return (
+            f"ECMP: the 5-tuple hashes to bucket {v.get('bucket')} of {v.get('buckets')} "
+            f"\u2192 {d.backend} ({v.get('alive')} of {v.get('hops')} next hops in service)"
+        )
     return f"{r} {v}"

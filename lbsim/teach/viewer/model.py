@@ -18,6 +18,12 @@ because of it and the decisions taken when it arrived
 those :mod:`lbsim.teach.decisions` derives from the request records.
 Columns hold small integers and indices into one shared string table (about 200
 bytes of page per event).
+
+On a scenario with ``topology:`` every hop of every element is an event (client
+host to site, site to router, router to a tier instance, ...), the capture names
+every element (:func:`lbsim.capture.tier_point.element_addresses`), and the model
+gains a ``layout``: the graph's elements placed for drawing
+(:mod:`lbsim.teach.viewer.tier_model`). Without one, the model is what it always was.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any
 
 from lbsim.capture.capture import VariantCapture
 from lbsim.capture.limits import CaptureLimits, host_addresses
+from lbsim.capture.tier_point import element_addresses
 from lbsim.net.addresses import LB_INSIDE, VIP, ip_to_str
 from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import Segment
@@ -41,6 +48,7 @@ from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import is_request, request_id_of, tls_version
 from lbsim.teach.viewer.frames import join_frames, payload_view
 from lbsim.teach.viewer.relations import attach_decisions, outgoing
+from lbsim.teach.viewer.tier_model import element_roles, graph_layout, path_latency_bound
 
 __all__ = ["MAX_EVENTS", "PageTooLarge", "Strings", "ViewerLimits", "variant_model"]
 
@@ -153,7 +161,12 @@ def _run(
         (c.latency + 1.0 for c in (scenario.network.client_link, scenario.network.backend_link)),
         default=1.0,
     )
+    if scenario.topology is not None:
+        latest = max(latest, path_latency_bound(scenario) + 1.0)
     capture = VariantCapture(scenario, variant, directory, limits.capture_limits(latest))
+    if scenario.topology is not None:
+        # Every element is named, so the capture tells each hop's two ends apart.
+        capture.add_hosts(element_addresses(scenario))
     tap = _Tap(limits, budget)
     build = build_variant(scenario, variant, trace_segments=True, taps=[tap, capture.tap])
     capture.bind(build.env)
@@ -315,20 +328,27 @@ def _columns(
         cols["l6"].append(s(l6))
         cols["l7"].append(s(l7))
     n = len(rows)
-    out = outgoing(rows, ends, balancer, tap.arrival)
+    roles = None if scenario.topology is None else element_roles(scenario, balancer.name)
+    out = outgoing(rows, ends, balancer, tap.arrival, roles)
     kinds = {balancer.name: balancer_kind(balancer)}
     decisions = recorded_decisions(build)
     chosen, attached = attach_decisions(decisions, rows, ends, tap.arrival)
     table = [_decision_json(d) for d in chosen]
     cols["out"] = out
     cols["dec"] = [attached.get(i, []) for i in range(n)]
+    extra: dict[str, Any] = {}
+    if scenario.topology is None:
+        nodes = _nodes(scenario, build, balancer)
+    else:
+        used = {part for _, rec, _ in rows for part in rec.link.split(">")}
+        nodes, extra["layout"] = graph_layout(scenario, balancer.name, used)
     return {
         "name": balancer.name,
         "layer": balancer.layer,
         "kind": kinds[balancer.name],
         "label": component_layers(kinds[balancer.name]).label,
         "algorithm": balancer.algorithm,
-        "nodes": _nodes(scenario, build, balancer),
+        "nodes": nodes,
         "links": [
             {
                 "name": link.name,
@@ -344,6 +364,7 @@ def _columns(
         "decisions": table,
         "events": dict(cols),
         "count": n,
+        **extra,
     }
 
 

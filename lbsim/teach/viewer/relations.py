@@ -34,10 +34,25 @@ def outgoing(
     ends: list[list[tuple[str, bool]]],
     balancer: Any,
     arrival: list[float],
+    roles: tuple[set[str], set[str]] | None = None,
 ) -> list[int]:
-    """Per event, the event its receiver sent on because of it (-1: none)."""
-    forwarding = balancer.layer == 4 and getattr(balancer, "mode", "nat") != "proxy"
-    forwarders = {"router"} | ({balancer.name} if forwarding else set())
+    """Per event, the event its receiver sent on because of it (-1: none).
+
+    Args:
+        rows: The events' trace rows and records.
+        ends: Per event, the (request id, is request) of the messages it ends.
+        balancer: The variant's balancer configuration.
+        arrival: Arrival time by trace row.
+        roles: On a topology, the elements that forward packets and those that end
+            TCP (:func:`lbsim.teach.viewer.tier_model.element_roles`); ``None``
+            on a star (the router forwards; the balancer by its mode).
+    """
+    if roles is None:
+        forwarding = balancer.layer == 4 and getattr(balancer, "mode", "nat") != "proxy"
+        forwarders = {"router"} | ({balancer.name} if forwarding else set())
+        terminators = set() if forwarding else {balancer.name}
+    else:
+        forwarders, terminators = roles
     sent: dict[tuple[str, int, int, str, int], deque[int]] = defaultdict(deque)
     carried: dict[tuple[str, str, bool], int] = {}
     for i, (_, rec, _) in enumerate(rows):
@@ -60,7 +75,7 @@ def outgoing(
                 queue.popleft()  # sent before this arrived: another packet's copy
             if queue:
                 out[i] = queue.popleft()
-        elif receiver == balancer.name:
+        elif receiver in terminators:
             for rid, request in ends[i]:
                 j = carried.get((receiver, rid, request))
                 if j is not None and j != i:

@@ -33,7 +33,8 @@
   };
   var ROLE_TEXT = {
     "l4-nat": "L4 balancer (NAT)", "l4-dsr": "L4 balancer (DSR)",
-    "l4-proxy": "L4 proxy", "l7": "L7 balancer"
+    "l4-proxy": "L4 proxy", "l7": "L7 balancer",
+    "site": "router of a client site", "service": "router in front of a service"
   };
 
   function $(id) { return document.getElementById(id); }

@@ -7,6 +7,7 @@
     var h = el("h2", null, v.name);
     h.appendChild(el("span", { "class": "tag" }, (ROLE_TEXT[v.kind] || v.label) + ", " + v.algorithm));
     box.appendChild(h);
+    if (v.layout) { return buildGraphPane(v, vi, box); }
     var used = {};
     var e = v.events;
     for (var i = 0; i < v.count; i++) { used[S[e.from[i]]] = 1; used[S[e.at[i]]] = 1; }

@@ -69,6 +69,9 @@
       case "ejected":
         return "outlier detection: " + d.backend + " failed " + v.failures +
           " requests in a row: ejected for " + v.ms + " ms";
+      case "ecmp_pick":
+        return "ECMP: the 5-tuple hashes to bucket " + v.bucket + " of " + v.buckets +
+          " \u2192 " + d.backend + " (" + v.alive + " of " + v.hops + " next hops in service)";
       default:
         return d.reason + " " + JSON.stringify(v);  // (Python: the values as a dict)
     }
@@ -186,7 +189,10 @@
     "l7": "the L7 balancer ends TCP here: bytes are acknowledged and buffered; a request goes on only when complete, on another connection",
     "l4-proxy": "the proxy ends TCP here: the bytes go on in a segment of its own connection",
     "l4-nat": "nothing left the balancer for it in this page",
-    "l4-dsr": "nothing left the balancer for it in this page"
+    "l4-dsr": "nothing left the balancer for it in this page",
+    "site": "a router: it forwards the packet by its destination address",
+    "service": "a router: it forwards the packet by its destination address",
+    "router": "a router: it forwards the packet by its destination address"
   };
   function endText(role, kind) {
     var endpoint = role === "l7" || role === "l4-proxy" || role === "backend" || role === "client";
@@ -207,7 +213,7 @@
     d.appendChild(head);
     var role = at === v.name ? v.kind : (at === "router" ? "router" : null);
     var node = v.nodes.filter(function (n) { return n.name === at; })[0];
-    if (!role && node) { role = node.role; }
+    if (!role && node) { role = node.kind || node.role; }
     d.appendChild(el("div", { "class": "note" }, "At " + at + " (" + (ROLE_TEXT[role] || role || "") +
       "): the packet as it arrived (in) and as the device sent it on (out)."));
     var ending = endText(role, S[e.kind[i]]);

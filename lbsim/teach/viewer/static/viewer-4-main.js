@@ -123,7 +123,9 @@
     var sub = M.scenario + " \u00b7 seed " + M.seed + " \u00b7 " + M.limits + " \u00b7 " +
       V.map(function (v) { return v.name + ": " + v.count + " events"; }).join(", ");
     $("subtitle").textContent = sub;
-    document.documentElement.style.setProperty("--cols", String(Math.max(1, V.length)));
+    // A topology's drawing is wide: its variants stand one under the other.
+    var graphs = V.some(function (v) { return !!v.layout; });
+    document.documentElement.style.setProperty("--cols", String(graphs ? 1 : Math.max(1, V.length)));
     V.forEach(function (v, vi) { panes.push(buildPane(v, vi)); });
     setupFilters();
     $("btn-play").addEventListener("click", play);
