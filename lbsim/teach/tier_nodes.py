@@ -75,13 +75,13 @@ def topology_nodes(scenario: Scenario, variant: str) -> dict[str, TierNode]:
     for site in topo.sites:
         groups = ", ".join(site.clients)
         nodes[site.name] = TierNode(
-            site.name, "site", site.name, f"site router of client group(s) {groups}", forwards=True
+            site.name, "site", site.name, f"router of the site of client group(s) {groups}", forwards=True
         )
     for router in topo.routers:
         nodes[router.name] = TierNode(router.name, "router", router.name, "router", forwards=True)
     for service in topo.services:
         groups = ", ".join(service.groups)
-        text = f"router of service {service.name} (backend group(s) {groups})"
+        text = f"router of service {service.name}, backend group(s) {groups}"
         nodes[service.name] = TierNode(service.name, "service", service.name, text, forwards=True)
     configs = tier_balancers(scenario, variant)
     for t, (tier, cfg) in enumerate(zip(topo.tiers, configs, strict=True)):

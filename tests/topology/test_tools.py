@@ -1,5 +1,5 @@
-"""The teaching tools on topologies: --pcap captures at the variant tier's instances;
-lbsim trace and lbsim view refuse a topology with exit 2 and the reason."""
+"""The teaching tools on topologies: --pcap captures at the variant tier's instances
+(lbsim trace and lbsim view: test_trace_topology.py, test_view_topology.py)."""
 
 from __future__ import annotations
 
@@ -14,21 +14,6 @@ from lbsim.net.link import Link
 from lbsim.net.segment import Segment
 
 SHORT = ["--set", "duration=1s", "--set", "warmup=0.2s"]
-
-
-@pytest.mark.parametrize("command", ["trace", "view"])
-def test_trace_and_view_refuse_a_topology(
-    command: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    from lbsim.cli import main
-
-    args = [command, "mesh", *SHORT]
-    if command == "view":
-        args += ["--out", str(tmp_path / "v.html")]
-    code = main(args)
-    err = capsys.readouterr().err
-    assert code == 2 and "topology" in err and f"lbsim {command}" in err
-    assert "Traceback" not in err and not (tmp_path / "v.html").exists()
 
 
 def test_the_capture_taps_only_the_variant_tiers_links() -> None:

@@ -169,6 +169,8 @@
       var s = $("f-" + name); s.value = value; applyFilters(); return filtered.length;
     },
     time: function () { return now; },
+    /* Move the clock to simulated time t, keeping the selected event. */
+    seek: function (t) { pause(); now = t; renderAll(); return now; },
     sentences: function (name) {
       var v = V.filter(function (x) { return x.name === name; })[0];
       return v ? v.decisions.map(sentence) : [];
