@@ -74,9 +74,8 @@ def topology_nodes(scenario: Scenario, variant: str) -> dict[str, TierNode]:
     nodes: dict[str, TierNode] = {}
     for site in topo.sites:
         groups = ", ".join(site.clients)
-        nodes[site.name] = TierNode(
-            site.name, "site", site.name, f"router of the site of client group(s) {groups}", forwards=True
-        )
+        text = f"router of the site of client group(s) {groups}"
+        nodes[site.name] = TierNode(site.name, "site", site.name, text, forwards=True)
     for router in topo.routers:
         nodes[router.name] = TierNode(router.name, "router", router.name, "router", forwards=True)
     for service in topo.services:
