@@ -123,7 +123,29 @@ def screenshots(directory: Path) -> None:
             driver.save_screenshot(str(directory / "viewer-syn.png"))
         finally:
             driver.quit()
+    _topology_screenshot(directory)
     print(f"screenshots written to {directory}")
+
+
+def _topology_screenshot(directory: Path) -> None:
+    """two_tier's first request half way from its L4 instance to its L7 instance."""
+    page = view(load_scenario("two_tier"), ["round_robin"], window=(0.0, 0.03))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = page.save(Path(tmp) / "view.html")
+        driver = _driver(1600, 1060)
+        try:
+            driver.get(path.as_uri())
+            driver.execute_script("lbsimViewer.setFilter('kind', 'HTTP request')")
+            for k in range(int(driver.execute_script("return lbsimViewer.count()"))):
+                driver.execute_script("lbsimViewer.select(arguments[0])", k)
+                head = driver.find_element("css selector", "div.variant .head").text
+                if "maglev-" in head and "\u2192 proxies-" in head:
+                    break
+            t0 = driver.execute_script("return lbsimViewer.time()")
+            driver.execute_script("lbsimViewer.seek(arguments[0])", t0 + 0.000025)
+            driver.save_screenshot(str(directory / "viewer-topology.png"))
+        finally:
+            driver.quit()
 
 
 def main() -> None:
