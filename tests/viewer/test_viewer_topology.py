@@ -115,3 +115,28 @@ def test_decisions_are_worded_as_lbsim_trace_words_them(opened: Any, model: dict
     assert {d.reason for d in records} >= {"ecmp_pick", "table_miss", "rule_match"}
     page = opened.execute_script("return lbsimViewer.sentences(arguments[0])", "round_robin")
     assert page == [sentence(d) for d in records]
+
+
+def test_forwarding_elements_say_where_the_packet_went(
+    opened: Any, model: dict[str, Any], page: Path
+) -> None:
+    strings = _strings(page)
+    e = model["events"]
+    seen = set()
+    for i in range(model["count"]):
+        at, out = strings[e["at"][i]], e["out"][i]
+        if out < 0 or strings[e["kind"][i]] != "ACK" or at in seen:
+            continue
+        if not at.startswith(("maglev-", "edge")) or strings[e["dst"][i]] != "203.0.113.10":
+            continue
+        seen.add(at)
+        opened.execute_script("lbsimViewer.select(arguments[0])", i)
+        boxes = [b.text for b in opened.find_elements("css selector", "div.variant .decision")]
+        nxt = strings[e["at"][out]]
+        why = (
+            "table hit: existing entry"
+            if at.startswith("maglev-")
+            else "ECMP: same 5-tuple, same bucket"
+        )
+        assert boxes == [f"{why} \u2192 {nxt}"]
+    assert {"edge", "maglev-1", "maglev-2"} <= seen

@@ -136,8 +136,28 @@
         (o >= 0 ? " \u2192 " + e.ttl[o] : " \u2192 " + (e.ttl[i] - 1)) +
         "; the source stays the VIP (direct server return: the balancer never sees the answer)", false]);
     }
+    if (v.layout && !out.length && o >= 0) { out.push([graphForward(pane, i, o), false]); }
     if (e.drop[i]) { out.unshift(["dropped: the link's queue was full", false]); }
     return out;
+  }
+  /* On a topology: what a forwarding element (router, L4 NAT/DSR instance) did. */
+  function graphForward(pane, i, o) {
+    var v = pane.v, e = v.events, at = S[e.at[i]], next = S[e.at[o]];
+    if (S[e.conn[o]] !== S[e.conn[i]] && e.req[i] >= 0) {
+      return "ends TCP: the " + (S[e.kind[i]] === "HTTP response" ? "response" : "request") +
+        " goes on to " + next + " on another connection";
+    }
+    var ds = v.decisions;
+    for (var k = 0; k < ds.length; k++) {
+      var d = ds[k];
+      if (d.device === at && d.conn === S[e.conn[i]] && d.backend === next &&
+          (d.reason === "table_miss" || d.reason === "ecmp_pick")) {
+        return (d.reason === "table_miss" ? "table hit: existing entry"
+          : "ECMP: same 5-tuple, same bucket") +
+          " \u2192 " + next;
+      }
+    }
+    return "forwards the packet to " + next + " by its destination address";
   }
 
   /* --------------------------------------------------------------- layers */
