@@ -124,3 +124,21 @@ def test_cli_view_on_a_topology(capsys: pytest.CaptureFixture[str], tmp_path: Pa
         assert main([*base, *bad]) == 2
         err = capsys.readouterr().err
         assert bad[0] in err and "Traceback" not in err and not out.exists()
+
+
+def test_many_client_hosts_share_one_node_per_site() -> None:
+    from lbsim.teach.viewer.tier_model import MAX_HOSTS, graph_layout
+
+    sc = load_scenario("ecmp_failover", SETS)
+    hosts = [f"{g.name}-h{h}" for g in sc.clients for h in range(g.hosts)]
+    assert len(hosts) > MAX_HOSTS
+    nodes, _ = graph_layout(sc, "maglev", set(hosts))
+    clients = [n for n in nodes if n["role"] == "client"]
+    assert len(clients) <= MAX_HOSTS + len(sc.topology.sites)  # type: ignore[union-attr]
+    folded = [n for n in clients if "members" in n]
+    assert [n["name"] for n in folded] == [f"users: +{len(folded[0]['members'])} hosts"]
+    drawn = {n["name"] for n in clients} | {m for n in folded for m in n["members"]}
+    assert set(hosts) <= drawn  # every host's packets have a place to start from
+    # Fewer hosts than the limit are drawn one by one.
+    few, _ = graph_layout(sc, "maglev", set(hosts[:5]))
+    assert sorted(n["name"] for n in few if n["role"] == "client") == sorted(hosts[:5])

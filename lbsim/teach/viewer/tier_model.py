@@ -9,7 +9,9 @@ networkx graph the scenario was checked on, with the columns of
 first, then routers and tiers in the order requests cross them, services last):
 the client hosts get a column before their sites, each tier's instances stand
 one under the other in the tier's column, and the backends a column after their
-services. Only client hosts that send or receive a packet in the page are drawn.
+services. Only client hosts that send or receive a packet in the page are drawn,
+and past :data:`MAX_HOSTS` of them each site's others share one node (``users: +37
+hosts``) that their packets start from and end at.
 The result is part of the variant's model: ``nodes`` (name, role, what it is, its
 address, its position), ``layout`` (the drawing's size and one box per tier, with
 its name and balancer) -- the script draws it, and animates each event along its
@@ -28,13 +30,15 @@ from typing import Any
 from lbsim.scenario import Scenario
 from lbsim.teach.tier_nodes import TierNode, topology_nodes
 
-__all__ = ["element_roles", "graph_layout", "path_latency_bound"]
+__all__ = ["MAX_HOSTS", "element_roles", "graph_layout", "path_latency_bound"]
 
 #: Horizontal distance between columns, and the node box size, in drawing units.
 _COLUMN = 150
 _NODE = (124, 34)
 #: Vertical distance between the elements of a column.
 _ROW = 46
+#: Most client hosts drawn one by one; past it each site's others share one node.
+MAX_HOSTS = 14
 #: Least vertical distance between client hosts.
 _HOST_ROW = 22
 #: Space above the first row (tier labels) and below the last.
@@ -70,6 +74,31 @@ def _columns(scenario: Scenario) -> tuple[dict[str, int], dict[str, float]]:
     return column, {name: -y for name, (_, y) in positions.items()}
 
 
+def _fold_hosts(
+    nodes: dict[str, TierNode], used: set[str], site_of: dict[str, str]
+) -> dict[str, list[str]]:
+    """Client hosts drawn as one node per site past :data:`MAX_HOSTS` in all.
+
+    Returns:
+        Folded node name (``<site>: +N hosts``) -> the hosts it stands for, and
+        under ``""`` every folded host (empty when all hosts are drawn).
+    """
+    by_site: dict[str, list[str]] = {}
+    for node in nodes.values():
+        if node.role == "client" and node.name in used:
+            by_site.setdefault(site_of[node.node], []).append(node.name)
+    if sum(len(v) for v in by_site.values()) <= MAX_HOSTS:
+        return {}
+    keep = max(1, MAX_HOSTS // len(by_site) - 1)
+    folded: dict[str, list[str]] = {"": []}
+    for site, hosts in by_site.items():
+        rest = hosts[keep:]
+        if rest:
+            folded[f"{site}: +{len(rest)} hosts"] = rest
+            folded[""].extend(rest)
+    return folded
+
+
 def graph_layout(
     scenario: Scenario, variant: str, used: set[str]
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -92,9 +121,10 @@ def graph_layout(
     service_of = {g: v.name for v in topo.services for g in v.groups}
     last = max(column.values()) + 1
     place: dict[int, list[tuple[float, int, TierNode]]] = {}
+    folds = _fold_hosts(nodes, used, site_of)
     for k, node in enumerate(nodes.values()):
         if node.role == "client":
-            if node.name not in used:
+            if node.name not in used or node.name in folds.get("", ()):
                 continue
             col, rank = 0, order[site_of[node.node]]
         elif node.role == "backend":
@@ -102,6 +132,12 @@ def graph_layout(
         else:
             col, rank = column[node.node], order[node.node]
         place.setdefault(col, []).append((rank, k, node))
+    for k, (name, hosts) in enumerate(folds.items(), start=len(nodes)):
+        if name:
+            site = name.split(": ")[0]
+            text = f"{len(hosts)} more client hosts: {', '.join(hosts)}"
+            fold = TierNode(name, "client", site, text, f"{len(hosts)} more hosts")
+            place.setdefault(0, []).append((order[site], k, fold))
     # Client hosts may be many: their column packs them closer (names only).
     rows = max((len(v) for c, v in place.items() if c > 0), default=1)
     height = _TOP + _BOTTOM + max(rows * _ROW, len(place.get(0, ())) * _HOST_ROW)
@@ -124,6 +160,8 @@ def graph_layout(
             }
             if gap - 4 < _NODE[1]:
                 item["h"] = round(gap - 4, 1)
+            if node.name in folds:
+                item["members"] = folds[node.name]
             if node.kind:
                 item["kind"] = node.kind
             out.append(item)

@@ -15,7 +15,11 @@
     var s = svg("svg", { "class": "topo graph", viewBox: "0 0 " + Wd + " " + H, role: "img",
       "aria-label": "topology of " + v.name });
     var pos = {};
-    v.nodes.forEach(function (n) { pos[n.name] = [n.x, n.y]; });
+    v.nodes.forEach(function (n) {
+      pos[n.name] = [n.x, n.y];
+      // A node standing for several client hosts: their packets start and end there.
+      (n.members || []).forEach(function (m) { pos[m] = pos[n.name]; });
+    });
     L.tiers.forEach(function (t) {
       var g = svg("g", { "class": "tierbox" + (t.variant ? " variant" : "") });
       g.appendChild(svg("rect", { x: t.x, y: t.y, width: t.w, height: t.h, rx: 8 }));
@@ -52,6 +56,7 @@
       g.appendChild(svg("title", {}, n.name + ": " + n.text));
       s.appendChild(g);
       nodeEls[n.name] = g;
+      (n.members || []).forEach(function (m) { nodeEls[m] = g; });
     });
     var pkts = svg("g", {});
     s.appendChild(pkts);
