@@ -136,3 +136,24 @@ def test_cli_trace_on_a_topology(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "--ladder" in err and "Traceback" not in err and not (tmp_path / "l.png").exists()
     assert main([*args, "--variant", "nope"]) == 2
     assert "--variant" in capsys.readouterr().err
+
+
+def test_l4_proxy_tier_with_proxy_protocol_opens_a_third_connection() -> None:
+    sets = [
+        *TINY,
+        "topology.tiers.0.balancer.mode=proxy",
+        "topology.tiers.0.balancer.proxy_protocol=v2",
+    ]
+    report = trace_report(load_scenario("two_tier", sets), request_id="east-0-0")
+    text = "\n".join(_lines(report.text))
+    assert "  TCP connections: 3, linked by the request's id" in text
+    assert "opened by maglev-2, ended by proxies-3" in text
+    assert (
+        "4. maglev-2 (instance 2 of 2 of tier maglev: L4 proxy maglev)\n"
+        "   ends TCP connection #1 and sends the request on connection #2 to proxies-3\n"
+        "   decided at 14.369 ms: new client connection: maglev: Maglev lookup table picked "
+        "proxies-3; the proxy opens its own connection to it (cold connect), writing a PROXY "
+        "v2 header naming the client first" in text
+    )
+    # The L7 tier read the client's address from the PROXY header.
+    assert "on connection #3 to api; adds X-Forwarded-For: 100.64.0.1\n" in text
