@@ -17,7 +17,11 @@ trace (:mod:`~lbsim.teach.follow`), and shows it two ways:
 :func:`layer_table` (:mod:`~lbsim.teach.layers`) is concept C3 as a table,
 independent of any run. :func:`view` (:mod:`~lbsim.teach.viewer`) is the
 step-through packet viewer: every segment of a window of a run, L4 and L7 side
-by side, as one self-contained HTML page. Nothing here changes what the engine
+by side, as one self-contained HTML page. On a scenario with ``topology:`` a
+request is followed across every tier instance instead
+(:mod:`~lbsim.teach.tier_trace`, elements named by
+:mod:`~lbsim.teach.tier_nodes`), and the viewer draws the topology
+(:mod:`~lbsim.teach.viewer.tier_model`). Nothing here changes what the engine
 does; the notebooks in ``notebooks/``, ``lbsim trace`` (:mod:`~lbsim.teach.report`)
 and ``lbsim view`` are its users.
 """
