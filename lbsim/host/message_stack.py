@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lbsim.host.stack import TcpStack
-from lbsim.net.segment import Segment, represented
+from lbsim.net.segment import Segment, represented, sent_with
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
 from lbsim.transport.tcp import TcpConnection
@@ -63,10 +63,13 @@ class MessageStack(TcpStack):
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
         """Send what ``conn`` produced: held carriers at their release time."""
         out = conn.out
+        later = 0  # work for ACKs this host sends later (elided), after what it sends now
         if received and isinstance(conn, MessageConnection):
-            received *= conn.rx_carried  # the segment just received was a carrier
+            # The segment just received was a carrier: its own segments first.
+            later = received * (conn.rx_carried - conn.rx_own)
+            received *= conn.rx_own
         if not out or self.silent:
-            super().flush(conn, received, now)
+            super().flush(conn, received + later, now)
             return
         env = self.env
         holds = conn.holds if isinstance(conn, MessageConnection) else []
@@ -77,11 +80,13 @@ class MessageStack(TcpStack):
             cost = self.segment_cost
             sending = sum(represented(seg) for seg in out)
             t = env.now if now is None else now
-            done = cpu.run(t, cost * (received + sending))
-            ready = done - cost * sending
+            done = cpu.run(t, cost * (received + sending + later))
+            # Each carrier leaves once its own segments are done; the work for the
+            # ACKs it draws (they come back later) ends the batch.
+            ready = done - cost * (sending + later)
         for seg in out:
             if ready is not None:
-                ready += self.segment_cost * represented(seg)
+                ready += self.segment_cost * sent_with(seg)
             if holds and holds[0][0] is seg:
                 release = holds.pop(0)[1]
                 if release > env.now:

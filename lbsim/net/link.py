@@ -34,7 +34,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment, carried, represented
+from lbsim.net.segment import ACK_RIDES, HEADERS, SYN_OPTIONS, Segment, carried, represented
 
 #: Ethernet header (14) and frame check sequence (4).
 ETHERNET_FRAMING = 18
@@ -306,6 +306,10 @@ class CarrierLink(Link):
         else:
             ip_len = n + (_SYN_HEADERS if seg.mss else HEADERS)
             wire = ip_len + _OVERHEAD if ip_len > _PAD_BELOW else _MIN_WIRE
+        if seg.wscale & ACK_RIDES and not self.feed_byte_time:
+            # The handshake's last ACK went just ahead of it (on a link fed through
+            # a forwarding node the ACK was sent while the data was still arriving).
+            wire += _MIN_WIRE
         start = self._busy_until
         byte_time = self._byte_time
         if k > 1 and self.feed_byte_time:

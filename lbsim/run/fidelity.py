@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
 from lbsim.host.stack import TcpStack
-from lbsim.net.link import Link, to_carrier_link
-from lbsim.net.segment import FIN, Segment, carried, represented
+from lbsim.net.link import Link, to_carrier_link, wire_bytes
+from lbsim.net.segment import ACK_RIDES, FIN, Segment, carried, represented
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import LinkConfig
@@ -165,7 +165,7 @@ def _nat_extra(seg: Segment) -> int:
 
 def _dsr_client_extra(seg: Segment) -> int:
     """A client's carrier passes a DSR balancer; its ACKs go from the backend straight back."""
-    return carried(seg) - 1
+    return carried(seg) - 1 + (1 if seg.wscale & ACK_RIDES else 0)
 
 
 def _dsr_reply_extra(seg: Segment) -> int:
@@ -182,11 +182,17 @@ def charge_carriers(
     """A forwarding balancer pays the segments a carrier stands for beyond the one it sees."""
     cpu = build.cpu
     cost = build.balancer.costs.per_segment
+    # A handshake ACK riding on a carrier arrived one minimum frame before it.
+    ack_time = wire_bytes(0) * 8.0 / link.bandwidth
 
     def receive(seg: Segment, now: float) -> None:
         n = extra(seg)
-        if n > 0:
-            cpu.run(now, cost * n)
+        if seg.wscale & ACK_RIDES:
+            cpu.run(now - ack_time, cost)
+            n -= 1
         deliver(seg, now)
+        if n > 0:
+            # The ACKs the carrier draws pass later, after it has been forwarded.
+            cpu.run(now, cost * n)
 
     link.attach(receive)

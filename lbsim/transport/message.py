@@ -40,14 +40,26 @@ from __future__ import annotations
 from typing import Any
 
 from lbsim.net.link import SEGMENT_OVERHEAD
-from lbsim.net.segment import ACK, ACKS_SHIFT, FIN, NO_ENDS, PSH, Segment, carried, represented
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    ACKS_SHIFT,
+    FIN,
+    NO_ENDS,
+    PSH,
+    Segment,
+    carried,
+    represented,
+    sent_with,
+)
 from lbsim.transport.delack import quick_acks
-from lbsim.transport.states import SENDABLE
+from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import INF, TcpConnection
 
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
+_SYN_SENT = TcpState.SYN_SENT
 
 #: Slow-start idle time the carrier being received has already spent on its way,
 #: while its receiver passes its bytes straight on (a splicing proxy): set and
@@ -95,9 +107,12 @@ class MessageConnection(TcpConnection):
             in the order they were appended to :attr:`out`.
         rx_carried: Segments the last segment received accounts for, its elided
             ACKs included (the stack charges CPU for that many).
+        rx_own: Of those, the ones its sender put on the wire (the rest are the
+            ACKs this end would send for it, later).
     """
 
     __slots__ = (
+        "_ack_may_ride",
         "_busy_end",
         "_mcwnd",
         "_min_rtt",
@@ -106,18 +121,20 @@ class MessageConnection(TcpConnection):
         "holds",
         "path_rate",
         "rx_carried",
+        "rx_own",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.path_rate = 0.0
-        self.rx_carried = 1
+        self.rx_carried = self.rx_own = 1
         self.holds: list[tuple[Segment, float]] = []
         self._mcwnd = 0  # congestion window in bytes; 0 until the MSS is known
         self._min_rtt = INF
         self._release = 0.0  # when the last carrier is released
         self._busy_end = 0.0  # when the last carrier's last segment is serialised
         self._peer_quick = -1  # quick ACKs the peer has left (-1: not started)
+        self._ack_may_ride = False
         # Every carrier is acknowledged at once (and the ACK elided); delayed ACKs
         # are accounted in closed form by the sender (_acks_for), never by a timer.
         self._delack = 0.0
@@ -153,6 +170,7 @@ class MessageConnection(TcpConnection):
         n = end - nxt
         if n <= 0:
             out.append(self._pure_at(end, FIN | ACK))
+            self._ack_sent()  # the FIN carries any ACK owed, as at segment level
             self._fin_sent = True
             nxt = end + 1
             if nxt > self._snd_max:
@@ -180,6 +198,16 @@ class MessageConnection(TcpConnection):
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
         acks = self._acks_for(k, idle)
         seg = self._carrier(nxt, n, flags, k, spread, acks)
+        if self._ack_may_ride and release <= now and out:
+            last = out[-1]
+            if last.flags == ACK and not last.length:
+                # The handshake's last ACK would leave just ahead of this data, and
+                # nothing can tell the two apart on the way: the carrier stands for
+                # both (links, CPU and the peer count the ACK with it; the peer
+                # completes its handshake on the carrier's ACK field).
+                out.pop()
+                seg = seg._replace(wscale=seg.wscale | ACK_RIDES)
+            self._ack_may_ride = False
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -279,10 +307,21 @@ class MessageConnection(TcpConnection):
     def receive(self, seg: Segment, now: float) -> None:
         """Process a carrier: data is not acknowledged on the wire unless it ends with FIN."""
         self.rx_carried = represented(seg)
+        self.rx_own = sent_with(seg)
         if not seg.length:
+            if self.state is _SYN_SENT:
+                # Data the application queues as the handshake completes may
+                # take the handshake's last ACK along (see _push).
+                self._ack_may_ride = True
+                try:
+                    super().receive(seg, now)
+                finally:
+                    self._ack_may_ride = False
+                return
             super().receive(seg, now)
             return
         k = carried(seg)
+        rides = 1 if seg.wscale & ACK_RIDES else 0
         out = self.out
         before = len(out)
         _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0
@@ -293,10 +332,10 @@ class MessageConnection(TcpConnection):
         if seg.flags & ACK and self.state in SENDABLE:
             # The peer's window: at segment level its pure ACKs would bring it.
             self.snd_wnd = seg.window << self._peer_shift
-        acks = k if seg.flags & FIN else self.rx_carried - k
+        acks = k if seg.flags & FIN else self.rx_carried - k - rides
         if self._peer_quick > 0:
             self._peer_quick -= 1  # the peer's data carried its ACK: a quick ACK spent
-        self.segments_received += k - 1
+        self.segments_received += k - 1 + rides
         self.segments_sent += acks - 1  # the ACKs it draws, sent or counted
         if len(out) <= before:
             return
