@@ -44,6 +44,9 @@ class MessageStack(TcpStack):
 
     # Set by to_request_level (a stack is converted in place, so no __init__ runs).
     rate_to: Callable[[int], float] = staticmethod(_no_rate)
+    #: Whether its connections count the ACK of a closing FIN instead of sending
+    #: it (off where a balancer must see that ACK and cannot be told of it).
+    count_fin_ack = True
 
     def connect(
         self, local_ip: int, remote_ip: int, remote_port: int, listener: object
@@ -52,12 +55,14 @@ class MessageStack(TcpStack):
         conn = super().connect(local_ip, remote_ip, remote_port, listener)  # type: ignore[arg-type]
         if isinstance(conn, MessageConnection):
             conn.path_rate = self.rate_to(remote_ip)
+            conn.count_fin_ack = self.count_fin_ack
         return conn
 
     def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> TcpConnection | None:
         conn = super()._incoming(seg, key)
         if isinstance(conn, MessageConnection):
             conn.path_rate = self.rate_to(seg.src)
+            conn.count_fin_ack = self.count_fin_ack
         return conn
 
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
@@ -97,7 +102,9 @@ class MessageStack(TcpStack):
         self.after_flush(conn)
 
 
-def to_request_level(stack: TcpStack, rate_to: Callable[[int], float]) -> None:
+def to_request_level(
+    stack: TcpStack, rate_to: Callable[[int], float], count_fin_ack: bool = True
+) -> None:
     """Turn a freshly built stack into a request-level one.
 
     The object keeps its identity (the balancer, health checker and nodes hold
@@ -114,3 +121,4 @@ def to_request_level(stack: TcpStack, rate_to: Callable[[int], float]) -> None:
             raise RuntimeError(f"{stack.name}: connections opened before request level was set")
         stack.__class__ = MessageStack
     stack.rate_to = rate_to  # type: ignore[attr-defined]
+    stack.count_fin_ack = count_fin_ack  # type: ignore[attr-defined]

@@ -91,7 +91,11 @@ ACKS_SHIFT = 32
 #: completed the handshake, which at segment level leaves just ahead of the first
 #: data (request level sends the data alone and counts the ACK with it).
 ACK_RIDES = 1 << 31
-CARRIED_MASK = ACK_RIDES - 1
+#: Bit 30 of a FIN's ``wscale``: the FIN closes the exchange (its sender is in
+#: LAST-ACK) and the ACK it draws is counted with it, not sent: its receiver
+#: sends nothing back and its sender completes the close one round trip later.
+FIN_ACK_COUNTED = 1 << 30
+CARRIED_MASK = FIN_ACK_COUNTED - 1
 
 
 def carried(seg: Segment) -> int:
@@ -126,7 +130,8 @@ def represented(seg: Segment) -> int:
     stands for ``k`` segments and their ACKs: ``k`` of them, or fewer when the
     receiver delays ACKs (the shortfall rides above :data:`ACKS_SHIFT`); any other
     segment for :func:`carried` ones. A carrier marked :data:`ACK_RIDES` accounts
-    for the handshake's last ACK as well.
+    for the handshake's last ACK as well, a FIN marked :data:`FIN_ACK_COUNTED`
+    for the ACK that answers it.
     """
     w = seg.wscale
     if seg.flags & SYN or w <= 1:
@@ -135,7 +140,7 @@ def represented(seg: Segment) -> int:
     rides = 1 if w & ACK_RIDES else 0
     if seg.length and not seg.flags & FIN:
         return 2 * k + rides - (w >> ACKS_SHIFT)
-    return k + rides
+    return k + rides + (1 if w & FIN_ACK_COUNTED else 0)
 
 
 def flag_names(flags: int) -> str:

@@ -45,6 +45,7 @@ from lbsim.net.segment import (
     ACK_RIDES,
     ACKS_SHIFT,
     FIN,
+    FIN_ACK_COUNTED,
     NO_ENDS,
     PSH,
     Segment,
@@ -60,6 +61,7 @@ __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
 _SYN_SENT = TcpState.SYN_SENT
+_LAST_ACK = TcpState.LAST_ACK
 
 #: Slow-start idle time the carrier being received has already spent on its way,
 #: while its receiver passes its bytes straight on (a splicing proxy): set and
@@ -109,15 +111,19 @@ class MessageConnection(TcpConnection):
             ACKs included (the stack charges CPU for that many).
         rx_own: Of those, the ones its sender put on the wire (the rest are the
             ACKs this end would send for it, later).
+        count_fin_ack: Whether the ACK of a FIN that closes the exchange may be
+            counted instead of sent (set by the stack; see :meth:`_push`).
     """
 
     __slots__ = (
         "_ack_may_ride",
         "_busy_end",
+        "_fin_acked_at",
         "_mcwnd",
         "_min_rtt",
         "_peer_quick",
         "_release",
+        "count_fin_ack",
         "holds",
         "path_rate",
         "rx_carried",
@@ -135,6 +141,8 @@ class MessageConnection(TcpConnection):
         self._busy_end = 0.0  # when the last carrier's last segment is serialised
         self._peer_quick = -1  # quick ACKs the peer has left (-1: not started)
         self._ack_may_ride = False
+        self._fin_acked_at = INF  # when the counted ACK of our closing FIN arrives
+        self.count_fin_ack = False
         # Every carrier is acknowledged at once (and the ACK elided); delayed ACKs
         # are accounted in closed form by the sender (_acks_for), never by a timer.
         self._delack = 0.0
@@ -169,7 +177,7 @@ class MessageConnection(TcpConnection):
         out = self.out
         n = end - nxt
         if n <= 0:
-            out.append(self._pure_at(end, FIN | ACK))
+            fin = self._pure_at(end, FIN | ACK)
             self._ack_sent()  # the FIN carries any ACK owed, as at segment level
             self._fin_sent = True
             nxt = end + 1
@@ -178,7 +186,16 @@ class MessageConnection(TcpConnection):
             self.snd_nxt = nxt
             self.segments_sent += 1
             self._last_send = now
-            self._arm(now, now)
+            if self.state is _LAST_ACK and self.count_fin_ack and self._min_rtt < INF:
+                # The close's last FIN: nothing but the peer's bare ACK can follow
+                # it, so that ACK is counted, not sent, and taken one round trip
+                # (the smallest sample) from now (see on_timer).
+                fin = fin._replace(wscale=FIN_ACK_COUNTED)
+                self._fin_acked_at = self._rto_deadline = now + self._min_rtt
+                self._set_deadline()
+            else:
+                self._arm(now, now)
+            out.append(fin)
             return
         k = -(-n // mss)
         window = min(self._mcwnd, self.snd_wnd) // mss
@@ -241,6 +258,16 @@ class MessageConnection(TcpConnection):
             marks = self._marks
             if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
                 marks.trim(nxt)
+
+    def on_timer(self, now: float) -> None:
+        """The counted ACK of our closing FIN arrives; any other timer as usual."""
+        if self._fin_acked_at <= now and self.state is _LAST_ACK:
+            self._fin_acked_at = self._rto_deadline = INF
+            self.segments_received += 1
+            self.snd_una = self.snd_nxt
+            self._fin_acked(now)
+            return
+        super().on_timer(now)
 
     def _arm(self, now: float, busy_end: float) -> None:
         """Retransmission timer from when the flight is on the wire, not from now."""
@@ -309,6 +336,14 @@ class MessageConnection(TcpConnection):
         self.rx_carried = represented(seg)
         self.rx_own = sent_with(seg)
         if not seg.length:
+            if seg.wscale & FIN_ACK_COUNTED:
+                # The peer's closing FIN: our ACK of it is counted by the peer.
+                out = self.out
+                before = len(out)
+                super().receive(seg, now)
+                if len(out) > before and out[-1].flags == ACK and not out[-1].length:
+                    out.pop()
+                return
             if self.state is _SYN_SENT:
                 # Data the application queues as the handshake completes may
                 # take the handshake's last ACK along (see _push).
