@@ -80,6 +80,12 @@ class MessageStack(TcpStack):
         holds = conn.holds if isinstance(conn, MessageConnection) else []
         link = self.uplink or self.routes[conn.remote_ip]
         cpu = self.cpu
+        if cpu is None and not holds:  # the common case: everything leaves now
+            for seg in out:
+                link.send(seg)
+            out.clear()
+            self.after_flush(conn)
+            return
         ready: float | None = None
         if cpu is not None:
             cost = self.segment_cost

@@ -48,6 +48,7 @@ from lbsim.net.segment import (
     FIN_ACK_COUNTED,
     NO_ENDS,
     PSH,
+    SYN,
     Segment,
     carried,
     represented,
@@ -60,6 +61,7 @@ from lbsim.transport.tcp import INF, TcpConnection
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
+_new_tuple = tuple.__new__
 _SYN_SENT = TcpState.SYN_SENT
 _LAST_ACK = TcpState.LAST_ACK
 
@@ -198,10 +200,14 @@ class MessageConnection(TcpConnection):
             out.append(fin)
             return
         k = -(-n // mss)
-        window = min(self._mcwnd, self.snd_wnd) // mss
-        seg_time = self._seg_time()
-        rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
-        gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
+        rate = self.path_rate
+        seg_time = (mss + SEGMENT_OVERHEAD) / rate if rate > 0 else 0.0
+        if k * mss <= self._mcwnd and k * mss <= self.snd_wnd:
+            gaps = 0.0  # one round: nothing to wait for
+        else:
+            window = min(self._mcwnd, self.snd_wnd) // mss
+            rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
+            gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
         spread = gaps
         credit = _relay_credit[0]
         if credit:
@@ -310,10 +316,14 @@ class MessageConnection(TcpConnection):
         seg = self._segment(a, n, flags)
         saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
         if k > 1:
-            return seg._replace(wscale=k | saved, mss=round(spread * 1e6))
-        if saved:
-            return seg._replace(wscale=1 | saved)
-        return seg
+            # Segment._replace, without its keyword machinery (once per carrier).
+            fields = (*seg[:9], round(spread * 1e6), k | saved, seg[11])
+        elif saved:
+            fields = (*seg[:10], 1 | saved, seg[11])
+        else:
+            return seg
+        carrier: Segment = _new_tuple(Segment, fields)
+        return carrier
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
         super()._on_new_ack(seg, ack, una, now)
@@ -333,10 +343,17 @@ class MessageConnection(TcpConnection):
 
     def receive(self, seg: Segment, now: float) -> None:
         """Process a carrier: data is not acknowledged on the wire unless it ends with FIN."""
-        self.rx_carried = represented(seg)
-        self.rx_own = sent_with(seg)
-        if not seg.length:
-            if seg.wscale & FIN_ACK_COUNTED:
+        w = seg.wscale
+        flags = seg.flags
+        n = seg.length
+        if w <= 1 or flags & SYN:  # not a carrier: represented() and sent_with() inline
+            self.rx_carried = 2 if n and not flags & FIN else 1
+            self.rx_own = 1
+        else:
+            self.rx_carried = represented(seg)
+            self.rx_own = sent_with(seg)
+        if not n:
+            if w & FIN_ACK_COUNTED and not flags & SYN:
                 # The peer's closing FIN: our ACK of it is counted by the peer.
                 out = self.out
                 before = len(out)
@@ -355,8 +372,12 @@ class MessageConnection(TcpConnection):
                 return
             super().receive(seg, now)
             return
-        k = carried(seg)
-        rides = 1 if seg.wscale & ACK_RIDES else 0
+        if w <= 1:
+            k = 1
+            rides = 0
+        else:
+            k = carried(seg)
+            rides = 1 if w & ACK_RIDES else 0
         out = self.out
         before = len(out)
         _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0
@@ -364,10 +385,10 @@ class MessageConnection(TcpConnection):
             super().receive(seg, now)
         finally:
             _relay_credit[0] = 0.0
-        if seg.flags & ACK and self.state in SENDABLE:
+        if flags & ACK and self.state in SENDABLE:
             # The peer's window: at segment level its pure ACKs would bring it.
             self.snd_wnd = seg.window << self._peer_shift
-        acks = k if seg.flags & FIN else self.rx_carried - k - rides
+        acks = k if flags & FIN else self.rx_carried - k - rides
         if self._peer_quick > 0:
             self._peer_quick -= 1  # the peer's data carried its ACK: a quick ACK spent
         self.segments_received += k - 1 + rides
@@ -376,7 +397,7 @@ class MessageConnection(TcpConnection):
             return
         first = out[before]
         pure = first.length == 0 and first.flags == ACK
-        if not seg.flags & FIN:
+        if not flags & FIN:
             if pure:
                 del out[before]  # elided: the sender counted it acknowledged
             return
