@@ -26,7 +26,16 @@ from typing import TYPE_CHECKING
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
 from lbsim.host.stack import TcpStack
 from lbsim.net.link import Link, to_carrier_link, wire_bytes
-from lbsim.net.segment import ACK_RIDES, FIN, FIN_ACK_COUNTED, Segment, carried, represented
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    FIN,
+    FIN_ACK_COUNTED,
+    SYN,
+    Segment,
+    carried,
+    represented,
+)
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import LinkConfig
@@ -154,18 +163,24 @@ def attach_stack(
 ) -> None:
     """Make ``stack`` request level, knowing the slowest link towards each address."""
     forwarding = build.balancer.layer == 4 and build.balancer.mode in ("nat", "dsr")
-    client_uplinks = build.topology.client_uplinks
+    client_uplinks = {id(link) for link in build.topology.client_uplinks}
+    slowest_backend = min((lk.bandwidth for lk in backend_links), default=0.0)
+    known: dict[int, float] = {}  # re-attached (and so forgotten) on a scale-out
 
     def rate_to(ip: int) -> float:
+        rate = known.get(ip)
+        if rate is not None:
+            return rate
         first = stack.uplink or stack.routes.get(ip)
         rates = [] if first is None else [first.bandwidth]
         last = into.get(ip)
         if last is not None:
             rates.append(last.bandwidth)
-        elif forwarding and first is not None and first in client_uplinks:
+        elif forwarding and first is not None and id(first) in client_uplinks:
             # Towards the VIP: a forwarding balancer passes it on to some backend.
-            rates.append(min((lk.bandwidth for lk in backend_links), default=first.bandwidth))
-        return min(rates) / 8.0 if rates else 0.0
+            rates.append(slowest_backend or first.bandwidth)
+        rate = known[ip] = min(rates) / 8.0 if rates else 0.0
+        return rate
 
     stack_to_request_level(stack, rate_to, count_fin_ack)
     for conn in stack.conns.values():  # opened while wiring (a warm upstream pool)
@@ -205,9 +220,17 @@ def charge_carriers(
     # A handshake ACK riding on a carrier arrived one minimum frame before it.
     ack_time = wire_bytes(0) * 8.0 / link.bandwidth
 
+    # What extra() gives a plain segment carrying data (0 without: a SYN, a FIN).
+    plain = extra(Segment(0, 0, 0, 0, 0, 0, ACK, 0, 1))
+
     def receive(seg: Segment, now: float) -> None:
         w = seg.wscale
-        n = extra(seg) if cost else 0
+        if not cost:
+            n = 0
+        elif w <= 1 and not seg.flags & SYN:  # a plain segment: extra() inline
+            n = plain if seg.length and not seg.flags & FIN else 0
+        else:
+            n = extra(seg)
         if cost and w & ACK_RIDES:
             cpu.run(now - ack_time, cost)
             n -= 1

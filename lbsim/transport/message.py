@@ -55,6 +55,7 @@ from lbsim.net.segment import (
     sent_with,
 )
 from lbsim.transport.delack import quick_acks
+from lbsim.transport.seqnum import SEQ_MASK
 from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import INF, TcpConnection
 
@@ -179,7 +180,18 @@ class MessageConnection(TcpConnection):
         out = self.out
         n = end - nxt
         if n <= 0:
-            fin = self._pure_at(end, FIN | ACK)
+            # self._pure_at(end, FIN | ACK), without NamedTuple._replace.
+            fields = (
+                *self._hdr,
+                (self.isn + end) & SEQ_MASK,
+                (self.irs + self.rcv_nxt) & SEQ_MASK,
+                FIN | ACK,
+                self._wnd_field,
+                0,
+                0,
+                0,
+                NO_ENDS,
+            )
             self._ack_sent()  # the FIN carries any ACK owed, as at segment level
             self._fin_sent = True
             nxt = end + 1
@@ -192,11 +204,12 @@ class MessageConnection(TcpConnection):
                 # The close's last FIN: nothing but the peer's bare ACK can follow
                 # it, so that ACK is counted, not sent, and taken one round trip
                 # (the smallest sample) from now (see on_timer).
-                fin = fin._replace(wscale=FIN_ACK_COUNTED)
+                fields = (*fields[:10], FIN_ACK_COUNTED, NO_ENDS)
                 self._fin_acked_at = self._rto_deadline = now + self._min_rtt
                 self._set_deadline()
             else:
                 self._arm(now, now)
+            fin: Segment = _new_tuple(Segment, fields)
             out.append(fin)
             return
         k = -(-n // mss)
