@@ -76,7 +76,6 @@ class MessageStack(TcpStack):
         if not out or self.silent:
             super().flush(conn, received + later, now)
             return
-        env = self.env
         holds = conn.holds if isinstance(conn, MessageConnection) else []
         link = self.uplink or self.routes[conn.remote_ip]
         cpu = self.cpu
@@ -86,12 +85,15 @@ class MessageStack(TcpStack):
             out.clear()
             self.after_flush(conn)
             return
+        t = self.env.now
         ready: float | None = None
         if cpu is not None:
             cost = self.segment_cost
-            sending = sum(represented(seg) for seg in out)
-            t = env.now if now is None else now
-            done = cpu.run(t, cost * (received + sending + later))
+            if len(out) == 1:
+                sending = represented(out[0])
+            else:
+                sending = sum(represented(seg) for seg in out)
+            done = cpu.run(t if now is None else now, cost * (received + sending + later))
             # Each carrier leaves once its own segments are done; the work for the
             # ACKs it draws (they come back later) ends the batch.
             ready = done - cost * (sending + later)
@@ -100,8 +102,8 @@ class MessageStack(TcpStack):
                 ready += self.segment_cost * sent_with(seg)
             if holds and holds[0][0] is seg:
                 release = holds.pop(0)[1]
-                if release > env.now:
-                    call_at(env, release, link.send, seg, ready)
+                if release > t:
+                    call_at(self.env, release, link.send, seg, ready)
                     continue
             link.send(seg, ready)
         out.clear()
