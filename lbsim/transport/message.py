@@ -30,7 +30,13 @@ leaves:
 
 Pure ACKs are counted, not simulated: the ACK of a ``k``-segment carrier records
 ``k`` in its ``wscale`` (``k - 1`` if the application's answer carries the last
-one). See docs/validation.md ("Request-level network time") for the formulas and
+one). Two more ACKs of a connection's life are counted rather than sent, where
+nothing could tell them from what goes with them: the handshake's last ACK, when
+the first data leaves at the same moment (the carrier is marked
+:data:`~lbsim.net.segment.ACK_RIDES`), and the ACK of the close's last FIN (the
+FIN is marked :data:`~lbsim.net.segment.FIN_ACK_COUNTED`; its receiver answers
+nothing and its sender closes one smallest RTT sample later, on its timer).
+See docs/validation.md ("Request-level network time") for the formulas and
 docs/design.md for what this leaves out (loss recovery, queue limits, per-segment
 traces).
 """

@@ -137,10 +137,11 @@ def one_request_connections(fidelity: str, mode: str) -> Any:
 def test_segments_and_balancer_work_per_connection(mode: str) -> None:
     """Every segment of a short connection is accounted for, handshake and teardown included.
 
-    Request level elides the handshake's last ACK (it rides on the request) and
-    the ACKs of each carrier, and sends a server's FIN with the ACK it owes (as
-    segment level does): the segments the links count, and a forwarding
-    balancer's CPU jobs, must come out exactly as at segment level. Behind a
+    Request level elides the handshake's last ACK (it rides on the request), the
+    ACKs of each carrier and the ACK of the close's last FIN, and sends a
+    server's FIN with the ACK it owes (as segment level does): the segments the
+    links count, a forwarding balancer's CPU jobs and its connection table's
+    states must come out exactly as at segment level. Behind a
     layer-7 proxy the upstream connections are kept alive, where the delayed
     ACKs' count is an estimate (docs/validation.md), so its clients' side is compared.
     """
@@ -154,10 +155,13 @@ def test_segments_and_balancer_work_per_connection(mode: str) -> None:
         topo = build.topology
         links = topo.links if mode != "l7" else [*topo.client_uplinks, *topo.client_links.values()]
         sent = sum(link.sent for link in links)
-        counts.append((len(run.recorder.requests), sent, build.cpu.jobs, build.cpu.busy))
-    (n_seg, sent_seg, jobs_seg, busy_seg), (n_req, sent_req, jobs_req, busy_req) = counts
+        table = build.lb.table_counts() if mode != "l7" else {}
+        counts.append((len(run.recorder.requests), sent, build.cpu.jobs, build.cpu.busy, table))
+    (n_seg, sent_seg, jobs_seg, busy_seg, table_seg) = counts[0]
+    (n_req, sent_req, jobs_req, busy_req, table_req) = counts[1]
     assert n_req == n_seg
     assert sent_req == sent_seg
+    assert table_req == table_seg
     if mode != "l7":
         assert jobs_req == jobs_seg
         assert busy_req == pytest.approx(busy_seg, rel=1e-9)
