@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lbsim.host.stack import TcpStack
-from lbsim.net.segment import Segment, represented, sent_with
+from lbsim.net.segment import FIN, SYN, Segment, represented, sent_with
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
 from lbsim.transport.tcp import TcpConnection
@@ -87,10 +87,15 @@ class MessageStack(TcpStack):
             return
         t = self.env.now
         ready: float | None = None
+        cost = self.segment_cost
         if cpu is not None:
-            cost = self.segment_cost
             if len(out) == 1:
-                sending = represented(out[0])
+                seg = out[0]
+                w = seg.wscale
+                if w <= 1 and not seg.flags & SYN:  # represented(), inline
+                    sending = 2 if seg.length and not seg.flags & FIN else 1
+                else:
+                    sending = represented(seg)
             else:
                 sending = sum(represented(seg) for seg in out)
             done = cpu.run(t if now is None else now, cost * (received + sending + later))
@@ -99,7 +104,8 @@ class MessageStack(TcpStack):
             ready = done - cost * (sending + later)
         for seg in out:
             if ready is not None:
-                ready += self.segment_cost * sent_with(seg)
+                w = seg.wscale
+                ready += cost * (1 if w <= 1 and not seg.flags & SYN else sent_with(seg))
             if holds and holds[0][0] is seg:
                 release = holds.pop(0)[1]
                 if release > t:
