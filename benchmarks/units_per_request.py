@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/units_per_request.py              # default: 20 s of each workload
     python benchmarks/units_per_request.py --duration 60s --repeat 3
+    python benchmarks/units_per_request.py --duration 10s --counts   # calls/events per request
 
 The unit is one bare SimPy timeout: what a process that only does
 ``yield env.timeout(1)`` costs per event, measured in the same process right before
@@ -32,6 +33,8 @@ against. This is a benchmark: it prints numbers and asserts nothing.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import random
 import statistics
 import sys
@@ -121,13 +124,43 @@ def measure(run: Callable[[], int], repeat: int) -> tuple[float, int]:
     return statistics.median(units), n
 
 
+def profile_counts(path: Path, variant: str, overrides: list[str]) -> str:
+    """Python function calls, SimPy events and link deliveries per request (deterministic).
+
+    Counted with cProfile over one run: unlike wall time they do not depend on
+    the machine's load, so they show what a change to the engine saves.
+    """
+    scenario = load_scenario(path, overrides)
+    build = build_variant(scenario, variant)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    n = max(1, len(build.run().recorder.requests))
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    events = sum(v[1] for k, v in stats.items() if k[2] == "step" and "simpy" in k[0])
+    deliveries = sum(v[1] for k, v in stats.items() if k[2] == "_fire" and k[0].endswith("link.py"))
+    calls = sum(v[1] for v in stats.values())
+    return f"{calls / n:.0f} calls, {events / n:.1f} events, {deliveries / n:.1f} deliveries"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", default="20s", help="simulated time of each run")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (the median is kept)")
+    parser.add_argument(
+        "--counts",
+        action="store_true",
+        help="print only calls, events and deliveries per request of request level (cProfile)",
+    )
     args = parser.parse_args()
     seconds = float(args.duration.rstrip("s"))
     base = [f"duration={args.duration}", "warmup=0s"]
+    if args.counts:
+        for path, name in ((WORKLOAD, "asyncflow"), (QUICKSTART, "quickstart")):
+            for variant in ("l4", "l7"):
+                counts = profile_counts(path, variant, [*base, "fidelity=request"])
+                print(f"{name}: lbsim request {variant.upper():<4} per request: {counts}")
+        return
 
     results: dict[str, float] = {}
 

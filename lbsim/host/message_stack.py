@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lbsim.host.stack import TcpStack
-from lbsim.net.segment import Segment, represented
+from lbsim.net.segment import FIN, SYN, Segment, represented, sent_with
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
 from lbsim.transport.tcp import TcpConnection
@@ -44,6 +44,9 @@ class MessageStack(TcpStack):
 
     # Set by to_request_level (a stack is converted in place, so no __init__ runs).
     rate_to: Callable[[int], float] = staticmethod(_no_rate)
+    #: Whether its connections count the ACK of a closing FIN instead of sending
+    #: it (off where a balancer must see that ACK and cannot be told of it).
+    count_fin_ack = True
 
     def connect(
         self, local_ip: int, remote_ip: int, remote_port: int, listener: object
@@ -52,47 +55,70 @@ class MessageStack(TcpStack):
         conn = super().connect(local_ip, remote_ip, remote_port, listener)  # type: ignore[arg-type]
         if isinstance(conn, MessageConnection):
             conn.path_rate = self.rate_to(remote_ip)
+            conn.count_fin_ack = self.count_fin_ack
         return conn
 
     def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> TcpConnection | None:
         conn = super()._incoming(seg, key)
         if isinstance(conn, MessageConnection):
             conn.path_rate = self.rate_to(seg.src)
+            conn.count_fin_ack = self.count_fin_ack
         return conn
 
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
         """Send what ``conn`` produced: held carriers at their release time."""
         out = conn.out
+        later = 0  # work for ACKs this host sends later (elided), after what it sends now
         if received and isinstance(conn, MessageConnection):
-            received *= conn.rx_carried  # the segment just received was a carrier
+            # The segment just received was a carrier: its own segments first.
+            later = received * (conn.rx_carried - conn.rx_own)
+            received *= conn.rx_own
         if not out or self.silent:
-            super().flush(conn, received, now)
+            super().flush(conn, received + later, now)
             return
-        env = self.env
         holds = conn.holds if isinstance(conn, MessageConnection) else []
         link = self.uplink or self.routes[conn.remote_ip]
         cpu = self.cpu
+        if cpu is None and not holds:  # the common case: everything leaves now
+            for seg in out:
+                link.send(seg)
+            out.clear()
+            self.after_flush(conn)
+            return
+        t = self.env.now
         ready: float | None = None
+        cost = self.segment_cost
         if cpu is not None:
-            cost = self.segment_cost
-            sending = sum(represented(seg) for seg in out)
-            t = env.now if now is None else now
-            done = cpu.run(t, cost * (received + sending))
-            ready = done - cost * sending
+            if len(out) == 1:
+                seg = out[0]
+                w = seg.wscale
+                if w <= 1 and not seg.flags & SYN:  # represented(), inline
+                    sending = 2 if seg.length and not seg.flags & FIN else 1
+                else:
+                    sending = represented(seg)
+            else:
+                sending = sum(represented(seg) for seg in out)
+            done = cpu.run(t if now is None else now, cost * (received + sending + later))
+            # Each carrier leaves once its own segments are done; the work for the
+            # ACKs it draws (they come back later) ends the batch.
+            ready = done - cost * (sending + later)
         for seg in out:
             if ready is not None:
-                ready += self.segment_cost * represented(seg)
+                w = seg.wscale
+                ready += cost * (1 if w <= 1 and not seg.flags & SYN else sent_with(seg))
             if holds and holds[0][0] is seg:
                 release = holds.pop(0)[1]
-                if release > env.now:
-                    call_at(env, release, link.send, seg, ready)
+                if release > t:
+                    call_at(self.env, release, link.send, seg, ready)
                     continue
             link.send(seg, ready)
         out.clear()
         self.after_flush(conn)
 
 
-def to_request_level(stack: TcpStack, rate_to: Callable[[int], float]) -> None:
+def to_request_level(
+    stack: TcpStack, rate_to: Callable[[int], float], count_fin_ack: bool = True
+) -> None:
     """Turn a freshly built stack into a request-level one.
 
     The object keeps its identity (the balancer, health checker and nodes hold
@@ -109,3 +135,4 @@ def to_request_level(stack: TcpStack, rate_to: Callable[[int], float]) -> None:
             raise RuntimeError(f"{stack.name}: connections opened before request level was set")
         stack.__class__ = MessageStack
     stack.rate_to = rate_to  # type: ignore[attr-defined]
+    stack.count_fin_ack = count_fin_ack  # type: ignore[attr-defined]

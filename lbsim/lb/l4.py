@@ -55,7 +55,7 @@ from lbsim.lb.conntable import (
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.lb.snat import SourceNat
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, endpoint_str
-from lbsim.net.link import Link
+from lbsim.net.link import Link, wire_bytes
 from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
 from lbsim.records import Recorder
 from lbsim.sched import call_at
@@ -268,6 +268,22 @@ class L4Balancer(ConnectionPlacer):
             # Reverse NAT: backend:8080 -> VIP:80 (8443 -> 443) as the source.
             out = _new_tuple(Segment, (vip, client, NAT_PORTS_BACK[seg[2]], cport, *seg[4:]))
             self.client_links[client].send(out, ready)
+
+    def closing_ack(self, seg: Segment, now: float) -> None:
+        """Request level: the client's ACK of ``seg``, a backend's closing FIN forwarded at ``now``.
+
+        That ACK is counted, not sent (:data:`~lbsim.net.segment.FIN_ACK_COUNTED`);
+        the table sees it as it would the segment, when it would pass: one round
+        trip of a minimum frame over the client's link after the FIN.
+        """
+        entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
+        if entry is None:
+            return
+        link = self.client_links.get(entry.client_ip)
+        at = now
+        if link is not None:
+            at += 2 * (link.latency + wire_bytes(0) * 8.0 / link.bandwidth)
+        self._observe(entry, ACK, FROM_CLIENT, at)
 
     def _clamp(self, seg: Segment, client_ip: int, backend: BackendRef, now: float) -> Segment:
         """Lower a SYN's MSS option to fit this connection's path, if it is larger."""

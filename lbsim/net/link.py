@@ -34,7 +34,16 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-from lbsim.net.segment import HEADERS, SYN_OPTIONS, Segment, carried, represented
+from lbsim.net.segment import (
+    ACK_RIDES,
+    FIN,
+    HEADERS,
+    SYN,
+    SYN_OPTIONS,
+    Segment,
+    carried,
+    represented,
+)
 
 #: Ethernet header (14) and frame check sequence (4).
 ETHERNET_FRAMING = 18
@@ -299,13 +308,23 @@ class CarrierLink(Link):
             self.lost += 1
             self.dropped += 1
             return False
-        k = carried(seg)
         n = seg.length
+        w = seg.wscale
+        if w <= 1 or seg.flags & SYN:  # not a carrier: carried() and represented() inline
+            k = 1
+            rep = 2 if n and not seg.flags & FIN else 1
+        else:
+            k = carried(seg)
+            rep = represented(seg)
         if k > 1 and n:
             wire = n + k * SEGMENT_OVERHEAD
         else:
             ip_len = n + (_SYN_HEADERS if seg.mss else HEADERS)
             wire = ip_len + _OVERHEAD if ip_len > _PAD_BELOW else _MIN_WIRE
+        if w & ACK_RIDES and not self.feed_byte_time:
+            # The handshake's last ACK went just ahead of it (on a link fed through
+            # a forwarding node the ACK was sent while the data was still arriving).
+            wire += _MIN_WIRE
         start = self._busy_until
         byte_time = self._byte_time
         if k > 1 and self.feed_byte_time:
@@ -323,7 +342,7 @@ class CarrierLink(Link):
                 start = t0
             done = start + wire * byte_time
         self._busy_until = done
-        self.sent += represented(seg)
+        self.sent += rep
         arrival = done + self.latency
         in_flight = self._in_flight
         in_flight.append((arrival, seg))

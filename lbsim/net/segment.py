@@ -87,7 +87,15 @@ class Segment(NamedTuple):
 #: A carrier's ``wscale`` holds ``k`` in its low 32 bits and, when the receiver
 #: delays ACKs, above them how many fewer pure ACKs than segments it draws.
 ACKS_SHIFT = 32
-CARRIED_MASK = (1 << ACKS_SHIFT) - 1
+#: Bit 31 of a carrier's ``wscale``: the carrier also stands for the pure ACK that
+#: completed the handshake, which at segment level leaves just ahead of the first
+#: data (request level sends the data alone and counts the ACK with it).
+ACK_RIDES = 1 << 31
+#: Bit 30 of a FIN's ``wscale``: the FIN closes the exchange (its sender is in
+#: LAST-ACK) and the ACK it draws is counted with it, not sent: its receiver
+#: sends nothing back and its sender completes the close one round trip later.
+FIN_ACK_COUNTED = 1 << 30
+CARRIED_MASK = FIN_ACK_COUNTED - 1
 
 
 def carried(seg: Segment) -> int:
@@ -101,6 +109,19 @@ def carried(seg: Segment) -> int:
     return k if k > 1 and not seg.flags & SYN else 1
 
 
+def sent_with(seg: Segment) -> int:
+    """Segments the sender of a request-level carrier puts on the wire with it.
+
+    :func:`carried`, plus the handshake's last ACK when it rides along
+    (:data:`ACK_RIDES`); the ACKs the carrier draws from its receiver are not
+    included (they come back later).
+    """
+    w = seg.wscale
+    if w <= 1 or seg.flags & SYN:
+        return 1
+    return ((w & CARRIED_MASK) or 1) + (1 if w & ACK_RIDES else 0)
+
+
 def represented(seg: Segment) -> int:
     """Segments a request-level carrier accounts for, its elided ACKs included.
 
@@ -108,15 +129,18 @@ def represented(seg: Segment) -> int:
     (its pure ACKs are counted with it, see ``lbsim.transport.message``), so it
     stands for ``k`` segments and their ACKs: ``k`` of them, or fewer when the
     receiver delays ACKs (the shortfall rides above :data:`ACKS_SHIFT`); any other
-    segment for :func:`carried` ones.
+    segment for :func:`carried` ones. A carrier marked :data:`ACK_RIDES` accounts
+    for the handshake's last ACK as well, a FIN marked :data:`FIN_ACK_COUNTED`
+    for the ACK that answers it.
     """
     w = seg.wscale
     if seg.flags & SYN or w <= 1:
         return 2 if seg.length and not seg.flags & FIN else 1
-    k = w & CARRIED_MASK or 1
+    k = (w & CARRIED_MASK) or 1
+    rides = 1 if w & ACK_RIDES else 0
     if seg.length and not seg.flags & FIN:
-        return 2 * k - (w >> ACKS_SHIFT)
-    return k
+        return 2 * k + rides - (w >> ACKS_SHIFT)
+    return k + rides + (1 if w & FIN_ACK_COUNTED else 0)
 
 
 def flag_names(flags: int) -> str:

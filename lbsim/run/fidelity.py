@@ -25,8 +25,17 @@ from typing import TYPE_CHECKING
 
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
 from lbsim.host.stack import TcpStack
-from lbsim.net.link import Link, to_carrier_link
-from lbsim.net.segment import FIN, Segment, carried, represented
+from lbsim.net.link import Link, to_carrier_link, wire_bytes
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    FIN,
+    FIN_ACK_COUNTED,
+    SYN,
+    Segment,
+    carried,
+    represented,
+)
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import LinkConfig
@@ -104,7 +113,13 @@ def to_request_level(build: VariantBuild) -> None:
     cfg = build.balancer
     lb = build.lb
     charges: dict[int, tuple[Callable[[Segment, float], None], Callable[[Segment], int]]] = {}
-    if cfg.layer == 4 and cfg.mode in ("nat", "dsr") and cfg.costs.per_segment > 0:
+    forwarding = cfg.layer == 4 and cfg.mode in ("nat", "dsr")
+    closing: Callable[[Segment, float], None] | None = None
+    if forwarding and cfg.mode == "nat":
+        # A NAT sees a backend's closing FIN; the client's ACK of it is counted
+        # (FIN_ACK_COUNTED) and the balancer's table is told when it would pass.
+        closing = getattr(lb, "closing_ack", None)
+    if forwarding:
         if cfg.mode == "nat":  # both directions, and the ACKs of both, pass the balancer
             for link in topo.client_uplinks:
                 charges[id(link)] = (lb.client_receive, _nat_extra)
@@ -115,13 +130,18 @@ def to_request_level(build: VariantBuild) -> None:
                 charges[id(link)] = (lb.client_receive, _dsr_client_extra)
             for link in topo.backend_uplinks:
                 charges[id(link)] = (lb.backend_receive, _dsr_reply_extra)
+    backend_uplinks = {id(link) for link in topo.backend_uplinks}
     for link in topo.links:
         if type(link) is Link:
             to_carrier_link(link)
             if id(link) in charges:
-                charge_carriers(build, link, *charges[id(link)])
+                on_fin = closing if id(link) in backend_uplinks else None
+                charge_carriers(build, link, *charges[id(link)], on_fin)
+    # A DSR balancer must see the clients' ACKs of the backends' FINs, which it
+    # cannot be told of (it never sees those FINs): they are sent there.
+    count_fin_ack = not (forwarding and closing is None)
     for stack in build.stacks:
-        attach_stack(build, stack, into, backend_links)
+        attach_stack(build, stack, into, backend_links, count_fin_ack)
     # A layer-4 balancer passes segments on as they come: what reaches a client
     # was fed by a backend link, and the other way round. A layer-7 proxy passes
     # a response on once it has it whole (at segment level too), so no feed there.
@@ -135,27 +155,38 @@ def to_request_level(build: VariantBuild) -> None:
 
 
 def attach_stack(
-    build: VariantBuild, stack: TcpStack, into: dict[int, Link], backend_links: list[Link]
+    build: VariantBuild,
+    stack: TcpStack,
+    into: dict[int, Link],
+    backend_links: list[Link],
+    count_fin_ack: bool = True,
 ) -> None:
     """Make ``stack`` request level, knowing the slowest link towards each address."""
     forwarding = build.balancer.layer == 4 and build.balancer.mode in ("nat", "dsr")
-    client_uplinks = build.topology.client_uplinks
+    client_uplinks = {id(link) for link in build.topology.client_uplinks}
+    slowest_backend = min((lk.bandwidth for lk in backend_links), default=0.0)
+    known: dict[int, float] = {}  # re-attached (and so forgotten) on a scale-out
 
     def rate_to(ip: int) -> float:
+        rate = known.get(ip)
+        if rate is not None:
+            return rate
         first = stack.uplink or stack.routes.get(ip)
         rates = [] if first is None else [first.bandwidth]
         last = into.get(ip)
         if last is not None:
             rates.append(last.bandwidth)
-        elif forwarding and first is not None and first in client_uplinks:
+        elif forwarding and first is not None and id(first) in client_uplinks:
             # Towards the VIP: a forwarding balancer passes it on to some backend.
-            rates.append(min((lk.bandwidth for lk in backend_links), default=first.bandwidth))
-        return min(rates) / 8.0 if rates else 0.0
+            rates.append(slowest_backend or first.bandwidth)
+        rate = known[ip] = min(rates) / 8.0 if rates else 0.0
+        return rate
 
-    stack_to_request_level(stack, rate_to)
+    stack_to_request_level(stack, rate_to, count_fin_ack)
     for conn in stack.conns.values():  # opened while wiring (a warm upstream pool)
         if isinstance(conn, MessageConnection):
             conn.path_rate = rate_to(conn.remote_ip)
+            conn.count_fin_ack = count_fin_ack
 
 
 def _nat_extra(seg: Segment) -> int:
@@ -165,7 +196,7 @@ def _nat_extra(seg: Segment) -> int:
 
 def _dsr_client_extra(seg: Segment) -> int:
     """A client's carrier passes a DSR balancer; its ACKs go from the backend straight back."""
-    return carried(seg) - 1
+    return carried(seg) - 1 + (1 if seg.wscale & ACK_RIDES else 0)
 
 
 def _dsr_reply_extra(seg: Segment) -> int:
@@ -178,15 +209,36 @@ def charge_carriers(
     link: Link,
     deliver: Callable[[Segment, float], None],
     extra: Callable[[Segment], int],
+    closing: Callable[[Segment, float], None] | None = None,
 ) -> None:
-    """A forwarding balancer pays the segments a carrier stands for beyond the one it sees."""
+    """A forwarding balancer pays the segments a carrier stands for beyond the one it sees.
+
+    ``closing`` (if set) is told of each closing FIN whose ACK is counted.
+    """
     cpu = build.cpu
     cost = build.balancer.costs.per_segment
+    # A handshake ACK riding on a carrier arrived one minimum frame before it.
+    ack_time = wire_bytes(0) * 8.0 / link.bandwidth
+
+    # What extra() gives a plain segment carrying data (0 without: a SYN, a FIN).
+    plain = extra(Segment(0, 0, 0, 0, 0, 0, ACK, 0, 1))
 
     def receive(seg: Segment, now: float) -> None:
-        n = extra(seg)
-        if n > 0:
-            cpu.run(now, cost * n)
+        w = seg.wscale
+        if not cost:
+            n = 0
+        elif w <= 1 and not seg.flags & SYN:  # a plain segment: extra() inline
+            n = plain if seg.length and not seg.flags & FIN else 0
+        else:
+            n = extra(seg)
+        if cost and w & ACK_RIDES:
+            cpu.run(now - ack_time, cost)
+            n -= 1
         deliver(seg, now)
+        if n > 0:
+            # The ACKs the carrier draws pass later, after it has been forwarded.
+            cpu.run(now, cost * n)
+        if closing is not None and w & FIN_ACK_COUNTED:
+            closing(seg, now)
 
     link.attach(receive)

@@ -30,7 +30,13 @@ leaves:
 
 Pure ACKs are counted, not simulated: the ACK of a ``k``-segment carrier records
 ``k`` in its ``wscale`` (``k - 1`` if the application's answer carries the last
-one). See docs/validation.md ("Request-level network time") for the formulas and
+one). Two more ACKs of a connection's life are counted rather than sent, where
+nothing could tell them from what goes with them: the handshake's last ACK, when
+the first data leaves at the same moment (the carrier is marked
+:data:`~lbsim.net.segment.ACK_RIDES`), and the ACK of the close's last FIN (the
+FIN is marked :data:`~lbsim.net.segment.FIN_ACK_COUNTED`; its receiver answers
+nothing and its sender closes one smallest RTT sample later, on its timer).
+See docs/validation.md ("Request-level network time") for the formulas and
 docs/design.md for what this leaves out (loss recovery, queue limits, per-segment
 traces).
 """
@@ -40,14 +46,31 @@ from __future__ import annotations
 from typing import Any
 
 from lbsim.net.link import SEGMENT_OVERHEAD
-from lbsim.net.segment import ACK, ACKS_SHIFT, FIN, NO_ENDS, PSH, Segment, carried, represented
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    ACKS_SHIFT,
+    FIN,
+    FIN_ACK_COUNTED,
+    NO_ENDS,
+    PSH,
+    SYN,
+    Segment,
+    carried,
+    represented,
+    sent_with,
+)
 from lbsim.transport.delack import quick_acks
-from lbsim.transport.states import SENDABLE
+from lbsim.transport.seqnum import SEQ_MASK
+from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import INF, TcpConnection
 
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
+_new_tuple = tuple.__new__
+_SYN_SENT = TcpState.SYN_SENT
+_LAST_ACK = TcpState.LAST_ACK
 
 #: Slow-start idle time the carrier being received has already spent on its way,
 #: while its receiver passes its bytes straight on (a splicing proxy): set and
@@ -95,29 +118,40 @@ class MessageConnection(TcpConnection):
             in the order they were appended to :attr:`out`.
         rx_carried: Segments the last segment received accounts for, its elided
             ACKs included (the stack charges CPU for that many).
+        rx_own: Of those, the ones its sender put on the wire (the rest are the
+            ACKs this end would send for it, later).
+        count_fin_ack: Whether the ACK of a FIN that closes the exchange may be
+            counted instead of sent (set by the stack; see :meth:`_push`).
     """
 
     __slots__ = (
+        "_ack_may_ride",
         "_busy_end",
+        "_fin_acked_at",
         "_mcwnd",
         "_min_rtt",
         "_peer_quick",
         "_release",
+        "count_fin_ack",
         "holds",
         "path_rate",
         "rx_carried",
+        "rx_own",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.path_rate = 0.0
-        self.rx_carried = 1
+        self.rx_carried = self.rx_own = 1
         self.holds: list[tuple[Segment, float]] = []
         self._mcwnd = 0  # congestion window in bytes; 0 until the MSS is known
         self._min_rtt = INF
         self._release = 0.0  # when the last carrier is released
         self._busy_end = 0.0  # when the last carrier's last segment is serialised
         self._peer_quick = -1  # quick ACKs the peer has left (-1: not started)
+        self._ack_may_ride = False
+        self._fin_acked_at = INF  # when the counted ACK of our closing FIN arrives
+        self.count_fin_ack = False
         # Every carrier is acknowledged at once (and the ACK elided); delayed ACKs
         # are accounted in closed form by the sender (_acks_for), never by a timer.
         self._delack = 0.0
@@ -152,7 +186,19 @@ class MessageConnection(TcpConnection):
         out = self.out
         n = end - nxt
         if n <= 0:
-            out.append(self._pure_at(end, FIN | ACK))
+            # self._pure_at(end, FIN | ACK), without NamedTuple._replace.
+            fields = (
+                *self._hdr,
+                (self.isn + end) & SEQ_MASK,
+                (self.irs + self.rcv_nxt) & SEQ_MASK,
+                FIN | ACK,
+                self._wnd_field,
+                0,
+                0,
+                0,
+                NO_ENDS,
+            )
+            self._ack_sent()  # the FIN carries any ACK owed, as at segment level
             self._fin_sent = True
             nxt = end + 1
             if nxt > self._snd_max:
@@ -160,13 +206,27 @@ class MessageConnection(TcpConnection):
             self.snd_nxt = nxt
             self.segments_sent += 1
             self._last_send = now
-            self._arm(now, now)
+            if self.state is _LAST_ACK and self.count_fin_ack and self._min_rtt < INF:
+                # The close's last FIN: nothing but the peer's bare ACK can follow
+                # it, so that ACK is counted, not sent, and taken one round trip
+                # (the smallest sample) from now (see on_timer).
+                fields = (*fields[:10], FIN_ACK_COUNTED, NO_ENDS)
+                self._fin_acked_at = self._rto_deadline = now + self._min_rtt
+                self._set_deadline()
+            else:
+                self._arm(now, now)
+            fin: Segment = _new_tuple(Segment, fields)
+            out.append(fin)
             return
         k = -(-n // mss)
-        window = min(self._mcwnd, self.snd_wnd) // mss
-        seg_time = self._seg_time()
-        rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
-        gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
+        rate = self.path_rate
+        seg_time = (mss + SEGMENT_OVERHEAD) / rate if rate > 0 else 0.0
+        if k * mss <= self._mcwnd and k * mss <= self.snd_wnd:
+            gaps = 0.0  # one round: nothing to wait for
+        else:
+            window = min(self._mcwnd, self.snd_wnd) // mss
+            rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
+            gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
         spread = gaps
         credit = _relay_credit[0]
         if credit:
@@ -180,6 +240,16 @@ class MessageConnection(TcpConnection):
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
         acks = self._acks_for(k, idle)
         seg = self._carrier(nxt, n, flags, k, spread, acks)
+        if self._ack_may_ride and release <= now and out:
+            last = out[-1]
+            if last.flags == ACK and not last.length:
+                # The handshake's last ACK would leave just ahead of this data, and
+                # nothing can tell the two apart on the way: the carrier stands for
+                # both (links, CPU and the peer count the ACK with it; the peer
+                # completes its handshake on the carrier's ACK field).
+                out.pop()
+                seg = seg._replace(wscale=seg.wscale | ACK_RIDES)
+            self._ack_may_ride = False
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -213,6 +283,16 @@ class MessageConnection(TcpConnection):
             marks = self._marks
             if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
                 marks.trim(nxt)
+
+    def on_timer(self, now: float) -> None:
+        """The counted ACK of our closing FIN arrives; any other timer as usual."""
+        if self._fin_acked_at <= now and self.state is _LAST_ACK:
+            self._fin_acked_at = self._rto_deadline = INF
+            self.segments_received += 1
+            self.snd_una = self.snd_nxt
+            self._fin_acked(now)
+            return
+        super().on_timer(now)
 
     def _arm(self, now: float, busy_end: float) -> None:
         """Retransmission timer from when the flight is on the wire, not from now."""
@@ -255,10 +335,14 @@ class MessageConnection(TcpConnection):
         seg = self._segment(a, n, flags)
         saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
         if k > 1:
-            return seg._replace(wscale=k | saved, mss=round(spread * 1e6))
-        if saved:
-            return seg._replace(wscale=1 | saved)
-        return seg
+            # Segment._replace, without its keyword machinery (once per carrier).
+            fields = (*seg[:9], round(spread * 1e6), k | saved, seg[11])
+        elif saved:
+            fields = (*seg[:10], 1 | saved, seg[11])
+        else:
+            return seg
+        carrier: Segment = _new_tuple(Segment, fields)
+        return carrier
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
         super()._on_new_ack(seg, ack, una, now)
@@ -278,11 +362,41 @@ class MessageConnection(TcpConnection):
 
     def receive(self, seg: Segment, now: float) -> None:
         """Process a carrier: data is not acknowledged on the wire unless it ends with FIN."""
-        self.rx_carried = represented(seg)
-        if not seg.length:
+        w = seg.wscale
+        flags = seg.flags
+        n = seg.length
+        if w <= 1 or flags & SYN:  # not a carrier: represented() and sent_with() inline
+            self.rx_carried = 2 if n and not flags & FIN else 1
+            self.rx_own = 1
+        else:
+            self.rx_carried = represented(seg)
+            self.rx_own = sent_with(seg)
+        if not n:
+            if w & FIN_ACK_COUNTED and not flags & SYN:
+                # The peer's closing FIN: our ACK of it is counted by the peer.
+                out = self.out
+                before = len(out)
+                super().receive(seg, now)
+                if len(out) > before and out[-1].flags == ACK and not out[-1].length:
+                    out.pop()
+                return
+            if self.state is _SYN_SENT:
+                # Data the application queues as the handshake completes may
+                # take the handshake's last ACK along (see _push).
+                self._ack_may_ride = True
+                try:
+                    super().receive(seg, now)
+                finally:
+                    self._ack_may_ride = False
+                return
             super().receive(seg, now)
             return
-        k = carried(seg)
+        if w <= 1:
+            k = 1
+            rides = 0
+        else:
+            k = carried(seg)
+            rides = 1 if w & ACK_RIDES else 0
         out = self.out
         before = len(out)
         _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0
@@ -290,19 +404,19 @@ class MessageConnection(TcpConnection):
             super().receive(seg, now)
         finally:
             _relay_credit[0] = 0.0
-        if seg.flags & ACK and self.state in SENDABLE:
+        if flags & ACK and self.state in SENDABLE:
             # The peer's window: at segment level its pure ACKs would bring it.
             self.snd_wnd = seg.window << self._peer_shift
-        acks = k if seg.flags & FIN else self.rx_carried - k
+        acks = k if flags & FIN else self.rx_carried - k - rides
         if self._peer_quick > 0:
             self._peer_quick -= 1  # the peer's data carried its ACK: a quick ACK spent
-        self.segments_received += k - 1
+        self.segments_received += k - 1 + rides
         self.segments_sent += acks - 1  # the ACKs it draws, sent or counted
         if len(out) <= before:
             return
         first = out[before]
         pure = first.length == 0 and first.flags == ACK
-        if not seg.flags & FIN:
+        if not flags & FIN:
             if pure:
                 del out[before]  # elided: the sender counted it acknowledged
             return
