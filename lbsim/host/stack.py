@@ -227,7 +227,8 @@ class TcpStack:
         """Entry point for segments delivered by a link at time ``now``."""
         if self.silent:
             return
-        conn = self.conns.get((seg.dst, seg.dport, seg.src, seg.sport))
+        # Indexing a segment is cheaper than reading its fields by name.
+        conn = self.conns.get((seg[1], seg[3], seg[0], seg[2]))  # dst, dport, src, sport
         if conn is None:
             conn = self._incoming(seg, (seg.dst, seg.dport, seg.src, seg.sport))
             if conn is None:

@@ -204,11 +204,16 @@ class TcpConnection(ConnectionLifecycle):
                             self._dack_at = now + self._delack
                             self._set_deadline()
                         return  # the ACK waits for data to ride on, or for its timer
-                # self._pure(ACK), inlined.
+                # self._pure(ACK), inlined (the header unpacked into locals: building
+                # the tuple from them is cheaper than splicing ``*self._hdr`` in).
+                src, dst, sport, dport = self._hdr
                 ack_seg: Segment = _new_tuple(
                     Segment,
                     (
-                        *self._hdr,
+                        src,
+                        dst,
+                        sport,
+                        dport,
                         (self.isn + self.snd_nxt) & SEQ_MASK,
                         (self.irs + self.rcv_nxt) & SEQ_MASK,
                         ACK,
@@ -391,10 +396,14 @@ class TcpConnection(ConnectionLifecycle):
         i = marks.next if new else marks.first_after(a)
         b = a + n
         ends = marks.collect(i, a, b, new) if i < len(offs) and offs[i] <= b else NO_ENDS
+        src, dst, sport, dport = self._hdr
         seg: Segment = _new_tuple(
             Segment,
             (
-                *self._hdr,
+                src,
+                dst,
+                sport,
+                dport,
                 (self.isn + a) & SEQ_MASK,
                 (self.irs + self.rcv_nxt) & SEQ_MASK,
                 flags,
