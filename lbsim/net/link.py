@@ -16,7 +16,8 @@ event queue: the link object itself is that event (SimPy processes any object wi
 ``callbacks``, ``_ok`` and ``_value``). When it fires, the head segment goes to the
 receiving node, with its arrival time (so receivers never read the clock on the
 hot path), and the link re-enters SimPy's queue for the next arrival. This saves
-allocating an event object per segment.
+allocating an event object per segment; and when the next entry SimPy would pop is a
+link, :meth:`Link._fire` delivers it itself, in the same order, without a SimPy step.
 
 Wire bytes follow Ethernet: the IPv4 packet plus 18 bytes of header and FCS
 (padded to the 64-byte minimum frame) plus 20 bytes of preamble and inter-frame
