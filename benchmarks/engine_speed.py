@@ -25,6 +25,7 @@ This is a benchmark, not a test: it prints numbers and asserts nothing.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -63,6 +64,12 @@ def engine_rate(variant: str, duration: str, delayed_ack: str) -> tuple[float, i
     overrides.append(f"tcp.delayed_ack={'true' if delayed_ack == 'on' else 'false'}")
     scenario = load_scenario(SCENARIO, overrides)
     build = build_variant(scenario, variant)
+    # Start every run from the same collector state: otherwise the generation-1 and
+    # generation-2 collections that earlier runs in this process made due land on
+    # whichever run comes next, and one setting looks slower only for its place in
+    # the order (up to a third more on the AsyncFlow workload, seen as an L7 delayed-
+    # ACK "cost" that vanished when the runs were reordered).
+    gc.collect()
     start = time.perf_counter()
     build.run()
     wall = time.perf_counter() - start

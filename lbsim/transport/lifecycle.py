@@ -263,10 +263,14 @@ class ConnectionLifecycle(DelayedAck):
 
     def _pure(self, flags: int) -> Segment:
         """A segment without payload at the next offset to send (a pure ACK, RST)."""
+        src, dst, sport, dport = self._hdr
         seg: Segment = _new_tuple(
             Segment,
             (
-                *self._hdr,
+                src,
+                dst,
+                sport,
+                dport,
                 (self.isn + self.snd_nxt) & SEQ_MASK,
                 (self.irs + self.rcv_nxt) & SEQ_MASK,
                 flags,
