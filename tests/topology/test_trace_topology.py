@@ -116,10 +116,10 @@ def test_whole_connections_list_every_hop_with_the_ecmp_pick() -> None:
     assert "-> maglev-2: DSR table miss: new entry \u2192 proxies-3" in listing
 
 
-def test_ladder_and_unknown_request_are_bad_input(tmp_path: Path) -> None:
+def test_bad_ladder_file_and_unknown_request_are_bad_input(tmp_path: Path) -> None:
     sc = load_scenario("two_tier", TINY)
-    with pytest.raises(TraceInputError, match=r"--ladder: .*topology"):
-        trace_report(sc, ladder=tmp_path / "l.png")
+    with pytest.raises(TraceInputError, match=r"--ladder: .*\.png"):
+        trace_report(sc, ladder=tmp_path / "l.txt")
     with pytest.raises(TraceInputError, match="--request"):
         trace_report(sc, request_id="nobody-0-0")
 
@@ -131,9 +131,12 @@ def test_cli_trace_on_a_topology(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "edge-proxies-2 (instance 2 of 2 of tier edge-proxies: L7 round_robin)" in out
-    assert main([*args, "--ladder", str(tmp_path / "l.png")]) == 2
+    assert main([*args, "--ladder", str(tmp_path / "l.svg")]) == 0
+    assert "ladder diagram written to" in capsys.readouterr().out
+    assert (tmp_path / "l.svg").read_text().count("<svg") == 1
+    assert main([*args, "--ladder", str(tmp_path / "l.txt")]) == 2
     err = capsys.readouterr().err
-    assert "--ladder" in err and "Traceback" not in err and not (tmp_path / "l.png").exists()
+    assert "--ladder" in err and "Traceback" not in err and not (tmp_path / "l.txt").exists()
     assert main([*args, "--variant", "nope"]) == 2
     assert "--variant" in capsys.readouterr().err
 
@@ -157,3 +160,36 @@ def test_l4_proxy_tier_with_proxy_protocol_opens_a_third_connection() -> None:
     )
     # The L7 tier read the client's address from the PROXY header.
     assert "on connection #3 to api; adds X-Forwarded-For: 100.64.0.1\n" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        (
+            "two_tier",
+            # maglev-1 carries only the response (DSR: the proxies' replies leave by it).
+            ["east-h0", "site-east", "edge", "maglev-2", "maglev-1", "proxies-3", "api", "api-1"],
+        ),
+        ("mesh", ["east-h0", "site-east", "edge", "edge-proxies-2", "sidecars-1", "api", "api-1"]),
+    ],
+)
+def test_ladder_has_a_lifeline_per_element_and_an_arrow_per_segment(
+    name: str, columns: list[str]
+) -> None:
+    from lbsim.teach.tier_ladder import SEGMENT_GID, tier_columns, tier_ladder_figure
+
+    trace = trace_variant(load_scenario(name, TINY), "round_robin", request_id="east-0-0")
+    steps = tier_path(trace, "east-0-0")
+    assert tier_columns(trace, steps) == columns
+    fig = tier_ladder_figure(trace, "east-0-0")
+    ax = fig.axes[0]
+    arrows = [p for p in ax.patches if p.get_gid() == SEGMENT_GID]
+    # One arrow per segment the trace lists (its "N segments" on every link).
+    assert len(arrows) == sum(len(s.rows) for s in steps) == 18
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == columns
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == len({s.number for s in steps})
+    # A short cap draws the earliest segments and says so.
+    few = tier_ladder_figure(trace, "east-0-0", max_segments=5)
+    assert sum(p.get_gid() == SEGMENT_GID for p in few.axes[0].patches) == 5
+    assert "first 5 of 18 segments" in few.texts[0].get_text()
