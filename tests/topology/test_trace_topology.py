@@ -193,3 +193,35 @@ def test_ladder_has_a_lifeline_per_element_and_an_arrow_per_segment(
     few = tier_ladder_figure(trace, "east-0-0", max_segments=5)
     assert sum(p.get_gid() == SEGMENT_GID for p in few.axes[0].patches) == 5
     assert "first 5 of 18 segments" in few.texts[0].get_text()
+
+
+def test_an_l7_retry_over_the_same_link_shows_both_tries(tmp_path: Path) -> None:
+    # api-1 crashes (its connections reset) while it holds east-16-1: proxies-2
+    # retries on api-2, over the same proxies-2>api link, on another connection.
+    sets = [
+        "duration=0.3s",
+        "warmup=0s",
+        "balancers.0.retries={attempts: 2}",
+        "events=[{at: 0.1s, action: crash, backend: api-1, mode: reset}]",
+    ]
+    sc = load_scenario("two_tier", sets)
+    trace = trace_variant(sc, "round_robin", request_id="east-16-1")
+    rec = trace.request("east-16-1")
+    assert int(rec["upstream_tries"]) == 2 and rec["backend"] == "api-2"
+    steps = tier_path(trace, "east-16-1")
+    tries = [s for s in steps if s.link == "proxies-2>api" and s.request]
+    assert len(tries) == 2 and tries[0].number != tries[1].number
+    assert [s.receiver for s in steps if s.request and s.sender == "api"] == ["api-1", "api-2"]
+    report = trace_report(sc, request_id="east-16-1", ladder=tmp_path / "retry.png")
+    lines = _lines(report.text)
+    assert lines[2] == (
+        "  request path: east-h16 > site-east > edge > maglev-1 > proxies-2 > api > api-1; "
+        "then proxies-2 > api > api-2"
+    )
+    assert lines[4] == "  TCP connections: 3, linked by the request's id"
+    assert lines[7].endswith("opened by proxies-2, ended by api-2")
+    assert (
+        "   tries again (try 2): ends TCP connection #1 and sends the request on connection "
+        "#3 to api; adds X-Forwarded-For: 100.64.0.17" in lines
+    )
+    assert report.ladder is not None and report.ladder.exists()
