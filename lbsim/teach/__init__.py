@@ -20,10 +20,11 @@ step-through packet viewer: every segment of a window of a run, L4 and L7 side
 by side, as one self-contained HTML page. On a scenario with ``topology:`` a
 request is followed across every tier instance instead
 (:mod:`~lbsim.teach.tier_trace`, elements named by
-:mod:`~lbsim.teach.tier_nodes`), and the viewer draws the topology
-(:mod:`~lbsim.teach.viewer.tier_model`). Nothing here changes what the engine
-does; the notebooks in ``notebooks/``, ``lbsim trace`` (:mod:`~lbsim.teach.report`)
-and ``lbsim view`` are its users.
+:mod:`~lbsim.teach.tier_nodes`, its ladder by :mod:`~lbsim.teach.tier_ladder`),
+and the viewer draws the topology (:mod:`~lbsim.teach.viewer.tier_model`) and
+follows chosen connections through it (:mod:`~lbsim.teach.viewer.tier_select`).
+Nothing here changes what the engine does; the notebooks in ``notebooks/``,
+``lbsim trace`` (:mod:`~lbsim.teach.report`) and ``lbsim view`` are its users.
 """
 
 from lbsim.teach.follow import Leg, RequestPath, follow_request

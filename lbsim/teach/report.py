@@ -6,7 +6,8 @@ variant just long enough for the request (:func:`lbsim.teach.trace.trace_variant
 stops soon after the request's connection closed), renders the per-hop layer view
 as text and, if asked, saves the ladder diagram. On a scenario with ``topology:``
 the text follows the request across every tier instance instead
-(:mod:`lbsim.teach.tier_trace`); the ladder diagram, drawn for a star, is refused.
+(:mod:`lbsim.teach.tier_trace`), and the ladder diagram has one lifeline per element
+it crossed (:mod:`lbsim.teach.tier_ladder`).
 Choices that do not fit the scenario (an unknown variant, a request that never happened) raise
 :class:`TraceInputError` with a one-line message the command line shows as a
 bad-input error.
@@ -22,6 +23,7 @@ from lbsim.scenario import Scenario
 from lbsim.teach.connection import connection_text, tier_connection_text
 from lbsim.teach.ladder import ladder_figure
 from lbsim.teach.layerview import layer_view
+from lbsim.teach.tier_ladder import tier_ladder_figure
 from lbsim.teach.tier_trace import tier_trace_text
 from lbsim.teach.trace import trace_variant
 
@@ -83,11 +85,6 @@ def trace_report(
             f"--variant: no balancer variant {chosen!r} (variants: {', '.join(names)})"
         )
     topology = scenario.topology is not None
-    if ladder is not None and topology:
-        raise TraceInputError(
-            "--ladder: the ladder diagram has one column per node of a star; it is not "
-            "drawn for a topology (the text lists every hop)"
-        )
     if ladder is not None and Path(ladder).suffix.lower() not in (".png", ".svg", ".pdf"):
         raise TraceInputError(f"--ladder: {ladder}: expected a file ending in .png, .svg or .pdf")
     try:
@@ -107,7 +104,11 @@ def trace_report(
             raise TraceInputError(f"--request: {exc.args[0]}") from None
         if whole_connection:
             text += "\n" + tier_connection_text(trace, request_id)
-        return TraceReport(chosen, request_id, text, None)
+        saved = None
+        if ladder is not None:
+            figure = tier_ladder_figure(trace, request_id, max_segments=max_segments)
+            saved = save_figure_as(figure, Path(ladder))
+        return TraceReport(chosen, request_id, text, saved)
     try:
         view = layer_view(trace, request_id)
     except KeyError as exc:

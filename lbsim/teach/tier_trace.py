@@ -20,6 +20,12 @@ and under it stand the decisions it recorded for this request or its connection
 (an ECMP pick at a router, a Maglev table miss, an L7 rule match), worded by
 :mod:`lbsim.teach.sentences`, and the header fields it added to the request
 (``X-Forwarded-For``, ``Forwarded``), read from the messages themselves.
+
+A tier that retries a request (on another backend, perhaps over the same link)
+sends it again on another connection or further along a pooled one: each try is a
+step of its own (steps are told apart by link, connection, direction and sequence
+number, so only a retransmission of the same bytes is folded), the element's line
+says ``tries again (try N)``, and the path line continues with ``; then ...``.
 """
 
 from __future__ import annotations
@@ -76,14 +82,21 @@ def tier_path(trace: Trace, request_id: str) -> list[Step]:
         KeyError: If the request is not in the trace, or no segment carried it.
     """
     trace.request(request_id)
-    seen: dict[tuple[str, bool], tuple[int, int, Any]] = {}
+    # One step per link, connection, direction and stream position: a retransmitted
+    # segment repeats its sequence number, a retry (by a tier or the client) does not.
+    seen: dict[tuple[str, str, bool, int], tuple[int, int, Any]] = {}
     for row in sorted(trace.marks):
         if bool(trace.cell(row, "dropped")):
             continue
         for offset, message in trace.marks[row]:
             if request_id_of(message) != request_id:
                 continue
-            key = (str(trace.cell(row, "link")), is_request(message))
+            key = (
+                str(trace.cell(row, "link")),
+                str(trace.cell(row, "connection")),
+                is_request(message),
+                int(trace.cell(row, "seq")),
+            )
             seen.setdefault(key, (row, offset, message))
     if not seen:
         raise KeyError(f"no segment of request {request_id} in this trace")
@@ -92,7 +105,7 @@ def tier_path(trace: Trace, request_id: str) -> list[Step]:
     )
     steps: list[Step] = []
     numbers: dict[str, int] = {}
-    for (link, request), (row, offset, message) in ordered:
+    for (link, _, request, _), (row, offset, message) in ordered:
         sender, _, receiver = link.partition(">")
         connection = str(trace.cell(row, "connection"))
         number = numbers.get(connection)
@@ -161,6 +174,23 @@ def _what(trace: Trace, came: Step, left: Step) -> str:
     )
 
 
+def _came(before: list[Step], step: Step) -> Step | None:
+    """The latest earlier step (same direction) that reached this step's sender."""
+    return next((s for s in reversed(before) if s.receiver == step.sender), None)
+
+
+def _chains(part: list[Step]) -> str:
+    """``a > b > c``, a new ``; then x > y`` where a step does not leave the last element."""
+    text = part[0].sender
+    last = part[0].sender
+    for s in part:
+        if s.sender != last:
+            text += f"; then {s.sender}"
+        text += f" > {s.receiver}"
+        last = s.receiver
+    return text
+
+
 def _decisions(trace: Trace, steps: list[Step], request_id: str) -> dict[str, list[DecisionRecord]]:
     """The decisions each element took for this request or for a connection it crossed."""
     connections = {s.connection for s in steps}
@@ -189,18 +219,25 @@ def _phase(
 ) -> list[str]:
     """The numbered lines of one direction (the request's or the response's steps)."""
     lines: list[str] = []
+    tries: dict[str, int] = {}
     for k, step in enumerate(steps):
         node = node_of(nodes, step.sender)
         n = start + k
-        if k == 0:
+        came = _came(steps[:k], step)
+        if came is None or came.number != step.number:
+            tries[step.sender] = tries.get(step.sender, 0) + 1
+        again = tries.get(step.sender, 1) > 1 and (came is None or came.number != step.number)
+        if came is None:
             what = describe(step.message).l7 or type(unwrap(step.message)).__name__
             verb = "sends" if step.request else "answers with"
             action = f"{verb} {what} on TCP connection #{step.number} to {step.receiver}"
         else:
-            action = _what(trace, steps[k - 1], step)
-            added = _added_headers(steps[k - 1].message, step.message)
+            action = _what(trace, came, step)
+            added = _added_headers(came.message, step.message)
             if added:
                 action += "; adds " + "; ".join(added)
+        if again:
+            action = f"tries again (try {tries[step.sender]}): {action}"
         count = len(step.rows)
         lines.append(f"{n}. {_describe_node(node)}")
         lines.append(f"   {action}")
@@ -235,8 +272,7 @@ def tier_trace_text(trace: Trace, request_id: str) -> str:
     ]
     for label, part in (("request", up), ("response", down)):
         if part:
-            names = [part[0].sender, *(s.receiver for s in part)]
-            lines.append(f"  {label} path: {' > '.join(names)}")
+            lines.append(f"  {label} path: {_chains(part)}")
     numbers = sorted({s.number for s in steps})
     lines.append(
         f"  TCP connections: {len(numbers)}"

@@ -116,10 +116,10 @@ def test_whole_connections_list_every_hop_with_the_ecmp_pick() -> None:
     assert "-> maglev-2: DSR table miss: new entry \u2192 proxies-3" in listing
 
 
-def test_ladder_and_unknown_request_are_bad_input(tmp_path: Path) -> None:
+def test_bad_ladder_file_and_unknown_request_are_bad_input(tmp_path: Path) -> None:
     sc = load_scenario("two_tier", TINY)
-    with pytest.raises(TraceInputError, match=r"--ladder: .*topology"):
-        trace_report(sc, ladder=tmp_path / "l.png")
+    with pytest.raises(TraceInputError, match=r"--ladder: .*\.png"):
+        trace_report(sc, ladder=tmp_path / "l.txt")
     with pytest.raises(TraceInputError, match="--request"):
         trace_report(sc, request_id="nobody-0-0")
 
@@ -131,9 +131,12 @@ def test_cli_trace_on_a_topology(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "edge-proxies-2 (instance 2 of 2 of tier edge-proxies: L7 round_robin)" in out
-    assert main([*args, "--ladder", str(tmp_path / "l.png")]) == 2
+    assert main([*args, "--ladder", str(tmp_path / "l.svg")]) == 0
+    assert "ladder diagram written to" in capsys.readouterr().out
+    assert (tmp_path / "l.svg").read_text().count("<svg") == 1
+    assert main([*args, "--ladder", str(tmp_path / "l.txt")]) == 2
     err = capsys.readouterr().err
-    assert "--ladder" in err and "Traceback" not in err and not (tmp_path / "l.png").exists()
+    assert "--ladder" in err and "Traceback" not in err and not (tmp_path / "l.txt").exists()
     assert main([*args, "--variant", "nope"]) == 2
     assert "--variant" in capsys.readouterr().err
 
@@ -157,3 +160,68 @@ def test_l4_proxy_tier_with_proxy_protocol_opens_a_third_connection() -> None:
     )
     # The L7 tier read the client's address from the PROXY header.
     assert "on connection #3 to api; adds X-Forwarded-For: 100.64.0.1\n" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        (
+            "two_tier",
+            # maglev-1 carries only the response (DSR: the proxies' replies leave by it).
+            ["east-h0", "site-east", "edge", "maglev-2", "maglev-1", "proxies-3", "api", "api-1"],
+        ),
+        ("mesh", ["east-h0", "site-east", "edge", "edge-proxies-2", "sidecars-1", "api", "api-1"]),
+    ],
+)
+def test_ladder_has_a_lifeline_per_element_and_an_arrow_per_segment(
+    name: str, columns: list[str]
+) -> None:
+    from lbsim.teach.tier_ladder import SEGMENT_GID, tier_columns, tier_ladder_figure
+
+    trace = trace_variant(load_scenario(name, TINY), "round_robin", request_id="east-0-0")
+    steps = tier_path(trace, "east-0-0")
+    assert tier_columns(trace, steps) == columns
+    fig = tier_ladder_figure(trace, "east-0-0")
+    ax = fig.axes[0]
+    arrows = [p for p in ax.patches if p.get_gid() == SEGMENT_GID]
+    # One arrow per segment the trace lists (its "N segments" on every link).
+    assert len(arrows) == sum(len(s.rows) for s in steps) == 18
+    assert [t.get_text().split("\n")[0] for t in ax.get_xticklabels()] == columns
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(legend) == len({s.number for s in steps})
+    # A short cap draws the earliest segments and says so.
+    few = tier_ladder_figure(trace, "east-0-0", max_segments=5)
+    assert sum(p.get_gid() == SEGMENT_GID for p in few.axes[0].patches) == 5
+    assert "first 5 of 18 segments" in few.texts[0].get_text()
+
+
+def test_an_l7_retry_over_the_same_link_shows_both_tries(tmp_path: Path) -> None:
+    # api-1 crashes (its connections reset) while it holds east-16-1: proxies-2
+    # retries on api-2, over the same proxies-2>api link, on another connection.
+    sets = [
+        "duration=0.3s",
+        "warmup=0s",
+        "balancers.0.retries={attempts: 2}",
+        "events=[{at: 0.1s, action: crash, backend: api-1, mode: reset}]",
+    ]
+    sc = load_scenario("two_tier", sets)
+    trace = trace_variant(sc, "round_robin", request_id="east-16-1")
+    rec = trace.request("east-16-1")
+    assert int(rec["upstream_tries"]) == 2 and rec["backend"] == "api-2"
+    steps = tier_path(trace, "east-16-1")
+    tries = [s for s in steps if s.link == "proxies-2>api" and s.request]
+    assert len(tries) == 2 and tries[0].number != tries[1].number
+    assert [s.receiver for s in steps if s.request and s.sender == "api"] == ["api-1", "api-2"]
+    report = trace_report(sc, request_id="east-16-1", ladder=tmp_path / "retry.png")
+    lines = _lines(report.text)
+    assert lines[2] == (
+        "  request path: east-h16 > site-east > edge > maglev-1 > proxies-2 > api > api-1; "
+        "then proxies-2 > api > api-2"
+    )
+    assert lines[4] == "  TCP connections: 3, linked by the request's id"
+    assert lines[7].endswith("opened by proxies-2, ended by api-2")
+    assert (
+        "   tries again (try 2): ends TCP connection #1 and sends the request on connection "
+        "#3 to api; adds X-Forwarded-For: 100.64.0.17" in lines
+    )
+    assert report.ladder is not None and report.ladder.exists()

@@ -16,6 +16,9 @@ from viewer_model import page_model
 from lbsim.scenario import load_scenario
 from lbsim.scenario.topology_graph import build_graph
 from lbsim.teach import view
+from lbsim.teach.messages import request_id_of
+from lbsim.teach.tier_trace import tier_path
+from lbsim.teach.trace import trace_variant
 
 SETS = ["duration=0.2s", "warmup=0s"]
 WINDOW = (0.0, 0.03)
@@ -120,10 +123,15 @@ def test_cli_view_on_a_topology(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert main([*base, "--window", "0:0.02"]) == 0
     assert "packet viewer written" in capsys.readouterr().out and out.exists()
     out.unlink()
-    for bad in (["--connections", "3"], ["--client", "east"], ["--window", "2:1"]):
+    assert main([*base, "--connections", "2"]) == 0
+    assert main([*base, "--client", "east"]) == 0
+    capsys.readouterr()
+    out.unlink()
+    for bad in (["--connections", "0"], ["--client", "nobody"], ["--window", "2:1"]):
         assert main([*base, *bad]) == 2
         err = capsys.readouterr().err
-        assert bad[0] in err and "Traceback" not in err and not out.exists()
+        assert bad[0] in err or bad[1] in err
+        assert "Traceback" not in err and not out.exists()
 
 
 def test_many_client_hosts_share_one_node_per_site() -> None:
@@ -142,3 +150,54 @@ def test_many_client_hosts_share_one_node_per_site() -> None:
     # Fewer hosts than the limit are drawn one by one.
     few, _ = graph_layout(sc, "maglev", set(hosts[:5]))
     assert sorted(n["name"] for n in few if n["role"] == "client") == sorted(hosts[:5])
+
+
+def _linked_oracle(name: str, variant: str, host: str) -> tuple[set[str], set[str], str]:
+    """From ``lbsim trace``'s own path finder: the requests of ``host``'s first
+    connection, the TCP connections their steps cross, and that client connection."""
+    trace = trace_variant(load_scenario(name, SETS), variant)
+    seg = trace.segments
+    first = seg[seg["link"] == f"{host}>site-east"].iloc[0]["connection"]
+    on = seg.index[(seg["connection"] == first) & (seg["link"] == f"{host}>site-east")]
+    requests = {
+        rid for row in on for _, m in trace.marks.get(int(row), ()) if (rid := request_id_of(m))
+    }
+    connections = {s.connection for rid in requests for s in tier_path(trace, rid)}
+    return requests, connections, str(first)
+
+
+@pytest.mark.parametrize(("name", "variant"), [("two_tier", "round_robin"), ("mesh", None)])
+def test_connections_limit_keeps_the_linked_connections_on_every_tier(
+    name: str, variant: str | None
+) -> None:
+    sc = load_scenario(name, SETS)
+    chosen = variant or sc.balancers[0].name
+    model = page_model(view(sc, [chosen], connections=1).html)
+    events = _events(model)
+    requests, connections, client = _linked_oracle(name, chosen, "east-h0")
+    assert len(requests) >= 2 and len(connections) >= 3
+    # Exactly the connections the requests of the first client connection crossed.
+    assert {ev["conn"] for ev in events} == connections
+    # Only those requests' messages; every one of them on every link it crossed.
+    assert {ev["req"] for ev in events if ev["req"]} == requests
+    full = page_model(view(sc, [chosen]).html)
+    everything = _events(full)
+    assert sum(ev["conn"] == client for ev in events) == sum(
+        ev["conn"] == client for ev in everything
+    )
+    hops = {(ev["req"], ev["from"], ev["at"]) for ev in everything if ev["req"] in requests}
+    assert {(ev["req"], ev["from"], ev["at"]) for ev in events if ev["req"]} == hops
+    # Each connection (a pooled upstream one too) shows its handshake.
+    for conn in connections:
+        assert any(ev["conn"] == conn and ev["fl"] == "SYN" for ev in events)
+
+
+def test_client_limit_keeps_one_hosts_traffic_through_the_tiers() -> None:
+    sc = load_scenario("two_tier", SETS)
+    events = _events(page_model(view(sc, ["round_robin"], client="east-h1").html))
+    starts = {ev["from"] for ev in events if ev["from"].startswith(("east-h", "west-h"))}
+    assert starts == {"east-h1"}
+    reached = {ev["at"] for ev in events}
+    assert any(n.startswith("proxies-") for n in reached)
+    assert any(n.startswith(("api-", "static-")) for n in reached)
+    assert all(ev["req"].startswith("east-1-") for ev in events if ev["req"])

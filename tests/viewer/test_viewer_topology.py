@@ -140,3 +140,21 @@ def test_forwarding_elements_say_where_the_packet_went(
         )
         assert boxes == [f"{why} \u2192 {nxt}"]
     assert {"edge", "maglev-1", "maglev-2"} <= seen
+
+
+def test_a_client_page_draws_that_clients_traffic_through_the_tiers(
+    driver: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "two_tier-client.html"
+    view(load_scenario("two_tier", SETS), ["round_robin"], client="east-h1").save(path)
+    model = page_model(path.read_text("utf-8"))["variants"][0]
+    driver.get(path.resolve().as_uri())
+    assert driver.find_element("id", "event-count").text == str(model["count"])
+    drawn = {
+        g.get_attribute("data-node")
+        for g in driver.find_elements("css selector", "svg.topo g.node[data-node]")
+    }
+    # Every element of the graph, and of the client hosts only the one chosen.
+    assert {n for n in drawn if n.startswith(("east-h", "west-h"))} == {"east-h1"}
+    assert {"maglev-1", "proxies-3", "api-1"} <= drawn
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []

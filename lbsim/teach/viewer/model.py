@@ -49,6 +49,7 @@ from lbsim.teach.messages import is_request, request_id_of, tls_version
 from lbsim.teach.viewer.frames import join_frames, payload_view
 from lbsim.teach.viewer.relations import attach_decisions, outgoing
 from lbsim.teach.viewer.tier_model import element_roles, graph_layout, path_latency_bound
+from lbsim.teach.viewer.tier_select import linked_rows
 
 __all__ = ["MAX_EVENTS", "PageTooLarge", "Strings", "ViewerLimits", "variant_model"]
 
@@ -163,7 +164,11 @@ def _run(
     )
     if scenario.topology is not None:
         latest = max(latest, path_latency_bound(scenario) + 1.0)
-    capture = VariantCapture(scenario, variant, directory, limits.capture_limits(latest))
+    chosen = limits.capture_limits(latest)
+    if scenario.topology is not None:
+        # The page picks a topology's connections itself (tier_select), on every link.
+        chosen = CaptureLimits(window=chosen.window)
+    capture = VariantCapture(scenario, variant, directory, chosen)
     if scenario.topology is not None:
         # Every element is named, so the capture tells each hop's two ends apart.
         capture.add_hosts(element_addresses(scenario))
@@ -217,8 +222,14 @@ def variant_model(
     links = {link.name: i for i, link in enumerate(build.links)}
     rows: list[tuple[int, SegmentRecord, dict[str, Any] | None]] = []
     kept_connections: set[str] = set()
+    linked = None
+    if scenario.topology is not None and by_connection:
+        linked = linked_rows(
+            scenario, balancer.name, records, tap.marks, limits.connections, limits.client
+        )
+        by_connection = False
     for row, rec in enumerate(records):
-        if not t0 <= rec.time < t1:
+        if not t0 <= rec.time < t1 or (linked is not None and row not in linked):
             continue
         frame = None
         if not rec.dropped:

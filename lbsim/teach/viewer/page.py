@@ -156,12 +156,6 @@ def view(
     limit = _model.MAX_EVENTS if max_events is None else max_events
     limits = ViewerLimits(window, connections, client, limit)
     limits.capture_limits(0.0)  # range checks
-    if scenario.topology is not None and (connections is not None or client is not None):
-        option = "--connections" if connections is not None else "--client"
-        raise ValueError(
-            f"{option}: a page of a topology is limited by time only (the capture's "
-            "connection choice follows one balancer); use --window T0:T1"
-        )
     if client is not None:
         client_addresses(scenario, client)
     names = variant_names(scenario, list(variants) if variants else None)

@@ -30,7 +30,7 @@ from typing import Any
 from lbsim.scenario import Scenario
 from lbsim.teach.tier_nodes import TierNode, topology_nodes
 
-__all__ = ["MAX_HOSTS", "element_roles", "graph_layout", "path_latency_bound"]
+__all__ = ["MAX_HOSTS", "element_roles", "graph_columns", "graph_layout", "path_latency_bound"]
 
 #: Horizontal distance between columns, and the node box size, in drawing units.
 _COLUMN = 150
@@ -72,6 +72,11 @@ def _columns(scenario: Scenario) -> tuple[dict[str, int], dict[str, float]]:
     xs = sorted({round(x, 6) for x, _ in positions.values()})
     column = {name: xs.index(round(x, 6)) + 1 for name, (x, _) in positions.items()}
     return column, {name: -y for name, (_, y) in positions.items()}
+
+
+def graph_columns(scenario: Scenario) -> dict[str, int]:
+    """The column of each graph node in ``figures/topology.png`` (1 = client sites)."""
+    return _columns(scenario)[0]
 
 
 def _fold_hosts(
