@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import pstats
 import random
 import statistics
@@ -116,6 +117,8 @@ def measure(run: Callable[[], int], repeat: int) -> tuple[float, int]:
     units = []
     n = 0
     for _ in range(repeat):
+        # Collections an earlier run made due would otherwise land on this one.
+        gc.collect()
         bare = bare_rate()
         start = time.perf_counter()
         n = run()
