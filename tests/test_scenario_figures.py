@@ -63,6 +63,7 @@ SHORT: dict[str, list[str]] = {
     "client_ip": ["duration=2s", "warmup=0.5s"],
     "mesh": ["duration=2s", "warmup=0.5s"],
     "tls_tiers": ["duration=2s", "warmup=0.5s"],
+    "front_health": ["duration=4s", "warmup=1s", "events.0.at=2s"],
     "ecmp_failover": [
         "duration=3s",
         "warmup=0.5s",

@@ -104,6 +104,7 @@ def check_composition(scenario: Scenario, configs_of: list[list[BalancerConfig]]
         for t, cfg in enumerate(configs):
             _check_tier(scenario, topo, configs, t, cfg)
         _check_tls(scenario, configs, v)
+        _check_front_health(topo, configs, v)
 
 
 def tls_reaches(scenario: Scenario, configs: list[BalancerConfig]) -> list[bool]:
@@ -120,6 +121,20 @@ def tls_reaches(scenario: Scenario, configs: list[BalancerConfig]) -> list[bool]
         if cfg.layer == 7:
             arriving = cfg.tls is not None and cfg.tls.reencrypt
     return out
+
+
+def _check_front_health(topo: TopologyConfig, configs: list[BalancerConfig], v: int) -> None:
+    """A tier in front checks the next tier's instances by TCP connects only."""
+    for t, cfg in enumerate(configs[:-1]):
+        hc = cfg.health_check
+        if hc is not None and hc.kind == "http":
+            where = _where(t) if topo.tiers[t].balancer != VARIANT else f"balancers.{v}"
+            _refuse(
+                f"{where}.health_check.kind",
+                f'tier "{topo.tiers[t].name}" checks the next tier\'s instances, which are '
+                "balancers: an http probe would be forwarded to a backend; use kind: tcp "
+                "(a connection to the instance's listener)",
+            )
 
 
 def _check_tls(scenario: Scenario, configs: list[BalancerConfig], v: int) -> None:

@@ -183,9 +183,16 @@ FAULT = st.one_of(
 
 
 #: Stacks the property runs on (overrides of ecmp_failover): the bundled one (dsr
-#: L4 in front of L7), and TLS through an L4 proxy tier ended at the L7 tier.
+#: L4 in front of L7), the same with the L4 tier health-checking the proxies (a
+#: failed proxy is found by probes, not at once), and TLS through an L4 proxy tier
+#: ended at the L7 tier.
+_FRONT_CHECK = "{interval: 0.2s, timeout: 0.1s, fall: 2}"
 STACKS: dict[str, list[str]] = {
     "dsr>l7": [],
+    "dsr>l7-checked": [
+        f"balancers.round_robin.health_check={_FRONT_CHECK}",
+        f"balancers.maglev.health_check={_FRONT_CHECK}",
+    ],
     "proxy>l7-tls": [
         "balancers.round_robin.mode=proxy",
         "balancers.maglev.mode=proxy",
