@@ -48,6 +48,20 @@ their own address at 8080 and 8443 for what they accept on the VIP at 80 and 443
 (:func:`lbsim.run.tier_wiring.compose_tiers`). :func:`tls_reaches` says which
 tiers TLS arrives at; a layer-7 one without a certificate is refused.
 
+**Not run: a packet-forwarding tier behind a terminating one** (an L7 edge in
+front of an internal L4 VIP). It would need three things the run does not have: an
+internal VIP per tier that the tier in front connects to (its instances connect to
+the next tier's instance addresses, port 8080, as to backends; a NAT instance maps
+the VIP's ports 80 and 443 only), ECMP at whatever sits between the two tiers when
+the L4 tier has several instances, and a return path -- for plain NAT, routes at
+the services' routers that send replies for the front instances' addresses back
+through the NAT instance (routers route through routers only), for DSR a path from
+the backends to the front tier that bypasses the L4 tier. A layer-4 ``proxy`` tier
+in the same place places each connection the same way, so it is what the refusal
+suggests. A ``nat`` tier in front of a ``nat`` or ``dsr`` tier is refused for the
+same reason: it rewrites the VIP to an instance address, which the tier behind
+does not serve.
+
 :func:`check_composition` refuses what is not run, naming the key path.
 """
 
@@ -186,9 +200,11 @@ def _check_tier(
         if any(terminates(c) for c in configs[:t]):
             _refuse(
                 _where(t),
-                f"a layer-4 {cfg.mode} tier behind a proxy or layer-7 tier is not run (the "
-                "tier in front connects to this tier's instance addresses, not to a VIP); "
-                "use mode proxy",
+                f"a layer-4 {cfg.mode} tier behind a proxy or layer-7 tier is not run: the "
+                "tier in front connects to instance addresses, not to an internal VIP, and "
+                "the backends' replies would have to return through the nat instance or "
+                "past the dsr tier, routes the topology does not set up; use mode proxy "
+                "(it places each connection the same way, from its own address)",
             )
         if not last and cfg.mode == "nat" and not terminates(configs[t + 1]):
             _refuse(
