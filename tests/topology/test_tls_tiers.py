@@ -161,3 +161,41 @@ def test_an_l7_tier_that_tls_reaches_needs_the_certificate(
     with pytest.raises(ScenarioError) as info:
         check_buildable(tls_topology("1.3", front, back))
     assert info.value.path == path and "certificate" in info.value.message
+
+
+@pytest.mark.parametrize(
+    "front",
+    [
+        ["topology.tiers.maglev.balancer.mode=nat", "topology.tiers.maglev.instances=1"],
+        ["topology.tiers.maglev.balancer.mode=proxy"],
+    ],
+    ids=["nat", "proxy"],
+)
+def test_tls_behind_a_nat_or_proxy_tier_ends_at_the_l7_instances(front: list[str]) -> None:
+    """NAT rewrites the VIP's port 443 to an instance's 8443, a proxy splices to it:
+    either way the L7 instances accept there and do every handshake."""
+    from lbsim.scenario import load_scenario
+
+    cert = "{key: ecdsa_p256}"
+    sc = load_scenario(
+        "two_tier",
+        [
+            "duration=1.5s",
+            "warmup=0.5s",
+            *front,
+            f"balancers.round_robin.tls={cert}",
+            f"balancers.least_request.tls={cert}",
+            "clients.east.tls=1.3",
+            "clients.west.tls=1.2",
+        ],
+    )
+    build = build_variant(sc, "round_robin")
+    assert isinstance(build, TieredBuild)
+    build.run()
+    requests = build.recorder.requests
+    assert len(requests) > 300 and all(r.outcome == "ok" for r in requests)
+    counters = build.counters(sc.duration)
+    connections = sum(1 for c in build.recorder.connections if c.side == "client")
+    handshakes = sum(counters[f"instance.proxies-{j}.tls_handshakes"] for j in (1, 2, 3))
+    assert handshakes == connections
+    assert sum(b.tls_cpu.busy for b in build.backends) == 0
