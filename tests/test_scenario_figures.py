@@ -62,6 +62,8 @@ SHORT: dict[str, list[str]] = {
     "two_tier": ["duration=2s", "warmup=0.5s"],
     "client_ip": ["duration=2s", "warmup=0.5s"],
     "mesh": ["duration=2s", "warmup=0.5s"],
+    "tls_tiers": ["duration=2s", "warmup=0.5s"],
+    "front_health": ["duration=4s", "warmup=1s", "events.0.at=2s"],
     "ecmp_failover": [
         "duration=3s",
         "warmup=0.5s",

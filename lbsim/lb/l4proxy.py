@@ -290,7 +290,8 @@ class L4Proxy(ConnectionPlacer):
         )
         entry.backend = backend
         self.table.set_state(entry, EntryState.ESTABLISHED)
-        tls = conn.local_port == VIP_TLS_PORT
+        # TLS arrives on the VIP's port 443, or on 8443 behind a tier in front.
+        tls = conn.local_port in (VIP_TLS_PORT, BACKEND_TLS_PORT)
         pool = [] if tls else self.idle[backend.name]  # warm connections go to 8080
         header = {} if self.proxy_protocol is None else {"proxy_protocol": self.proxy_protocol}
         self.recorder.decide(

@@ -36,6 +36,32 @@ results. A NAT tier of several instances without it is refused with the reason
 (exit 2); ``dsr`` (replies bypass the tier) and ``proxy`` (the instance owns both
 connections) scale out too.
 
+**TLS through tiers.** The client hosts' TLS goes to the VIP's port 443. A layer-4
+tier of any mode passes it on unopened (a proxy splices it to port 8443 of what it
+balances over, as it does to a backend's): TLS runs end to end to the first layer-7
+tier, which must hold the certificate (``tls``) and ends it there -- the handshake's
+round trips span every leg in between and its CPU is paid by that tier. A layer-7
+tier sends plain HTTP behind it, or, with ``tls.reencrypt``, is a TLS client of
+what it balances over (then the next layer-7 tier needs a certificate too, and a
+last tier's backends end it). Instances behind a NAT or terminating tier listen on
+their own address at 8080 and 8443 for what they accept on the VIP at 80 and 443
+(:func:`lbsim.run.tier_wiring.compose_tiers`). :func:`tls_reaches` says which
+tiers TLS arrives at; a layer-7 one without a certificate is refused.
+
+**Not run: a packet-forwarding tier behind a terminating one** (an L7 edge in
+front of an internal L4 VIP). It would need three things the run does not have: an
+internal VIP per tier that the tier in front connects to (its instances connect to
+the next tier's instance addresses, port 8080, as to backends; a NAT instance maps
+the VIP's ports 80 and 443 only), ECMP at whatever sits between the two tiers when
+the L4 tier has several instances, and a return path -- for plain NAT, routes at
+the services' routers that send replies for the front instances' addresses back
+through the NAT instance (routers route through routers only), for DSR a path from
+the backends to the front tier that bypasses the L4 tier. A layer-4 ``proxy`` tier
+in the same place places each connection the same way, so it is what the refusal
+suggests. A ``nat`` tier in front of a ``nat`` or ``dsr`` tier is refused for the
+same reason: it rewrites the VIP to an instance address, which the tier behind
+does not serve.
+
 :func:`check_composition` refuses what is not run, naming the key path.
 """
 
@@ -44,9 +70,15 @@ from __future__ import annotations
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import BalancerConfig
-from lbsim.scenario.topology import TopologyConfig
+from lbsim.scenario.topology import VARIANT, TopologyConfig
 
-__all__ = ["check_composition", "client_origin", "hides_clients", "terminates"]
+__all__ = [
+    "check_composition",
+    "client_origin",
+    "hides_clients",
+    "terminates",
+    "tls_reaches",
+]
 
 
 def terminates(cfg: BalancerConfig) -> bool:
@@ -82,9 +114,57 @@ def check_composition(scenario: Scenario, configs_of: list[list[BalancerConfig]]
     """
     topo = scenario.topology
     assert topo is not None
-    for configs in configs_of:
+    for v, configs in enumerate(configs_of):
         for t, cfg in enumerate(configs):
             _check_tier(scenario, topo, configs, t, cfg)
+        _check_tls(scenario, configs, v)
+        _check_front_health(topo, configs, v)
+
+
+def tls_reaches(scenario: Scenario, configs: list[BalancerConfig]) -> list[bool]:
+    """Whether TLS arrives at each tier (see "TLS through tiers" in the module docstring).
+
+    The client hosts' TLS (any group's) reaches the first tier; a layer-4 tier of any
+    mode passes what it receives on unopened; a layer-7 tier ends TLS and sends it on
+    only if it re-encrypts (``tls.reencrypt``).
+    """
+    out = []
+    arriving = any(client.tls is not None for client in scenario.clients)
+    for cfg in configs:
+        out.append(arriving)
+        if cfg.layer == 7:
+            arriving = cfg.tls is not None and cfg.tls.reencrypt
+    return out
+
+
+def _check_front_health(topo: TopologyConfig, configs: list[BalancerConfig], v: int) -> None:
+    """A tier in front checks the next tier's instances by TCP connects only."""
+    for t, cfg in enumerate(configs[:-1]):
+        hc = cfg.health_check
+        if hc is not None and hc.kind == "http":
+            where = _where(t) if topo.tiers[t].balancer != VARIANT else f"balancers.{v}"
+            _refuse(
+                f"{where}.health_check.kind",
+                f'tier "{topo.tiers[t].name}" checks the next tier\'s instances, which are '
+                "balancers: an http probe would be forwarded to a backend; use kind: tcp "
+                "(a connection to the instance's listener)",
+            )
+
+
+def _check_tls(scenario: Scenario, configs: list[BalancerConfig], v: int) -> None:
+    """A layer-7 tier that TLS reaches must hold the certificate to read the requests."""
+    topo = scenario.topology
+    assert topo is not None
+    for t, (cfg, reached) in enumerate(zip(configs, tls_reaches(scenario, configs), strict=True)):
+        if reached and cfg.layer == 7 and cfg.tls is None:
+            front = "the client hosts" if t == 0 else f'tier "{topo.tiers[t - 1].name}"'
+            where = _where(t) if topo.tiers[t].balancer != VARIANT else f"balancers.{v}.layer"
+            _refuse(
+                where,
+                f'TLS from {front} reaches layer-7 tier "{topo.tiers[t].name}", which must '
+                "decrypt requests to read them, so it needs the certificate (concept C20): add "
+                "tls: {key: ecdsa_p256} to its balancer",
+            )
 
 
 def _where(t: int) -> str:
@@ -120,9 +200,11 @@ def _check_tier(
         if any(terminates(c) for c in configs[:t]):
             _refuse(
                 _where(t),
-                f"a layer-4 {cfg.mode} tier behind a proxy or layer-7 tier is not run (the "
-                "tier in front connects to this tier's instance addresses, not to a VIP); "
-                "use mode proxy",
+                f"a layer-4 {cfg.mode} tier behind a proxy or layer-7 tier is not run: the "
+                "tier in front connects to instance addresses, not to an internal VIP, and "
+                "the backends' replies would have to return through the nat instance or "
+                "past the dsr tier, routes the topology does not set up; use mode proxy "
+                "(it places each connection the same way, from its own address)",
             )
         if not last and cfg.mode == "nat" and not terminates(configs[t + 1]):
             _refuse(
@@ -148,13 +230,6 @@ def _check_tier(
                 f'"{nxt}"); groups or routes naming "{stray[0]}" are not run; leave them out '
                 "or name the next tier",
             )
-        for c_index, client in enumerate(scenario.clients):
-            if client.tls is not None:
-                _refuse(
-                    f"clients.{c_index}.tls",
-                    "TLS through a proxy or layer-7 tier in front of another tier is not "
-                    "run yet; leave tls out of the clients in this topology",
-                )
 
 
 def _check_tunnels(topo: TopologyConfig, t: int) -> None:

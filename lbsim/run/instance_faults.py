@@ -12,7 +12,9 @@ At the event's time :meth:`InstanceFaults.fail`
    first tier, every router's ECMP group hands the instance's buckets to the
    other instances (:meth:`~lbsim.run.ecmp.EcmpGroup.fail`), so exactly the flows
    it carried move; for a later tier, every instance of the tier in front marks
-   it unhealthy, so new connections go to the others;
+   it unhealthy, so new connections go to the others -- unless the tier in front
+   runs health checks (:mod:`lbsim.run.tier_health`): then each of its instances
+   keeps sending to it until its own probes fail ``fall`` times;
 3. makes it dark: a packet forwarder loses its table and forwards nothing more; a
    proxy's stacks, with ``mode: reset`` (the default, a process that dies),
    answer every open connection with RST once -- clients and backends alike --
@@ -113,6 +115,8 @@ class InstanceFaults:
         self.tiers = tiers
         self.routers = routers
         self.failed: list[FailedInstance] = []
+        #: Tiers whose instances the tier in front health-checks: it finds out itself.
+        self.checked: set[str] = set()
 
     def fail(self, name: str, mode: str, now: float, in_flight: dict[str, str]) -> FailedInstance:
         """Instance ``name`` fails at ``now`` (``mode``: ``reset`` or ``silent``).
@@ -135,7 +139,7 @@ class InstanceFaults:
                 for index, hop in enumerate(group.hops):
                     if hop.name.endswith(f">{name}"):
                         moved += group.fail(index)
-        else:
+        elif tier not in self.checked:
             for front in self.tiers[order[position - 1]]:
                 for ref in front.backends:
                     if ref.name == name:

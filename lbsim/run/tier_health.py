@@ -21,8 +21,20 @@ own :class:`~lbsim.lb.backends.BackendRef` of every backend (own link, own
   ref of the backend (:meth:`lbsim.run.fleet.Fleet.drain_backend`), and the
   checkers stop probing it.
 
-Health checks of a tier in front of another tier (an L4 tier checking its
-proxies) are not run yet; :func:`lbsim.run.tiers.check_topology_runnable` says so.
+**A tier in front checks the next tier.** ``health_check`` on the balancer of a
+tier in front of another makes each of its instances probe the next tier's
+instances, which it balances over as over backends (as Maglev checks its
+backends, or an edge Envoy its upstream proxies): from its own address to the
+next instance's own address, port 8080. Those instances accept the probes there
+(behind a ``dsr`` tier they otherwise take only the VIP) and answer by a route
+back to the prober (:func:`_answer_probes`). A probe is a TCP connect (``kind:
+tcp``): an HTTP probe to a proxy would be forwarded to a backend, so ``http`` is
+refused on a tier in front. A failed instance of the next tier is then no longer
+taken out at once (:mod:`lbsim.run.instance_faults`): each instance of the tier in
+front keeps sending to it until its own checks fail ``fall`` times in a row, that
+is between ``(fall - 1) * interval + timeout`` and ``fall * interval + timeout``
+after the failure (the first probe after it comes within one interval; a dark
+instance fails each probe at its timeout).
 """
 
 from __future__ import annotations
@@ -31,6 +43,8 @@ from typing import TYPE_CHECKING
 
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.health import HealthChecker
+from lbsim.net.addresses import NAT_PORTS, VIP, tier_address
+from lbsim.net.segment import mss_for_mtu
 
 if TYPE_CHECKING:
     import simpy
@@ -40,8 +54,15 @@ if TYPE_CHECKING:
     from lbsim.records import Recorder
     from lbsim.run.tiers import TieredBuild
     from lbsim.scenario.faults import HealthCheckConfig
+    from lbsim.scenario.schema import BalancerConfig
 
-__all__ = ["HealthFleet", "instance_ref", "scale_out_tier", "start_instance_checks"]
+__all__ = [
+    "HealthFleet",
+    "instance_ref",
+    "scale_out_tier",
+    "start_instance_checks",
+    "start_tier_checks",
+]
 
 
 class HealthFleet(HealthChecker):
@@ -107,6 +128,51 @@ def start_instance_checks(
         for lb, address in zip(instances, addresses, strict=True)
     }
     return HealthFleet(checkers)
+
+
+def start_tier_checks(build: TieredBuild, configs: list[BalancerConfig]) -> HealthFleet | None:
+    """Every instance of every tier whose balancer has ``health_check`` checks its own refs.
+
+    The last tier's instances check the backends; a tier in front, the next tier's
+    instances (see the module docstring). None when no tier checks.
+    """
+    topo = build.scenario.topology
+    assert topo is not None
+    names = [tier.name for tier in topo.tiers]
+    checkers: dict[str, HealthChecker] = {}
+    for t, cfg in enumerate(configs):
+        hc = cfg.health_check
+        if hc is None:
+            continue
+        instances = build.tiers[names[t]]
+        if t < len(names) - 1:
+            _answer_probes(build, t)
+            build.instance_faults.checked.add(names[t + 1])
+        addresses = [tier_address(t, i) for i in range(1, len(instances) + 1)]
+        fleet = start_instance_checks(build.env, instances, addresses, hc, build.recorder)
+        checkers.update(fleet.checkers)
+    return HealthFleet(checkers) if checkers else None
+
+
+def _answer_probes(build: TieredBuild, t: int) -> None:
+    """The instances of tier ``t + 1`` accept tier ``t``'s probes and can answer them."""
+    topo = build.scenario.topology
+    assert topo is not None
+    paths = build.paths
+    front, behind = topo.tiers[t].name, topo.tiers[t + 1].name
+    before = paths.nodes(front, behind)[-2]
+    mss = mss_for_mtu(paths.mtu(front, behind))
+    for j, lb in enumerate(build.tiers[behind], start=1):
+        x = paths.elements[behind][j - 1]
+        for stack in lb.stacks():
+            for vip_port, port in NAT_PORTS.items():  # behind dsr: the VIP's listeners only
+                accept = stack.listening.get((VIP, vip_port))
+                if accept is not None and (tier_address(t + 1, j), port) not in stack.listening:
+                    stack.listen(tier_address(t + 1, j), port, accept)
+            for i, xf in enumerate(paths.elements[front], start=1):
+                if tier_address(t, i) not in stack.routes:
+                    hop = xf if before == front else paths.elements[before][0]
+                    stack.add_route(tier_address(t, i), paths.links[(x, hop)], mss)
 
 
 def instance_ref(ref: BackendRef, link: Link) -> BackendRef:

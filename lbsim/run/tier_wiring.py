@@ -12,7 +12,8 @@ tier instance; this module answers, for it, what depends on how the tiers stack
   the VIP, or its own address when clients find it by DNS;
 * :func:`compose_tiers`, once every instance, link and route exists: instances
   behind a NAT or terminating tier also accept connections on their own address,
-  port 8080 (the tier in front treats them as backends); a ``dsr`` last tier
+  port 8080, and 8443 for TLS (the tier in front treats them as backends and
+  connects, or NATs, to those ports); a ``dsr`` last tier
   reaches its backends by tunnels (:mod:`lbsim.run.encap`); DNS resolvers for the
   client hosts and routes to each instance's public address
   (:mod:`lbsim.run.dns`); and every end host learns the path MTU to its peers
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lbsim.net.addresses import BACKEND_PORT, VIP, VIP_PORT, tier_address
+from lbsim.net.addresses import NAT_PORTS, VIP, tier_address
 from lbsim.net.segment import mss_for_mtu
 from lbsim.run.compose import client_origin, hides_clients, terminates
 from lbsim.run.dns import DnsServer, Resolver, dns_address
@@ -97,9 +98,10 @@ def compose_tiers(build: TieredBuild, configs: list[BalancerConfig]) -> None:
             continue  # the VIP passes unchanged: instances accept it as they are
         for i, lb in enumerate(build.tiers[topo.tiers[t].name], start=1):
             for stack in lb.stacks():
-                accept = stack.listening.get((VIP, VIP_PORT))
-                if accept is not None:
-                    stack.listen(tier_address(t, i), BACKEND_PORT, accept)
+                for vip_port, port in NAT_PORTS.items():  # 80 -> 8080, TLS 443 -> 8443
+                    accept = stack.listening.get((VIP, vip_port))
+                    if accept is not None:
+                        stack.listen(tier_address(t, i), port, accept)
     last = configs[-1]
     if not terminates(last) and last.mode == "dsr":
         _tunnel_to_backends(build)

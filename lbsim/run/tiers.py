@@ -54,7 +54,7 @@ from lbsim.run.fleet import CpuFleet, Fleet
 from lbsim.run.instance_faults import InstanceFaults
 from lbsim.run.links import make_link
 from lbsim.run.paths import Paths
-from lbsim.run.tier_health import scale_out_tier, start_instance_checks
+from lbsim.run.tier_health import scale_out_tier, start_tier_checks
 from lbsim.run.tier_wiring import compose_tiers, first_tier_vip, tier_clients
 from lbsim.run.topology import Topology
 from lbsim.run.variant import Progress, VariantBuild
@@ -91,16 +91,7 @@ def check_topology_runnable(scenario: Scenario) -> None:
     for group in scenario.backends:
         if group.group not in grouped:
             refuse("topology.services", f'backend group "{group.group}" is in no service')
-    variants = [tier_configs(scenario, b) for b in scenario.balancers]
-    for configs in variants:
-        for index, cfg in enumerate(configs):
-            if cfg.health_check is not None and index < len(configs) - 1:
-                refuse(
-                    f"topology.tiers.{index}.balancer",
-                    "health checks of a tier in front of another tier are not run yet "
-                    "(the last tier's instances check the backends)",
-                )
-    check_composition(scenario, variants)
+    check_composition(scenario, [tier_configs(scenario, b) for b in scenario.balancers])
 
 
 def tier_configs(scenario: Scenario, variant: BalancerConfig) -> list[BalancerConfig]:
@@ -349,14 +340,8 @@ class TieredBuild(VariantBuild):
                     router.add_route(VIP, links[(name, hop)])
 
     def _start_health_checks(self) -> None:
-        """Each instance of the last tier checks its own view of the backends."""
-        topo = self.scenario.topology
-        assert topo is not None
-        hc = tier_configs(self.scenario, self.balancer)[-1].health_check
-        if hc is not None:
-            t, last = len(topo.tiers) - 1, self.tiers[topo.tiers[-1].name]
-            addresses = [tier_address(t, i) for i in range(1, len(last) + 1)]
-            self.health = start_instance_checks(self.env, last, addresses, hc, self.recorder)
+        """Each instance of a checking tier checks its own view of what it balances over."""
+        self.health = start_tier_checks(self, tier_configs(self.scenario, self.balancer))
 
     def scale_out(self, group: str) -> None:
         """One more backend in ``group``, used by every instance of the last tier."""

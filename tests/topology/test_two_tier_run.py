@@ -107,7 +107,10 @@ def test_without_topology_the_star_is_built() -> None:
     ("override", "path"),
     [
         ("topology.tiers.maglev.balancer.mode=nat", "topology.tiers.0.instances"),
-        ("topology.tiers.maglev.balancer.health_check={}", "topology.tiers.0.balancer"),
+        (
+            "topology.tiers.maglev.balancer.health_check={kind: http}",
+            "topology.tiers.0.balancer.health_check.kind",
+        ),
     ],
 )
 def test_what_is_not_run_yet_is_refused_with_its_key(override: str, path: str) -> None:

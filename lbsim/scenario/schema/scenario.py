@@ -92,7 +92,9 @@ class Scenario(SchemaModel):
                 _check_group(("balancers", index, "routes", position, "group"), route.group, known)
             for group in balancer.circuit_breakers or {}:
                 _check_group(("balancers", index, "circuit_breakers", group), group, known)
-            if balancer.layer == 7 and balancer.tls is None:
+            # In a topology TLS may end at a tier in front of this one: the run checks
+            # which layer-7 tiers TLS reaches (lbsim.run.compose).
+            if balancer.layer == 7 and balancer.tls is None and self.topology is None:
                 for client in self.clients:
                     if client.tls is not None:
                         raise KeyedValueError(
