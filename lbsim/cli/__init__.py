@@ -113,11 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status (0 success, 1 failure, 2 bad input).
     """
-    parser = _build_parser()
     try:
+        # Building the parser imports the sub-commands' modules: Ctrl-C may land here.
+        parser = _build_parser()
         args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
     guard = GuardedStdout(sys.stdout)
     original, sys.stdout = sys.stdout, guard
     previous = _catch_sigterm()

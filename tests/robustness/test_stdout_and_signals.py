@@ -98,3 +98,34 @@ def test_sigint_to_the_sweep_process_keeps_finished_runs(tmp_path: Path) -> None
     )
     assert resumed.returncode == 0, resumed.stderr
     assert (out / "runs.csv").is_file()
+
+
+def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Building the parser imports every sub-command's modules: seconds of a cold start."""
+    import lbsim.cli as cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_build_parser", interrupted)
+    assert cli.main(["run", "quickstart"]) == 130
+    assert capsys.readouterr().err == "lbsim: error: interrupted\n"
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.6, 0.9])
+def test_sigint_at_startup_prints_no_traceback(delay: float) -> None:
+    """A real process interrupted while it loads: one line, never a traceback."""
+    process = subprocess.Popen(
+        [*LBSIM, "check", "quickstart"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    # Too early for Python's handler (killed by the signal), interrupted (130), or done.
+    assert process.returncode in (-signal.SIGINT, 130, 0), err
