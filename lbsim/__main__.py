@@ -2,9 +2,12 @@
 
 import sys
 
+from lbsim.cli.interrupts import interrupts_held
+
 try:
-    from lbsim.cli import console
-except KeyboardInterrupt:  # Ctrl-C while the command line's modules load
+    with interrupts_held():  # Ctrl-C while the command line's modules load
+        from lbsim.cli import console
+except KeyboardInterrupt:
     sys.stderr.write("lbsim: error: interrupted\n")
     raise SystemExit(130) from None
 

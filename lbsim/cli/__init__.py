@@ -53,6 +53,7 @@ from lbsim.cli.common import (
     error,
 )
 from lbsim.cli.display import ProgressReporter as _ProgressReporter  # noqa: F401 (tests import it)
+from lbsim.cli.interrupts import interrupts_held
 from lbsim.cli.output import GuardedStdout, printable
 from lbsim.cli.run import add_run_commands
 from lbsim.cli.sweep import add_sweep_commands
@@ -114,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (0 success, 1 failure, 2 bad input).
     """
     try:
-        # Building the parser imports the sub-commands' modules: Ctrl-C may land here.
-        parser = _build_parser()
+        with interrupts_held():  # building the parser imports the sub-commands' modules
+            parser = _build_parser()
         args = parser.parse_args(None if argv is None else list(argv))
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT

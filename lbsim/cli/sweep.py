@@ -181,8 +181,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         error(f"{exc}; {exc.done} of {exc.total} runs kept in {args.out} (continue with --resume)")
         return EXIT_FAILURE
     except KeyboardInterrupt:
+        kept = _runs_kept(Path(args.out), progress.done)
         error(
-            f"interrupted; {progress.done} of {progress.total} runs kept in {args.out} "
+            f"interrupted; {kept} of {progress.total} runs kept in {args.out} "
             "(continue with --resume)"
         )
         return 130
@@ -365,3 +366,17 @@ def cmd_figures(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return EXIT_OK
+
+
+def _runs_kept(out: Path, shown: int) -> int:
+    """Runs the journal holds after an interrupt (``shown``, the progress count, if unreadable).
+
+    The journal is the truth: Ctrl-C can land between a run's journal line and its
+    progress line, and ``--resume`` skips exactly the runs the journal holds.
+    """
+    from lbsim.sweep.journal import Journal, JournalError
+
+    try:
+        return len(Journal(out / "runs.jsonl").read())
+    except (OSError, JournalError):
+        return shown
