@@ -37,7 +37,8 @@ truth. Without it the backend sees only the proxy's inside address.
 Every backend connection the proxy opens gets a row in ``connections.csv`` when
 it closes (or at the end of the run): its ``requests`` are the request ends that
 passed through it towards the backend (the proxy does not parse them; the count
-comes from the message marks that travel with the bytes).
+comes from the message marks that travel with the bytes, TLS handshake flights
+left out).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from typing import Any
 import simpy
 
 from lbsim.app.proxy_protocol import ProxyHeader
+from lbsim.app.tls.messages import TlsHandshake
 from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.algorithms import Algorithm
 from lbsim.lb.backends import BackendRef
@@ -102,7 +104,8 @@ class _Leg:
         other = self.other
         if other is not None and other.conn is not None and other.conn.state in _OPEN:
             if ends and other.backend is not None:
-                other.requests += len(ends)
+                # Request ends only: a passed-through TLS handshake's flights are messages too.
+                other.requests += sum(1 for _, m in ends if not isinstance(m, TlsHandshake))
             other.conn.send_chunk(nbytes, ends, now, more=not push)
             self.proxy.stack.flush(other.conn)
 
