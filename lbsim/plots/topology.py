@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
-from lbsim.plots.style import OKABE_ITO, new_figure, styled
+from lbsim.plots.style import FIGSIZE, OKABE_ITO, new_figure, styled
 from lbsim.scenario.topology_graph import build_graph
 from lbsim.scenario.units import format_bandwidth, format_duration
 
@@ -46,6 +46,7 @@ _COLOURS = {
 }
 _REACH = {"ecmp": "via ECMP (5-tuple)", "dns": "via DNS round robin", "vip": "via one VIP"}
 _BOX = (1.1, 0.55)  # width, height of a node box in data units
+_BOTTOM, _TOP = 1.1, 0.75  # room below the lowest and above the highest box (data units)
 _ROW = 1.6  # vertical distance between nodes of one column
 
 
@@ -129,7 +130,8 @@ def _node(ax: Axes, graph: nx.DiGraph, name: str, xy: tuple[float, float]) -> No
             )
         reach = _REACH.get(data["reach"], "fed by the tier\nin front")
         note = f"{n} instance{'s' if n != 1 else ''}" + ("\n(variant)" if data["variant"] else "")
-        ax.text(x, y + 0.13, name, ha="center", va="center", fontsize=9, weight="bold")
+        # The name sits above the box, clear of its border and of the instance squares.
+        ax.text(x, y + h / 2 + 0.04, name, ha="center", va="bottom", fontsize=9, weight="bold")
         ax.text(x, y - h / 2 - 0.1, f"{note}\n{reach}", ha="center", va="top", fontsize=7.5)
         return
     ax.text(x, y, name, ha="center", va="center", fontsize=9, weight="bold")
@@ -161,8 +163,18 @@ def topology(results: Results) -> Figure:
     """The topology of ``results``' scenario (see the module docstring)."""
     topo = results.topology
     with styled():
-        rows = max(len(topo.sites), len(topo.services), 2) if topo is not None else 2
-        fig = new_figure(height=min(9.0, 1.6 + 1.25 * rows))
+        if topo is not None:
+            graph, pos = layout(topo)
+            xs = [p[0] for p in pos.values()]
+            ys = [p[1] for p in pos.values()]
+            # Equal aspect: the drawing's height follows its width; 1.4 in for the
+            # title, the legend and the axis label.
+            span_x = max(xs) - min(xs) + 2.0
+            span_y = max(ys) - min(ys) + _BOTTOM + _TOP
+            height = min(9.0, max(2.8, 1.4 + FIGSIZE[0] * span_y / span_x))
+        else:
+            height = FIGSIZE[1]
+        fig = new_figure(height=height)
         ax = fig.add_subplot()
         if topo is None:
             ax.text(
@@ -174,7 +186,6 @@ def topology(results: Results) -> Figure:
             )
             ax.set_axis_off()
             return fig
-        graph, pos = layout(topo)
         for a, b in graph.edges:
             _edge(ax, graph, a, b, pos)
         for name, xy in pos.items():
@@ -191,10 +202,8 @@ def topology(results: Results) -> Figure:
                 va="top",
                 fontsize=7.5,
             )
-        xs = [p[0] for p in pos.values()]
-        ys = [p[1] for p in pos.values()]
         ax.set_xlim(min(xs) - 1.0, max(xs) + 1.0)
-        ax.set_ylim(min(ys) - 1.1, max(ys) + 0.6)
+        ax.set_ylim(min(ys) - _BOTTOM, max(ys) + _TOP)
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -205,16 +214,17 @@ def topology(results: Results) -> Figure:
             Rectangle((0, 0), 1, 1, facecolor=c, alpha=0.35, edgecolor="0.2")
             for c in _COLOURS.values()
         ]
-        ax.legend(
+        # Outside the axes, at the bottom (constrained layout makes room): inside,
+        # it would cover the topmost link labels and tier names of a one-row topology.
+        fig.legend(
             handles,
             ["client site", "router", "balancer tier", "service (backend groups)"],
-            loc="upper center",
+            loc="outside lower center",
             ncols=4,
             fontsize=8,
             frameon=False,
-            bbox_to_anchor=(0.5, 1.02),
         )
-        ax.set_title(
+        fig.suptitle(
             f"{results.scenario}: topology (arrows: request direction; "
             "labels: one-way latency, bandwidth)",
             fontsize=10,
