@@ -30,23 +30,22 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
-from matplotlib.ticker import FuncFormatter
 
 from lbsim.plots.style import OKABE_ITO, new_figure, styled
 from lbsim.teach.follow import RequestPath, cold_connect, follow_request, opener_first
 from lbsim.teach.labels import Label, LabelPlacer, merge_bursts
-from lbsim.teach.ladder_axis import TimeAxis
+from lbsim.teach.ladder_axis import TimeAxis, label_ladder_axes
 from lbsim.teach.ladder_select import ladder_segments
 from lbsim.teach.layers import balancer_kind, component_layers
 from lbsim.teach.messages import tls_version
 from lbsim.teach.trace import Trace
 
-__all__ = ["SEGMENT_GID", "ladder_figure", "ladder_segments"]
+__all__ = ["CONNECTION_COLOURS", "SEGMENT_GID", "ladder_figure", "ladder_segments"]
 
 #: ``gid`` of every arrow patch that stands for a segment (tests count them).
 SEGMENT_GID = "segment"
 #: Colours of successive connections (client side first).
-_CONNECTION_COLOURS = (
+CONNECTION_COLOURS = (
     OKABE_ITO["blue"],
     OKABE_ITO["vermillion"],
     OKABE_ITO["bluish green"],
@@ -140,9 +139,7 @@ def ladder_figure(
     t0 = float(frame.attrs["start"])
     client_conn = path.legs["client_to_lb"].connection
     connections = list(dict.fromkeys([client_conn, *frame["connection"]]))
-    colour = {
-        c: _CONNECTION_COLOURS[i % len(_CONNECTION_COLOURS)] for i, c in enumerate(connections)
-    }
+    colour = {c: CONNECTION_COLOURS[i % len(CONNECTION_COLOURS)] for i, c in enumerate(connections)}
     n = len(frame)
     height = min(14.0, max(4.8, 0.3 * n + 2.8))
     held = _held_interval(trace, path)
@@ -256,20 +253,12 @@ def ladder_figure(
         last = axis.y((float(frame["arrival"].max()) - t0) * 1000) if n else span_ms
         bottom = max(last + span_ms * 0.03, 1e-3)
         ax.set_ylim(bottom, -span_ms * 0.03)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{axis.t(y):.4g}"))
         ax.set_xticks(
             list(x_of.values()),
             [_column_label(trace, role, names[role], tls) for role in x_of],
             fontsize=8,
         )
-        ax.xaxis.tick_top()
-        ax.xaxis.set_label_position("top")
-        ax.set_xlabel("component (and the OSI layers it works at)")
-        ylabel = f"time (ms after t = {t0 * 1000:.3f} ms), flowing down"
-        if axis.stretched:
-            ylabel += "\nshort intervals stretched to fit their labels; ticks show real times"
-        ax.set_ylabel(ylabel)
-        ax.spines["bottom"].set_visible(False)
+        label_ladder_axes(ax, axis, t0, "component (and the OSI layers it works at)")
         total = int(frame.attrs["total"])
         shown = f"{n} segments" if n == total else f"first {n} of {total} segments"
         if n < total:

@@ -19,10 +19,15 @@ can say so.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter
 
-__all__ = ["TimeAxis"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["TimeAxis", "label_ladder_axes"]
 
 
 class TimeAxis:
@@ -67,6 +72,26 @@ class TimeAxis:
         if y >= w[-1]:
             return float(r[-1] + (y - w[-1]))
         return float(np.interp(y, w, r))
+
+
+def label_ladder_axes(ax: Axes, axis: TimeAxis, t0: float, xlabel: str) -> None:
+    """Label a ladder's axes: lifelines named on top, time (real ticks) flowing down.
+
+    Args:
+        ax: The ladder's axes.
+        axis: The time axis the arrows were placed on.
+        t0: Simulated time (s) of the diagram's origin.
+        xlabel: What the lifelines are.
+    """
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{axis.t(y):.4g}"))
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel(xlabel)
+    ylabel = f"time (ms after t = {t0 * 1000:.3f} ms), flowing down"
+    if axis.stretched:
+        ylabel += "\nshort intervals stretched to fit their labels; ticks show real times"
+    ax.set_ylabel(ylabel)
+    ax.spines["bottom"].set_visible(False)
 
 
 def _min_gap(gaps: np.ndarray, fraction: float) -> float:

@@ -29,25 +29,15 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
 from lbsim.net.segment import SEQ_MASK
-from lbsim.plots.style import OKABE_ITO, new_figure, styled
+from lbsim.plots.style import new_figure, styled
 from lbsim.teach.labels import LabelPlacer, message_tag, segment_label
-from lbsim.teach.ladder_axis import TimeAxis
+from lbsim.teach.ladder import CONNECTION_COLOURS, SEGMENT_GID
+from lbsim.teach.ladder_axis import TimeAxis, label_ladder_axes
 from lbsim.teach.tier_nodes import node_of, topology_nodes
 from lbsim.teach.tier_trace import Step, tier_path
 from lbsim.teach.trace import Trace
 
 __all__ = ["SEGMENT_GID", "tier_columns", "tier_ladder_figure"]
-
-#: ``gid`` of every arrow patch that stands for a segment (as on the star's ladder).
-SEGMENT_GID = "segment"
-_COLOURS = (
-    OKABE_ITO["blue"],
-    OKABE_ITO["vermillion"],
-    OKABE_ITO["bluish green"],
-    OKABE_ITO["reddish purple"],
-    OKABE_ITO["orange"],
-    OKABE_ITO["sky blue"],
-)
 
 
 def tier_columns(trace: Trace, steps: list[Step]) -> list[str]:
@@ -138,7 +128,7 @@ def tier_ladder_figure(trace: Trace, request_id: str, *, max_segments: int = 40)
     labels = _labels(trace, steps)
     t0 = drawn[0][0]
     numbers = sorted({s.number for s in steps})
-    colour = {n: _COLOURS[i % len(_COLOURS)] for i, n in enumerate(numbers)}
+    colour = {n: CONNECTION_COLOURS[i % len(CONNECTION_COLOURS)] for i, n in enumerate(numbers)}
     height = min(16.0, max(5.0, 0.32 * len(drawn) + 3.2))
     width = min(16.0, max(8.0, 1.25 * len(columns) + 1.5))
     instants = [(t - t0) * 1000 for t, _, _ in drawn]
@@ -173,16 +163,10 @@ def tier_ladder_figure(trace: Trace, request_id: str, *, max_segments: int = 40)
         ax.set_xlim(-0.5, len(columns) - 0.5)
         bottom = max(axis.y((float(c(r, "arrival")) - t0) * 1000) for _, r, _ in drawn)
         ax.set_ylim(bottom + span * 0.03, -span * 0.03)
-        ax.yaxis.set_major_formatter(lambda y, _: f"{axis.t(y):.4g}")
         ax.set_xticks(list(x_of.values()), [_column_label(trace, n) for n in columns], fontsize=7.5)
-        ax.xaxis.tick_top()
-        ax.xaxis.set_label_position("top")
-        ax.set_xlabel("element the request crosses (tier instances named <tier>-<i>)")
-        ylabel = f"time (ms after t = {t0 * 1000:.3f} ms), flowing down"
-        if axis.stretched:
-            ylabel += "\nshort intervals stretched to fit their labels; ticks show real times"
-        ax.set_ylabel(ylabel)
-        ax.spines["bottom"].set_visible(False)
+        label_ladder_axes(
+            ax, axis, t0, "element the request crosses (tier instances named <tier>-<i>)"
+        )
         shown = (
             f"{len(drawn)} segments"
             if len(drawn) == total

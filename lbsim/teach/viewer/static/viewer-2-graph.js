@@ -58,12 +58,5 @@
       nodeEls[n.name] = g;
       (n.members || []).forEach(function (m) { nodeEls[m] = g; });
     });
-    var pkts = svg("g", {});
-    s.appendChild(pkts);
-    box.appendChild(s);
-    var detail = el("div", { "class": "detail" });
-    box.appendChild(detail);
-    $("variants").appendChild(box);
-    return { v: v, vi: vi, svg: s, pos: pos, links: linkEls, nodes: nodeEls, pkts: pkts,
-      pool: [], detail: detail, box: box, shown: -2 };
+    return finishPane(v, vi, box, s, pos, linkEls, nodeEls);
   }

@@ -84,6 +84,12 @@
     backends.forEach(function (n) { node(n, 130); });
     node(lb, 250);
     if (router) { node(router, 150); }
+    return finishPane(v, vi, box, s, pos, linkEls, nodeEls);
+  }
+
+  /* The pane's packet layer and detail area under its drawing, added to the page:
+   * the pane object renderAll and drawPackets work on (star and graph alike). */
+  function finishPane(v, vi, box, s, pos, linkEls, nodeEls) {
     var pkts = svg("g", {});
     s.appendChild(pkts);
     box.appendChild(s);
