@@ -6,15 +6,24 @@ generator and several events; instead :func:`call_at` schedules one small event
 whose only callback invokes the function. SimPy treats any object with
 ``callbacks``, ``_ok`` and ``_value`` attributes as an event, and keeps events at
 equal times in scheduling order, so runs stay deterministic.
+
+:func:`run_until` is SimPy's ``Environment.run(until=event)`` with one shortcut:
+a :class:`_Call` popped from the queue is invoked directly instead of going
+through ``Environment.step`` and the generic callback loop. Every other event is
+processed exactly as SimPy does, in the same order (the queue is SimPy's own), so
+a run gives the same results either way; it saves two Python calls per
+scheduled call, which is most of a run's events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
+from simpy.core import EmptySchedule, StopSimulation
+from simpy.events import NORMAL, EventPriority
 
 
 def _fire(event: _Call) -> None:
@@ -43,10 +52,57 @@ def call_at(env: simpy.Environment, when: float, fn: Callable[..., Any], *args: 
         fn: Function to call.
         *args: Its arguments.
     """
-    delay = when - env._now
-    env.schedule(_Call(fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
+    now = env._now
+    delay = when - now
+    # Environment.schedule, inlined: the same entry (time now + delay) in the same queue.
+    queue: list[Any] = env._queue
+    heappush(queue, (now + delay if delay > 0 else now, NORMAL, next(env._eid), _Call(fn, args)))
 
 
 def call_later(env: simpy.Environment, delay: float, fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)`` after ``delay`` seconds of simulated time."""
     env.schedule(_Call(fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
+
+
+def run_until(env: simpy.Environment, until: simpy.Event) -> None:
+    """Process events until ``until`` has been processed, as ``env.run(until=until)`` does.
+
+    Raises:
+        RuntimeError: If the queue empties before ``until`` is triggered (as SimPy).
+    """
+    if until.callbacks is None:
+        return  # already processed
+    until.callbacks.append(StopSimulation.callback)
+    queue: list[Any] = env._queue
+    calls = _CALLBACKS
+    event: Any
+    try:
+        while True:
+            try:
+                env._now, _, _, event = heappop(queue)
+            except IndexError:
+                raise EmptySchedule from None
+            callbacks, event.callbacks = event.callbacks, None
+            if callbacks is calls:  # a _Call: invoke it directly
+                fn, args = event._value
+                fn(*args)
+                continue
+            try:
+                for callback in callbacks:
+                    callback(event)
+            except StopSimulation:
+                # As Environment.step: keep the callbacks not yet run for a later run.
+                event.callbacks = callbacks[callbacks.index(callback) + 1 :]
+                env.schedule(event, EventPriority(-1))
+                raise
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+    except StopSimulation:
+        return
+    except EmptySchedule:
+        if not until.triggered:
+            raise RuntimeError(
+                f'No scheduled events left but "until" event was not triggered: {until}'
+            ) from None

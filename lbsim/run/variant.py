@@ -44,7 +44,7 @@ from lbsim.run.links import Tap, combine, segment_tracer
 from lbsim.run.topology import Topology
 from lbsim.scenario import Scenario
 from lbsim.scenario.schema import BalancerConfig
-from lbsim.sched import call_at
+from lbsim.sched import call_at, run_until
 from lbsim.transport.tcp import TcpParams
 
 #: Progress callback: (variant name, fraction of simulated duration done).
@@ -325,11 +325,11 @@ class VariantBuild:
         threshold = gc.get_threshold()
         gc.set_threshold(GC_GEN0_THRESHOLD, *threshold[1:])
         try:
-            env.run(until=env.any_of([self.tracker.done, env.timeout(deadline)]))
+            run_until(env, env.any_of([self.tracker.done, env.timeout(deadline)]))
             if self.tracker.done.triggered and env.now < deadline:
                 # Let closing handshakes finish: run on until every link is idle.
                 settled = env.process(self._settle())
-                env.run(until=env.any_of([settled, env.timeout(deadline - env.now)]))
+                run_until(env, env.any_of([settled, env.timeout(deadline - env.now)]))
         finally:
             gc.set_threshold(*threshold)
         end = env.now
