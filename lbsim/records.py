@@ -226,7 +226,10 @@ class Recorder:
 
     def sample(self, name: str, time: float, value: float) -> None:
         """Append one sample to the time series ``name``."""
-        self.series.setdefault(name, []).append((time, value))
+        try:
+            self.series[name].append((time, value))
+        except KeyError:  # its first sample
+            self.series[name] = [(time, value)]
 
     def decide(
         self,

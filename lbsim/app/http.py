@@ -155,5 +155,8 @@ def field_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
         The combined value, or None if the field is absent.
     """
     lower = name.lower()
-    values = [value for key, value in headers if key.lower() == lower]
-    return ", ".join(values) if values else None
+    found: str | None = None
+    for key, value in headers:
+        if key.lower() == lower:
+            found = value if found is None else f"{found}, {value}"
+    return found
