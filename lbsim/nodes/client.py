@@ -36,8 +36,8 @@ from lbsim.nodes.workloads import (
     ClosedLoopUser,
     MultiplexedStream,
     MultiplexedUser,
+    OpenLoopArrivals,
     multiplexed_arrivals,
-    open_loop_arrivals,
     started,
 )
 from lbsim.records import Recorder
@@ -234,7 +234,7 @@ class ClientGroupRunner:
                 self.env.process(started(ClosedLoopUser(self, user)))
         else:
             self.tracker.started()
-            self.env.process(open_loop_arrivals(self))
+            self.env.process(started(OpenLoopArrivals(self)))
 
     def make_request(self, rng: random.Random, request_id: str, who: str = "") -> Request:
         """Draw the next request from ``rng`` (always the same number of draws).

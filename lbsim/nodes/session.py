@@ -32,7 +32,7 @@ from lbsim.app.raw import RawRequest
 from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import PortsExhausted
 from lbsim.net.addresses import VIP, VIP_PORT
-from lbsim.nodes.addrtext import endpoint_text
+from lbsim.nodes.addrtext import ip_text
 from lbsim.records import ConnectionRecord, RequestRecord
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE, TcpState
@@ -359,8 +359,8 @@ class Session:
                 variant=self.group.variant,
                 connection=self.conn_id,
                 side="client",
-                src=endpoint_text(tcp.local_ip, tcp.local_port),
-                dst=endpoint_text(tcp.remote_ip, tcp.remote_port),
+                src=f"{ip_text(tcp.local_ip)}:{tcp.local_port}",
+                dst=f"{ip_text(tcp.remote_ip)}:{tcp.remote_port}",
                 backend=self.group.placement(tcp.local_ip, tcp.local_port),
                 t_open=tcp.opened_at if tcp.opened_at is not None else 0.0,
                 t_established=tcp.established_at,

@@ -6,7 +6,7 @@ Theory of operation: a client group runs one of four workloads.
   request -> wait for the answer, reusing its connection for
   ``requests_per_connection`` requests and then closing it (:class:`ClosedLoopUser`);
 * open loop, ``http`` or ``raw`` (``rate``): sessions (connections) arrive as a
-  Poisson process (:func:`open_loop_arrivals`); each sends its requests with think
+  Poisson process (:class:`OpenLoopArrivals`); each sends its requests with think
   time between them (:class:`OpenLoopSession`);
 * closed loop, ``multiplexed`` (``count`` users): each user keeps one long-lived
   connection on which ``streams`` request loops (:class:`MultiplexedStream`) run at
@@ -15,17 +15,17 @@ Theory of operation: a client group runs one of four workloads.
   process and are spread round robin over ``connections`` long-lived connections
   (:func:`multiplexed_arrivals`).
 
-The two arrival processes are SimPy processes. Users, sessions and streams are
-:class:`RequestLoop` objects instead: they wait without a process, since a process
-per session costs a generator and three events more per session than the waits
-themselves. A think time is one call scheduled after it; an answer is one call the
-session schedules at the time of the outcome, where the event a process waited on
-would have fired. A loop starts where its process would have taken its first step
-(:func:`started`, or right after the arrival that brings it, once the next arrival
-is scheduled), so the order of events, and every output, is what it was with
-processes. Each loop draws from its own random stream keyed by (seed, group, who),
-in the same order whatever the balancer does, so every balancer variant sees the
-same workload (common random numbers).
+Users, sessions and streams are :class:`RequestLoop` objects, and open-loop
+arrivals an :class:`OpenLoopArrivals`: they wait without a SimPy process, which
+would cost a generator and three more events per session, and more per wait. A
+think time (or the gap to the next arrival) is one call scheduled after it; an
+answer is one call the session schedules at the time of the outcome, where the
+event a process waited on would have fired. A workload starts where its process
+would have taken its first step (:func:`started`; an arriving session right after
+its arrival, once the next arrival is scheduled), so the order of events, and
+every output, is what it was with processes. Each loop draws from its own random
+stream keyed by (seed, group, who), in the same order whatever the balancer does,
+so every balancer variant sees the same workload (common random numbers).
 
 A :class:`ConnectionSlot` is the connection a user (or an open-loop session, or a
 multiplexed user's streams) currently uses, numbered ``c0, c1, ...`` as it is
@@ -40,7 +40,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
@@ -151,8 +151,21 @@ class RequestLoop(ABC):
         )
 
 
-def started(loop: RequestLoop) -> Process:
-    """A process whose one step starts ``loop`` (at the start of the run)."""
+class Startable(Protocol):
+    """A workload that waits without a process (a :class:`RequestLoop`, the arrivals)."""
+
+    env: simpy.Environment
+
+    def start(self, now: float) -> None:
+        """Take the first step, at ``now``."""
+
+
+def started(loop: Startable) -> Process:
+    """A process whose one step starts ``loop`` (at the start of the run).
+
+    Its first step runs where the workload's own process used to run its first
+    one, so the workload's events keep their place in the event order.
+    """
     loop.start(loop.env.now)
     yield from ()
 
@@ -195,25 +208,35 @@ class ClosedLoopUser(RequestLoop):
         call_later(self.env, self.think.sample(self.rng), self._wake)
 
 
-def open_loop_arrivals(group: ClientGroupRunner) -> Process:
+class OpenLoopArrivals:
     """Open loop: sessions arrive as a Poisson process of rate ``rate``."""
-    env = group.env
-    rng = stream(group.seed, "arrivals", group.name)
-    rate = group.cfg.rate
-    assert rate is not None  # open loop: the schema requires a rate
-    i = 0
-    arrival = env.timeout(rng.expovariate(rate))
-    while True:
-        yield arrival
-        if env.now >= group.duration:
-            break
+
+    def __init__(self, group: ClientGroupRunner) -> None:
+        """The arrivals of ``group``; the first comes after :meth:`start`."""
+        self.group = group
+        self.env = group.env
+        self.rng = stream(group.seed, "arrivals", group.name)
+        rate = group.cfg.rate
+        assert rate is not None  # open loop: the schema requires a rate
+        self.rate = rate
+        self.count = 0  # sessions started
+
+    def start(self, now: float) -> None:
+        """Wait for the first arrival."""
+        call_later(self.env, self.rng.expovariate(self.rate), self._arrive)
+
+    def _arrive(self) -> None:
+        group = self.group
+        now = self.env.now
+        if now >= group.duration:
+            group.tracker.finished()
+            return
         # The next arrival is scheduled before this session starts, as it was when
         # each session was a process whose first step came right after this one.
-        arrival = env.timeout(rng.expovariate(rate))
+        call_later(self.env, self.rng.expovariate(self.rate), self._arrive)
         group.tracker.started()
-        OpenLoopSession(group, i).start(env.now)
-        i += 1
-    group.tracker.finished()
+        OpenLoopSession(group, self.count).start(now)
+        self.count += 1
 
 
 class OpenLoopSession(RequestLoop):
