@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbsim.records import fast_constructor
+
 
 @dataclass(slots=True)
 class RequestContext:
@@ -85,7 +87,7 @@ class HttpRequest:
 
     def respond(self, status: int, size: int, server: str) -> HttpResponse:
         """A response to this request with ``status`` and ``size`` bytes."""
-        return HttpResponse(self, status, size, server)
+        return _new_response(self, status, size, server)
 
     def head(self) -> str:
         """The request line and headers as they would appear on the wire."""
@@ -121,6 +123,10 @@ class HttpResponse:
         lines += [f"{k}: {v}" for k, v in self.headers]
         return "\r\n".join(lines) + "\r\n\r\n"
 
+
+#: Fast constructors of the messages built per request (same values as the classes').
+new_http_request = fast_constructor(HttpRequest)
+_new_response = fast_constructor(HttpResponse)
 
 #: Reason phrases for the status codes the simulator produces.
 REASONS = {

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from lbsim.app.auth import token_header
-from lbsim.app.http import HttpRequest
+from lbsim.app.http import new_http_request
 from lbsim.app.raw import RawRequest
 from lbsim.app.tls import Ticket, TlsEndpoint
 from lbsim.host.channel import TlsChannel
@@ -273,7 +273,7 @@ class ClientGroupRunner:
             jar = self.cookies.get(who)
             if jar:
                 headers = (*headers, ("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
-        return HttpRequest(
+        return new_http_request(
             request_id, spec.method, path, size, response, service_u, spec.service_time, headers
         )
 

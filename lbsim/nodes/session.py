@@ -33,7 +33,7 @@ from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import PortsExhausted
 from lbsim.net.addresses import VIP, VIP_PORT
 from lbsim.nodes.addrtext import ip_text
-from lbsim.records import ConnectionRecord, RequestRecord
+from lbsim.records import new_connection_record, new_request_record
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import TcpConnection, TcpListener
@@ -243,7 +243,7 @@ class Session:
         else:
             ctx = req.ctx
             group.recorder.requests.append(
-                RequestRecord(
+                new_request_record(
                     variant=group.variant,
                     request_id=request_id,
                     client=group.name,
@@ -355,7 +355,7 @@ class Session:
             return
         self.recorded = True
         self.group.recorder.connections.append(
-            ConnectionRecord(
+            new_connection_record(
                 variant=self.group.variant,
                 connection=self.conn_id,
                 side="client",
