@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lbsim.records import fast_constructor
+
 
 @dataclass(slots=True)
 class RequestContext:
@@ -85,7 +87,7 @@ class HttpRequest:
 
     def respond(self, status: int, size: int, server: str) -> HttpResponse:
         """A response to this request with ``status`` and ``size`` bytes."""
-        return HttpResponse(self, status, size, server)
+        return _new_response(self, status, size, server)
 
     def head(self) -> str:
         """The request line and headers as they would appear on the wire."""
@@ -122,6 +124,10 @@ class HttpResponse:
         return "\r\n".join(lines) + "\r\n\r\n"
 
 
+#: Fast constructors of the messages built per request (same values as the classes').
+new_http_request = fast_constructor(HttpRequest)
+_new_response = fast_constructor(HttpResponse)
+
 #: Reason phrases for the status codes the simulator produces.
 REASONS = {
     200: "OK",
@@ -155,5 +161,8 @@ def field_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
         The combined value, or None if the field is absent.
     """
     lower = name.lower()
-    values = [value for key, value in headers if key.lower() == lower]
-    return ", ".join(values) if values else None
+    found: str | None = None
+    for key, value in headers:
+        if key.lower() == lower:
+            found = value if found is None else f"{found}, {value}"
+    return found

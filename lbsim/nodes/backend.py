@@ -34,6 +34,7 @@ No SimPy process per request: a worker's completion is one scheduled call.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections import deque
@@ -55,14 +56,25 @@ from lbsim.net.addresses import (
     VIP,
     VIP_PORT,
     VIP_TLS_PORT,
-    ip_to_str,
 )
+from lbsim.nodes.addrtext import ip_text
 from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection
 
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # what a read replica refuses
+
+
+@functools.lru_cache(maxsize=1 << 10)
+def _forwarded_for(headers: tuple[tuple[str, str], ...]) -> str | None:
+    """The ``X-Forwarded-For`` value of a header block, read once per distinct block.
+
+    A client group sends the same header block with every request (one tuple),
+    and a proxy in front writes one block per client address, so a small cache
+    spares reading every header name of every request.
+    """
+    return field_value(headers, "X-Forwarded-For")
 
 
 class _Reader:
@@ -254,10 +266,12 @@ class Backend:
         ctx.t_backend_first_byte = first_byte
         ctx.t_backend_last_byte = now
         proxied = self._proxied
-        ctx.client_ip_seen = (
-            proxied[conn] if proxied and conn in proxied else ip_to_str(conn.remote_ip)
-        )
-        ctx.forwarded_for = field_value(getattr(req, "headers", ()), "X-Forwarded-For")
+        if proxied and conn in proxied:
+            ctx.client_ip_seen = proxied[conn]
+        else:
+            ctx.client_ip_seen = ip_text(conn.remote_ip)
+        headers = getattr(req, "headers", None)  # raw requests have none
+        ctx.forwarded_for = _forwarded_for(headers) if headers else None
         if self.blocking:
             reader: _Reader = conn.user
             reader.reading = False
@@ -281,7 +295,8 @@ class Backend:
             reader.arrived = now
             return
         if self.busy < self.workers:
-            self._start(conn, req, now, now)
+            self.busy += 1
+            self._serve(conn, req, now, now)
         elif self.queue_limit is not None and len(self.queue) >= self.queue_limit:
             self.rejected += 1
             self._respond(conn, req.respond(503, ERROR_RESPONSE_SIZE, self.name), now)
@@ -294,7 +309,8 @@ class Backend:
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
         """Forget the connection; queued work for it is answered into the void."""
-        self._channels.pop(conn, None)
+        if self._channels:
+            self._channels.pop(conn, None)
         if self._proxied:
             self._proxied.pop(conn, None)
 
@@ -306,14 +322,12 @@ class Backend:
         left = 1.0 - (now - self.started_at) / self.warmup_window
         return 1.0 + (penalty - 1.0) * left if left > 0.0 else 1.0
 
-    def _start(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
-        self.busy += 1
-        self._serve(conn, req, arrived, now)
-
     def _serve(self, conn: TcpConnection, req: HttpRequest, arrived: float, now: float) -> None:
         """Work on ``req`` with a worker already counted in ``busy``."""
         dist = req.service_time if req.service_time is not None else self.service_time
-        service = dist.quantile(req.service_u) * self.slow_factor * self.warmup_factor(now)
+        service = dist.quantile(req.service_u) * self.slow_factor
+        if self.warmup_penalty != 1.0:
+            service *= self.warmup_factor(now)
         req.ctx.queue_wait = now - arrived
         req.ctx.service_time = service
         call_at(self.env, now + service, self._done, conn, req, service, self._epoch)
@@ -351,15 +365,16 @@ class Backend:
                 return
             self.busy -= 1
             return
-        self.busy -= 1
-        if self.queue:
+        if self.queue:  # the freed worker takes the oldest queued request
             nconn, nreq, arrived = self.queue.popleft()
-            self._start(nconn, nreq, arrived, now)
+            self._serve(nconn, nreq, arrived, now)
+        else:
+            self.busy -= 1
 
     def _respond(self, conn: TcpConnection, resp: Any, now: float) -> None:
         if not self.up:
             return
-        channel = self._channels.get(conn)
+        channel = self._channels.get(conn) if self._channels else None
         if channel is not None:
             channel.send(resp, now)
         elif conn.state in _SENDABLE:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import simpy
 
 from lbsim.app.auth import token_header
-from lbsim.app.http import HttpRequest
+from lbsim.app.http import new_http_request
 from lbsim.app.raw import RawRequest
 from lbsim.app.tls import Ticket, TlsEndpoint
 from lbsim.host.channel import TlsChannel
@@ -33,13 +33,16 @@ from lbsim.host.stack import TcpStack
 from lbsim.net.addresses import VIP_PORT, VIP_TLS_PORT
 from lbsim.nodes.session import RETRY, Request, Session, outcome_for_status
 from lbsim.nodes.workloads import (
+    ClosedLoopUser,
+    MultiplexedStream,
     MultiplexedUser,
-    closed_loop_user,
+    OpenLoopArrivals,
     multiplexed_arrivals,
-    multiplexed_stream,
-    open_loop_arrivals,
+    started,
 )
 from lbsim.records import Recorder
+from lbsim.scenario.distributions import Constant, Distribution
+from lbsim.streams import StreamFamily
 from lbsim.transport.tcp import TcpListener
 
 if TYPE_CHECKING:
@@ -71,6 +74,11 @@ def pick_id(u: float, ids: int, zipf: float | None) -> int:
         return min(ids, 1 + int(u * ids))
     cumulative = _zipf_cumulative(ids, zipf)
     return min(ids, 1 + bisect.bisect_right(cumulative, u * cumulative[-1]))
+
+
+def _fixed_size(dist: Distribution) -> int | None:
+    """The size every draw of ``dist`` gives, if it is a constant (else None)."""
+    return max(1, round(dist.value)) if isinstance(dist, Constant) else None
 
 
 class ClientHost:
@@ -143,10 +151,16 @@ class ClientGroupRunner:
         self.recorder = recorder
         self.tracker = tracker
         self.in_flight: dict[str, Session] = {}
+        #: The random streams of the group's users, sessions and streams, by index.
+        self.client_streams = StreamFamily(seed, "client", cfg.name)
         self.open_sessions: dict[str, Session] = {}
         specs = cfg.requests
         self._specs = specs
         self._cum_weights = list(itertools.accumulate(s.weight for s in specs))
+        self._total = self._cum_weights[-1]
+        self._mixed = len(specs) > 1  # else the one spec, without a search
+        #: Per spec, its request and response sizes when they are constants.
+        self._fixed_sizes = [(_fixed_size(s.size), _fixed_size(s.response)) for s in specs]
         self._raw = cfg.protocol == "raw"
         # Header fields common to the group's requests: identity, then its own.
         common: list[tuple[str, str]] = [("User-Agent", cfg.user_agent)]
@@ -210,17 +224,17 @@ class ClientGroupRunner:
                     holder = MultiplexedUser(self, user)
                     for k in range(cfg.streams):
                         self.tracker.started()
-                        self.env.process(multiplexed_stream(self, holder, k))
+                        self.env.process(started(MultiplexedStream(self, holder, k)))
             else:
                 self.tracker.started()
                 self.env.process(multiplexed_arrivals(self))
         elif cfg.count is not None:
             for user in range(cfg.count):
                 self.tracker.started()
-                self.env.process(closed_loop_user(self, user))
+                self.env.process(started(ClosedLoopUser(self, user)))
         else:
             self.tracker.started()
-            self.env.process(open_loop_arrivals(self))
+            self.env.process(started(OpenLoopArrivals(self)))
 
     def make_request(self, rng: random.Random, request_id: str, who: str = "") -> Request:
         """Draw the next request from ``rng`` (always the same number of draws).
@@ -230,17 +244,24 @@ class ClientGroupRunner:
             request_id: Its stable id.
             who: Id of the user or session, substituted for ``{user}`` in headers.
         """
-        total = self._cum_weights[-1]
-        spec = self._specs[bisect.bisect_right(self._cum_weights, rng.random() * total)]
-        size = max(1, round(spec.size.sample(rng)))
-        response = max(1, round(spec.response.sample(rng)))
+        u = rng.random()
+        index = bisect.bisect_right(self._cum_weights, u * self._total) if self._mixed else 0
+        spec = self._specs[index]
+        # A fixed size still takes its draw: every request draws the same count.
+        size, response = self._fixed_sizes[index]
+        if size is None:
+            size = max(1, round(spec.size.sample(rng)))
+        else:
+            rng.random()
+        if response is None:
+            response = max(1, round(spec.response.sample(rng)))
+        else:
+            rng.random()
         service_u = rng.random()
         id_u = rng.random()
-        if "{n}" in spec.path:
-            n = pick_id(id_u, spec.ids, spec.zipf)
-            path = spec.path.replace("{n}", str(n))
-        else:
-            path = spec.path
+        path = spec.path
+        if "{n}" in path:
+            path = path.replace("{n}", str(pick_id(id_u, spec.ids, spec.zipf)))
         if self._raw:
             return RawRequest(request_id, path, size, response, service_u, spec.service_time)
         headers = self._common_headers
@@ -248,18 +269,12 @@ class ClientGroupRunner:
             headers = tuple((k, v.replace("{user}", who)) for k, v in headers)
         if spec.headers:
             headers = headers + tuple(spec.headers)
-        jar = self.cookies.get(who)
-        if jar:
-            headers = (*headers, ("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
-        return HttpRequest(
-            request_id=request_id,
-            method=spec.method,
-            path=path,
-            size=size,
-            response_size=response,
-            service_u=service_u,
-            service_time=spec.service_time,
-            headers=headers,
+        if self.cookies:
+            jar = self.cookies.get(who)
+            if jar:
+                headers = (*headers, ("Cookie", "; ".join(f"{k}={v}" for k, v in jar.items())))
+        return new_http_request(
+            request_id, spec.method, path, size, response, service_u, spec.service_time, headers
         )
 
     def new_session(self, conn_id: str, host: ClientHost) -> Session:

@@ -9,18 +9,20 @@ opened) to the arrival of the last response byte, and turns it into exactly one
 connection, a reset, a timeout, or the end of the run.
 
 A request that fails with a retryable outcome (``error``, ``timeout``, ``rejected``)
-while the client has retries left is not recorded: its event fires with
-:data:`RETRY` and the workload (see :mod:`lbsim.nodes.workloads`) sends it again, on
-another connection if this one is no longer usable; the latency of the final attempt
-still counts from the first. When the connection ends the session writes its
+while the client has retries left is not recorded: the workload is told
+:data:`RETRY` and sends it again (see :mod:`lbsim.nodes.workloads`), on another
+connection if this one is no longer usable; the latency of the final attempt still
+counts from the first. When the connection ends the session writes its
 :class:`~lbsim.records.ConnectionRecord`.
 
-Sessions are callbacks, not processes: they never wait, they fire events that the
-workload processes wait on.
+Sessions are callbacks, not processes: they never wait. They tell the workload of
+each outcome by a call scheduled at that time (``then``), or by firing an event a
+workload process waits on; both land at the same place in the event order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import simpy
@@ -29,11 +31,12 @@ from lbsim.app.http import HttpRequest
 from lbsim.app.raw import RawRequest
 from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import PortsExhausted
-from lbsim.net.addresses import VIP, endpoint_str
-from lbsim.records import ConnectionRecord, RequestRecord
+from lbsim.net.addresses import VIP, VIP_PORT
+from lbsim.nodes.addrtext import ip_text
+from lbsim.records import new_connection_record, new_request_record
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE, TcpState
-from lbsim.transport.tcp import TcpConnection
+from lbsim.transport.tcp import TcpConnection, TcpListener
 
 if TYPE_CHECKING:
     from lbsim.nodes.client import ClientGroupRunner, ClientHost
@@ -66,7 +69,16 @@ _RETRYABLE = ("error", "timeout", "rejected")
 
 
 class _Pending:
-    __slots__ = ("attempt", "event", "index", "may_retry", "new_connection", "request", "t_start")
+    __slots__ = (
+        "attempt",
+        "event",
+        "index",
+        "may_retry",
+        "new_connection",
+        "request",
+        "t_start",
+        "then",
+    )
 
     def __init__(
         self,
@@ -74,7 +86,8 @@ class _Pending:
         t_start: float,
         new: bool,
         index: int,
-        event: simpy.Event,
+        then: Callable[[str], None] | None,
+        event: simpy.Event | None,
         attempt: int = 0,
         may_retry: bool = False,
     ) -> None:
@@ -82,6 +95,7 @@ class _Pending:
         self.t_start = t_start
         self.new_connection = new
         self.index = index
+        self.then = then
         self.event = event
         self.attempt = attempt
         self.may_retry = may_retry
@@ -117,34 +131,49 @@ class Session:
     # ------------------------------------------------------------- requests
 
     def request(
-        self, req: Request, *, attempt: int = 0, first_start: float | None = None
-    ) -> simpy.Event:
-        """Issue ``req``; the returned event fires when it has an outcome.
+        self,
+        req: Request,
+        now: float,
+        then: Callable[[str], None] | None = None,
+        *,
+        attempt: int = 0,
+        first_start: float | None = None,
+        event: simpy.Event | None = None,
+    ) -> None:
+        """Issue ``req`` at ``now``; ``then`` is called, or ``event`` fires, with its outcome.
 
-        Its value is the outcome, or :data:`RETRY` when the request failed and the
-        client will send it again (then no record is written yet).
+        The outcome is the recorded one, or :data:`RETRY` when the request failed
+        and the client will send it again (then no record is written yet). ``then``
+        is called as a scheduled call at the time of the outcome, exactly where
+        ``event`` would have been processed, so a workload that waits either way
+        sees the same order of events.
 
         Args:
             req: The request.
+            now: The current time.
+            then: Called with the outcome.
             attempt: 0 for the first try, then 1, 2, ... for the client's retries.
             first_start: When the first try was issued (latency counts from there).
+            event: Triggered with the outcome instead, when ``then`` is None.
         """
-        env = self.group.env
-        now = env.now
-        event = env.event()
-        cfg = self.group.cfg
+        group = self.group
+        cfg = group.cfg
         start = now if first_start is None else first_start
         pending = _Pending(
-            req, start, self.tcp is None, self.count, event, attempt, attempt < cfg.retries
+            req, start, self.tcp is None, self.count, then, event, attempt, attempt < cfg.retries
         )
         self.pending[req.request_id] = pending
         if cfg.timeout is not None:
-            call_at(env, now + cfg.timeout, self._timeout, req.request_id, pending)
+            call_at(group.env, now + cfg.timeout, self._timeout, req.request_id, pending)
         self.count += 1
-        self.group.in_flight[req.request_id] = self
+        group.in_flight[req.request_id] = self
         tcp = self.tcp
         if tcp is None:
-            listener, port = self.group.open_channel(self)
+            listener: TcpListener
+            if cfg.tls is None:
+                listener, port = self, VIP_PORT  # the session listens to TCP itself
+            else:
+                listener, port = group.open_channel(self)
             try:
                 resolve = self.host.resolve
                 dst = VIP if resolve is None else resolve(now)
@@ -152,20 +181,22 @@ class Session:
             except PortsExhausted:
                 self.usable = False
                 self._fail_all(now, "error", "no free source port")
-                return event
+                return
             self._waiting.append(req)
         elif self.ready:
-            self._send(req, now)
+            self.channel.send(req, now)  # type: ignore[union-attr]  # ready: it has one
         elif tcp.state is TcpState.SYN_SENT or tcp.state is TcpState.ESTABLISHED:
             self._waiting.append(req)  # the TCP or TLS handshake is still under way
         else:
             self.usable = False
             self._fail(req.request_id, now, "error", "connection not usable")
-        return event
 
-    def _send(self, req: Request, now: float) -> None:
-        assert self.channel is not None
-        self.channel.send(req, now)
+    def request_event(self, req: Request) -> simpy.Event:
+        """Issue ``req``; the returned event fires with its outcome (or :data:`RETRY`)."""
+        env = self.group.env
+        event = env.event()
+        self.request(req, env.now, event=event)
+        return event
 
     def close(self) -> None:
         """Close the connection (FIN) once no request is outstanding."""
@@ -208,44 +239,48 @@ class Session:
         req = pending.request
         group.in_flight.pop(request_id, None)
         if outcome in _RETRYABLE and pending.may_retry:
-            pending.event.succeed(RETRY)  # the client sends it again: no record yet
-            if self.closing and not self.pending:
-                self.close()
-            return
-        ctx = req.ctx
-        group.recorder.requests.append(
-            RequestRecord(
-                variant=group.variant,
-                request_id=request_id,
-                client=group.name,
-                connection=self.conn_id,
-                backend=ctx.backend,
-                method=req.method,
-                path=req.path,
-                status=status,
-                outcome=outcome,
-                t_start=pending.t_start,
-                t_end=now,
-                request_bytes=req.size,
-                response_bytes=response_bytes,
-                cache_hit=ctx.cache_hit,
-                new_connection=pending.new_connection,
-                index_on_connection=pending.index,
-                service_time=ctx.service_time,
-                queue_wait=ctx.queue_wait,
-                t_backend_first_byte=ctx.t_backend_first_byte,
-                t_backend_last_byte=ctx.t_backend_last_byte,
-                t_lb_last_byte=ctx.t_lb_last_byte,
-                reason=reason,
-                new_upstream=ctx.new_upstream,
-                upstream_tries=ctx.upstream_tries,
-                attempts=pending.attempt + 1,
-                client_ip_seen=ctx.client_ip_seen,
-                forwarded_for=ctx.forwarded_for,
+            outcome = RETRY  # the client sends it again: no record yet
+        else:
+            ctx = req.ctx
+            group.recorder.requests.append(
+                new_request_record(
+                    variant=group.variant,
+                    request_id=request_id,
+                    client=group.name,
+                    connection=self.conn_id,
+                    backend=ctx.backend,
+                    method=req.method,
+                    path=req.path,
+                    status=status,
+                    outcome=outcome,
+                    t_start=pending.t_start,
+                    t_end=now,
+                    request_bytes=req.size,
+                    response_bytes=response_bytes,
+                    cache_hit=ctx.cache_hit,
+                    new_connection=pending.new_connection,
+                    index_on_connection=pending.index,
+                    service_time=ctx.service_time,
+                    queue_wait=ctx.queue_wait,
+                    t_backend_first_byte=ctx.t_backend_first_byte,
+                    t_backend_last_byte=ctx.t_backend_last_byte,
+                    t_lb_last_byte=ctx.t_lb_last_byte,
+                    reason=reason,
+                    new_upstream=ctx.new_upstream,
+                    upstream_tries=ctx.upstream_tries,
+                    attempts=pending.attempt + 1,
+                    client_ip_seen=ctx.client_ip_seen,
+                    forwarded_for=ctx.forwarded_for,
+                )
             )
-        )
-        if not pending.event.triggered:
-            pending.event.succeed(outcome)
+        # Tell the workload: a call scheduled now, or the request's event.
+        then = pending.then
+        if then is not None:
+            call_at(group.env, now, then, outcome)
+        else:
+            event = pending.event
+            if event is not None and not event.triggered:
+                event.succeed(outcome)
         if self.closing and not self.pending:
             self.close()
 
@@ -264,13 +299,14 @@ class Session:
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
         """Handshake(s) done: send the requests that were waiting for it."""
-        if self.channel is None:
-            self.channel = PlainChannel(conn, self.host.stack)
+        channel = self.channel
+        if channel is None:
+            channel = self.channel = PlainChannel(conn, self.host.stack)
         self.ready = True
         waiting, self._waiting = self._waiting, []
         for req in waiting:
             if req.request_id in self.pending:
-                self._send(req, now)
+                channel.send(req, now)
 
     def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
         """A complete response arrived (matched by request id, or HTTP/1.1 order)."""
@@ -285,14 +321,8 @@ class Session:
             request_id = next(iter(self.pending))  # the oldest open request
         else:
             request_id = request.request_id
-        self._finish(
-            request_id,
-            now,
-            outcome_for_status(status),
-            status,
-            None,
-            message.size,
-        )
+        outcome = "ok" if status is None or status < 400 else outcome_for_status(status)
+        self._finish(request_id, now, outcome, status, None, message.size)
 
     def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         """Not used (the client waits for whole responses)."""
@@ -300,7 +330,8 @@ class Session:
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         """The server side closed the connection."""
         self.usable = False
-        self._fail_all(now, "error", "connection closed by peer")
+        if self.pending:
+            self._fail_all(now, "error", "connection closed by peer")
         if conn.state is TcpState.CLOSE_WAIT:
             conn.close(now)
 
@@ -324,12 +355,12 @@ class Session:
             return
         self.recorded = True
         self.group.recorder.connections.append(
-            ConnectionRecord(
+            new_connection_record(
                 variant=self.group.variant,
                 connection=self.conn_id,
                 side="client",
-                src=endpoint_str(tcp.local_ip, tcp.local_port),
-                dst=endpoint_str(tcp.remote_ip, tcp.remote_port),
+                src=f"{ip_text(tcp.local_ip)}:{tcp.local_port}",
+                dst=f"{ip_text(tcp.remote_ip)}:{tcp.remote_port}",
                 backend=self.group.placement(tcp.local_ip, tcp.local_port),
                 t_open=tcp.opened_at if tcp.opened_at is not None else 0.0,
                 t_established=tcp.established_at,

@@ -1,41 +1,51 @@
-"""Client workloads: the SimPy processes that decide when requests are issued.
+"""Client workloads: what decides when requests are issued.
 
 Theory of operation: a client group runs one of four workloads.
 
 * closed loop, ``http`` or ``raw`` (``count`` users): each user loops think ->
   request -> wait for the answer, reusing its connection for
-  ``requests_per_connection`` requests and then closing it (:func:`closed_loop_user`);
+  ``requests_per_connection`` requests and then closing it (:class:`ClosedLoopUser`);
 * open loop, ``http`` or ``raw`` (``rate``): sessions (connections) arrive as a
-  Poisson process (:func:`open_loop_arrivals`); each sends its requests with think
-  time between them (:func:`open_loop_session`);
+  Poisson process (:class:`OpenLoopArrivals`); each sends its requests with think
+  time between them (:class:`OpenLoopSession`);
 * closed loop, ``multiplexed`` (``count`` users): each user keeps one long-lived
-  connection on which ``streams`` request loops (:func:`multiplexed_stream`) run at
+  connection on which ``streams`` request loops (:class:`MultiplexedStream`) run at
   the same time, like gRPC calls sharing an HTTP/2 connection;
 * open loop, ``multiplexed`` (``rate``): requests (not sessions) arrive as a Poisson
   process and are spread round robin over ``connections`` long-lived connections
   (:func:`multiplexed_arrivals`).
 
-Users, sessions and streams are processes because they wait; everything below them
-is callbacks. Each draws from its own random stream keyed by (seed, group, who), in
-the same order whatever the balancer does, so every balancer variant sees the same
-workload (common random numbers).
+Users, sessions and streams are :class:`RequestLoop` objects, and open-loop
+arrivals an :class:`OpenLoopArrivals`: they wait without a SimPy process, which
+would cost a generator and three more events per session, and more per wait. A
+think time (or the gap to the next arrival) is one call scheduled after it; an
+answer is one call the session schedules at the time of the outcome, where the
+event a process waited on would have fired. A workload starts where its process
+would have taken its first step (:func:`started`; an arriving session right after
+its arrival, once the next arrival is scheduled), so the order of events, and
+every output, is what it was with processes. Each loop draws from its own random
+stream keyed by (seed, group, who), in the same order whatever the balancer does,
+so every balancer variant sees the same workload (common random numbers).
 
 A :class:`ConnectionSlot` is the connection a user (or an open-loop session, or a
 multiplexed user's streams) currently uses, numbered ``c0, c1, ...`` as it is
-replaced. Every workload waits for a request through the one retry helper,
-:func:`until_answered`: a request whose attempt ends in :data:`RETRY` is issued
-again on the connection the workload's rule gives (a fresh one for HTTP/1.1-style
+replaced. Every loop waits for a request through the one retry rule of
+:meth:`RequestLoop.issue`: a request whose attempt ends in :data:`RETRY` is issued
+again on the connection the loop's rule gives (a fresh one for HTTP/1.1-style
 clients, the shared one, renewed if needed, for multiplexed ones).
 """
 
 from __future__ import annotations
 
+import random
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import simpy
 
 from lbsim.nodes.session import RETRY, Request, Session
+from lbsim.sched import call_later
 from lbsim.streams import stream
 
 if TYPE_CHECKING:
@@ -89,88 +99,188 @@ class ConnectionSlot:
             self.current = None
 
 
-def until_answered(
-    env: simpy.Environment, req: Request, session: Session, again: Callable[[], Session]
-) -> Generator[simpy.Event, Any, str]:
-    """Issue ``req`` on ``session`` and wait until it has an outcome, retrying.
+class RequestLoop(ABC):
+    """A loop that issues one request at a time and waits for it without a process.
 
-    Each attempt that ends in :data:`RETRY` is issued again on ``again()``; the
-    request's latency counts from the first attempt. Use with ``yield from``.
-
-    Returns:
-        The final outcome (as recorded).
+    Subclasses say how the loop starts (:meth:`start`) and what follows a final
+    outcome (:meth:`answered`); :meth:`issue` sends a request and sends it again
+    after each :data:`RETRY`.
     """
-    first = env.now
-    attempt = 0
-    while (outcome := (yield session.request(req, attempt=attempt, first_start=first))) == RETRY:
-        attempt += 1
-        session = again()
-    return str(outcome)
+
+    def __init__(self, group: ClientGroupRunner, rng: random.Random) -> None:
+        """A loop of ``group`` drawing from ``rng``; nothing happens until :meth:`start`."""
+        self.group = group
+        self.env = group.env
+        self.rng = rng
+        self.think = group.cfg.think_time
+        self._req: Request | None = None
+        self._again: Callable[[], Session] | None = None
+        self._attempt = 0
+        self._first = 0.0
+
+    @abstractmethod
+    def start(self, now: float) -> None:
+        """Take the loop's first step at ``now`` (where its process would have started)."""
+
+    @abstractmethod
+    def answered(self, outcome: str) -> None:
+        """The request issued last has its final ``outcome`` (as recorded)."""
+
+    def issue(
+        self, req: Request, session: Session, again: Callable[[], Session], now: float
+    ) -> None:
+        """Issue ``req`` on ``session`` at ``now``; :meth:`answered` follows its final outcome.
+
+        Each attempt that ends in :data:`RETRY` is issued again on ``again()``; the
+        request's latency counts from the first attempt.
+        """
+        self._req = req
+        self._again = again
+        self._attempt = 0
+        self._first = now
+        session.request(req, now, self._outcome, first_start=now)
+
+    def _outcome(self, outcome: str) -> None:
+        if outcome != RETRY:
+            self.answered(outcome)
+            return
+        assert self._req is not None and self._again is not None  # set by issue()
+        self._attempt += 1
+        self._again().request(
+            self._req, self.env.now, self._outcome, attempt=self._attempt, first_start=self._first
+        )
+
+
+class Startable(Protocol):
+    """A workload that waits without a process (a :class:`RequestLoop`, the arrivals)."""
+
+    env: simpy.Environment
+
+    def start(self, now: float) -> None:
+        """Take the first step, at ``now``."""
+
+
+def started(loop: Startable) -> Process:
+    """A process whose one step starts ``loop`` (at the start of the run).
+
+    Its first step runs where the workload's own process used to run its first
+    one, so the workload's events keep their place in the event order.
+    """
+    loop.start(loop.env.now)
+    yield from ()
 
 
 # ------------------------------------------------------- one request at a time
 
 
-def closed_loop_user(group: ClientGroupRunner, user: int) -> Process:
+class ClosedLoopUser(RequestLoop):
     """A closed-loop user: think, request, wait; a connection per ``requests_per_connection``."""
-    env = group.env
-    cfg = group.cfg
-    rng = stream(group.seed, "client", group.name, user)
-    slot = ConnectionSlot(group, f"{group.name}-{user}", group.hosts[user % len(group.hosts)])
-    think = cfg.think_time
-    per_conn = cfg.requests_per_connection
-    seq = 0
-    while True:
-        yield env.timeout(think.sample(rng))
-        if env.now >= group.duration:
-            break
-        session = slot.usable()
-        req = group.make_request(rng, f"{group.name}-{user}-{seq}", f"{group.name}-{user}")
-        seq += 1
-        yield from until_answered(env, req, session, slot.fresh)
-        current = slot.current
-        if current is not None and (current.count >= per_conn or not current.usable):
-            slot.release()
-    slot.release()
-    group.tracker.finished()
+
+    def __init__(self, group: ClientGroupRunner, user: int) -> None:
+        """User number ``user`` of ``group``."""
+        super().__init__(group, group.client_streams(user))
+        self.who = f"{group.name}-{user}"
+        self.slot = ConnectionSlot(group, self.who, group.hosts[user % len(group.hosts)])
+        self.per_conn = group.cfg.requests_per_connection
+        self.seq = 0
+
+    def start(self, now: float) -> None:
+        """Think before the first request."""
+        call_later(self.env, self.think.sample(self.rng), self._wake)
+
+    def _wake(self) -> None:
+        group = self.group
+        now = self.env.now
+        if now >= group.duration:
+            self.slot.release()
+            group.tracker.finished()
+            return
+        session = self.slot.usable()
+        req = group.make_request(self.rng, f"{self.who}-{self.seq}", self.who)
+        self.seq += 1
+        self.issue(req, session, self.slot.fresh, now)
+
+    def answered(self, outcome: str) -> None:
+        """Close the connection if it is used up or broken; think again."""
+        current = self.slot.current
+        if current is not None and (current.count >= self.per_conn or not current.usable):
+            self.slot.release()
+        call_later(self.env, self.think.sample(self.rng), self._wake)
 
 
-def open_loop_arrivals(group: ClientGroupRunner) -> Process:
+class OpenLoopArrivals:
     """Open loop: sessions arrive as a Poisson process of rate ``rate``."""
-    env = group.env
-    rng = stream(group.seed, "arrivals", group.name)
-    rate = group.cfg.rate
-    assert rate is not None  # open loop: the schema requires a rate
-    i = 0
-    while True:
-        yield env.timeout(rng.expovariate(rate))
-        if env.now >= group.duration:
-            break
+
+    def __init__(self, group: ClientGroupRunner) -> None:
+        """The arrivals of ``group``; the first comes after :meth:`start`."""
+        self.group = group
+        self.env = group.env
+        self.rng = stream(group.seed, "arrivals", group.name)
+        rate = group.cfg.rate
+        assert rate is not None  # open loop: the schema requires a rate
+        self.rate = rate
+        self.count = 0  # sessions started
+
+    def start(self, now: float) -> None:
+        """Wait for the first arrival."""
+        call_later(self.env, self.rng.expovariate(self.rate), self._arrive)
+
+    def _arrive(self) -> None:
+        group = self.group
+        now = self.env.now
+        if now >= group.duration:
+            group.tracker.finished()
+            return
+        # The next arrival is scheduled before this session starts, as it was when
+        # each session was a process whose first step came right after this one.
+        call_later(self.env, self.rng.expovariate(self.rate), self._arrive)
         group.tracker.started()
-        env.process(open_loop_session(group, i))
-        i += 1
-    group.tracker.finished()
+        OpenLoopSession(group, self.count).start(now)
+        self.count += 1
 
 
-def open_loop_session(group: ClientGroupRunner, index: int) -> Process:
+class OpenLoopSession(RequestLoop):
     """One arriving session: ``requests_per_connection`` requests, think time between."""
-    env = group.env
-    cfg = group.cfg
-    rng = stream(group.seed, "client", group.name, index)
-    slot = ConnectionSlot(group, f"{group.name}-{index}", group.hosts[index % len(group.hosts)])
-    slot.fresh()
-    for k in range(cfg.requests_per_connection):
-        if k:
-            yield env.timeout(cfg.think_time.sample(rng))
-            if env.now >= group.duration:
-                break
-        assert slot.current is not None
-        req = group.make_request(rng, f"{group.name}-{index}-{k}", f"{group.name}-{index}")
-        yield from until_answered(env, req, slot.current, slot.fresh)
-        if not slot.current.usable:
-            break
-    slot.release()
-    group.tracker.finished()
+
+    def __init__(self, group: ClientGroupRunner, index: int) -> None:
+        """Session number ``index`` of ``group``."""
+        super().__init__(group, group.client_streams(index))
+        self.who = f"{group.name}-{index}"
+        self.slot = ConnectionSlot(group, self.who, group.hosts[index % len(group.hosts)])
+        self.k = 0  # requests answered
+
+    def start(self, now: float) -> None:
+        """Open the connection with the first request."""
+        self.slot.fresh()
+        self._request(now)
+
+    def _request(self, now: float) -> None:
+        session = self.slot.current
+        assert session is not None  # held from start() until _end()
+        req = self.group.make_request(self.rng, f"{self.who}-{self.k}", self.who)
+        self.issue(req, session, self.slot.fresh, now)
+
+    def answered(self, outcome: str) -> None:
+        """The next request after a think time, or the end of the session."""
+        self.k += 1
+        current = self.slot.current
+        if self.k >= self.group.cfg.requests_per_connection or (
+            current is not None and not current.usable
+        ):
+            self._end()
+        else:
+            call_later(self.env, self.think.sample(self.rng), self._wake)
+
+    def _wake(self) -> None:
+        now = self.env.now
+        if now >= self.group.duration:
+            self._end()
+        else:
+            self._request(now)
+
+    def _end(self) -> None:
+        self.slot.release()
+        self.group.tracker.finished()
 
 
 # ----------------------------------------------------------------- multiplexed
@@ -192,7 +302,7 @@ class MultiplexedUser(ConnectionSlot):
         super().__init__(group, f"{group.name}-{user}", group.hosts[user % len(group.hosts)])
         self.user = user
         self.live_streams = group.cfg.streams
-        self._age_rng = stream(group.seed, "client", group.name, user, "age")
+        self._age_rng = group.client_streams(user, "age")
         self._age_limit = float("inf")
         #: Connections drained because they reached their age limit (GOAWAY).
         self.aged_out = 0
@@ -226,22 +336,35 @@ class MultiplexedUser(ConnectionSlot):
             self.current.close()
 
 
-def multiplexed_stream(group: ClientGroupRunner, holder: MultiplexedUser, k: int) -> Process:
+class MultiplexedStream(RequestLoop):
     """One request loop of a multiplexed user (its streams share a connection)."""
-    env = group.env
-    user = holder.user
-    rng = stream(group.seed, "client", group.name, user, "stream", k)
-    think = group.cfg.think_time
-    seq = 0
-    while True:
-        yield env.timeout(think.sample(rng))
-        if env.now >= group.duration:
-            break
-        req = group.make_request(rng, f"{group.name}-{user}.{k}-{seq}", f"{group.name}-{user}")
-        seq += 1
-        yield from until_answered(env, req, holder.session(), holder.session)
-    holder.stream_done()
-    group.tracker.finished()
+
+    def __init__(self, group: ClientGroupRunner, holder: MultiplexedUser, k: int) -> None:
+        """Stream ``k`` of the user whose connection ``holder`` keeps."""
+        super().__init__(group, group.client_streams(holder.user, "stream", k))
+        self.holder = holder
+        self.prefix = f"{group.name}-{holder.user}.{k}-"
+        self.who = f"{group.name}-{holder.user}"
+        self.seq = 0
+
+    def start(self, now: float) -> None:
+        """Think before the first request."""
+        call_later(self.env, self.think.sample(self.rng), self._wake)
+
+    def _wake(self) -> None:
+        group = self.group
+        now = self.env.now
+        if now >= group.duration:
+            self.holder.stream_done()
+            group.tracker.finished()
+            return
+        req = group.make_request(self.rng, f"{self.prefix}{self.seq}", self.who)
+        self.seq += 1
+        self.issue(req, self.holder.session(), self.holder.session, now)
+
+    def answered(self, outcome: str) -> None:
+        """Think again."""
+        call_later(self.env, self.think.sample(self.rng), self._wake)
 
 
 def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
@@ -260,7 +383,7 @@ def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
             break
         holder = holders[i % n]
         req = group.make_request(rng, f"{group.name}-r{i}", f"{group.name}-{holder.user}")
-        holder.session().request(req)
+        holder.session().request_event(req)
         i += 1
     # No process waits for these requests one by one: wait for all of them here,
     # so the run does not end while some are still being served.
@@ -269,6 +392,7 @@ def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
         for holder in holders
         if holder.current is not None
         for pending in holder.current.pending.values()
+        if pending.event is not None
     ]
     if open_requests:
         yield env.all_of(open_requests)

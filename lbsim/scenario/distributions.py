@@ -137,9 +137,9 @@ class Distribution(ABC):
         return f"{self.family}({', '.join(parts)})"
 
 
-def _check_u(u: float) -> None:
-    if not 0.0 <= u < 1.0:
-        raise ValueError(f"quantile needs a probability in [0, 1), got {u!r}")
+def _bad_u(u: float) -> ValueError:
+    """The error for a ``u`` outside [0, 1) (each quantile tests the range inline)."""
+    return ValueError(f"quantile needs a probability in [0, 1), got {u!r}")
 
 
 def _require(condition: bool, message: str) -> None:
@@ -180,7 +180,13 @@ class Constant(Distribution):
 
     def quantile(self, u: float) -> float:
         """The constant value, whatever ``u``."""
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
+        return self.value
+
+    def sample(self, rng: random.Random) -> float:
+        """The value; the uniform is drawn all the same (every family draws one)."""
+        rng.random()
         return self.value
 
     def __str__(self) -> str:
@@ -210,8 +216,13 @@ class Exponential(Distribution):
 
     def quantile(self, u: float) -> float:
         """Inverse CDF: ``-mean * ln(1 - u)``."""
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
         return -self.mean * math.log1p(-u)
+
+    def sample(self, rng: random.Random) -> float:
+        """:meth:`quantile` of one draw, written out (think times, service times)."""
+        return -self.mean * math.log1p(-rng.random())
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +257,8 @@ class Uniform(Distribution):
 
     def quantile(self, u: float) -> float:
         """Inverse CDF: linear from ``low`` at 0 to ``high`` at 1."""
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
         return self.low + u * (self.high - self.low)
 
 
@@ -274,7 +286,8 @@ class LogNormal(Distribution):
 
     def quantile(self, u: float) -> float:
         """Inverse CDF through the standard normal's inverse CDF."""
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
         if u == 0.0:
             return 0.0
         return math.exp(self._mu + self._sigma * _STANDARD_NORMAL.inv_cdf(u))
@@ -366,7 +379,8 @@ class Erlang(Distribution):
 
     def quantile(self, u: float) -> float:
         """Inverse CDF of the Erlang-k, found numerically."""
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
         if u == 0.0:
             return 0.0
         if self.k == 1:
@@ -411,7 +425,8 @@ class HyperExponential(Distribution):
         S(x) = p1·exp(-a·x) + p2·exp(-b·x). ln S is convex and decreasing, so
         Newton's method started at x = 0 climbs to the root without overshooting.
         """
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
         if u == 0.0:
             return 0.0
         p_fast, p_slow = self._p_fast, 1 - self._p_fast
@@ -461,7 +476,8 @@ class Pareto(Distribution):
 
     def quantile(self, u: float) -> float:
         """Inverse CDF of the Pareto with the minimum that gives this mean."""
-        _check_u(u)
+        if not 0.0 <= u < 1.0:
+            raise _bad_u(u)
         return self._minimum * (1.0 - u) ** (-1.0 / self.alpha)
 
 

@@ -1,4 +1,4 @@
-"""The client workloads' shared pieces, in isolation: the retry helper and connection slots.
+"""The client workloads' shared pieces, in isolation: the retry rule and connection slots.
 
 Fake sessions stand in for real ones, so these tests check the rules themselves
 (which connection an attempt goes on, when connections are closed and renumbered,
@@ -13,7 +13,10 @@ import simpy
 
 from lbsim.nodes.client import ClientGroupRunner, ClientHost, Tracker
 from lbsim.nodes.session import RETRY
-from lbsim.nodes.workloads import ConnectionSlot, MultiplexedUser, until_answered
+from lbsim.nodes.workloads import ConnectionSlot, MultiplexedUser, RequestLoop, started
+from lbsim.scenario.distributions import Constant
+from lbsim.sched import call_later
+from lbsim.streams import StreamFamily
 
 
 class FakeSession:
@@ -28,13 +31,15 @@ class FakeSession:
         self.usable = True
         self.closed = False
 
-    def request(self, req: Any, *, attempt: int = 0, first_start: float | None = None) -> Any:
+    def request(
+        self, req: Any, now: float, then: Any, *, attempt: int = 0, first_start: float | None = None
+    ) -> None:
         self.calls.append((req, attempt, first_start, self.env.now))
         self.count += 1
         outcome = self.script.pop(0)
         if outcome == RETRY:
             self.usable = False
-        return self.env.timeout(1.0, outcome)
+        self.env.timeout(1.0, outcome).callbacks.append(lambda event: then(event.value))
 
     def close(self) -> None:
         self.closed = True
@@ -58,6 +63,7 @@ class FakeGroup:
         self.seed = 1
         self.name = "g"
         self.hosts = ["h0", "h1"]
+        self.client_streams = StreamFamily(self.seed, "client", self.name)
 
     def new_session(self, conn_id: str, host: Any) -> FakeSession:
         session = FakeSession(self.env, conn_id, self.scripts.pop(0))
@@ -65,19 +71,33 @@ class FakeGroup:
         return session
 
 
-def test_until_answered_retries_on_a_new_connection_and_keeps_the_first_start() -> None:
+class OneRequest(RequestLoop):
+    """Issues one request on ``slot`` at t=5 and notes its final outcome."""
+
+    def __init__(self, group: FakeGroup, slot: ConnectionSlot) -> None:
+        group.cfg.think_time = Constant(5.0)  # type: ignore[attr-defined]
+        super().__init__(group, group.client_streams(0))  # type: ignore[arg-type]
+        self.slot = slot
+        self.outcomes: list[str] = []
+
+    def start(self, now: float) -> None:
+        call_later(self.env, self.think.sample(self.rng), self._go)
+
+    def _go(self) -> None:
+        self.issue("req", self.slot.fresh(), self.slot.fresh, self.env.now)  # type: ignore[arg-type]
+
+    def answered(self, outcome: str) -> None:
+        self.outcomes.append(outcome)
+
+
+def test_a_loop_retries_on_a_new_connection_and_keeps_the_first_start() -> None:
     env = simpy.Environment()
     group = FakeGroup(env, [[RETRY], [RETRY], ["ok"]])
     slot = ConnectionSlot(group, "g-0", "h0")  # type: ignore[arg-type]
-    outcomes: list[str] = []
-
-    def user() -> Any:
-        yield env.timeout(5.0)
-        outcome = yield from until_answered(env, "req", slot.fresh(), slot.fresh)  # type: ignore[arg-type]
-        outcomes.append(outcome)
-
-    env.process(user())
+    loop = OneRequest(group, slot)
+    env.process(started(loop))
     env.run()
+    outcomes = loop.outcomes
     assert outcomes == ["ok"]
     assert [s.conn_id for s in group.sessions] == ["g-0-c0", "g-0-c1", "g-0-c2"]
     # Attempts 0, 1, 2, each on its own connection, all timed from the first (t=5).
@@ -86,18 +106,14 @@ def test_until_answered_retries_on_a_new_connection_and_keeps_the_first_start() 
     assert [s.closed for s in group.sessions] == [True, True, False]
 
 
-def test_until_answered_without_failure_is_one_attempt() -> None:
+def test_a_loop_without_failure_makes_one_attempt() -> None:
     env = simpy.Environment()
     group = FakeGroup(env, [["ok"]])
     slot = ConnectionSlot(group, "g-1", "h1")  # type: ignore[arg-type]
-    got: list[str] = []
-
-    def user() -> Any:
-        got.append((yield from until_answered(env, "r", slot.fresh(), slot.fresh)))  # type: ignore[arg-type]
-
-    env.process(user())
+    loop = OneRequest(group, slot)
+    env.process(started(loop))
     env.run()
-    assert got == ["ok"] and len(group.sessions) == 1
+    assert loop.outcomes == ["ok"] and len(group.sessions) == 1
 
 
 def test_slot_reuses_a_connection_until_its_limit_then_renumbers() -> None:
