@@ -16,16 +16,14 @@ counts from the first. When the connection ends the session writes its
 :class:`~lbsim.records.ConnectionRecord`.
 
 Sessions are callbacks, not processes: they never wait. They tell the workload of
-each outcome by a call scheduled at that time (``then``), or by firing an event a
-workload process waits on; both land at the same place in the event order.
+each outcome by a call scheduled at that time (``then``), where the event a
+workload process waited on used to fire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-
-import simpy
 
 from lbsim.app.http import HttpRequest
 from lbsim.app.raw import RawRequest
@@ -62,7 +60,7 @@ def outcome_for_status(status: int | None) -> str:
     return "error"
 
 
-#: The value a request's event carries when the client will try it again.
+#: The outcome a workload is told when the client will try the request again.
 RETRY = "retry"
 #: Outcomes after which a client with retries left tries again.
 _RETRYABLE = ("error", "timeout", "rejected")
@@ -71,7 +69,6 @@ _RETRYABLE = ("error", "timeout", "rejected")
 class _Pending:
     __slots__ = (
         "attempt",
-        "event",
         "index",
         "may_retry",
         "new_connection",
@@ -87,7 +84,6 @@ class _Pending:
         new: bool,
         index: int,
         then: Callable[[str], None] | None,
-        event: simpy.Event | None,
         attempt: int = 0,
         may_retry: bool = False,
     ) -> None:
@@ -96,7 +92,6 @@ class _Pending:
         self.new_connection = new
         self.index = index
         self.then = then
-        self.event = event
         self.attempt = attempt
         self.may_retry = may_retry
 
@@ -138,15 +133,13 @@ class Session:
         *,
         attempt: int = 0,
         first_start: float | None = None,
-        event: simpy.Event | None = None,
     ) -> None:
-        """Issue ``req`` at ``now``; ``then`` is called, or ``event`` fires, with its outcome.
+        """Issue ``req`` at ``now``; ``then`` is called with its outcome.
 
         The outcome is the recorded one, or :data:`RETRY` when the request failed
         and the client will send it again (then no record is written yet). ``then``
-        is called as a scheduled call at the time of the outcome, exactly where
-        ``event`` would have been processed, so a workload that waits either way
-        sees the same order of events.
+        is called as a scheduled call at the time of the outcome, where the event a
+        waiting workload process used to wait on would have been processed.
 
         Args:
             req: The request.
@@ -154,13 +147,12 @@ class Session:
             then: Called with the outcome.
             attempt: 0 for the first try, then 1, 2, ... for the client's retries.
             first_start: When the first try was issued (latency counts from there).
-            event: Triggered with the outcome instead, when ``then`` is None.
         """
         group = self.group
         cfg = group.cfg
         start = now if first_start is None else first_start
         pending = _Pending(
-            req, start, self.tcp is None, self.count, then, event, attempt, attempt < cfg.retries
+            req, start, self.tcp is None, self.count, then, attempt, attempt < cfg.retries
         )
         self.pending[req.request_id] = pending
         if cfg.timeout is not None:
@@ -190,13 +182,6 @@ class Session:
         else:
             self.usable = False
             self._fail(req.request_id, now, "error", "connection not usable")
-
-    def request_event(self, req: Request) -> simpy.Event:
-        """Issue ``req``; the returned event fires with its outcome (or :data:`RETRY`)."""
-        env = self.group.env
-        event = env.event()
-        self.request(req, env.now, event=event)
-        return event
 
     def close(self) -> None:
         """Close the connection (FIN) once no request is outstanding."""
@@ -273,14 +258,10 @@ class Session:
                     forwarded_for=ctx.forwarded_for,
                 )
             )
-        # Tell the workload: a call scheduled now, or the request's event.
+        # Tell the workload: a call scheduled now.
         then = pending.then
         if then is not None:
             call_at(group.env, now, then, outcome)
-        else:
-            event = pending.event
-            if event is not None and not event.triggered:
-                event.succeed(outcome)
         if self.closing and not self.pending:
             self.close()
 

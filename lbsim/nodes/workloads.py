@@ -367,8 +367,47 @@ class MultiplexedStream(RequestLoop):
         call_later(self.env, self.think.sample(self.rng), self._wake)
 
 
+class OpenMultiplexedRequest:
+    """One open-loop multiplexed request, issued again after each :data:`RETRY`.
+
+    No loop waits for it (the arrivals do not wait for answers), so it keeps its
+    own attempt count; ``done`` is called once with its final outcome.
+    """
+
+    __slots__ = ("attempt", "done", "first", "holder", "req")
+
+    def __init__(self, req: Request, holder: MultiplexedUser, done: Callable[[str], None]) -> None:
+        """``req`` for ``holder``'s connection; nothing is sent until :meth:`issue`."""
+        self.req = req
+        self.holder = holder
+        self.done = done
+        self.attempt = 0
+        self.first = 0.0
+
+    def issue(self, now: float) -> None:
+        """Send the first attempt at ``now`` (latency counts from here)."""
+        self.first = now
+        self.holder.session().request(self.req, now, self._outcome, first_start=now)
+
+    def _outcome(self, outcome: str) -> None:
+        if outcome != RETRY:
+            self.done(outcome)
+            return
+        self.attempt += 1
+        session = self.holder.session()
+        env = self.holder.group.env
+        session.request(
+            self.req, env.now, self._outcome, attempt=self.attempt, first_start=self.first
+        )
+
+
 def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
-    """Open-loop multiplexed: Poisson requests over long-lived connections."""
+    """Open-loop multiplexed: Poisson requests over long-lived connections.
+
+    A request whose attempt ends in :data:`RETRY` is sent again on its user's
+    connection (renewed if need be); the arrivals end once every request issued
+    has its final outcome.
+    """
     env = group.env
     cfg = group.cfg
     rng = stream(group.seed, "arrivals", group.name)
@@ -376,6 +415,14 @@ def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
     holders = [MultiplexedUser(group, c) for c in range(n)]
     rate = cfg.rate
     assert rate is not None  # open loop: the schema requires a rate
+    open_requests = [0]
+    drained: list[simpy.Event] = []
+
+    def answered(_outcome: str) -> None:
+        open_requests[0] -= 1
+        if not open_requests[0] and drained:
+            drained[0].succeed()
+
     i = 0
     while True:
         yield env.timeout(rng.expovariate(rate))
@@ -383,19 +430,14 @@ def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
             break
         holder = holders[i % n]
         req = group.make_request(rng, f"{group.name}-r{i}", f"{group.name}-{holder.user}")
-        holder.session().request_event(req)
+        open_requests[0] += 1
+        OpenMultiplexedRequest(req, holder, answered).issue(env.now)
         i += 1
     # No process waits for these requests one by one: wait for all of them here,
-    # so the run does not end while some are still being served.
-    open_requests = [
-        pending.event
-        for holder in holders
-        if holder.current is not None
-        for pending in holder.current.pending.values()
-        if pending.event is not None
-    ]
-    if open_requests:
-        yield env.all_of(open_requests)
+    # so the run does not end while some are still being served (or retried).
+    if open_requests[0]:
+        drained.append(env.event())
+        yield drained[0]
     for holder in holders:
         holder.stream_done(all_streams=True)
     group.tracker.finished()

@@ -290,3 +290,34 @@ def test_every_request_has_exactly_one_outcome_whatever_fails(
         assert sorted(seqs) == list(range(len(seqs)))
     mux = sorted(int(r.request_id.rsplit("-r", 1)[1]) for r in rows if r.client == "m")
     assert mux == list(range(len(mux)))
+
+
+@pytest.mark.parametrize("variant", ["l4", "l7"])
+def test_open_loop_multiplexed_clients_retry_and_record_every_request(variant: str) -> None:
+    """Poisson gRPC-style requests over 4 connections, one backend crashed mid-run.
+
+    The client retries a failed request (``retries: 2``) on its connection, renewed
+    if the crash reset it. Every request issued is recorded exactly once -- none
+    is lost between a failed attempt and its retry -- and some needed a retry.
+    """
+    grpc = {
+        "name": "g",
+        "protocol": "multiplexed",
+        "rate": "400/s",
+        "connections": 4,
+        "retries": 2,
+        "timeout": "2s",
+        "requests": [{"path": "/rpc", "size": "300B", "response": "2KB"}],
+    }
+    sc = scenario(
+        duration="6s",
+        warmup="0s",
+        backends=[{"group": "web", "count": 2, "workers": 8, "service_time": "exp(5ms)"}],
+        clients=[grpc],
+        events=[{"at": "2.5s", "action": "crash", "backend": "web-2", "mode": "reset"}],
+    )
+    records = run_variant(sc, variant).recorder.requests
+    ids = sorted(int(r.request_id.rsplit("-r", 1)[1]) for r in records)
+    assert len(ids) > 2000
+    assert ids == list(range(len(ids)))  # every request issued, once
+    assert any(r.attempts > 1 for r in records)
