@@ -35,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
+from weakref import WeakValueDictionary
 
 from lbsim.sched import call_at
 from lbsim.transport.tcp import INF
@@ -48,14 +48,17 @@ if TYPE_CHECKING:
 #: Serves a connection whose entry is due: its ``on_timer`` if due, then a flush.
 Serve = Callable[["TcpConnection"], None]
 
-_HEAPS: WeakKeyDictionary[simpy.Environment, TimerHeap] = WeakKeyDictionary()
+#: The heap of each live run, by ``id(env)``: held weakly, so it goes with the
+#: run's stacks (a heap refers to its environment, so keying by the environment
+#: itself would keep both alive for good).
+_HEAPS: WeakValueDictionary[int, TimerHeap] = WeakValueDictionary()
 
 
 def timer_heap(env: simpy.Environment) -> TimerHeap:
     """The run's timer heap (made on first use)."""
-    heap = _HEAPS.get(env)
-    if heap is None:
-        heap = _HEAPS[env] = TimerHeap(env)
+    heap = _HEAPS.get(id(env))
+    if heap is None or heap._env is not env:  # none yet, or an id reused
+        heap = _HEAPS[id(env)] = TimerHeap(env)
     return heap
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import simpy
 
 from lbsim.host.timer_heap import TimerHeap, timer_heap
@@ -79,3 +82,10 @@ def test_an_earlier_deadline_schedules_one_more_call() -> None:
     assert _calls(env) == 2
     env.run()
     assert served == [(0.5, "early"), (3.0, "late")]
+
+
+def test_a_heap_goes_with_its_run() -> None:
+    env = simpy.Environment()
+    ref = weakref.ref(timer_heap(env))
+    gc.collect()
+    assert ref() is None  # nothing held it: the registry keeps no run alive
