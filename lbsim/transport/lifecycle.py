@@ -27,7 +27,7 @@ subclass, which provides the four hooks declared at the end of this class.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from lbsim.net.segment import ACK, FIN, NO_ENDS, RST, SYN, Segment
 from lbsim.transport.congestion import NewReno
@@ -38,9 +38,6 @@ from lbsim.transport.reassembly import OutOfOrder
 from lbsim.transport.rto import RtoEstimator
 from lbsim.transport.seqnum import SEQ_HALF, SEQ_MASK
 from lbsim.transport.states import TRANSITIONS, TcpEvent, TcpState, next_state
-
-if TYPE_CHECKING:
-    from lbsim.transport.tcp import TcpConnection
 
 INF = float("inf")
 
@@ -231,11 +228,10 @@ class ConnectionLifecycle(DelayedAck):
         return out
 
     def _go(self, event: TcpEvent) -> None:
-        state = TRANSITIONS.get((self.state, event))
-        if state is None:
+        try:
+            self.state = TRANSITIONS[(self.state, event)]  # no call but this one
+        except KeyError:
             next_state(self.state, event)  # raises TcpProtocolError with a message
-        else:
-            self.state = state
 
     def _set_deadline(self) -> None:
         rto = self._rto_deadline
@@ -336,7 +332,8 @@ class ConnectionLifecycle(DelayedAck):
             self.finished_at = now
         self._rto_deadline = self._tw_deadline = self._dack_at = INF
         self.deadline = INF
-        self.listener.on_closed(cast("TcpConnection", self), now, error)
+        # The listener takes a TcpConnection, which self is (a cast() would be a call).
+        self.listener.on_closed(self, now, error)  # type: ignore[arg-type]
 
     # ------------------------------------ the slow receive path: SYN, RST, FIN
 
@@ -373,7 +370,7 @@ class ConnectionLifecycle(DelayedAck):
                 self.segments_sent += 1
                 self._last_send = now
                 self._push(now)
-                self.listener.on_established(cast("TcpConnection", self), now)
+                self.listener.on_established(self, now)  # type: ignore[arg-type]
             return
         if flags & SYN:
             # A retransmitted SYN or SYN-ACK: our answer was lost, repeat it.
@@ -391,7 +388,7 @@ class ConnectionLifecycle(DelayedAck):
             self._syn_acked(now)
             self.snd_wnd = seg.window << self._peer_shift
             self._go(TcpEvent.RECV_ACK_OF_SYN)
-            self.listener.on_established(cast("TcpConnection", self), now)
+            self.listener.on_established(self, now)  # type: ignore[arg-type]
             if self.state is not _ESTABLISHED:
                 return
             self._push(now)

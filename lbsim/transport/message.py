@@ -76,6 +76,8 @@ _LAST_ACK = TcpState.LAST_ACK
 #: while its receiver passes its bytes straight on (a splicing proxy): set and
 #: cleared around :meth:`MessageConnection.receive`, read by the onward ``_push``.
 _relay_credit = [0.0]
+#: quick_acks(window, mss) by its arguments (a few distinct pairs per run).
+_QUICK: dict[tuple[int, int], int] = {}
 
 
 def slow_start_gaps(segments: int, window: int, seg_time: float, rtt: float) -> tuple[float, int]:
@@ -314,7 +316,11 @@ class MessageConnection(TcpConnection):
         if not self.params.delayed_ack:
             return k
         if self._peer_quick < 0 or idle:
-            self._peer_quick = quick_acks(self.snd_wnd, self.mss)
+            key = (self.snd_wnd, self.mss)
+            quick = _QUICK.get(key)
+            if quick is None:
+                quick = _QUICK[key] = quick_acks(*key)
+            self._peer_quick = quick
         quick = min(k, self._peer_quick)
         self._peer_quick -= quick
         if self.passive:  # an answer: the odd last segment's ACK waits for the timer
