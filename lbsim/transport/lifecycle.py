@@ -243,19 +243,22 @@ class ConnectionLifecycle(DelayedAck):
 
     def _syn(self, flags: int) -> Segment:
         ack = (self.irs + self.rcv_nxt) & SEQ_MASK if flags & ACK else 0
-        return Segment(
-            self.local_ip,
-            self.remote_ip,
-            self.local_port,
-            self.remote_port,
-            self.isn,
-            ack,
-            flags,
-            min(0xFFFF, self.params.receive_window),
-            0,
-            self._local_mss,
-            self._shift,
+        window = self.params.receive_window
+        syn: Segment = _new_tuple(
+            Segment,
+            (
+                *self._hdr,
+                self.isn,
+                ack,
+                flags,
+                window if window < 0xFFFF else 0xFFFF,
+                0,
+                self._local_mss,
+                self._shift,
+                NO_ENDS,
+            ),
         )
+        return syn
 
     def _pure(self, flags: int) -> Segment:
         """A segment without payload at the next offset to send (a pure ACK, RST)."""

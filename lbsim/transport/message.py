@@ -241,7 +241,7 @@ class MessageConnection(TcpConnection):
             release = self._release  # never overtake a carrier still held back
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
         acks = self._acks_for(k, idle)
-        seg = self._carrier(nxt, n, flags, k, spread, acks)
+        rides = 0
         if self._ack_may_ride and release <= now and out:
             last = out[-1]
             if last.flags == ACK and not last.length:
@@ -250,8 +250,9 @@ class MessageConnection(TcpConnection):
                 # both (links, CPU and the peer count the ACK with it; the peer
                 # completes its handshake on the carrier's ACK field).
                 out.pop()
-                seg = seg._replace(wscale=seg.wscale | ACK_RIDES)
+                rides = ACK_RIDES
             self._ack_may_ride = False
+        seg = self._carrier(nxt, n, flags, k, spread, acks, rides)
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -329,25 +330,49 @@ class MessageConnection(TcpConnection):
         return quick + (k - quick) // 2
 
     def _carrier(
-        self, a: int, n: int, flags: int, k: int, spread: float, acks: int = -1
+        self, a: int, n: int, flags: int, k: int, spread: float, acks: int = -1, rides: int = 0
     ) -> Segment:
         """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments.
 
         ``k`` (and above it how many fewer ACKs than segments it draws: see
-        :data:`~lbsim.net.segment.ACKS_SHIFT`) rides in ``wscale`` and the flight's
-        slow-start idle time (whole microseconds) in ``mss``: both fields mean
-        nothing on a non-SYN segment.
+        :data:`~lbsim.net.segment.ACKS_SHIFT`; and ``rides``, :data:`ACK_RIDES`
+        or 0) rides in ``wscale`` and the flight's slow-start idle time (whole
+        microseconds) in ``mss``: both fields mean nothing on a non-SYN segment.
+        Built as :meth:`~lbsim.transport.tcp.TcpConnection._segment` builds a
+        segment, in one tuple, and without a call to collect the one message
+        mark a carrier of new data usually ends with.
         """
-        seg = self._segment(a, n, flags)
-        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
-        if k > 1:
-            # Segment._replace, without its keyword machinery (once per carrier).
-            fields = (*seg[:9], round(spread * 1e6), k | saved, seg[11])
-        elif saved:
-            fields = (*seg[:10], 1 | saved, seg[11])
+        marks = self._marks
+        offs = marks.offs
+        b = a + n
+        i = marks.next if a >= self._snd_max else marks.first_after(a)
+        last = len(offs) - 1
+        if i == last and offs[i] <= b and a >= self._snd_max:
+            ends: tuple[tuple[int, Any], ...] = ((offs[i] - a, marks.msgs[i]),)
+            marks.next = i + 1
+        elif i <= last and offs[i] <= b:
+            ends = marks.collect(i, a, b, a >= self._snd_max)
         else:
-            return seg
-        carrier: Segment = _new_tuple(Segment, fields)
+            ends = NO_ENDS
+        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
+        src, dst, sport, dport = self._hdr
+        carrier: Segment = _new_tuple(
+            Segment,
+            (
+                src,
+                dst,
+                sport,
+                dport,
+                (self.isn + a) & SEQ_MASK,
+                (self.irs + self.rcv_nxt) & SEQ_MASK,
+                flags,
+                self._wnd_field,
+                n,
+                round(spread * 1e6) if k > 1 else 0,
+                (k if k > 1 or saved else 0) | saved | rides,
+                ends,
+            ),
+        )
         return carrier
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
