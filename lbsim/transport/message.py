@@ -322,7 +322,9 @@ class MessageConnection(TcpConnection):
             if quick is None:
                 quick = _QUICK[key] = quick_acks(*key)
             self._peer_quick = quick
-        quick = min(k, self._peer_quick)
+        quick = self._peer_quick
+        if k < quick:
+            quick = k
         self._peer_quick -= quick
         if self.passive:  # an answer: the odd last segment's ACK waits for the timer
             return quick + (k - quick + 1) // 2
