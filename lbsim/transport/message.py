@@ -50,6 +50,7 @@ from lbsim.net.segment import (
     ACK,
     ACK_RIDES,
     ACKS_SHIFT,
+    CARRIED_MASK,
     FIN,
     FIN_ACK_COUNTED,
     NO_ENDS,
@@ -57,8 +58,6 @@ from lbsim.net.segment import (
     SYN,
     Segment,
     carried,
-    represented,
-    sent_with,
 )
 from lbsim.transport.delack import quick_acks
 from lbsim.transport.seqnum import SEQ_MASK
@@ -399,11 +398,18 @@ class MessageConnection(TcpConnection):
         flags = seg.flags
         n = seg.length
         if w <= 1 or flags & SYN:  # not a carrier: represented() and sent_with() inline
+            k = 1
+            rides = 0
             self.rx_carried = 2 if n and not flags & FIN else 1
             self.rx_own = 1
-        else:
-            self.rx_carried = represented(seg)
-            self.rx_own = sent_with(seg)
+        else:  # a carrier: carried(), represented() and sent_with() inline
+            k = (w & CARRIED_MASK) or 1
+            rides = 1 if w & ACK_RIDES else 0
+            self.rx_own = k + rides
+            if n and not flags & FIN:
+                self.rx_carried = 2 * k + rides - (w >> ACKS_SHIFT)
+            else:
+                self.rx_carried = k + rides + (1 if w & FIN_ACK_COUNTED else 0)
         if not n:
             if w & FIN_ACK_COUNTED and not flags & SYN:
                 # The peer's closing FIN: our ACK of it is counted by the peer.
@@ -424,12 +430,6 @@ class MessageConnection(TcpConnection):
                 return
             super().receive(seg, now)
             return
-        if w <= 1:
-            k = 1
-            rides = 0
-        else:
-            k = carried(seg)
-            rides = 1 if w & ACK_RIDES else 0
         out = self.out
         before = len(out)
         _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0

@@ -17,6 +17,7 @@ from lbsim.net.segment import (
     Segment,
     represented,
 )
+from lbsim.run.fidelity import _dsr_client_extra, _dsr_reply_extra, _nat_extra
 
 CARRIERS = [
     Segment(1, 2, 3, 4, 0, 0, SYN, 0xFFFF, 0, 1460, 7),  # a SYN: wscale is an option
@@ -39,3 +40,10 @@ def test_sent_counts_represented(seg: Segment) -> None:
     link.attach(lambda seg, now: None)
     link.send(seg)
     assert link.sent == represented(seg)
+
+
+def test_a_syn_costs_a_forwarder_nothing_extra() -> None:
+    """charge_carriers takes a SYN's extra work as 0 without asking the mode."""
+    syns = [seg for seg in CARRIERS if seg.flags & SYN]
+    for extra in (_nat_extra, _dsr_client_extra, _dsr_reply_extra):
+        assert all(extra(seg) == 0 for seg in syns)
