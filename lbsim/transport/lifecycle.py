@@ -415,7 +415,10 @@ class ConnectionLifecycle(DelayedAck):
             self._sample_rtt(now)
         self._rto_deadline = INF
         self._retries = 0
-        self._set_deadline()
+        # self._set_deadline() without the cancelled retransmission deadline, inlined.
+        tw = self._tw_deadline
+        dack = self._dack_at
+        self.deadline = dack if dack < tw else tw
         self.established_at = now
 
     def _flush_ack(self) -> None:
