@@ -60,6 +60,7 @@ from lbsim.net.segment import (
     carried,
 )
 from lbsim.transport.delack import quick_acks
+from lbsim.transport.marks import COMPACT_AFTER
 from lbsim.transport.seqnum import SEQ_MASK
 from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import INF, TcpConnection
@@ -283,8 +284,17 @@ class MessageConnection(TcpConnection):
             self.snd_una = nxt
             self.segments_received += acks
             marks = self._marks
-            if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
-                marks.trim(nxt)
+            offs = marks.offs
+            held = len(offs)
+            if marks.head < held and offs[marks.head] <= nxt:
+                if offs[-1] <= nxt and held <= COMPACT_AFTER:
+                    # MessageMarks.trim(nxt), inlined for its usual case here: every
+                    # mark acknowledged, too few to compact (two calls saved).
+                    marks.head = held
+                    if marks.next < held:
+                        marks.next = held
+                else:
+                    marks.trim(nxt)
 
     def on_timer(self, now: float) -> None:
         """The counted ACK of our closing FIN arrives; any other timer as usual."""
