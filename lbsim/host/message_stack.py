@@ -116,7 +116,7 @@ class MessageStack(TcpStack):
         if mconn.state is _CLOSED:
             super().after_flush(mconn)
         elif mconn.deadline < mconn.timer_at:
-            self._timers.arm(mconn, self._serve)
+            self._timers.arm(mconn, self._timer)
 
     def _send_paced(
         self, conn: MessageConnection, received: int, later: int, now: float | None
@@ -160,16 +160,7 @@ class MessageStack(TcpStack):
         if conn.state is _CLOSED:
             super().after_flush(conn)
         elif conn.deadline < conn.timer_at:
-            self._timers.arm(conn, self._serve)
-
-    def _serve(self, conn: TcpConnection) -> None:
-        """The lazy timer of :class:`TcpStack`, for an entry the timer heap found due."""
-        if conn.state is _CLOSED:
-            return
-        now = self.env.now
-        if conn.deadline <= now:
-            conn.on_timer(now)
-        self.flush(conn)
+            self._timers.arm(conn, self._timer)
 
 
 def to_request_level(

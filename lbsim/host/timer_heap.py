@@ -14,8 +14,9 @@ A :class:`TimerHeap` (one per run, shared by its
 the same deadlines in a heap of its own, ``(deadline, order, connection, serve)``,
 and schedules a SimPy call only when no call it has already scheduled comes at or
 before the new deadline. When a call fires, every entry due is served exactly as
-the lazy timer would serve it (``serve`` calls the connection's ``on_timer`` if
-its deadline has come, then flushes it, which may arm a new entry); then entries
+the lazy timer would serve it (by the stack's own timer callback: the
+connection's ``on_timer`` if its deadline has come, then a flush, which may arm
+a new entry); then entries
 at the head that no longer matter are dropped without waiting for their time --
 their connection's deadline has moved later (it gets an entry at the new deadline,
 which is what the lazy timer would have done at the old one), or the connection
@@ -45,8 +46,10 @@ if TYPE_CHECKING:
 
     from lbsim.transport.tcp import TcpConnection
 
-#: Serves a connection whose entry is due: its ``on_timer`` if due, then a flush.
-Serve = Callable[["TcpConnection"], None]
+#: Serves a connection whose entry is due, given the entry's deadline (the
+#: stack's lazy-timer callback: it sets ``timer_at`` to ``inf``, calls ``on_timer``
+#: if the connection's deadline has come, then flushes the connection).
+Serve = Callable[["TcpConnection", float], None]
 
 #: The heap of each live run, by ``id(env)``: held weakly, so it goes with the
 #: run's stacks (a heap refers to its environment, so keying by the environment
@@ -102,8 +105,7 @@ class TimerHeap:
             heappop(heap)
             conn = entry[2]
             if conn.timer_at == deadline:
-                conn.timer_at = INF
-                entry[3](conn)
+                entry[3](conn, deadline)  # it clears conn.timer_at and serves conn
         # Drop entries that no longer matter before choosing the next call.
         while heap:
             deadline, _, conn, serve = heap[0]

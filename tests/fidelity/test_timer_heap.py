@@ -30,7 +30,8 @@ def test_deadlines_served_at_their_time_in_arming_order() -> None:
     heap = TimerHeap(env)
     served: list[tuple[float, str]] = []
 
-    def serve(conn: _Conn) -> None:  # what the stack does: on_timer, then flush
+    def serve(conn: _Conn, armed_for: float) -> None:  # the stack's timer: on_timer, flush
+        conn.timer_at = INF
         served.append((env.now, conn.name))
         conn.deadline = INF
 
@@ -46,7 +47,8 @@ def test_cancelled_deadlines_cost_no_call_and_moved_ones_are_served_later() -> N
     heap = TimerHeap(env)
     served: list[tuple[float, str]] = []
 
-    def serve(conn: _Conn) -> None:  # on_timer only if the deadline has come
+    def serve(conn: _Conn, armed_for: float) -> None:  # on_timer only if the deadline has come
+        conn.timer_at = INF
         if conn.deadline <= env.now:
             served.append((env.now, conn.name))
             conn.deadline = INF
@@ -72,7 +74,8 @@ def test_an_earlier_deadline_schedules_one_more_call() -> None:
     assert timer_heap(env) is heap  # one per run
     served: list[tuple[float, str]] = []
 
-    def serve(conn: _Conn) -> None:
+    def serve(conn: _Conn, armed_for: float) -> None:
+        conn.timer_at = INF
         served.append((env.now, conn.name))
         conn.deadline = INF
 
