@@ -252,7 +252,18 @@ class MessageConnection(TcpConnection):
                 out.pop()
                 rides = ACK_RIDES
             self._ack_may_ride = False
-        seg = self._carrier(nxt, n, flags, k, spread, acks, rides)
+        # The carrier: k (and above it how many fewer ACKs than segments it draws,
+        # see ACKS_SHIFT, and whether the handshake's ACK rides) in wscale, the
+        # flight's slow-start idle time (whole microseconds) in mss: both fields
+        # mean nothing on a non-SYN segment.
+        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
+        seg = self._segment(
+            nxt,
+            n,
+            flags,
+            round(spread * 1e6) if k > 1 else 0,
+            (k if k > 1 or saved else 0) | saved | rides,
+        )
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -339,52 +350,6 @@ class MessageConnection(TcpConnection):
             return quick + (k - quick + 1) // 2
         # A request: the server's answer carries the odd last segment's ACK.
         return quick + (k - quick) // 2
-
-    def _carrier(
-        self, a: int, n: int, flags: int, k: int, spread: float, acks: int = -1, rides: int = 0
-    ) -> Segment:
-        """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments.
-
-        ``k`` (and above it how many fewer ACKs than segments it draws: see
-        :data:`~lbsim.net.segment.ACKS_SHIFT`; and ``rides``, :data:`ACK_RIDES`
-        or 0) rides in ``wscale`` and the flight's slow-start idle time (whole
-        microseconds) in ``mss``: both fields mean nothing on a non-SYN segment.
-        Built as :meth:`~lbsim.transport.tcp.TcpConnection._segment` builds a
-        segment, in one tuple, and without a call to collect the one message
-        mark a carrier of new data usually ends with.
-        """
-        marks = self._marks
-        offs = marks.offs
-        b = a + n
-        i = marks.next if a >= self._snd_max else marks.first_after(a)
-        last = len(offs) - 1
-        if i == last and offs[i] <= b and a >= self._snd_max:
-            ends: tuple[tuple[int, Any], ...] = ((offs[i] - a, marks.msgs[i]),)
-            marks.next = i + 1
-        elif i <= last and offs[i] <= b:
-            ends = marks.collect(i, a, b, a >= self._snd_max)
-        else:
-            ends = NO_ENDS
-        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
-        src, dst, sport, dport = self._hdr
-        carrier: Segment = _new_tuple(
-            Segment,
-            (
-                src,
-                dst,
-                sport,
-                dport,
-                (self.isn + a) & SEQ_MASK,
-                (self.irs + self.rcv_nxt) & SEQ_MASK,
-                flags,
-                self._wnd_field,
-                n,
-                round(spread * 1e6) if k > 1 else 0,
-                (k if k > 1 or saved else 0) | saved | rides,
-                ends,
-            ),
-        )
-        return carrier
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
         super()._on_new_ack(seg, ack, una, now)
