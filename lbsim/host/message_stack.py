@@ -22,11 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import simpy
+
 from lbsim.host.stack import TcpStack
-from lbsim.net.segment import FIN, SYN, Segment, represented, sent_with
+from lbsim.host.timer_heap import TimerHeap, timer_heap
+from lbsim.net.segment import FIN, SEQ_MASK, SYN, Segment, represented, sent_with
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
+from lbsim.transport.states import TcpState
 from lbsim.transport.tcp import TcpConnection
+
+_CLOSED = TcpState.CLOSED
 
 
 def _no_rate(ip: int) -> float:
@@ -36,55 +42,90 @@ def _no_rate(ip: int) -> float:
 class MessageStack(TcpStack):
     """A TCP stack whose connections send one carrier per burst (request level).
 
+    Every connection of a message stack is a
+    :class:`~lbsim.transport.message.MessageConnection` (:attr:`connection_class`;
+    :func:`to_request_level` refuses a stack that already holds others).
+
     Attributes:
         rate_to: Bytes per second of the slowest link towards an address.
     """
 
     connection_class = MessageConnection
 
-    # Set by to_request_level (a stack is converted in place, so no __init__ runs).
+    # Set by to_request_level (a stack converted in place runs no __init__).
     rate_to: Callable[[int], float] = staticmethod(_no_rate)
     #: Whether its connections count the ACK of a closing FIN instead of sending
     #: it (off where a balancer must see that ACK and cannot be told of it).
     count_fin_ack = True
+    _timers: TimerHeap
+
+    def __init__(self, env: simpy.Environment, *args: object, **kwargs: object) -> None:
+        super().__init__(env, *args, **kwargs)  # type: ignore[arg-type]
+        self._timers = timer_heap(env)
+
+    def _isn(self, key: tuple[int, int, int, int]) -> int:
+        """Initial sequence number: RFC 6528's 4-us clock plus the host's salt.
+
+        Nothing at request level sees sequence numbers but the two ends, which
+        work relative to them, so the keyed hash of the 4-tuple that spreads them
+        at segment level is left out; the clock still starts a reused 4-tuple
+        elsewhere.
+        """
+        return (int(self.env.now * 250_000) + self.salt) & SEQ_MASK
 
     def connect(
         self, local_ip: int, remote_ip: int, remote_port: int, listener: object
     ) -> TcpConnection:
         """Open a connection; it learns the path's bottleneck rate."""
-        conn = super().connect(local_ip, remote_ip, remote_port, listener)  # type: ignore[arg-type]
-        if isinstance(conn, MessageConnection):
-            conn.path_rate = self.rate_to(remote_ip)
-            conn.count_fin_ack = self.count_fin_ack
+        conn: MessageConnection = super().connect(local_ip, remote_ip, remote_port, listener)  # type: ignore[arg-type,assignment]
+        conn.path_rate = self.rate_to(remote_ip)
+        conn.count_fin_ack = self.count_fin_ack
         return conn
 
     def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> TcpConnection | None:
-        conn = super()._incoming(seg, key)
-        if isinstance(conn, MessageConnection):
+        conn: MessageConnection | None = super()._incoming(seg, key)  # type: ignore[assignment]
+        if conn is not None:
             conn.path_rate = self.rate_to(seg.src)
             conn.count_fin_ack = self.count_fin_ack
         return conn
 
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
         """Send what ``conn`` produced: held carriers at their release time."""
-        out = conn.out
-        later = 0  # work for ACKs this host sends later (elided), after what it sends now
-        if received and isinstance(conn, MessageConnection):
-            # The segment just received was a carrier: its own segments first.
-            later = received * (conn.rx_carried - conn.rx_own)
-            received *= conn.rx_own
-        if not out or self.silent:
-            super().flush(conn, received + later, now)
-            return
-        holds = conn.holds if isinstance(conn, MessageConnection) else []
-        link = self.uplink or self.routes[conn.remote_ip]
+        mconn: MessageConnection = conn  # type: ignore[assignment]
+        out = mconn.out
         cpu = self.cpu
-        if cpu is None and not holds:  # the common case: everything leaves now
+        later = 0  # work for ACKs this host sends later (elided), after what it sends now
+        if received:
+            # The segment just received was a carrier: its own segments first.
+            later = received * (mconn.rx_carried - mconn.rx_own)
+            received *= mconn.rx_own
+        if not out or self.silent:
+            if out:
+                out.clear()  # a vanished host sends nothing
+            if cpu is not None:
+                t = self.env.now if now is None else now
+                cpu.run(t, self.segment_cost * (received + later))
+        elif cpu is None and not mconn.holds:  # the common case: everything leaves now
+            link = self.uplink or self.routes[mconn.remote_ip]
             for seg in out:
                 link.send(seg)
             out.clear()
-            self.after_flush(conn)
-            return
+        else:
+            self._send_paced(mconn, received, later, now)
+        # self.after_flush(mconn), inlined (one call less per flush).
+        if mconn.state is _CLOSED:
+            super().after_flush(mconn)
+        elif mconn.deadline < mconn.timer_at:
+            self._timers.arm(mconn, self._timer)
+
+    def _send_paced(
+        self, conn: MessageConnection, received: int, later: int, now: float | None
+    ) -> None:
+        """Send ``conn.out`` after the CPU work for it, held carriers at their release."""
+        out = conn.out
+        holds = conn.holds
+        link = self.uplink or self.routes[conn.remote_ip]
+        cpu = self.cpu
         t = self.env.now
         ready: float | None = None
         cost = self.segment_cost
@@ -113,7 +154,13 @@ class MessageStack(TcpStack):
                     continue
             link.send(seg, ready)
         out.clear()
-        self.after_flush(conn)
+
+    def after_flush(self, conn: TcpConnection) -> None:
+        """Forget ``conn`` once closed, else give its deadline to the run's timer heap."""
+        if conn.state is _CLOSED:
+            super().after_flush(conn)
+        elif conn.deadline < conn.timer_at:
+            self._timers.arm(conn, self._timer)
 
 
 def to_request_level(
@@ -122,10 +169,10 @@ def to_request_level(
     """Turn a freshly built stack into a request-level one.
 
     The object keeps its identity (the balancer, health checker and nodes hold
-    it), so only its class changes; :class:`MessageStack` adds no per-instance
-    state beyond what this sets. A stack that opened connections while the run
-    was wired (a balancer's warm pool) must be made a :class:`MessageStack` from
-    the start (``Wiring.stack_class``).
+    it), so only its class changes, and it shares the run's :class:`TimerHeap`. A
+    stack that opened connections while the run was wired (a balancer's warm
+    pool) must be made a :class:`MessageStack` from the start
+    (``Wiring.stack_class``).
 
     Raises:
         RuntimeError: If the stack already holds segment-level connections.
@@ -134,5 +181,6 @@ def to_request_level(
         if stack.conns:
             raise RuntimeError(f"{stack.name}: connections opened before request level was set")
         stack.__class__ = MessageStack
+        stack._timers = timer_heap(stack.env)  # type: ignore[attr-defined]
     stack.rate_to = rate_to  # type: ignore[attr-defined]
     stack.count_fin_ack = count_fin_ack  # type: ignore[attr-defined]

@@ -212,11 +212,13 @@ class TcpStack:
             listener=listener,
             params=self.params,
         )
-        self.conns[key] = conn
+        conns = self.conns
+        conns[key] = conn
         dest = (local_ip, remote_ip, remote_port)
         self._ports_used[dest] = self._ports_used.get(dest, 0) + 1
-        if len(self.conns) > self.peak_conns:
-            self.peak_conns = len(self.conns)
+        held = len(conns)
+        if held > self.peak_conns:
+            self.peak_conns = held
         conn.connect(self.env.now)
         self.flush(conn)
         return conn
@@ -263,8 +265,9 @@ class TcpStack:
                 return None
             conn.listener = listener
             self.conns[key] = conn
-            if len(self.conns) > self.peak_conns:
-                self.peak_conns = len(self.conns)
+            held = len(self.conns)
+            if held > self.peak_conns:
+                self.peak_conns = held
             return conn
         if not flags & RST:
             self._reset(seg)

@@ -37,13 +37,14 @@ from simpy.events import NORMAL
 
 from lbsim.net.segment import (
     ACK_RIDES,
+    ACKS_SHIFT,
+    CARRIED_MASK,
     FIN,
+    FIN_ACK_COUNTED,
     HEADERS,
     SYN,
     SYN_OPTIONS,
     Segment,
-    carried,
-    represented,
 )
 
 #: Ethernet header (14) and frame check sequence (4).
@@ -348,12 +349,17 @@ class CarrierLink(Link):
             return False
         n = seg.length
         w = seg.wscale
-        if w <= 1 or seg.flags & SYN:  # not a carrier: carried() and represented() inline
+        flags = seg.flags
+        if w <= 1 or flags & SYN:  # not a carrier: carried() and represented() inline
             k = 1
-            rep = 2 if n and not seg.flags & FIN else 1
-        else:
-            k = carried(seg)
-            rep = represented(seg)
+            rep = 2 if n and not flags & FIN else 1
+        else:  # a carrier: carried() and represented() inline (a call each saved)
+            k = (w & CARRIED_MASK) or 1
+            rides = 1 if w & ACK_RIDES else 0
+            if n and not flags & FIN:
+                rep = 2 * k + rides - (w >> ACKS_SHIFT)
+            else:
+                rep = k + rides + (1 if w & FIN_ACK_COUNTED else 0)
         if k > 1 and n:
             wire = n + k * SEGMENT_OVERHEAD
         else:
@@ -383,8 +389,10 @@ class CarrierLink(Link):
         self.sent += rep
         arrival = done + self.latency
         in_flight = self._in_flight
-        in_flight.append((arrival, seg))
-        if len(in_flight) == 1:
+        if in_flight:  # the link is in SimPy's queue already (no len() call)
+            in_flight.append((arrival, seg))
+        else:
+            in_flight.append((arrival, seg))
             self.callbacks = self._fire_callbacks
             heappush(self._queue, (arrival, NORMAL, next(self._eid), self))
         return True

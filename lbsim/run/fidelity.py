@@ -225,10 +225,11 @@ def charge_carriers(
 
     def receive(seg: Segment, now: float) -> None:
         w = seg.wscale
-        if not cost:
+        flags = seg.flags
+        if not cost or flags & SYN:  # a SYN stands for itself: extra() is 0
             n = 0
-        elif w <= 1 and not seg.flags & SYN:  # a plain segment: extra() inline
-            n = plain if seg.length and not seg.flags & FIN else 0
+        elif w <= 1:  # a plain segment: extra() inline
+            n = plain if seg.length and not flags & FIN else 0
         else:
             n = extra(seg)
         if cost and w & ACK_RIDES:

@@ -27,7 +27,7 @@ subclass, which provides the four hooks declared at the end of this class.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from lbsim.net.segment import ACK, FIN, NO_ENDS, RST, SYN, Segment
 from lbsim.transport.congestion import NewReno
@@ -38,9 +38,6 @@ from lbsim.transport.reassembly import OutOfOrder
 from lbsim.transport.rto import RtoEstimator
 from lbsim.transport.seqnum import SEQ_HALF, SEQ_MASK
 from lbsim.transport.states import TRANSITIONS, TcpEvent, TcpState, next_state
-
-if TYPE_CHECKING:
-    from lbsim.transport.tcp import TcpConnection
 
 INF = float("inf")
 
@@ -231,11 +228,10 @@ class ConnectionLifecycle(DelayedAck):
         return out
 
     def _go(self, event: TcpEvent) -> None:
-        state = TRANSITIONS.get((self.state, event))
-        if state is None:
+        try:
+            self.state = TRANSITIONS[(self.state, event)]  # no call but this one
+        except KeyError:
             next_state(self.state, event)  # raises TcpProtocolError with a message
-        else:
-            self.state = state
 
     def _set_deadline(self) -> None:
         rto = self._rto_deadline
@@ -247,19 +243,22 @@ class ConnectionLifecycle(DelayedAck):
 
     def _syn(self, flags: int) -> Segment:
         ack = (self.irs + self.rcv_nxt) & SEQ_MASK if flags & ACK else 0
-        return Segment(
-            self.local_ip,
-            self.remote_ip,
-            self.local_port,
-            self.remote_port,
-            self.isn,
-            ack,
-            flags,
-            min(0xFFFF, self.params.receive_window),
-            0,
-            self._local_mss,
-            self._shift,
+        window = self.params.receive_window
+        syn: Segment = _new_tuple(
+            Segment,
+            (
+                *self._hdr,
+                self.isn,
+                ack,
+                flags,
+                window if window < 0xFFFF else 0xFFFF,
+                0,
+                self._local_mss,
+                self._shift,
+                NO_ENDS,
+            ),
         )
+        return syn
 
     def _pure(self, flags: int) -> Segment:
         """A segment without payload at the next offset to send (a pure ACK, RST)."""
@@ -293,8 +292,13 @@ class ConnectionLifecycle(DelayedAck):
         self.segments_sent += 1
         self.snd_nxt = self._snd_max = 1
         self._timed_seq, self._timed_at = 1, now
-        self._rto_deadline = now + self.rtt.rto
-        self._set_deadline()
+        self._rto_deadline = rto = now + self.rtt.rto
+        # self._set_deadline(), inlined (one call less per connection).
+        tw = self._tw_deadline
+        dack = self._dack_at
+        if dack < tw:
+            tw = dack
+        self.deadline = rto if rto < tw else tw
 
     # ---------------------------------------------------------- open and close
 
@@ -336,7 +340,8 @@ class ConnectionLifecycle(DelayedAck):
             self.finished_at = now
         self._rto_deadline = self._tw_deadline = self._dack_at = INF
         self.deadline = INF
-        self.listener.on_closed(cast("TcpConnection", self), now, error)
+        # The listener takes a TcpConnection, which self is (a cast() would be a call).
+        self.listener.on_closed(self, now, error)  # type: ignore[arg-type]
 
     # ------------------------------------ the slow receive path: SYN, RST, FIN
 
@@ -373,7 +378,7 @@ class ConnectionLifecycle(DelayedAck):
                 self.segments_sent += 1
                 self._last_send = now
                 self._push(now)
-                self.listener.on_established(cast("TcpConnection", self), now)
+                self.listener.on_established(self, now)  # type: ignore[arg-type]
             return
         if flags & SYN:
             # A retransmitted SYN or SYN-ACK: our answer was lost, repeat it.
@@ -391,7 +396,7 @@ class ConnectionLifecycle(DelayedAck):
             self._syn_acked(now)
             self.snd_wnd = seg.window << self._peer_shift
             self._go(TcpEvent.RECV_ACK_OF_SYN)
-            self.listener.on_established(cast("TcpConnection", self), now)
+            self.listener.on_established(self, now)  # type: ignore[arg-type]
             if self.state is not _ESTABLISHED:
                 return
             self._push(now)
@@ -410,7 +415,10 @@ class ConnectionLifecycle(DelayedAck):
             self._sample_rtt(now)
         self._rto_deadline = INF
         self._retries = 0
-        self._set_deadline()
+        # self._set_deadline() without the cancelled retransmission deadline, inlined.
+        tw = self._tw_deadline
+        dack = self._dack_at
+        self.deadline = dack if dack < tw else tw
         self.established_at = now
 
     def _flush_ack(self) -> None:

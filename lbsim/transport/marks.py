@@ -27,7 +27,7 @@ from bisect import bisect_right
 from typing import Any
 
 #: Once this many acknowledged marks pile up (and they are most of the list), drop them.
-_COMPACT_AFTER = 256
+COMPACT_AFTER = 256
 
 
 class MessageMarks:
@@ -87,7 +87,7 @@ class MessageMarks:
         """Forget marks at offsets up to ``ack``, which the peer has acknowledged."""
         offs = self.offs
         head = bisect_right(offs, ack, self.head)
-        if head > _COMPACT_AFTER and head * 2 > len(offs):
+        if head > COMPACT_AFTER and head * 2 > len(offs):
             del offs[:head]
             del self.msgs[:head]
             self.next -= head

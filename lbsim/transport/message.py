@@ -50,6 +50,7 @@ from lbsim.net.segment import (
     ACK,
     ACK_RIDES,
     ACKS_SHIFT,
+    CARRIED_MASK,
     FIN,
     FIN_ACK_COUNTED,
     NO_ENDS,
@@ -57,10 +58,9 @@ from lbsim.net.segment import (
     SYN,
     Segment,
     carried,
-    represented,
-    sent_with,
 )
 from lbsim.transport.delack import quick_acks
+from lbsim.transport.marks import COMPACT_AFTER
 from lbsim.transport.seqnum import SEQ_MASK
 from lbsim.transport.states import SENDABLE, TcpState
 from lbsim.transport.tcp import INF, TcpConnection
@@ -76,6 +76,8 @@ _LAST_ACK = TcpState.LAST_ACK
 #: while its receiver passes its bytes straight on (a splicing proxy): set and
 #: cleared around :meth:`MessageConnection.receive`, read by the onward ``_push``.
 _relay_credit = [0.0]
+#: quick_acks(window, mss) by its arguments (a few distinct pairs per run).
+_QUICK: dict[tuple[int, int], int] = {}
 
 
 def slow_start_gaps(segments: int, window: int, seg_time: float, rtt: float) -> tuple[float, int]:
@@ -239,7 +241,7 @@ class MessageConnection(TcpConnection):
             release = self._release  # never overtake a carrier still held back
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
         acks = self._acks_for(k, idle)
-        seg = self._carrier(nxt, n, flags, k, spread, acks)
+        rides = 0
         if self._ack_may_ride and release <= now and out:
             last = out[-1]
             if last.flags == ACK and not last.length:
@@ -248,8 +250,20 @@ class MessageConnection(TcpConnection):
                 # both (links, CPU and the peer count the ACK with it; the peer
                 # completes its handshake on the carrier's ACK field).
                 out.pop()
-                seg = seg._replace(wscale=seg.wscale | ACK_RIDES)
+                rides = ACK_RIDES
             self._ack_may_ride = False
+        # The carrier: k (and above it how many fewer ACKs than segments it draws,
+        # see ACKS_SHIFT, and whether the handshake's ACK rides) in wscale, the
+        # flight's slow-start idle time (whole microseconds) in mss: both fields
+        # mean nothing on a non-SYN segment.
+        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
+        seg = self._segment(
+            nxt,
+            n,
+            flags,
+            round(spread * 1e6) if k > 1 else 0,
+            (k if k > 1 or saved else 0) | saved | rides,
+        )
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
@@ -281,8 +295,17 @@ class MessageConnection(TcpConnection):
             self.snd_una = nxt
             self.segments_received += acks
             marks = self._marks
-            if marks.head < len(marks.offs) and marks.offs[marks.head] <= nxt:
-                marks.trim(nxt)
+            offs = marks.offs
+            held = len(offs)
+            if marks.head < held and offs[marks.head] <= nxt:
+                if offs[-1] <= nxt and held <= COMPACT_AFTER:
+                    # MessageMarks.trim(nxt), inlined for its usual case here: every
+                    # mark acknowledged, too few to compact (two calls saved).
+                    marks.head = held
+                    if marks.next < held:
+                        marks.next = held
+                else:
+                    marks.trim(nxt)
 
     def on_timer(self, now: float) -> None:
         """The counted ACK of our closing FIN arrives; any other timer as usual."""
@@ -314,35 +337,19 @@ class MessageConnection(TcpConnection):
         if not self.params.delayed_ack:
             return k
         if self._peer_quick < 0 or idle:
-            self._peer_quick = quick_acks(self.snd_wnd, self.mss)
-        quick = min(k, self._peer_quick)
+            key = (self.snd_wnd, self.mss)
+            quick = _QUICK.get(key)
+            if quick is None:
+                quick = _QUICK[key] = quick_acks(*key)
+            self._peer_quick = quick
+        quick = self._peer_quick
+        if k < quick:
+            quick = k
         self._peer_quick -= quick
         if self.passive:  # an answer: the odd last segment's ACK waits for the timer
             return quick + (k - quick + 1) // 2
         # A request: the server's answer carries the odd last segment's ACK.
         return quick + (k - quick) // 2
-
-    def _carrier(
-        self, a: int, n: int, flags: int, k: int, spread: float, acks: int = -1
-    ) -> Segment:
-        """A carrier for stream offsets ``[a, a + n)`` standing for ``k`` segments.
-
-        ``k`` (and above it how many fewer ACKs than segments it draws: see
-        :data:`~lbsim.net.segment.ACKS_SHIFT`) rides in ``wscale`` and the flight's
-        slow-start idle time (whole microseconds) in ``mss``: both fields mean
-        nothing on a non-SYN segment.
-        """
-        seg = self._segment(a, n, flags)
-        saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
-        if k > 1:
-            # Segment._replace, without its keyword machinery (once per carrier).
-            fields = (*seg[:9], round(spread * 1e6), k | saved, seg[11])
-        elif saved:
-            fields = (*seg[:10], 1 | saved, seg[11])
-        else:
-            return seg
-        carrier: Segment = _new_tuple(Segment, fields)
-        return carrier
 
     def _on_new_ack(self, seg: Segment, ack: int, una: int, now: float) -> None:
         super()._on_new_ack(seg, ack, una, now)
@@ -366,11 +373,18 @@ class MessageConnection(TcpConnection):
         flags = seg.flags
         n = seg.length
         if w <= 1 or flags & SYN:  # not a carrier: represented() and sent_with() inline
+            k = 1
+            rides = 0
             self.rx_carried = 2 if n and not flags & FIN else 1
             self.rx_own = 1
-        else:
-            self.rx_carried = represented(seg)
-            self.rx_own = sent_with(seg)
+        else:  # a carrier: carried(), represented() and sent_with() inline
+            k = (w & CARRIED_MASK) or 1
+            rides = 1 if w & ACK_RIDES else 0
+            self.rx_own = k + rides
+            if n and not flags & FIN:
+                self.rx_carried = 2 * k + rides - (w >> ACKS_SHIFT)
+            else:
+                self.rx_carried = k + rides + (1 if w & FIN_ACK_COUNTED else 0)
         if not n:
             if w & FIN_ACK_COUNTED and not flags & SYN:
                 # The peer's closing FIN: our ACK of it is counted by the peer.
@@ -391,12 +405,6 @@ class MessageConnection(TcpConnection):
                 return
             super().receive(seg, now)
             return
-        if w <= 1:
-            k = 1
-            rides = 0
-        else:
-            k = carried(seg)
-            rides = 1 if w & ACK_RIDES else 0
         out = self.out
         before = len(out)
         _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0

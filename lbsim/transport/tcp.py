@@ -390,15 +390,27 @@ class TcpConnection(ConnectionLifecycle):
 
     # ---------------------------------------------------------------- sending
 
-    def _segment(self, a: int, n: int, flags: int) -> Segment:
-        """A data segment for stream offsets ``[a, a + n)``, with its message marks."""
+    def _segment(self, a: int, n: int, flags: int, mss: int = 0, wscale: int = 0) -> Segment:
+        """A data segment for stream offsets ``[a, a + n)``, with its message marks.
+
+        ``mss`` and ``wscale`` are 0 on a data segment; request level puts what a
+        carrier stands for there (:mod:`lbsim.transport.message`).
+        """
         marks = self._marks
         offs = marks.offs
         new = a >= self._snd_max
         # First mark not yet sent (no search needed), or search for a retransmission.
         i = marks.next if new else marks.first_after(a)
         b = a + n
-        ends = marks.collect(i, a, b, new) if i < len(offs) and offs[i] <= b else NO_ENDS
+        last = len(offs) - 1
+        if i > last or offs[i] > b:
+            ends = NO_ENDS
+        elif new and i == last:
+            # MessageMarks.collect, inlined for one new mark (a request-level carrier).
+            ends = ((offs[i] - a, marks.msgs[i]),)
+            marks.next = i + 1
+        else:
+            ends = marks.collect(i, a, b, new)
         src, dst, sport, dport = self._hdr
         seg: Segment = _new_tuple(
             Segment,
@@ -412,8 +424,8 @@ class TcpConnection(ConnectionLifecycle):
                 flags,
                 self._wnd_field,
                 n,
-                0,
-                0,
+                mss,
+                wscale,
                 ends,
             ),
         )
