@@ -341,7 +341,9 @@ class L4Balancer(ConnectionPlacer):
         if not candidates:
             self._refuse(seg)  # no backend to send it to: refuse the connection
             return None
-        backend = self.algorithm.pick(candidates, now, self.placement_key(seg.src, seg.sport))
+        algorithm = self.algorithm
+        key = self.placement_key(seg.src, seg.sport) if algorithm.uses_key else None
+        backend = algorithm.pick(candidates, now, key)
         entry = self.table.open(seg.src, seg.sport, backend, now)
         if entry is None:
             self._refuse(seg)

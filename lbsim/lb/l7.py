@@ -354,11 +354,12 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         if not candidates:
             self._give_up(client, req, 503, now)
             return
-        key = self._key(client.peer_ip, attempt.headers)
         affinity = self.affinity
         backend = None if affinity is None else affinity.choose(attempt.headers, candidates)
         if backend is None:
-            backend = attempt.rule.algorithm.pick(candidates, now, key)
+            algorithm = attempt.rule.algorithm
+            key = self._key(client.peer_ip, attempt.headers) if algorithm.uses_key else None
+            backend = algorithm.pick(candidates, now, key)
         breakers = self.breakers
         if breakers is not None and not breakers.admits(
             backend, self.backends, self.pools, self.pool_max
