@@ -136,7 +136,8 @@ class ConnectionTable:
         self.peak = 0
         self.refused = 0
         self.expired = 0
-        self._timeout_of = {state: self.timeouts.of(state) for state in EntryState}
+        #: Idle timeout by state (what :meth:`expiry` adds to ``last_seen``).
+        self.timeout_of = {state: self.timeouts.of(state) for state in EntryState}
         self._counts = dict.fromkeys(EntryState, 0)
 
     def __len__(self) -> int:
@@ -178,8 +179,12 @@ class ConnectionTable:
         """Whether a new SYN from the same client port may replace ``entry``."""
         return entry.state is _TIME_WAIT or entry.state is _CLOSE
 
-    def observe(self, entry: Entry, flags: int, direction: int, now: float) -> None:
-        """Update ``entry`` for a packet with TCP ``flags`` passing in ``direction``."""
+    def observe(self, entry: Entry, flags: int, direction: int, now: float) -> EntryState | None:
+        """Update ``entry`` for a packet with TCP ``flags`` passing in ``direction``.
+
+        Returns:
+            The state the entry left, if the packet changed it (else None).
+        """
         entry.last_seen = now
         entry.packets += 1
         state = entry.state
@@ -195,19 +200,22 @@ class ConnectionTable:
                 new = _ESTABLISHED
         elif state is _FIN_WAIT and entry.fins == FROM_CLIENT | FROM_BACKEND and flags & ACK:
             new = _TIME_WAIT
-        if new is not state:
-            self.set_state(entry, new)
+        if new is state:
+            return None
+        self.set_state(entry, new)
+        return state
 
     def set_state(self, entry: Entry, state: EntryState) -> None:
         """Move ``entry`` to ``state`` (for balancers that track TCP state themselves)."""
-        if self.contains(entry):
-            self._counts[entry.state] -= 1
-            self._counts[state] += 1
+        if self._entries.get((entry.client_ip, entry.client_port)) is entry:  # contains()
+            counts = self._counts
+            counts[entry.state] -= 1
+            counts[state] += 1
         entry.state = state
 
     def expiry(self, entry: Entry) -> float:
         """When ``entry`` expires unless another packet passes."""
-        return entry.last_seen + self._timeout_of[entry.state]
+        return entry.last_seen + self.timeout_of[entry.state]
 
     def expire(self, entry: Entry, now: float) -> bool:
         """Remove ``entry`` if its timeout has run out at ``now``; say whether it did."""

@@ -19,6 +19,7 @@ client's request, with or without the header.
 from __future__ import annotations
 
 import dataclasses
+import operator
 
 from lbsim.app.http import HttpRequest
 from lbsim.net.addresses import ip_to_str
@@ -27,6 +28,12 @@ __all__ = ["forwarded_request"]
 
 XFF = "X-Forwarded-For"
 FORWARDED = "Forwarded"
+
+# A request's constructor arguments, read in one call: copying a request for every
+# request forwarded is on the per-request path, where ``dataclasses.replace`` walks
+# the fields in Python.
+_FIELDS = tuple(f.name for f in dataclasses.fields(HttpRequest) if f.init)
+_field_values = operator.attrgetter(*_FIELDS)
 
 
 def _append(
@@ -38,6 +45,8 @@ def _append(
     is read as their values joined in order (RFC 9110, section 5.3), so that is
     where the end of the list is.
     """
+    if not headers:
+        return ((name, value),)
     lower = name.lower()
     out = list(headers)
     for i in range(len(out) - 1, -1, -1):
@@ -73,4 +82,6 @@ def forwarded_request(
         headers = _append(headers, XFF, peer)
     if forwarded:
         headers = _append(headers, FORWARDED, f"for={peer};by={ip_to_str(proxy_ip)}")
-    return dataclasses.replace(req, headers=headers)
+    changes = dict(zip(_FIELDS, _field_values(req), strict=True))
+    changes["headers"] = headers
+    return HttpRequest(**changes)  # dataclasses.replace(req, headers=headers)

@@ -29,8 +29,11 @@ backend its own pick names. With a consistent hash over the same backends that
 is the backend the flow had, and the connection survives; with round robin it
 is usually another one, which answers the stranger's segment with RST.
 A full table refuses a new connection with RST. Table entries
-expire after their state's idle timeout; the expiry timer is one lazy event per
-entry. Each forwarded segment costs ``per_segment`` of CPU.
+expire after their state's idle timeout; the expiry timer is lazy: a state
+change re-arms it only if the entry could now expire sooner, and the first check
+of every new entry (all due a SYN_RECV timeout after their SYN) shares one
+pending event (:mod:`lbsim.lb.deadlines`). Each forwarded segment costs
+``per_segment`` of CPU.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from lbsim.lb.conntable import (
     Entry,
     EntryState,
 )
+from lbsim.lb.deadlines import DeadlineQueue
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.lb.snat import SourceNat
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, endpoint_str
@@ -63,6 +67,7 @@ from lbsim.streams import stream_seed
 
 _CONTROL = SYN | FIN | RST
 _ESTABLISHED = EntryState.ESTABLISHED
+_SYN_RECV = EntryState.SYN_RECV
 _ACTIVE = (EntryState.SYN_RECV, EntryState.ESTABLISHED)
 _new_tuple = tuple.__new__
 
@@ -122,6 +127,10 @@ class L4Balancer(ConnectionPlacer):
         # Bound methods for the per-segment path (one attribute lookup fewer each).
         self._cpu_run = cpu.run
         self._lookup = table.lookup
+        self._table_observe = table.observe
+        self._timeout_of = table.timeout_of
+        #: First expiry checks of new entries: one length (SYN_RECV), one pending event.
+        self._new_entry_checks = DeadlineQueue(env, self._check_expiry, self._check_moot)
         self.down_until = 0.0  # restarting: everything is dropped until then
         #: Health probes' TCP stack (the balancer's inside address), if checks are on.
         self.probe_stack: TcpStack | None = None
@@ -229,11 +238,13 @@ class L4Balancer(ConnectionPlacer):
         if dst == vip:
             entry = self._lookup((src, sport))
             if entry is None or (flags & SYN and not flags & ACK and self.table.reusable(entry)):
-                entry = self._new_connection(seg, now)
+                entry = self._new_connection(seg, now, entry)
                 if entry is None:
                     return
             if flags & _CONTROL or entry.state is not _ESTABLISHED:
-                self._observe(entry, flags, FROM_CLIENT, now)
+                was = self._table_observe(entry, flags, FROM_CLIENT, now)
+                if was is not None:
+                    self._state_changed(entry, was)
             else:
                 entry.last_seen = now
                 entry.packets += 1
@@ -267,7 +278,9 @@ class L4Balancer(ConnectionPlacer):
                     self.stray += 1
                 return
             if flags & _CONTROL or entry.state is not _ESTABLISHED:
-                self._observe(entry, flags, FROM_BACKEND, now)
+                was = self._table_observe(entry, flags, FROM_BACKEND, now)
+                if was is not None:
+                    self._state_changed(entry, was)
             else:
                 entry.last_seen = now
                 entry.packets += 1
@@ -299,7 +312,9 @@ class L4Balancer(ConnectionPlacer):
         at = now
         if link is not None:
             at += 2 * (link.latency + wire_bytes(0) * 8.0 / link.bandwidth)
-        self._observe(entry, ACK, FROM_CLIENT, at)
+        was = self._table_observe(entry, ACK, FROM_CLIENT, at)
+        if was is not None:
+            self._state_changed(entry, was)
 
     def _clamp(self, seg: Segment, client_ip: int, backend: BackendRef, now: float) -> Segment:
         """Lower a SYN's MSS option to fit this connection's path, if it is larger."""
@@ -314,7 +329,8 @@ class L4Balancer(ConnectionPlacer):
         )  # fmt: skip
         return seg._replace(mss=limit)
 
-    def _new_connection(self, seg: Segment, now: float) -> Entry | None:
+    def _new_connection(self, seg: Segment, now: float, old: Entry | None) -> Entry | None:
+        """Place a connection from its first segment; ``old``: the table's entry it replaces."""
         flags = seg.flags
         if not flags & SYN or flags & ACK:
             if not self.pick_on_miss or flags & RST:
@@ -325,8 +341,9 @@ class L4Balancer(ConnectionPlacer):
         if not candidates:
             self._refuse(seg)  # no backend to send it to: refuse the connection
             return None
-        backend = self.algorithm.pick(candidates, now, self.placement_key(seg.src, seg.sport))
-        old = self.table.get(seg.src, seg.sport)
+        algorithm = self.algorithm
+        key = self.placement_key(seg.src, seg.sport) if algorithm.uses_key else None
+        backend = algorithm.pick(candidates, now, key)
         entry = self.table.open(seg.src, seg.sport, backend, now)
         if entry is None:
             self._refuse(seg)
@@ -341,7 +358,8 @@ class L4Balancer(ConnectionPlacer):
                 return None
         elif self._nat:
             self._reverse[(backend.ip, NAT_PORTS[seg.dport], seg.src, seg.sport)] = entry
-        self._arm(entry)
+        due = entry.timer_at = now + self._timeout_of[_SYN_RECV]  # the table's expiry(entry)
+        self._new_entry_checks.add(due, (entry, due))
         self.recorder.decide(
             now, self.name, "table_miss", connection=_client_conn(seg), backend=backend.name,
             mode=self.mode, algorithm=self.algorithm.name, candidates=len(candidates),
@@ -382,28 +400,38 @@ class L4Balancer(ConnectionPlacer):
 
     # ------------------------------------------------------------ the table
 
-    def _observe(self, entry: Entry, flags: int, direction: int, now: float) -> None:
-        was = entry.state
-        self.table.observe(entry, flags, direction, now)
-        if entry.state is not was:
-            if was in _ACTIVE and entry.state not in _ACTIVE:
-                entry.backend.active -= 1
-            self._arm(entry)
+    def _state_changed(self, entry: Entry, was: EntryState) -> None:
+        """``entry`` left state ``was``: release its backend if it closed, re-arm its timer.
 
-    def _arm(self, entry: Entry) -> None:
-        due = self.table.expiry(entry)
+        The pending check stays if it comes no later than the new expiry (it then
+        re-arms itself for the expiry it finds); only an earlier expiry needs one.
+        """
+        state = entry.state
+        if was in _ACTIVE and state not in _ACTIVE:
+            entry.backend.active -= 1
+        due = entry.last_seen + self._timeout_of[state]  # the table's expiry(entry)
         if due < entry.timer_at:
-            entry.timer_at = due
-            call_at(self.env, due, self._check_expiry, entry, due)
+            self._arm(entry, due)
 
-    def _check_expiry(self, entry: Entry, armed_for: float) -> None:
-        if entry.timer_at != armed_for or not self.table.contains(entry):
+    def _arm(self, entry: Entry, due: float) -> None:
+        entry.timer_at = due
+        call_at(self.env, due, self._check_expiry, (entry, due))
+
+    def _check_moot(self, check: tuple[Entry, float]) -> bool:
+        """Whether an expiry check no longer applies (re-armed, or the entry is gone)."""
+        entry, armed_for = check
+        return entry.timer_at != armed_for or not self.table.contains(entry)
+
+    def _check_expiry(self, check: tuple[Entry, float]) -> None:
+        if self._check_moot(check):
             return
+        entry = check[0]
         entry.timer_at = INF
-        if self.table.expire(entry, self.env.now):
+        table = self.table
+        if table.expire(entry, self.env.now):
             self._forget(entry)
         else:
-            self._arm(entry)
+            self._arm(entry, table.expiry(entry))
 
     def _forget(self, entry: Entry) -> None:
         """An entry left the table: release its backend and reverse mapping."""

@@ -32,6 +32,8 @@ settings in :mod:`lbsim.lb.l7_config`, its pooled backend connections in
 
 from __future__ import annotations
 
+from functools import partial
+
 import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
@@ -45,6 +47,7 @@ from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.breaker import CircuitBreakers
 from lbsim.lb.cache import ResponseCache
+from lbsim.lb.deadlines import DeadlineQueue
 from lbsim.lb.forwarded import forwarded_request
 from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
@@ -61,7 +64,7 @@ from lbsim.lb.l7_config import (
 from lbsim.lb.l7_decisions import record_cache_hit, record_pick, record_refusal, record_skips
 from lbsim.lb.l7_responses import Responses
 from lbsim.lb.l7_retries import Attempt, Retries
-from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools
+from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools, reused
 from lbsim.lb.load_weights import ReportedWeights
 from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
@@ -140,6 +143,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         self.local_answers: dict[int, int] = {}
         self._upstream_ids = 0
         self.upstreams: set[Upstream] = set()
+        self._idle_deadlines = DeadlineQueue(env, self.expire_idle, reused)
         self.backends = router.backends
         self.pools = {b.name: Pool() for b in self.backends}
         self.tls = tls
@@ -158,7 +162,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         self.retried = 0
         #: TLS handshakes terminated here (client side): count, resumed, CPU seconds.
         self.tls_stats: dict[str, float] = {}
-        stack.listen(vip, VIP_PORT, lambda conn: ClientSide(self, conn))
+        stack.listen(vip, VIP_PORT, partial(ClientSide, self))
         if tls is not None:
             stack.listen(vip, VIP_TLS_PORT, self._accept_tls)
         self.pool_warm = pool_warm
@@ -278,7 +282,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
             self._answer_locally(client, req, 413, ERROR_RESPONSE_SIZE, now)
             return
         costs = self.costs
-        rule, evaluated = self.router.route(req)
+        headers = header_map(req)
+        rule, evaluated = self.router.route(req, headers)
         cache = self.cache
         cacheable = cache is not None and self._cacheable(req, rule)
         cost = (
@@ -289,13 +294,14 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         if cacheable:
             cost += costs.per_cache_lookup
         done = self.cpu.run(now, cost)
-        call_at(self.env, done, self._dispatch, client, req, rule)
+        call_at(self.env, done, self._dispatch, client, req, rule, headers)
 
     # ------------------------------------------------------------ dispatch
 
-    def _dispatch(self, client: ClientSide, req: HttpRequest, rule: Rule | None) -> None:
+    def _dispatch(
+        self, client: ClientSide, req: HttpRequest, rule: Rule | None, headers: dict[str, str]
+    ) -> None:
         now = self.env.now
-        headers = header_map(req)
         refused = self.policy.block(client.peer_ip, headers)
         stage = "block"
         if refused is None and rule is None:
@@ -348,11 +354,12 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         if not candidates:
             self._give_up(client, req, 503, now)
             return
-        key = self._key(client.peer_ip, attempt.headers)
         affinity = self.affinity
         backend = None if affinity is None else affinity.choose(attempt.headers, candidates)
         if backend is None:
-            backend = attempt.rule.algorithm.pick(candidates, now, key)
+            algorithm = attempt.rule.algorithm
+            key = self._key(client.peer_ip, attempt.headers) if algorithm.uses_key else None
+            backend = algorithm.pick(candidates, now, key)
         breakers = self.breakers
         if breakers is not None and not breakers.admits(
             backend, self.backends, self.pools, self.pool_max

@@ -112,21 +112,17 @@ class RequestBuffers:
 
     # -------------------------------------------------------------- buffers
 
-    def _hold(self, client: ClientSide, nbytes: int) -> None:
-        client.held += nbytes
-        held = self.buffered_bytes = self.buffered_bytes + nbytes
-        if held > self.peak_buffer:
-            self.peak_buffer = held
-
     def unhold(self, client: ClientSide, nbytes: int) -> None:
         """``nbytes`` of ``client``'s requests left the balancer's memory."""
-        nbytes = min(nbytes, client.held)
+        if nbytes > client.held:
+            nbytes = client.held
         client.held -= nbytes
         self.buffered_bytes -= nbytes
 
     def release_held(self, client: ClientSide) -> None:
         """Forget everything held for a connection that is gone."""
-        self.unhold(client, client.held)
+        self.buffered_bytes -= client.held
+        client.held = 0
 
     def buffer(self, delta: int) -> None:
         """Account response bytes held (positive) or released (negative)."""
@@ -144,7 +140,10 @@ class RequestBuffers:
         if limits.max_buffer is not None and self.buffered_bytes + nbytes > limits.max_buffer:
             self._refuse_early(client, 503, now)
             return
-        self._hold(client, nbytes)
+        client.held += nbytes  # hold them
+        held = self.buffered_bytes = self.buffered_bytes + nbytes
+        if held > self.peak_buffer:
+            self.peak_buffer = held
         consumed = 0
         if ends:
             # Requests ending here are complete (on_message follows); only the bytes

@@ -47,6 +47,8 @@ class Responses:
         env: simpy.Environment
         stack: TcpStack
         streamed: bool
+        buffered_bytes: int
+        peak_buffer: int
         cache: ResponseCache | None
         retries: RetryConfig | None
         outlier: OutlierDetector | None
@@ -71,8 +73,12 @@ class Responses:
     ) -> None:
         """Response bytes from a backend: hold them, or relay them at once (streamed)."""
         client = upstream.client
-        if not self._streams(upstream):
-            self.buffer(nbytes)
+        channel = upstream.channel
+        if not self.streamed or (channel is not None and channel.tls):  # not _streams()
+            # buffer(nbytes), written out: this runs for every segment of a response.
+            held = self.buffered_bytes = self.buffered_bytes + nbytes
+            if held > self.peak_buffer:
+                self.peak_buffer = held
         elif client is not None and client.conn.state in _SENDABLE:
             upstream.relayed += nbytes
             attempt = self._attempts.get(upstream.request.request_id) if upstream.request else None
@@ -93,6 +99,7 @@ class Responses:
         """A backend's whole response has arrived: relay it (if held), free the connection."""
         client, req = upstream.client, upstream.request
         backend = upstream.backend
+        streamed = self._streams(upstream)
         upstream.client = upstream.request = None
         backend.active -= 1
         # Latency feedback goes to the rule that chose this backend (a backend may
@@ -106,7 +113,7 @@ class Responses:
             self._backend_failed(backend, now)
             retry = self.retries is not None and self.retries.on_5xx and not upstream.relayed
             if retry and client is not None and req is not None and self._may_retry(req):
-                self.buffer(-resp.size if not self._streams(upstream) else 0)
+                self.buffer(-resp.size if not streamed else 0)
                 self.release(upstream, now)
                 self._retry(client, req, now)
                 return
@@ -116,7 +123,6 @@ class Responses:
             if self.cache is not None and self._cacheable(req, attempt.rule if attempt else None):
                 self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
             self._done(req)
-        streamed = self._streams(upstream)
         self.release(upstream, now)
         if streamed:
             if client is not None:

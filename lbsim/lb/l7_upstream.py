@@ -6,10 +6,12 @@ connections ready for a request, how many exist, and the requests waiting when
 ``pool.max`` connections are all busy. A request is written to an idle
 connection, or to a new one if the pool may grow (its handshake then delays the
 request), or waits for one to free up. A connection idle for ``idle_timeout`` is
-closed. When a connection ends with a request on it, the request fails over to
-the retry policy (:mod:`lbsim.lb.l7_retries`) or is answered 502 (504 after a
-per-try timeout). Every upstream connection gets its ``connections.csv`` row when
-it closes or at the end of the run.
+closed; those timeouts share one pending event (:mod:`lbsim.lb.deadlines`), as
+most releases are followed by a reuse long before the timeout. When a connection
+ends with a request on it, the request fails over to the retry policy
+(:mod:`lbsim.lb.l7_retries`) or is answered 502 (504 after a per-try timeout).
+Every upstream connection gets its ``connections.csv`` row when it closes or at
+the end of the run.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from lbsim.host.cpu import Cpu
 from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import record_backend_connection
+from lbsim.lb.deadlines import DeadlineQueue
 from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT
 from lbsim.records import Recorder
 from lbsim.scenario.features import TlsServerConfig
@@ -130,6 +133,16 @@ class Upstream:
         self.lb.record_upstream(self, now, error)
 
 
+def reused(idle: tuple[Upstream, float]) -> bool:
+    """Whether the connection of an idle timeout was reused or retired since.
+
+    Its ``idle_since`` only moves on (a later release) or it is dead for good,
+    so such a timeout can never apply again.
+    """
+    upstream, idle_since = idle
+    return upstream.idle_since != idle_since or upstream.dead
+
+
 class Pool:
     """Connections to one backend: idle ones, how many exist, who waits."""
 
@@ -157,6 +170,7 @@ class UpstreamPools:
         idle_timeout: float
         upstreams: set[Upstream]
         _upstream_ids: int
+        _idle_deadlines: DeadlineQueue
 
         def _backend_failed(self, backend: BackendRef, now: float) -> None: ...
         def _done(self, req: HttpRequest) -> None: ...
@@ -202,10 +216,16 @@ class UpstreamPools:
             return
         upstream.idle_since = now
         pool.idle.append(upstream)
-        call_at(self.env, now + self.idle_timeout, self._expire, upstream, now)
+        self._idle_deadlines.add(now + self.idle_timeout, (upstream, now))
 
-    def _expire(self, upstream: Upstream, idle_since: float) -> None:
-        """Close an upstream connection that stayed idle for ``idle_timeout``."""
+    def expire_idle(self, idle: tuple[Upstream, float]) -> None:
+        """Close an upstream connection that stayed idle for ``idle_timeout``.
+
+        ``idle`` is the connection and the time it became idle, as
+        :meth:`release` armed the timeout; it no longer applies if the connection
+        was used (or closed) since.
+        """
+        upstream, idle_since = idle
         if upstream.idle_since != idle_since or upstream.dead or upstream.conn is None:
             return
         self._retire(upstream, self.env.now)

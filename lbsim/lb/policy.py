@@ -53,9 +53,10 @@ class EdgePolicy:
         for name, value in self.blocked_headers:
             if headers.get(name) == value:
                 return self._refuse(403)
-        agent = headers.get("user-agent", "")
-        if any(fragment in agent for fragment in self.blocked_agents):
-            return self._refuse(403)
+        if self.blocked_agents:
+            agent = headers.get("user-agent", "")
+            if any(fragment in agent for fragment in self.blocked_agents):
+                return self._refuse(403)
         return None
 
     def admit(self, rule: Rule, headers: dict[str, str]) -> int | None:

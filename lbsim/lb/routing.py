@@ -79,6 +79,8 @@ class Rule:
             return False
         if self.methods is not None and method not in self.methods:
             return False
+        if not self.headers:
+            return True
         return all(headers.get(name) == value for name, value in self.headers)
 
 
@@ -88,9 +90,15 @@ class Router:
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
 
-    def route(self, req: HttpRequest) -> tuple[Rule | None, int]:
-        """The rule for ``req`` (None: no route) and how many rules were evaluated."""
-        headers = header_map(req)
+    def route(
+        self, req: HttpRequest, headers: dict[str, str] | None = None
+    ) -> tuple[Rule | None, int]:
+        """The rule for ``req`` (None: no route) and how many rules were evaluated.
+
+        ``headers`` is ``header_map(req)``, if the caller has it already.
+        """
+        if headers is None:
+            headers = header_map(req)
         for evaluated, rule in enumerate(self.rules, start=1):
             if rule.matches(req.method, req.path, headers):
                 return rule, evaluated
@@ -109,6 +117,6 @@ class Router:
 def header_map(req: HttpRequest) -> dict[str, str]:
     """A request's header fields by lower-cased name (the first of repeated names)."""
     out: dict[str, str] = {}
-    for name, value in getattr(req, "headers", ()):
+    for name, value in req.headers:
         out.setdefault(name.lower(), value)
     return out

@@ -162,6 +162,11 @@ def test_hashing_pick_without_key_raises(make_backends, name, layer):
         algo.pick(make_backends(3), 0.0, key=None)
 
 
+def test_exactly_the_hashing_algorithms_use_the_key():
+    """Balancers hash a key only for ``uses_key`` algorithms: those must be the hashing ones."""
+    assert {(n, layer) for n, layer in ALL if algorithm_class(n, layer).uses_key} == set(HASHING)
+
+
 # --- properties ------------------------------------------------------------------------
 
 
@@ -187,6 +192,13 @@ def candidate_lists(draw: st.DrawFn) -> list[FrozenView]:
     return [FrozenView(f"web-{n}", w, a) for n, (w, a) in zip(names, fields, strict=True)]
 
 
+# Rounds of picks: a candidate list, a key and a latency to report after each pick.
+PICK_ROUNDS = st.lists(
+    st.tuples(candidate_lists(), st.integers(0, 2**64 - 1), st.floats(0, 1.0)),
+    min_size=1,
+    max_size=4,
+)
+
 # Each algorithm once more with its optional behaviour switched on.
 SLOW = {"slow_start_window": 0.02, "slow_start_aggression": 2.0}
 VARIANT: dict[str, dict[str, object]] = {
@@ -205,11 +217,7 @@ VARIANT: dict[str, dict[str, object]] = {
 @settings(max_examples=300, deadline=None)
 @given(
     algo_id=st.sampled_from(ALL),
-    rounds=st.lists(
-        st.tuples(candidate_lists(), st.integers(0, 2**64 - 1), st.floats(0, 1.0)),
-        min_size=1,
-        max_size=4,
-    ),
+    rounds=PICK_ROUNDS,
     seed=st.integers(0, 2**32 - 1),
 )
 def test_pick_always_returns_one_of_the_candidates(algo_id, rounds, seed):
@@ -266,3 +274,25 @@ def test_every_parameter_is_documented_for_its_algorithm(name, layer):
         if cell.startswith("as `"):  # "as `slow_start_window`": same algorithms
             cell = re.search(rf"^\| {cell.split()[1]} \| ([^|]*) \|", text, re.M).group(1)
         assert f"`{name}`" in cell, (param, name)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    algo_id=st.sampled_from([a for a in ALL if a not in HASHING]),
+    rounds=PICK_ROUNDS,
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_an_algorithm_that_does_not_use_the_key_picks_the_same_without_it(algo_id, rounds, seed):
+    """What ``uses_key = False`` promises: the same picks with a key or with None."""
+    name, layer = algo_id
+    with_key = make_algorithm(name, layer, random.Random(seed), **VARIANT.get(name, {}))
+    without = make_algorithm(name, layer, random.Random(seed), **VARIANT.get(name, {}))
+    now = 0.0
+    for candidates, key, latency in rounds:
+        for _ in range(3):
+            now += 0.01
+            a = with_key.pick(candidates, now, key)
+            b = without.pick(candidates, now, None)
+            assert a is b
+            with_key.on_complete(a, now + latency, latency)
+            without.on_complete(b, now + latency, latency)

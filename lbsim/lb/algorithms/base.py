@@ -65,6 +65,8 @@ class Algorithm(ABC):
     layers: ClassVar[frozenset[int]]
     refused_params: ClassVar[dict[str, str]] = {}
     """Parameters other algorithms take that this one refuses, with the reason."""
+    uses_key: ClassVar[bool] = True
+    """Whether ``pick`` reads its ``key``; balancers hash one only for those that do."""
 
     def __init__(self, rng: random.Random, **params: Any) -> None:
         """Store the random stream and reject parameters nobody consumed.

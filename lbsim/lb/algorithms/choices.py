@@ -155,6 +155,7 @@ class PeakEwma(Algorithm):
 
     name: ClassVar[str] = "peak_ewma"
     layers: ClassVar[frozenset[int]] = frozenset({7})
+    uses_key: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -62,7 +62,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from lbsim.lb.algorithms.base import Algorithm, BackendView, positive_float
 
@@ -303,6 +303,8 @@ class WeightBook:
 class WeightedAlgorithm(Algorithm):
     """Base of the algorithms that honour weights: run-time weights and slow start.
 
+    None of them reads the ``key`` of ``pick`` (``uses_key`` is False).
+
     Args:
         rng: The balancer's random stream.
         slow_start_window: Slow-start window in seconds; None (default) turns slow
@@ -311,6 +313,8 @@ class WeightedAlgorithm(Algorithm):
         slow_start_min_percent: Smallest share of its weight a new backend gets,
             percent in (0, 100] (default 10).
     """
+
+    uses_key: ClassVar[bool] = False
 
     def __init__(
         self,
