@@ -20,6 +20,8 @@ student can tell the roles apart at a glance:
 
 from __future__ import annotations
 
+import functools
+
 VIP = (203 << 24) | (0 << 16) | (113 << 8) | 10
 VIP_PORT = 80
 #: The VIP's port for TLS clients (Wireshark decodes TLS on 443 by default).
@@ -46,6 +48,12 @@ def ip_to_str(addr: int) -> str:
         The dotted-quad text, e.g. ``"10.0.1.2"``.
     """
     return f"{addr >> 24 & 255}.{addr >> 16 & 255}.{addr >> 8 & 255}.{addr & 255}"
+
+
+#: :func:`ip_to_str` behind a bounded cache, for records written per request and per
+#: connection: a run names few distinct addresses (clients, VIP, inside addresses),
+#: so each is formatted about once per process.
+ip_text = functools.lru_cache(maxsize=1 << 12)(ip_to_str)
 
 
 def ip_from_str(text: str) -> int:

@@ -56,8 +56,8 @@ from lbsim.net.addresses import (
     VIP,
     VIP_PORT,
     VIP_TLS_PORT,
+    ip_text,
 )
-from lbsim.nodes.addrtext import ip_text
 from lbsim.scenario.distributions import Distribution
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE

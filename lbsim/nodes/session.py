@@ -29,8 +29,7 @@ from lbsim.app.http import HttpRequest
 from lbsim.app.raw import RawRequest
 from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import PortsExhausted
-from lbsim.net.addresses import VIP, VIP_PORT
-from lbsim.nodes.addrtext import ip_text
+from lbsim.net.addresses import VIP, VIP_PORT, ip_text
 from lbsim.records import new_connection_record, new_request_record
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE, TcpState

@@ -126,6 +126,14 @@ class RequestLoop(ABC):
     def answered(self, outcome: str) -> None:
         """The request issued last has its final ``outcome`` (as recorded)."""
 
+    def _wake(self) -> None:
+        """The think time is over (loops that think override this)."""
+        raise NotImplementedError
+
+    def _after_think(self) -> None:
+        """Wake (:meth:`_wake`) after a think time drawn from the loop's stream."""
+        call_later(self.env, self.think.sample(self.rng), self._wake)
+
     def issue(
         self, req: Request, session: Session, again: Callable[[], Session], now: float
     ) -> None:
@@ -186,7 +194,7 @@ class ClosedLoopUser(RequestLoop):
 
     def start(self, now: float) -> None:
         """Think before the first request."""
-        call_later(self.env, self.think.sample(self.rng), self._wake)
+        self._after_think()
 
     def _wake(self) -> None:
         group = self.group
@@ -205,7 +213,7 @@ class ClosedLoopUser(RequestLoop):
         current = self.slot.current
         if current is not None and (current.count >= self.per_conn or not current.usable):
             self.slot.release()
-        call_later(self.env, self.think.sample(self.rng), self._wake)
+        self._after_think()
 
 
 class OpenLoopArrivals:
@@ -269,7 +277,7 @@ class OpenLoopSession(RequestLoop):
         ):
             self._end()
         else:
-            call_later(self.env, self.think.sample(self.rng), self._wake)
+            self._after_think()
 
     def _wake(self) -> None:
         now = self.env.now
@@ -349,7 +357,7 @@ class MultiplexedStream(RequestLoop):
 
     def start(self, now: float) -> None:
         """Think before the first request."""
-        call_later(self.env, self.think.sample(self.rng), self._wake)
+        self._after_think()
 
     def _wake(self) -> None:
         group = self.group
@@ -364,41 +372,38 @@ class MultiplexedStream(RequestLoop):
 
     def answered(self, outcome: str) -> None:
         """Think again."""
-        call_later(self.env, self.think.sample(self.rng), self._wake)
+        self._after_think()
 
 
-class OpenMultiplexedRequest:
-    """One open-loop multiplexed request, issued again after each :data:`RETRY`.
+class OpenMultiplexedRequest(RequestLoop):
+    """One open-loop multiplexed request: a loop of a single request.
 
-    No loop waits for it (the arrivals do not wait for answers), so it keeps its
-    own attempt count; ``done`` is called once with its final outcome.
+    The arrivals do not wait for answers, so each request is its own loop, sent
+    on its user's connection (renewed if need be) and again after each
+    :data:`RETRY` by :meth:`RequestLoop.issue`; ``done`` gets its final outcome.
     """
 
-    __slots__ = ("attempt", "done", "first", "holder", "req")
-
-    def __init__(self, req: Request, holder: MultiplexedUser, done: Callable[[str], None]) -> None:
-        """``req`` for ``holder``'s connection; nothing is sent until :meth:`issue`."""
+    def __init__(
+        self,
+        group: ClientGroupRunner,
+        rng: random.Random,
+        req: Request,
+        holder: MultiplexedUser,
+        done: Callable[[str], None],
+    ) -> None:
+        """``req`` for ``holder``'s connection; nothing is sent until :meth:`start`."""
+        super().__init__(group, rng)
         self.req = req
         self.holder = holder
         self.done = done
-        self.attempt = 0
-        self.first = 0.0
 
-    def issue(self, now: float) -> None:
-        """Send the first attempt at ``now`` (latency counts from here)."""
-        self.first = now
-        self.holder.session().request(self.req, now, self._outcome, first_start=now)
+    def start(self, now: float) -> None:
+        """Send the first attempt (latency counts from ``now``)."""
+        self.issue(self.req, self.holder.session(), self.holder.session, now)
 
-    def _outcome(self, outcome: str) -> None:
-        if outcome != RETRY:
-            self.done(outcome)
-            return
-        self.attempt += 1
-        session = self.holder.session()
-        env = self.holder.group.env
-        session.request(
-            self.req, env.now, self._outcome, attempt=self.attempt, first_start=self.first
-        )
+    def answered(self, outcome: str) -> None:
+        """Hand the final outcome to the arrivals."""
+        self.done(outcome)
 
 
 def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
@@ -431,7 +436,7 @@ def multiplexed_arrivals(group: ClientGroupRunner) -> Process:
         holder = holders[i % n]
         req = group.make_request(rng, f"{group.name}-r{i}", f"{group.name}-{holder.user}")
         open_requests[0] += 1
-        OpenMultiplexedRequest(req, holder, answered).issue(env.now)
+        OpenMultiplexedRequest(group, rng, req, holder, answered).start(env.now)
         i += 1
     # No process waits for these requests one by one: wait for all of them here,
     # so the run does not end while some are still being served (or retried).
