@@ -13,14 +13,19 @@ display pixels once the figure is laid out.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from lbsim.teach.messages import describe, tls_version
 from lbsim.teach.trace import Trace
 
-__all__ = ["Label", "LabelPlacer", "merge_bursts", "message_tag", "segment_label"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["Label", "LabelPlacer", "merge_bursts", "message_tag", "place_labels", "segment_label"]
 
 
 def segment_label(
@@ -193,6 +198,24 @@ class LabelPlacer:
             bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.85},
         )
         return True
+
+
+def place_labels(fig: Figure, ax: Axes, pending: list[Label]) -> None:
+    """Place ``pending`` labels on ``ax`` where they do not overlap, and say how many were not.
+
+    The figure is laid out first, so labels are placed in real display units.
+    """
+    if not pending:
+        return
+    FigureCanvasAgg(fig)
+    fig.draw_without_rendering()
+    placer = LabelPlacer(ax)
+    left_out = sum(not placer.place(*label) for label in pending)
+    if left_out:
+        ax.text(
+            1.0, 1.0, f"{left_out} label(s) left out where they would overlap",
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#666666",
+        )  # fmt: skip
 
 
 def _overlap_area(

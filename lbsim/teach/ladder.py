@@ -26,14 +26,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
 
 from lbsim.plots.style import OKABE_ITO, new_figure, styled
 from lbsim.teach.follow import RequestPath, cold_connect, follow_request, opener_first
-from lbsim.teach.labels import Label, LabelPlacer, merge_bursts
+from lbsim.teach.labels import Label, merge_bursts, place_labels
 from lbsim.teach.ladder_axis import TimeAxis, label_ladder_axes
 from lbsim.teach.ladder_select import ladder_segments
 from lbsim.teach.layers import balancer_kind, component_layers
@@ -287,23 +286,7 @@ def ladder_figure(
             title="TCP connections on the wire (4-tuples)",
             title_fontsize=8,
         )
-        if pending:
-            # Lay the figure out first, so labels can be placed in real display units.
-            FigureCanvasAgg(fig)
-            fig.draw_without_rendering()
-            placer = LabelPlacer(ax)
-            left_out = sum(not placer.place(*label) for label in pending)
-            if left_out:
-                ax.text(
-                    1.0,
-                    1.0,
-                    f"{left_out} label(s) left out where they would overlap",
-                    transform=ax.transAxes,
-                    ha="right",
-                    va="bottom",
-                    fontsize=7,
-                    color="#666666",
-                )
+        place_labels(fig, ax, pending)
     return fig
 
 

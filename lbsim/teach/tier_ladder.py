@@ -23,14 +23,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
 from lbsim.net.segment import SEQ_MASK
 from lbsim.plots.style import new_figure, styled
-from lbsim.teach.labels import LabelPlacer, message_tag, segment_label
+from lbsim.teach.labels import message_tag, place_labels, segment_label
 from lbsim.teach.ladder import CONNECTION_COLOURS, SEGMENT_GID
 from lbsim.teach.ladder_axis import TimeAxis, label_ladder_axes
 from lbsim.teach.tier_nodes import node_of, topology_nodes
@@ -182,13 +181,5 @@ def tier_ladder_figure(trace: Trace, request_id: str, *, max_segments: int = 40)
             fontsize=7.5, frameon=False, title="TCP connections (numbered as lbsim trace does)",
             title_fontsize=8,
         )  # fmt: skip
-        FigureCanvasAgg(fig)
-        fig.draw_without_rendering()
-        placer = LabelPlacer(ax)
-        left_out = sum(not placer.place(*label) for label in pending)
-        if left_out:
-            ax.text(
-                1.0, 1.0, f"{left_out} label(s) left out where they would overlap",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize=7, color="#666666",
-            )  # fmt: skip
+        place_labels(fig, ax, pending)
     return fig
