@@ -20,6 +20,11 @@ links, rho = 0.7):
 
 * ``plain SimPy``: the same queueing in about 40 lines of SimPy (:func:`plain_model`),
   with no TCP at all: the floor any SimPy model of this workload pays;
+* ``direct skeleton``: lbsim's request-level hops and nothing else
+  (``benchmarks/direct_floor.py``): 12 link crossings as scheduled calls, or 7 with
+  the handshake and the close in closed form, a per-session random stream, a
+  balancer CPU and NAT entry, a 27-field record: the floor under lbsim's request
+  level, against which the 45-unit target can be judged;
 * ``lbsim segment L4/L7``: lbsim with every TCP segment simulated, delayed ACKs on
   (the default) and off;
 * ``lbsim request L4/L7``: lbsim with ``fidelity=request`` (network time in closed
@@ -48,6 +53,8 @@ import simpy
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import direct_floor  # noqa: E402
 
 from lbsim.scenario import ScenarioError, load_scenario  # noqa: E402
 from lbsim.sim import build_variant  # noqa: E402
@@ -176,6 +183,11 @@ def main() -> None:
 
     print(f"bare SimPy timeouts: {bare_rate():,.0f} /s (the unit)")
     report("asyncflow: plain SimPy request model", lambda: plain_model(seconds))
+    report("asyncflow: direct skeleton, 12 hops", lambda: direct_floor.run(seconds))
+    report(
+        "asyncflow: direct skeleton, 7 calls",
+        lambda: direct_floor.run(seconds, closed_form=True),
+    )
     for path, name in ((WORKLOAD, "asyncflow"), (QUICKSTART, "quickstart")):
         for variant in ("l4", "l7"):
             for ack in ("on", "off"):
