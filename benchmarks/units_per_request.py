@@ -134,11 +134,36 @@ def measure(run: Callable[[], int], repeat: int) -> tuple[float, int]:
     return statistics.median(units), n
 
 
+#: Where a function's calls are counted in ``--counts``: the first part of lbsim
+#: whose path it lies under (``lbsim/`` relative), else SimPy, else built-ins.
+LAYERS = (
+    ("transport", ("transport/", "host/stack", "host/message_stack", "host/channel", "host/timer")),
+    ("balancer", ("lb/", "run/fidelity", "host/cpu")),
+    ("link", ("net/",)),
+    ("app", ("nodes/", "app/", "records", "spill", "streams", "scenario/", "metrics")),
+    ("engine", ("sched", "run/")),
+)
+
+
+def _layer(filename: str) -> str:
+    """The layer of :data:`LAYERS` a profiled function's file belongs to."""
+    if "/lbsim/" in filename:
+        inner = filename.rsplit("/lbsim/", 1)[1]
+        for name, prefixes in LAYERS:
+            if inner.startswith(prefixes):
+                return name
+        return "other lbsim"
+    if "/simpy/" in filename:
+        return "engine"
+    return "built-ins" if filename == "~" else "other"
+
+
 def profile_counts(path: Path, variant: str, overrides: list[str]) -> str:
     """Python function calls, scheduled events and link deliveries per request (deterministic).
 
     Counted with cProfile over one run: unlike wall time they do not depend on
-    the machine's load, so they show what a change to the engine saves.
+    the machine's load, so they show what a change to the engine saves. The calls
+    are also split by layer (:data:`LAYERS`; SimPy counts as the engine).
     """
     scenario = load_scenario(path, overrides)
     build = build_variant(scenario, variant)
@@ -152,7 +177,16 @@ def profile_counts(path: Path, variant: str, overrides: list[str]) -> str:
     events = next(build.env._eid)
     deliveries = sum(v[1] for k, v in stats.items() if k[2] == "_fire" and k[0].endswith("link.py"))
     calls = sum(v[1] for v in stats.values())
-    return f"{calls / n:.0f} calls, {events / n:.1f} events, {deliveries / n:.1f} deliveries"
+    layers: dict[str, int] = {}
+    for key, value in stats.items():
+        layer = _layer(key[0])
+        layers[layer] = layers.get(layer, 0) + value[1]
+    order = [name for name, _ in LAYERS] + ["other lbsim", "built-ins", "other"]
+    split = ", ".join(f"{name} {layers[name] / n:.0f}" for name in order if name in layers)
+    return (
+        f"{calls / n:.0f} calls, {events / n:.1f} events, {deliveries / n:.1f} deliveries"
+        f"\n    calls by layer: {split}"
+    )
 
 
 def main() -> None:
