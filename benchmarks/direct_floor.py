@@ -36,14 +36,11 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import deque
-from collections.abc import Callable
-from heapq import heappush
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
 
-from lbsim.sched import _Call, run_until
+from lbsim.sched import call_at, run_until
 
 #: Bytes on the wire of a segment without payload, and with the workload's request
 #: (400 B) and response (1 KB) payloads (40 B of IPv4 and TCP headers, 18 B of
@@ -137,11 +134,6 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         seed: Seed of the arrivals' stream (session streams derive from it).
     """
     env = simpy.Environment()
-    queue: list[Any] = env._queue
-    eid = env._eid
-
-    def at(when: float, fn: Callable[..., object], *args: Any) -> None:
-        heappush(queue, (when, NORMAL, next(eid), _Call(fn, args)))
 
     arrivals = random.Random(seed)
     cpu = _Cpu()
@@ -154,9 +146,9 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         now = env._now
         if now >= duration:
             return
-        at(now + arrivals.expovariate(280.0), arrive)
+        call_at(env, now + arrivals.expovariate(280.0), arrive)
         conn = _Connection(len(records), random.Random(arrivals.getrandbits(64)), now)
-        at(conn.link.arrival(now, _EMPTY), syn_at_balancer, conn)
+        call_at(env, conn.link.arrival(now, _EMPTY), syn_at_balancer, conn)
 
     def syn_at_balancer(conn: _Connection) -> None:
         now = env._now
@@ -167,17 +159,17 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         conn.backend = backend
         there = backend.link.arrival(ready, _EMPTY)
         if not closed_form:
-            at(there, syn_at_backend, conn)
+            call_at(env, there, syn_at_backend, conn)
             return
         back = cpu.run(backend.link.arrival(there, _EMPTY), _CPU_PER_SEGMENT)
         entry.state = "ESTABLISHED"
         entry.packets += 1
         sent = conn.link.arrival(back, _EMPTY)  # the client has the SYN-ACK: it sends
-        at(conn.link.arrival(sent, _REQUEST), request_at_balancer, conn)
+        call_at(env, conn.link.arrival(sent, _REQUEST), request_at_balancer, conn)
 
     def syn_at_backend(conn: _Connection) -> None:
         assert conn.backend is not None
-        at(conn.backend.link.arrival(env._now, _EMPTY), synack_at_balancer, conn)
+        call_at(env, conn.backend.link.arrival(env._now, _EMPTY), synack_at_balancer, conn)
 
     def synack_at_balancer(conn: _Connection) -> None:
         now = env._now
@@ -187,10 +179,10 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         entry.state = "ESTABLISHED"
         entry.last_seen = now
         entry.packets += 1
-        at(conn.link.arrival(ready, _EMPTY), synack_at_client, conn)
+        call_at(env, conn.link.arrival(ready, _EMPTY), synack_at_client, conn)
 
     def synack_at_client(conn: _Connection) -> None:
-        at(conn.link.arrival(env._now, _REQUEST), request_at_balancer, conn)
+        call_at(env, conn.link.arrival(env._now, _REQUEST), request_at_balancer, conn)
 
     def request_at_balancer(conn: _Connection) -> None:
         now = env._now
@@ -199,7 +191,7 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         assert entry is not None and conn.backend is not None
         entry.last_seen = now
         entry.packets += 2
-        at(conn.backend.link.arrival(ready, _REQUEST), request_at_backend, conn)
+        call_at(env, conn.backend.link.arrival(ready, _REQUEST), request_at_backend, conn)
 
     def request_at_backend(conn: _Connection) -> None:
         backend = conn.backend
@@ -211,10 +203,10 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
             serve(backend, conn)
 
     def serve(backend: _Backend, conn: _Connection) -> None:
-        at(env._now + conn.rng.expovariate(100.0), served, backend, conn)
+        call_at(env, env._now + conn.rng.expovariate(100.0), served, backend, conn)
 
     def served(backend: _Backend, conn: _Connection) -> None:
-        at(backend.link.arrival(env._now, _RESPONSE), response_at_balancer, conn)
+        call_at(env, backend.link.arrival(env._now, _RESPONSE), response_at_balancer, conn)
         if backend.queue:
             serve(backend, backend.queue.popleft())
         else:
@@ -227,7 +219,7 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         assert entry is not None
         entry.last_seen = now
         entry.packets += 2
-        at(conn.link.arrival(ready, _RESPONSE), response_at_client, conn)
+        call_at(env, conn.link.arrival(ready, _RESPONSE), response_at_client, conn)
 
     def response_at_client(conn: _Connection) -> None:
         now = env._now
@@ -242,7 +234,7 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         )  # fmt: skip
         fin = conn.link.arrival(now, _EMPTY)
         if not closed_form:
-            at(fin, fin_at_balancer, conn)
+            call_at(env, fin, fin_at_balancer, conn)
             return
         entry = conn.entry
         assert entry is not None
@@ -260,11 +252,11 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         assert entry is not None and conn.backend is not None
         entry.state = "FIN_WAIT"
         entry.last_seen = now
-        at(conn.backend.link.arrival(ready, _EMPTY), fin_at_backend, conn)
+        call_at(env, conn.backend.link.arrival(ready, _EMPTY), fin_at_backend, conn)
 
     def fin_at_backend(conn: _Connection) -> None:
         assert conn.backend is not None
-        at(conn.backend.link.arrival(env._now, _EMPTY), backend_fin_at_balancer, conn)
+        call_at(env, conn.backend.link.arrival(env._now, _EMPTY), backend_fin_at_balancer, conn)
 
     def backend_fin_at_balancer(conn: _Connection) -> None:
         now = env._now
@@ -273,13 +265,13 @@ def run(duration: float, closed_form: bool = False, seed: int = 1) -> int:
         assert entry is not None
         entry.state = "TIME_WAIT"
         entry.last_seen = now
-        at(conn.link.arrival(ready, _EMPTY), backend_fin_at_client, conn)
+        call_at(env, conn.link.arrival(ready, _EMPTY), backend_fin_at_client, conn)
 
     def backend_fin_at_client(conn: _Connection) -> None:
         """The client's connection would enter TIME_WAIT here."""
 
-    at(0.0, arrive)
+    call_at(env, 0.0, arrive)
     end = env.event()
-    at(duration + 5.0, end.succeed)
+    call_at(env, duration + 5.0, end.succeed)
     run_until(env, end)
     return len(records)

@@ -35,12 +35,19 @@ _CALLBACKS: list[Callable[[Any], None]] = [_fire]
 
 
 class _Call:
-    __slots__ = ("_ok", "_value", "callbacks")
+    """The event of one scheduled call: ``_value`` is ``(fn, args)``.
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.callbacks: list[Callable[[Any], None]] | None = _CALLBACKS
-        self._ok = True
-        self._value = (fn, args)
+    :func:`call_at` and :func:`call_later` fill the slots themselves, after
+    ``object.__new__``: an ``__init__`` would cost a Python call per scheduled call.
+    """
+
+    __slots__ = ("_ok", "_value", "callbacks")
+    callbacks: list[Callable[[Any], None]] | None
+    _ok: bool
+    _value: tuple[Callable[..., Any], tuple[Any, ...]]
+
+
+_new_call = object.__new__
 
 
 def call_at(env: simpy.Environment, when: float, fn: Callable[..., Any], *args: Any) -> None:
@@ -54,14 +61,22 @@ def call_at(env: simpy.Environment, when: float, fn: Callable[..., Any], *args: 
     """
     now = env._now
     delay = when - now
+    call = _new_call(_Call)
+    call.callbacks = _CALLBACKS
+    call._ok = True
+    call._value = (fn, args)
     # Environment.schedule, inlined: the same entry (time now + delay) in the same queue.
     queue: list[Any] = env._queue
-    heappush(queue, (now + delay if delay > 0 else now, NORMAL, next(env._eid), _Call(fn, args)))
+    heappush(queue, (now + delay if delay > 0 else now, NORMAL, next(env._eid), call))
 
 
 def call_later(env: simpy.Environment, delay: float, fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)`` after ``delay`` seconds of simulated time."""
-    env.schedule(_Call(fn, args), NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
+    call = _new_call(_Call)
+    call.callbacks = _CALLBACKS
+    call._ok = True
+    call._value = (fn, args)
+    env.schedule(call, NORMAL, delay if delay > 0 else 0.0)  # type: ignore[arg-type]
 
 
 def run_until(env: simpy.Environment, until: simpy.Event) -> None:

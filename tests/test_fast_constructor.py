@@ -100,3 +100,24 @@ def test_a_class_that_is_not_slotted_is_refused() -> None:
 
     with pytest.raises(TypeError, match="slotted"):
         fast_constructor(Loose)
+
+
+def test_keyword_only_and_non_init_fields_follow_the_class() -> None:
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Mixed:
+        first: int
+        tags: list[int] = dataclasses.field(default_factory=list)
+        fixed: str = dataclasses.field(default="x", init=False)
+        made: list[int] = dataclasses.field(default_factory=lambda: [7], init=False)
+        flag: bool = dataclasses.field(default=False, kw_only=True)
+
+    new = fast_constructor(Mixed)
+    built = new(1, flag=True)  # type: ignore[call-arg]
+    assert type(built) is Mixed and built == Mixed(1, flag=True)
+    assert (built.fixed, built.made, built.tags) == ("x", [7], [])
+    assert new(1).tags is not new(1).tags  # the factory runs per instance
+    assert new(2, [3]) == Mixed(2, [3])
+    with pytest.raises(TypeError):
+        new(1, [], True)  # type: ignore[misc]  # flag is keyword-only
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.first = 2  # type: ignore[misc]
