@@ -26,7 +26,19 @@ import simpy
 
 from lbsim.host.stack import _PENDING, TcpStack
 from lbsim.host.timer_heap import TimerHeap, timer_heap
-from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment, represented, sent_with
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    ACKS_SHIFT,
+    CARRIED_MASK,
+    FIN,
+    FIN_ACK_COUNTED,
+    RST,
+    SEQ_MASK,
+    SYN,
+    Segment,
+    represented,
+)
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
 from lbsim.transport.states import TcpState
@@ -208,7 +220,12 @@ class MessageStack(TcpStack):
             self._timers.arm(conn, self._timer)
 
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
-        """Send what ``conn`` produced: held carriers at their release time."""
+        """Send what ``conn`` produced: held carriers at their release time.
+
+        On a stack charged CPU per segment, each carrier leaves once the work for
+        the segments received and its own segments is done; the work for the ACKs
+        it draws (they come back later, elided) ends the batch.
+        """
         mconn: MessageConnection = conn  # type: ignore[assignment]
         out = mconn.out
         cpu = self.cpu
@@ -229,49 +246,52 @@ class MessageStack(TcpStack):
                 link.send(seg)
             out.clear()
         else:
-            self._send_paced(mconn, received, later, now)
+            # Paced: after the CPU work, held carriers at their release time.
+            holds = mconn.holds
+            link = self.uplink or self.routes[mconn.remote_ip]
+            t = self.env.now
+            ready: float | None = None
+            cost = self.segment_cost
+            if cpu is not None:
+                if len(out) == 1:
+                    # represented(out[0]), inline.
+                    seg = out[0]
+                    w = seg[10]
+                    flags = seg[6]
+                    data = seg[8] and not flags & FIN
+                    if w <= 1 or flags & SYN:
+                        sending = 2 if data else 1
+                    else:
+                        k = (w & CARRIED_MASK) or 1
+                        rides = 1 if w & ACK_RIDES else 0
+                        if data:
+                            sending = 2 * k + rides - (w >> ACKS_SHIFT)
+                        else:
+                            sending = k + rides + (1 if w & FIN_ACK_COUNTED else 0)
+                else:
+                    sending = sum(represented(seg) for seg in out)
+                done = cpu.run(t if now is None else now, cost * (received + sending + later))
+                ready = done - cost * (sending + later)
+            for seg in out:
+                if ready is not None:
+                    # sent_with(seg), inline.
+                    w = seg[10]
+                    if w <= 1 or seg[6] & SYN:
+                        ready += cost
+                    else:
+                        ready += cost * (((w & CARRIED_MASK) or 1) + (1 if w & ACK_RIDES else 0))
+                if holds and holds[0][0] is seg:
+                    release = holds.pop(0)[1]
+                    if release > t:
+                        call_at(self.env, release, link.send, seg, ready)
+                        continue
+                link.send(seg, ready)
+            out.clear()
         # self.after_flush(mconn), inlined (one call less per flush).
         if mconn.state is _CLOSED:
             super().after_flush(mconn)
         elif mconn.deadline < mconn.timer_at:
             self._timers.arm(mconn, self._timer)
-
-    def _send_paced(
-        self, conn: MessageConnection, received: int, later: int, now: float | None
-    ) -> None:
-        """Send ``conn.out`` after the CPU work for it, held carriers at their release."""
-        out = conn.out
-        holds = conn.holds
-        link = self.uplink or self.routes[conn.remote_ip]
-        cpu = self.cpu
-        t = self.env.now
-        ready: float | None = None
-        cost = self.segment_cost
-        if cpu is not None:
-            if len(out) == 1:
-                seg = out[0]
-                w = seg.wscale
-                if w <= 1 and not seg.flags & SYN:  # represented(), inline
-                    sending = 2 if seg.length and not seg.flags & FIN else 1
-                else:
-                    sending = represented(seg)
-            else:
-                sending = sum(represented(seg) for seg in out)
-            done = cpu.run(t if now is None else now, cost * (received + sending + later))
-            # Each carrier leaves once its own segments are done; the work for the
-            # ACKs it draws (they come back later) ends the batch.
-            ready = done - cost * (sending + later)
-        for seg in out:
-            if ready is not None:
-                w = seg.wscale
-                ready += cost * (1 if w <= 1 and not seg.flags & SYN else sent_with(seg))
-            if holds and holds[0][0] is seg:
-                release = holds.pop(0)[1]
-                if release > t:
-                    call_at(self.env, release, link.send, seg, ready)
-                    continue
-            link.send(seg, ready)
-        out.clear()
 
     def after_flush(self, conn: TcpConnection) -> None:
         """Forget ``conn`` once closed, else give its deadline to the run's timer heap."""

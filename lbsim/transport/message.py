@@ -276,15 +276,16 @@ class MessageConnection(CarrierReceiver):
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
         acks = k
         if self.params.delayed_ack:
-            # self._acks_for(k, idle) where the peer's quick ACKs cover the carrier
-            # (the usual case, a refill included when its value is known), inline.
+            # self._acks_for(k, idle), inlined but for a refill of unknown size.
             quick = self._peer_quick
             if quick < 0 or idle:
                 quick = _QUICK.get((self.snd_wnd, mss), -1)
-            if k <= quick:
-                self._peer_quick = quick - k
-            else:
+            if quick < 0:
                 acks = self._acks_for(k, idle)
+            else:
+                spent = k if k < quick else quick
+                self._peer_quick = quick - spent
+                acks = spent + ((k - spent + 1) // 2 if self.passive else (k - spent) // 2)
         rides = 0
         if self._ack_may_ride and release <= now and out:
             last = out[-1]

@@ -24,6 +24,7 @@ each as one block, with the same effects in the same order as the general path
   :attr:`out` must go ahead of it;
 * **the peer's FIN** on an established connection (``-> CLOSE-WAIT``), acknowledged
   on the wire as before (or by the FIN of the listener's own close);
+* **a SYN or SYN-ACK** goes straight to the state machine's handshake;
 * **the FIN that ends a close** this end started (``FIN-WAIT-1``: it acknowledges
   our FIN, ``-> TIME-WAIT``), whose ACK is counted, not sent, when its sender marked
   it :data:`~lbsim.net.segment.FIN_ACK_COUNTED`.
@@ -274,6 +275,22 @@ class CarrierReceiver(TcpConnection):
                 if w and len(out) > before and out[-1].flags == ACK and not out[-1].length:
                     out.pop()
                 return
+        if flags & SYN and not n:
+            # ---- the handshake (a SYN, a SYN-ACK): the general path's accounting for
+            # a bare segment, and straight to the state machine's slow path.
+            self.rx_carried = self.rx_own = 1
+            self.segments_received += 1
+            if state is _SYN_SENT:
+                # Data the application queues as the handshake completes may take
+                # the handshake's last ACK along (see MessageConnection._push).
+                self._ack_may_ride = True
+                try:
+                    self._receive_slow(seg, now)
+                finally:
+                    self._ack_may_ride = False
+            else:
+                self._receive_slow(seg, now)
+            return
         self._receive_general(seg, now, before)
 
     def _receive_general(self, seg: Segment, now: float, before: int) -> None:

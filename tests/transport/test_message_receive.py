@@ -213,10 +213,10 @@ def test_fused_paths_match_the_general_path(script: dict[str, Any]) -> None:
         assert a == b, f"step {step}: {a!r} != {b!r}"
 
 
-def test_an_exchange_takes_the_general_path_only_for_the_handshake(
+def test_an_ordinary_exchange_never_takes_the_general_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """SYN and SYN-ACK are general; the data, both FINs and the close are fused."""
+    """Every segment of an ordinary exchange takes a fused path."""
     seen: list[int] = []
     general = CarrierReceiver._receive_general
 
@@ -229,7 +229,7 @@ def test_an_exchange_takes_the_general_path_only_for_the_handshake(
     trace = ex.run()
     received = sum(1 for entry in trace if entry[0] == "rx")
     assert received == 8  # SYN, SYN-ACK, 2 requests, 2 responses, 2 FINs (last ACK counted)
-    assert seen == [0x02, 0x12]  # SYN, SYN|ACK
+    assert seen == []
     assert ex.client.state.value == ex.server.state.value == "CLOSED"
     client = ex.client
     assert client.closed_at is not None and client.finished_at is not None
