@@ -29,8 +29,8 @@ each as one block, with the same effects in the same order as the general path
   our FIN, ``-> TIME-WAIT``), whose ACK is counted, not sent, when its sender marked
   it :data:`~lbsim.net.segment.FIN_ACK_COUNTED`.
 
-Anything else -- SYNs, RSTs, out-of-order or duplicate data, an ACK of new data, a
-FIN with data, reassembly in progress -- takes the general path: TCP's own
+Anything else -- RSTs, out-of-order or duplicate data, an ACK of new data, a FIN
+with data, data outside ESTABLISHED, reassembly in progress -- takes the general path: TCP's own
 receive, with the carrier's accounting around it (how many segments it stands for,
 the ACKs it draws, which are counted, not sent). The fused blocks are checked
 against the general path on the same inputs by ``tests/transport/test_message_receive.py``.
