@@ -24,13 +24,25 @@ from collections.abc import Callable
 
 import simpy
 
-from lbsim.host.stack import TcpStack
+from lbsim.host.stack import _PENDING, TcpStack
 from lbsim.host.timer_heap import TimerHeap, timer_heap
-from lbsim.net.segment import FIN, SEQ_MASK, SYN, Segment, represented, sent_with
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    ACKS_SHIFT,
+    CARRIED_MASK,
+    FIN,
+    FIN_ACK_COUNTED,
+    RST,
+    SEQ_MASK,
+    SYN,
+    Segment,
+    represented,
+)
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
 from lbsim.transport.states import TcpState
-from lbsim.transport.tcp import TcpConnection
+from lbsim.transport.tcp import INF, TcpConnection, TcpListener
 
 _CLOSED = TcpState.CLOSED
 
@@ -58,10 +70,18 @@ class MessageStack(TcpStack):
     #: it (off where a balancer must see that ACK and cannot be told of it).
     count_fin_ack = True
     _timers: TimerHeap
+    #: rate_to's answers (a stack talks to few addresses); emptied when it changes.
+    _rates: dict[int, float]
 
     def __init__(self, env: simpy.Environment, *args: object, **kwargs: object) -> None:
         super().__init__(env, *args, **kwargs)  # type: ignore[arg-type]
         self._timers = timer_heap(env)
+        self._rates = {}
+
+    def _rate(self, ip: int) -> float:
+        """:attr:`rate_to` of ``ip``, remembered."""
+        rate = self._rates[ip] = self.rate_to(ip)
+        return rate
 
     def _isn(self, key: tuple[int, int, int, int]) -> int:
         """Initial sequence number: RFC 6528's 4-us clock plus the host's salt.
@@ -73,24 +93,139 @@ class MessageStack(TcpStack):
         """
         return (int(self.env.now * 250_000) + self.salt) & SEQ_MASK
 
+    # Connection open and the receive path, written out for request level. At
+    # request level a connection carries one or a few messages, so opening it and
+    # taking in each segment are a large share of a run's calls: TcpStack's
+    # connect, receive and _incoming are repeated here with their helpers inline
+    # (the initial sequence number, the path's rate, the usual flush), and the
+    # general ones stay the reference (TcpStack, used at segment level).
+
     def connect(
-        self, local_ip: int, remote_ip: int, remote_port: int, listener: object
+        self, local_ip: int, remote_ip: int, remote_port: int, listener: TcpListener
     ) -> TcpConnection:
-        """Open a connection; it learns the path's bottleneck rate."""
-        conn: MessageConnection = super().connect(local_ip, remote_ip, remote_port, listener)  # type: ignore[arg-type,assignment]
-        conn.path_rate = self.rate_to(remote_ip)
-        conn.count_fin_ack = self.count_fin_ack
+        """Open a connection (sends the SYN now); it learns the path's bottleneck rate.
+
+        Raises:
+            PortsExhausted: If no source port is free.
+        """
+        port = self.allocate_port(local_ip, remote_ip, remote_port)
+        key = (local_ip, port, remote_ip, remote_port)
+        now = self.env.now
+        rate = self._rates.get(remote_ip)
+        conn = MessageConnection(
+            local_ip,
+            port,
+            remote_ip,
+            remote_port,
+            mss=self.mss_by_peer.get(remote_ip, self.mss),
+            isn=(int(now * 250_000) + self.salt) & SEQ_MASK,  # self._isn(key), inline
+            listener=listener,
+            params=self.params,
+            path_rate=self._rate(remote_ip) if rate is None else rate,
+            count_fin_ack=self.count_fin_ack,
+        )
+        conns = self.conns
+        conns[key] = conn
+        dest = (local_ip, remote_ip, remote_port)
+        self._ports_used[dest] = self._ports_used.get(dest, 0) + 1
+        held = len(conns)
+        if held > self.peak_conns:
+            self.peak_conns = held
+        conn.connect(now)
+        self.flush(conn)
         return conn
 
-    def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> TcpConnection | None:
-        conn: MessageConnection | None = super()._incoming(seg, key)  # type: ignore[assignment]
-        if conn is not None:
-            conn.path_rate = self.rate_to(seg.src)
-            conn.count_fin_ack = self.count_fin_ack
-        return conn
+    def receive(self, seg: Segment, now: float) -> None:
+        """Entry point for segments delivered by a link at time ``now``."""
+        if self.silent:
+            return
+        # Indexing a segment is cheaper than reading its fields by name.
+        key = (seg[1], seg[3], seg[0], seg[2])  # dst, dport, src, sport
+        conn: MessageConnection | None = self.conns.get(key)  # type: ignore[assignment]
+        if conn is None:
+            conn = self._incoming(seg, key)
+            if conn is None:
+                if self.cpu is not None:
+                    self.cpu.run(now, self.segment_cost)
+                return
+        conn.receive(seg, now)
+        if self.cpu is not None:
+            # Receiving was one job; the reply segments are charged with it.
+            self.flush(conn, 1, now)
+            return
+        out = conn.out
+        if out:
+            if conn.holds or self.silent:
+                self.flush(conn)
+                return
+            # self.flush(conn), inlined for its usual case here: everything leaves now.
+            link = self.uplink or self.routes[conn.remote_ip]
+            for sent in out:
+                link.send(sent)
+            out.clear()
+        if conn.state is _CLOSED:
+            TcpStack.after_flush(self, conn)
+        elif conn.deadline < conn.timer_at:
+            self._timers.arm(conn, self._timer)
+
+    def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> MessageConnection | None:
+        """A new passive connection for a SYN to a listening port, or an RST."""
+        flags = seg.flags
+        accept = None if self.refusing else self.listening.get((seg.dst, seg.dport))
+        if accept is not None and flags & SYN and not flags & ACK:
+            src = seg.src
+            rate = self._rates.get(src)
+            conn = MessageConnection(
+                seg.dst,
+                seg.dport,
+                src,
+                seg.sport,
+                mss=self.mss_by_peer.get(src, self.mss),
+                isn=(int(self.env.now * 250_000) + self.salt) & SEQ_MASK,  # self._isn(key)
+                listener=_PENDING,
+                params=self.params,
+                passive=True,
+                path_rate=self._rate(src) if rate is None else rate,
+                count_fin_ack=self.count_fin_ack,
+            )
+            listener = accept(conn)
+            if listener is None:
+                self._reset(seg)
+                return None
+            conn.listener = listener
+            self.conns[key] = conn
+            held = len(self.conns)
+            if held > self.peak_conns:
+                self.peak_conns = held
+            return conn
+        if not flags & RST:
+            self._reset(seg)
+        return None
+
+    def _timer(self, conn: TcpConnection, armed_for: float) -> None:
+        """TcpStack._timer, with the flush of a connection that has nothing to send inline."""
+        if conn.timer_at != armed_for:
+            return  # superseded by an earlier timer
+        conn.timer_at = INF
+        if conn.state is _CLOSED:
+            return
+        now = self.env.now
+        if conn.deadline <= now:
+            conn.on_timer(now)
+        if self.cpu is not None or conn.out:
+            self.flush(conn)
+        elif conn.state is _CLOSED:
+            TcpStack.after_flush(self, conn)
+        elif conn.deadline < conn.timer_at:
+            self._timers.arm(conn, self._timer)
 
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
-        """Send what ``conn`` produced: held carriers at their release time."""
+        """Send what ``conn`` produced: held carriers at their release time.
+
+        On a stack charged CPU per segment, each carrier leaves once the work for
+        the segments received and its own segments is done; the work for the ACKs
+        it draws (they come back later, elided) ends the batch.
+        """
         mconn: MessageConnection = conn  # type: ignore[assignment]
         out = mconn.out
         cpu = self.cpu
@@ -111,49 +246,52 @@ class MessageStack(TcpStack):
                 link.send(seg)
             out.clear()
         else:
-            self._send_paced(mconn, received, later, now)
+            # Paced: after the CPU work, held carriers at their release time.
+            holds = mconn.holds
+            link = self.uplink or self.routes[mconn.remote_ip]
+            t = self.env.now
+            ready: float | None = None
+            cost = self.segment_cost
+            if cpu is not None:
+                if len(out) == 1:
+                    # represented(out[0]), inline.
+                    seg = out[0]
+                    w = seg[10]
+                    flags = seg[6]
+                    data = seg[8] and not flags & FIN
+                    if w <= 1 or flags & SYN:
+                        sending = 2 if data else 1
+                    else:
+                        k = (w & CARRIED_MASK) or 1
+                        rides = 1 if w & ACK_RIDES else 0
+                        if data:
+                            sending = 2 * k + rides - (w >> ACKS_SHIFT)
+                        else:
+                            sending = k + rides + (1 if w & FIN_ACK_COUNTED else 0)
+                else:
+                    sending = sum(represented(seg) for seg in out)
+                done = cpu.run(t if now is None else now, cost * (received + sending + later))
+                ready = done - cost * (sending + later)
+            for seg in out:
+                if ready is not None:
+                    # sent_with(seg), inline.
+                    w = seg[10]
+                    if w <= 1 or seg[6] & SYN:
+                        ready += cost
+                    else:
+                        ready += cost * (((w & CARRIED_MASK) or 1) + (1 if w & ACK_RIDES else 0))
+                if holds and holds[0][0] is seg:
+                    release = holds.pop(0)[1]
+                    if release > t:
+                        call_at(self.env, release, link.send, seg, ready)
+                        continue
+                link.send(seg, ready)
+            out.clear()
         # self.after_flush(mconn), inlined (one call less per flush).
         if mconn.state is _CLOSED:
             super().after_flush(mconn)
         elif mconn.deadline < mconn.timer_at:
             self._timers.arm(mconn, self._timer)
-
-    def _send_paced(
-        self, conn: MessageConnection, received: int, later: int, now: float | None
-    ) -> None:
-        """Send ``conn.out`` after the CPU work for it, held carriers at their release."""
-        out = conn.out
-        holds = conn.holds
-        link = self.uplink or self.routes[conn.remote_ip]
-        cpu = self.cpu
-        t = self.env.now
-        ready: float | None = None
-        cost = self.segment_cost
-        if cpu is not None:
-            if len(out) == 1:
-                seg = out[0]
-                w = seg.wscale
-                if w <= 1 and not seg.flags & SYN:  # represented(), inline
-                    sending = 2 if seg.length and not seg.flags & FIN else 1
-                else:
-                    sending = represented(seg)
-            else:
-                sending = sum(represented(seg) for seg in out)
-            done = cpu.run(t if now is None else now, cost * (received + sending + later))
-            # Each carrier leaves once its own segments are done; the work for the
-            # ACKs it draws (they come back later) ends the batch.
-            ready = done - cost * (sending + later)
-        for seg in out:
-            if ready is not None:
-                w = seg.wscale
-                ready += cost * (1 if w <= 1 and not seg.flags & SYN else sent_with(seg))
-            if holds and holds[0][0] is seg:
-                release = holds.pop(0)[1]
-                if release > t:
-                    call_at(self.env, release, link.send, seg, ready)
-                    continue
-            link.send(seg, ready)
-        out.clear()
 
     def after_flush(self, conn: TcpConnection) -> None:
         """Forget ``conn`` once closed, else give its deadline to the run's timer heap."""
@@ -183,4 +321,5 @@ def to_request_level(
         stack.__class__ = MessageStack
         stack._timers = timer_heap(stack.env)  # type: ignore[attr-defined]
     stack.rate_to = rate_to  # type: ignore[attr-defined]
+    stack._rates = {}  # type: ignore[attr-defined]
     stack.count_fin_ack = count_fin_ack  # type: ignore[attr-defined]

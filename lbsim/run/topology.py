@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import simpy
 
+from lbsim.host.message_stack import MessageStack
 from lbsim.host.stack import TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.net.addresses import backend_address, client_address
@@ -26,6 +27,7 @@ from lbsim.net.link import Link
 from lbsim.net.segment import mss_for_mtu
 from lbsim.nodes.backend import Backend
 from lbsim.nodes.client import ClientHost
+from lbsim.run.fidelity import REQUEST
 from lbsim.run.links import Tap, make_link
 from lbsim.scenario import Scenario
 from lbsim.scenario.schema import BackendGroup, ClientGroup
@@ -83,6 +85,9 @@ class Topology:
         self.backend_uplinks: list[Link] = []
         self._group_counts: dict[str, int] = {}
         self._hosts = 0
+        # At request level every stack becomes a MessageStack (lbsim/run/fidelity.py);
+        # made one from the start, the links below bind its own receive.
+        self._stack_class = MessageStack if scenario.fidelity == REQUEST else TcpStack
 
     def add_client_hosts(self, group: ClientGroup) -> list[ClientHost]:
         """The hosts of client group ``group``, each with its stack and link pair."""
@@ -98,7 +103,7 @@ class Topology:
             name = f"{group.name}-h{h}"
             up = make_link(env, f"{name}>{self.hub}", "client", access, tracer, seed)
             down = make_link(env, f"{self.reply_hop}>{name}", "client", access, tracer, seed)
-            stack = TcpStack(
+            stack = self._stack_class(
                 env, name, self.params, mss=mss, salt=stream_seed(seed, "isn", name), uplink=up
             )
             down.attach(stack.receive)
@@ -125,7 +130,7 @@ class Topology:
         mss = mss_for_mtu(cfg.mtu)
         up = make_link(env, f"{name}>{self.reply_hop}", "backend", cfg, tracer, seed)
         down = make_link(env, f"{self.hub}>{name}", "backend", cfg, tracer, seed)
-        stack = TcpStack(
+        stack = self._stack_class(
             env, name, self.params, mss=mss, salt=stream_seed(seed, "isn", name), uplink=up
         )
         down.attach(stack.receive)

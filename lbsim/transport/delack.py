@@ -45,9 +45,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from lbsim.transport.params import TcpParams
-
 #: Most segments acknowledged at once at the start (Linux ``TCP_MAX_QUICKACKS``).
 MAX_QUICKACKS = 16
 
@@ -72,6 +69,8 @@ class DelayedAck:
     ``_quick`` (quick ACKs left), ``_quick_max`` (the budget a refill restores),
     ``_ack_now`` (the data just taken must be acknowledged at once), ``_rcv_wup``
     (``rcv_nxt`` when the last ACK went out) and ``_rcv_at`` (when data last came).
+    The connection's constructor sets them (no ACK owed, no timer armed, ``_delack``
+    from :class:`~lbsim.transport.params.TcpParams`).
     """
 
     __slots__ = (
@@ -86,17 +85,17 @@ class DelayedAck:
     )
 
     if TYPE_CHECKING:
+        _ack_now: bool
+        _ack_pending: bool
+        _dack_at: float
+        _delack: float
+        _quick: int
+        _quick_max: int
+        _rcv_at: float
+        _rcv_wup: int
         rcv_nxt: int
 
         def _set_deadline(self) -> None: ...
-
-    def _init_acks(self, params: TcpParams) -> None:
-        """No ACK owed yet; delayed ACKs on or off as ``params`` says."""
-        self._ack_pending = self._ack_now = False
-        self._delack = params.delayed_ack_timeout if params.delayed_ack else 0.0
-        self._dack_at = INF
-        self._quick = self._quick_max = self._rcv_wup = 0
-        self._rcv_at = 0.0
 
     def _ack_sent(self) -> None:
         """A segment carrying the ACK went out: the pending ACK is answered.

@@ -1,8 +1,9 @@
 """Opening, closing and timing out a TCP connection: the slow path of the state machine.
 
 Theory of operation: :class:`ConnectionLifecycle` is the base of
-:class:`~lbsim.transport.tcp.TcpConnection`. It holds every field of a connection
-and everything that happens a few times per connection rather than per segment:
+:class:`~lbsim.transport.tcp.TcpConnection` (its fields and segment builders
+are :class:`~lbsim.transport.endpoint.Endpoint`'s). It holds everything that happens
+a few times per connection rather than per segment:
 
 * the three-way handshake: an active open sends a SYN with the MSS and window-scale
   options; a listening end answers a SYN with SYN-ACK; the sending MSS becomes the
@@ -20,236 +21,54 @@ and everything that happens a few times per connection rather than per segment:
   and goes back to the first unacknowledged byte; after ``syn_retries`` or
   ``data_retries`` expiries in a row the connection gives up (error ``"timeout"``).
 
-Every state change goes through the transition table of :mod:`lbsim.transport.states`.
+Every state change follows the transition table of :mod:`lbsim.transport.states`:
+through it (``_go``), or, where the branch has just tested the state, by assigning
+the state the table gives (the comment next to each names the transition).
 The per-segment work (ACK processing, reassembly, segmentation) lives in the
 subclass, which provides the four hooks declared at the end of this class.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from lbsim.net.segment import ACK, FIN, NO_ENDS, RST, SYN, Segment
-from lbsim.transport.congestion import NewReno
-from lbsim.transport.delack import DelayedAck, quick_acks
-from lbsim.transport.marks import MessageMarks
-from lbsim.transport.params import DEFAULT_MSS, TcpListener, TcpParams, window_shift
-from lbsim.transport.reassembly import OutOfOrder
-from lbsim.transport.rto import RtoEstimator
+from lbsim.transport.delack import quick_acks
+from lbsim.transport.endpoint import INF, Endpoint, _new_tuple
+from lbsim.transport.params import DEFAULT_MSS
 from lbsim.transport.seqnum import SEQ_HALF, SEQ_MASK
-from lbsim.transport.states import TRANSITIONS, TcpEvent, TcpState, next_state
+from lbsim.transport.states import TcpEvent, TcpState
 
-INF = float("inf")
+__all__ = ["INF", "ConnectionLifecycle"]
 
 _CLOSED = TcpState.CLOSED
 _ESTABLISHED = TcpState.ESTABLISHED
+_SYN_SENT = TcpState.SYN_SENT
+_SYN_RECEIVED = TcpState.SYN_RECEIVED
+_FIN_WAIT_1 = TcpState.FIN_WAIT_1
+_FIN_WAIT_2 = TcpState.FIN_WAIT_2
+_CLOSE_WAIT = TcpState.CLOSE_WAIT
+_LAST_ACK = TcpState.LAST_ACK
+_TIME_WAIT = TcpState.TIME_WAIT
 _HANDSHAKING = (TcpState.SYN_SENT, TcpState.SYN_RECEIVED)
-#: Builds a Segment from a plain tuple, skipping NamedTuple's keyword wrapper
-#: (the per-segment path makes millions of them).
-_new_tuple = tuple.__new__
 
 
-class ConnectionLifecycle(DelayedAck):
-    """The fields of one TCP endpoint, its handshake, teardown and timer.
+class ConnectionLifecycle(Endpoint):
+    """A TCP endpoint's handshake, teardown and timer.
 
     See :class:`~lbsim.transport.tcp.TcpConnection` for the attributes.
     """
 
-    __slots__ = (
-        "_cork",
-        "_fin_queued",
-        "_fin_sent",
-        "_hdr",
-        "_last_send",
-        "_local_mss",
-        "_marks",
-        "_msg_start",
-        "_ooo",
-        "_peer_shift",
-        "_retries",
-        "_rto_deadline",
-        "_rx_boundary",
-        "_shift",
-        "_snd_max",
-        "_timed_at",
-        "_timed_seq",
-        "_tw_deadline",
-        "_wnd_field",
-        "bytes_received",
-        "bytes_sent",
-        "cc",
-        "closed_at",
-        "deadline",
-        "established_at",
-        "finished_at",
-        "irs",
-        "isn",
-        "listener",
-        "local_ip",
-        "local_port",
-        "mss",
-        "opened_at",
-        "out",
-        "params",
-        "passive",
-        "rcv_nxt",
-        "remote_ip",
-        "remote_port",
-        "retransmissions",
-        "rtt",
-        "segments_received",
-        "segments_sent",
-        "snd_end",
-        "snd_nxt",
-        "snd_una",
-        "snd_wnd",
-        "state",
-        "stream_data",
-        "timer_at",
-        "user",
-    )
+    __slots__ = ()
 
-    def __init__(
-        self,
-        local_ip: int,
-        local_port: int,
-        remote_ip: int,
-        remote_port: int,
-        *,
-        mss: int,
-        isn: int,
-        listener: TcpListener,
-        params: TcpParams | None = None,
-        passive: bool = False,
-    ) -> None:
-        """Create an endpoint.
-
-        Args:
-            local_ip: This end's address.
-            local_port: This end's port.
-            remote_ip: The peer's address.
-            remote_port: The peer's port.
-            mss: MSS this end can receive (its interface MTU minus 40).
-            isn: Initial sequence number (32-bit).
-            listener: Receives application-level happenings.
-            params: Shared tunables (defaults if omitted).
-            passive: ``True`` for a listening endpoint waiting for a SYN.
-        """
-        p = params or TcpParams()
-        self.params = p
-        self.local_ip = local_ip
-        self.local_port = local_port
-        self.remote_ip = remote_ip
-        self.remote_port = remote_port
-        self.listener = listener
-        self.passive = passive
-        self.state = TcpState.LISTEN if passive else TcpState.CLOSED
-        self.out: list[Segment] = []
-        self.deadline = INF
-        #: Owned by the driver (the stack): when its pending timer event fires.
-        self.timer_at = INF
-        self._hdr = (local_ip, remote_ip, local_port, remote_port)
-        self._local_mss = mss
-        self.mss = mss
-        self.isn = isn & SEQ_MASK
-        self.irs = 0
-        self.snd_una = self.snd_nxt = self._snd_max = 0
-        self.snd_end = 1
-        self.snd_wnd = 0xFFFF
-        self.rcv_nxt = 0
-        self._shift = window_shift(p.receive_window)
-        self._peer_shift = 0
-        self._wnd_field = min(0xFFFF, p.receive_window >> self._shift)
-        self.cc = NewReno(p.initial_window, mss, 2 if p.delayed_ack else 1)
-        self.rtt = RtoEstimator(p.initial_rto, p.min_rto, p.max_rto)
-        self._rto_deadline = self._tw_deadline = INF
-        self._retries = 0
-        self._timed_seq = 0
-        self._timed_at = self._last_send = 0.0
-        self._fin_queued = self._fin_sent = self._cork = False
-        self._marks = MessageMarks()
-        self._ooo = OutOfOrder()
-        self._rx_boundary = 1
-        self._msg_start = 0.0
-        self._init_acks(p)
-        self.stream_data = False
-        self.user: Any = None
-        self.segments_sent = self.segments_received = self.retransmissions = 0
-        self.bytes_sent = self.bytes_received = 0
-        self.opened_at: float | None = None
-        self.established_at: float | None = None
-        self.closed_at: float | None = None
-        self.finished_at: float | None = None
-
-    # ------------------------------------------------------------------- views
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.local_ip}:{self.local_port}->"
-            f"{self.remote_ip}:{self.remote_port} {self.state.value})"
-        )
-
-    @property
-    def key(self) -> tuple[int, int, int, int]:
-        """``(local_ip, local_port, remote_ip, remote_port)``."""
-        return (self.local_ip, self.local_port, self.remote_ip, self.remote_port)
-
-    @property
-    def segments(self) -> int:
-        """Segments of this connection in both directions: sent plus received."""
-        return self.segments_sent + self.segments_received
-
-    @property
-    def cwnd(self) -> int:
-        """Congestion window in bytes."""
-        return self.cc.cwnd
-
-    @property
-    def rto(self) -> float:
-        """Current retransmission timeout, seconds."""
-        return self.rtt.rto
-
-    @property
-    def in_flight(self) -> int:
-        """Sequence numbers sent but not yet acknowledged."""
-        return self.snd_nxt - self.snd_una
-
-    @property
-    def unsent(self) -> int:
-        """Application bytes queued but not yet sent."""
-        return max(0, self.snd_end - self.snd_nxt)
-
-    # ------------------------------------------------------------------ helpers
-
-    def take(self) -> list[Segment]:
-        """Remove and return the segments waiting to be transmitted."""
-        out = self.out
-        self.out = []
-        return out
-
-    def _go(self, event: TcpEvent) -> None:
-        try:
-            self.state = TRANSITIONS[(self.state, event)]  # no call but this one
-        except KeyError:
-            next_state(self.state, event)  # raises TcpProtocolError with a message
-
-    def _set_deadline(self) -> None:
-        rto = self._rto_deadline
-        tw = self._tw_deadline
-        dack = self._dack_at
-        if dack < tw:
-            tw = dack
-        self.deadline = rto if rto < tw else tw
-
-    def _syn(self, flags: int) -> Segment:
-        ack = (self.irs + self.rcv_nxt) & SEQ_MASK if flags & ACK else 0
+    def _emit_syn(self, now: float, flags: int) -> None:
+        """Send our SYN or SYN-ACK and start timing the handshake."""
+        # self._syn(flags), inlined (one call less per connection opened).
         window = self.params.receive_window
         syn: Segment = _new_tuple(
             Segment,
             (
                 *self._hdr,
                 self.isn,
-                ack,
+                (self.irs + self.rcv_nxt) & SEQ_MASK if flags & ACK else 0,
                 flags,
                 window if window < 0xFFFF else 0xFFFF,
                 0,
@@ -258,37 +77,7 @@ class ConnectionLifecycle(DelayedAck):
                 NO_ENDS,
             ),
         )
-        return syn
-
-    def _pure(self, flags: int) -> Segment:
-        """A segment without payload at the next offset to send (a pure ACK, RST)."""
-        src, dst, sport, dport = self._hdr
-        seg: Segment = _new_tuple(
-            Segment,
-            (
-                src,
-                dst,
-                sport,
-                dport,
-                (self.isn + self.snd_nxt) & SEQ_MASK,
-                (self.irs + self.rcv_nxt) & SEQ_MASK,
-                flags,
-                self._wnd_field,
-                0,
-                0,
-                0,
-                NO_ENDS,
-            ),
-        )
-        return seg
-
-    def _pure_at(self, offset: int, flags: int) -> Segment:
-        """A segment without payload at stream ``offset`` (a FIN)."""
-        return self._pure(flags)._replace(seq=(self.isn + offset) & SEQ_MASK)
-
-    def _emit_syn(self, now: float, flags: int) -> None:
-        """Send (or resend) our SYN or SYN-ACK and start timing the handshake."""
-        self.out.append(self._syn(flags))
+        self.out.append(syn)
         self.segments_sent += 1
         self.snd_nxt = self._snd_max = 1
         self._timed_seq, self._timed_at = 1, now
@@ -304,7 +93,9 @@ class ConnectionLifecycle(DelayedAck):
 
     def connect(self, now: float) -> None:
         """Start an active open: send a SYN."""
-        self._go(TcpEvent.ACTIVE_OPEN)
+        if self.state is not _CLOSED:
+            self._go(TcpEvent.ACTIVE_OPEN)  # not allowed: raises
+        self.state = _SYN_SENT  # CLOSED --connect-->
         self.opened_at = now
         self._emit_syn(now, SYN)
 
@@ -315,9 +106,15 @@ class ConnectionLifecycle(DelayedAck):
             self._go(TcpEvent.CLOSE)
             self._finish(now, None)
             return
-        if self._fin_queued or state in (TcpState.CLOSED, TcpState.TIME_WAIT):
+        if self._fin_queued or state is _CLOSED or state is _TIME_WAIT:
             return
-        self._go(TcpEvent.CLOSE)
+        # The transition table's CLOSE, written out for the two usual states.
+        if state is _ESTABLISHED:
+            self.state = _FIN_WAIT_1
+        elif state is _CLOSE_WAIT:
+            self.state = _LAST_ACK
+        else:
+            self._go(TcpEvent.CLOSE)
         self._fin_queued = True
         self._cork = False
         if self.established_at is not None:
@@ -363,21 +160,22 @@ class ConnectionLifecycle(DelayedAck):
         if state is TcpState.LISTEN:
             if flags & SYN and not flags & ACK:
                 self._accept_syn(seg)
-                self._go(TcpEvent.RECV_SYN)
+                self.state = _SYN_RECEIVED  # LISTEN --rcv SYN-->
                 self.opened_at = now
                 self._emit_syn(now, SYN | ACK)
             return
-        if state is TcpState.SYN_SENT:
+        if state is _SYN_SENT:
             if flags & SYN and flags & ACK and ((seg.ack - self.isn) & SEQ_MASK) == 1:
                 self._accept_syn(seg)
-                self._go(TcpEvent.RECV_SYN_ACK)
+                self.state = _ESTABLISHED  # SYN-SENT --rcv SYN,ACK-->
                 self._syn_acked(now)
                 self.snd_wnd = seg.window
                 # The handshake's third segment goes out on its own, then any data.
                 self.out.append(self._pure(ACK))
                 self.segments_sent += 1
                 self._last_send = now
-                self._push(now)
+                if self.snd_nxt < self.snd_end or self._fin_queued:
+                    self._push(now)
                 self.listener.on_established(self, now)  # type: ignore[arg-type]
             return
         if flags & SYN:
@@ -395,11 +193,12 @@ class ConnectionLifecycle(DelayedAck):
                 return
             self._syn_acked(now)
             self.snd_wnd = seg.window << self._peer_shift
-            self._go(TcpEvent.RECV_ACK_OF_SYN)
+            self.state = _ESTABLISHED  # SYN-RECEIVED --rcv ACK of SYN-->
             self.listener.on_established(self, now)  # type: ignore[arg-type]
             if self.state is not _ESTABLISHED:
                 return
-            self._push(now)
+            if self.snd_nxt < self.snd_end or self._fin_queued:
+                self._push(now)
         elif flags & ACK:
             self._on_ack(seg, self._ack_offset(seg), now)
             if self.state is _CLOSED:
@@ -432,17 +231,26 @@ class ConnectionLifecycle(DelayedAck):
         self.rcv_nxt = 1
         self.mss = min(self._local_mss, seg.mss or DEFAULT_MSS)
         self._peer_shift = seg.wscale
-        self.cc.reset_window(self.mss)
+        # self.cc.reset_window(self.mss), inlined (one call less per connection).
+        cc = self.cc
+        cc.cwnd = cc.initial_window * self.mss
+        cc.limit = cc.abc * self.mss
         self._rcv_wup = 1
         if self._delack:
             self._quick = self._quick_max = quick_acks(self.params.receive_window, self.mss)
 
     def _fin_acked(self, now: float) -> None:
-        self._go(TcpEvent.RECV_ACK_OF_FIN)
-        if self.state is TcpState.TIME_WAIT:
-            self._enter_time_wait(now)
-        elif self.state is _CLOSED:
+        # The transition table's RECV_ACK_OF_FIN, written out.
+        state = self.state
+        if state is _FIN_WAIT_1:
+            self.state = _FIN_WAIT_2
+        elif state is _LAST_ACK:
+            self.state = _CLOSED
             self._finish(now, None)
+        else:
+            self._go(TcpEvent.RECV_ACK_OF_FIN)  # CLOSING -> TIME-WAIT, or raises
+            if self.state is _TIME_WAIT:
+                self._enter_time_wait(now)
 
     def _enter_time_wait(self, now: float) -> None:
         self.finished_at = now
@@ -461,7 +269,7 @@ class ConnectionLifecycle(DelayedAck):
         """Handle whichever timer is due at ``now`` (no-op if none is)."""
         if self._tw_deadline <= now:
             self._tw_deadline = INF
-            self._go(TcpEvent.TIMEOUT)
+            self.state = _CLOSED  # TIME-WAIT --timeout--> (only TIME-WAIT has this deadline)
             self._finish(now, None)
             return
         if self._dack_at <= now:

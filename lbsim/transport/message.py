@@ -50,32 +50,28 @@ from lbsim.net.segment import (
     ACK,
     ACK_RIDES,
     ACKS_SHIFT,
-    CARRIED_MASK,
     FIN,
     FIN_ACK_COUNTED,
     NO_ENDS,
     PSH,
-    SYN,
     Segment,
     carried,
 )
 from lbsim.transport.delack import quick_acks
 from lbsim.transport.marks import COMPACT_AFTER
+from lbsim.transport.message_receive import CarrierReceiver, relay_credit
+from lbsim.transport.params import TcpListener, TcpParams
 from lbsim.transport.seqnum import SEQ_MASK
-from lbsim.transport.states import SENDABLE, TcpState
-from lbsim.transport.tcp import INF, TcpConnection
+from lbsim.transport.states import SENDABLE, TcpProtocolError, TcpState
+from lbsim.transport.tcp import INF
 
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
 _new_tuple = tuple.__new__
-_SYN_SENT = TcpState.SYN_SENT
+_CLOSED = TcpState.CLOSED
+_LISTEN = TcpState.LISTEN
 _LAST_ACK = TcpState.LAST_ACK
-
-#: Slow-start idle time the carrier being received has already spent on its way,
-#: while its receiver passes its bytes straight on (a splicing proxy): set and
-#: cleared around :meth:`MessageConnection.receive`, read by the onward ``_push``.
-_relay_credit = [0.0]
 #: quick_acks(window, mss) by its arguments (a few distinct pairs per run).
 _QUICK: dict[tuple[int, int], int] = {}
 
@@ -110,40 +106,73 @@ def slow_start_gaps(segments: int, window: int, seg_time: float, rtt: float) -> 
     return gaps, rounds
 
 
-class MessageConnection(TcpConnection):
+class MessageConnection(CarrierReceiver):
     """A TCP connection that sends each burst of queued bytes as one carrier.
+
+    Its receiving side is :class:`~lbsim.transport.message_receive.CarrierReceiver`.
 
     Attributes:
         path_rate: Bytes per second of the slowest link towards the peer (set by
             the stack; 0 means "unknown": serialisation ignored in the gaps).
         holds: ``(carrier, release time)`` for carriers held back by slow start,
             in the order they were appended to :attr:`out`.
-        rx_carried: Segments the last segment received accounts for, its elided
-            ACKs included (the stack charges CPU for that many).
-        rx_own: Of those, the ones its sender put on the wire (the rest are the
-            ACKs this end would send for it, later).
         count_fin_ack: Whether the ACK of a FIN that closes the exchange may be
             counted instead of sent (set by the stack; see :meth:`_push`).
     """
 
     __slots__ = (
-        "_ack_may_ride",
         "_busy_end",
         "_fin_acked_at",
         "_mcwnd",
         "_min_rtt",
-        "_peer_quick",
         "_release",
         "count_fin_ack",
         "holds",
         "path_rate",
-        "rx_carried",
-        "rx_own",
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.path_rate = 0.0
+    def __init__(
+        self,
+        local_ip: int,
+        local_port: int,
+        remote_ip: int,
+        remote_port: int,
+        *,
+        mss: int,
+        isn: int,
+        listener: TcpListener,
+        params: TcpParams | None = None,
+        passive: bool = False,
+        path_rate: float = 0.0,
+        count_fin_ack: bool = False,
+    ) -> None:
+        """Create an endpoint (see :class:`~lbsim.transport.endpoint.Endpoint`).
+
+        Args:
+            local_ip: This end's address.
+            local_port: This end's port.
+            remote_ip: The peer's address.
+            remote_port: The peer's port.
+            mss: MSS this end can receive.
+            isn: Initial sequence number (32-bit).
+            listener: Receives application-level happenings.
+            params: Shared tunables (defaults if omitted).
+            passive: ``True`` for a listening endpoint waiting for a SYN.
+            path_rate: Bytes per second of the slowest link towards the peer.
+            count_fin_ack: Whether the ACK of the close's last FIN may be counted.
+        """
+        super().__init__(
+            local_ip,
+            local_port,
+            remote_ip,
+            remote_port,
+            mss=mss,
+            isn=isn,
+            listener=listener,
+            params=params,
+            passive=passive,
+        )
+        self.path_rate = path_rate
         self.rx_carried = self.rx_own = 1
         self.holds: list[tuple[Segment, float]] = []
         self._mcwnd = 0  # congestion window in bytes; 0 until the MSS is known
@@ -153,7 +182,7 @@ class MessageConnection(TcpConnection):
         self._peer_quick = -1  # quick ACKs the peer has left (-1: not started)
         self._ack_may_ride = False
         self._fin_acked_at = INF  # when the counted ACK of our closing FIN arrives
-        self.count_fin_ack = False
+        self.count_fin_ack = count_fin_ack
         # Every carrier is acknowledged at once (and the ACK elided); delayed ACKs
         # are accounted in closed form by the sender (_acks_for), never by a timer.
         self._delack = 0.0
@@ -164,13 +193,48 @@ class MessageConnection(TcpConnection):
         sample = now - self._timed_at
         if sample < self._min_rtt:
             self._min_rtt = sample
-        super()._sample_rtt(now)
+        # ConnectionLifecycle._sample_rtt, inlined (one call less per sample).
+        self.rtt.sample(sample)
+        self._timed_seq = 0
 
     def _seg_time(self) -> float:
         rate = self.path_rate
         return (self.mss + SEGMENT_OVERHEAD) / rate if rate > 0 else 0.0
 
     # --------------------------------------------------------------- sending
+
+    def send(self, nbytes: int, message: Any = None, now: float = 0.0) -> None:
+        """Queue ``nbytes`` of stream data; ``message`` (if any) ends with them.
+
+        ``TcpConnection.send`` -> ``send_chunk`` -> restart after idle, written out
+        as one: at request level this is every message's way in.
+
+        Raises:
+            TcpProtocolError: If the sending direction is already closed.
+        """
+        state = self.state
+        if self._fin_queued or state is _CLOSED or state is _LISTEN:
+            raise TcpProtocolError(f"cannot send in state {state.value}")
+        if nbytes <= 0:
+            raise ValueError("a send must carry at least one byte")
+        end = self.snd_end = self.snd_end + nbytes
+        self._cork = False
+        if message is not None:
+            marks = self._marks
+            marks.offs.append(end)
+            marks.msgs.append(message)
+        if state in SENDABLE:
+            if (
+                self.snd_nxt == self.snd_una
+                and self.params.slow_start_after_idle
+                and now - self._last_send > self.rtt.rto
+            ):
+                # self.cc.restart_after_idle(self.mss), inlined.
+                cc = self.cc
+                iw = cc.initial_window * self.mss
+                if cc.cwnd > iw:
+                    cc.cwnd = iw
+            self._push(now)
 
     def _push(self, now: float) -> None:
         """Send everything queued (and the FIN) as one carrier, held by slow start."""
@@ -188,37 +252,7 @@ class MessageConnection(TcpConnection):
         out = self.out
         n = end - nxt
         if n <= 0:
-            # self._pure_at(end, FIN | ACK), without NamedTuple._replace.
-            fields = (
-                *self._hdr,
-                (self.isn + end) & SEQ_MASK,
-                (self.irs + self.rcv_nxt) & SEQ_MASK,
-                FIN | ACK,
-                self._wnd_field,
-                0,
-                0,
-                0,
-                NO_ENDS,
-            )
-            self._ack_sent()  # the FIN carries any ACK owed, as at segment level
-            self._fin_sent = True
-            nxt = end + 1
-            if nxt > self._snd_max:
-                self._snd_max = nxt
-            self.snd_nxt = nxt
-            self.segments_sent += 1
-            self._last_send = now
-            if self.state is _LAST_ACK and self.count_fin_ack and self._min_rtt < INF:
-                # The close's last FIN: nothing but the peer's bare ACK can follow
-                # it, so that ACK is counted, not sent, and taken one round trip
-                # (the smallest sample) from now (see on_timer).
-                fields = (*fields[:10], FIN_ACK_COUNTED, NO_ENDS)
-                self._fin_acked_at = self._rto_deadline = now + self._min_rtt
-                self._set_deadline()
-            else:
-                self._arm(now, now)
-            fin: Segment = _new_tuple(Segment, fields)
-            out.append(fin)
+            self._push_fin(now, end)
             return
         k = -(-n // mss)
         rate = self.path_rate
@@ -230,7 +264,7 @@ class MessageConnection(TcpConnection):
             rtt = self._min_rtt - seg_time if self._min_rtt < INF else 0.0
             gaps, _ = slow_start_gaps(k, window, seg_time, max(0.0, rtt))
         spread = gaps
-        credit = _relay_credit[0]
+        credit = relay_credit[0]
         if credit:
             # Relayed as it arrived: the rounds of both connections overlap, so
             # only the part of this side's idle time beyond the inbound one is left.
@@ -240,7 +274,18 @@ class MessageConnection(TcpConnection):
         if release < self._release:
             release = self._release  # never overtake a carrier still held back
         flags = _ACK_PSH | FIN if fin_due else _ACK_PSH
-        acks = self._acks_for(k, idle)
+        acks = k
+        if self.params.delayed_ack:
+            # self._acks_for(k, idle), inlined but for a refill of unknown size.
+            quick = self._peer_quick
+            if quick < 0 or idle:
+                quick = _QUICK.get((self.snd_wnd, mss), -1)
+            if quick < 0:
+                acks = self._acks_for(k, idle)
+            else:
+                spent = k if k < quick else quick
+                self._peer_quick = quick - spent
+                acks = spent + ((k - spent + 1) // 2 if self.passive else (k - spent) // 2)
         rides = 0
         if self._ack_may_ride and release <= now and out:
             last = out[-1]
@@ -257,22 +302,38 @@ class MessageConnection(TcpConnection):
         # flight's slow-start idle time (whole microseconds) in mss: both fields
         # mean nothing on a non-SYN segment.
         saved = (k - acks) << ACKS_SHIFT if 0 <= acks < k else 0
-        seg = self._segment(
-            nxt,
-            n,
-            flags,
-            round(spread * 1e6) if k > 1 else 0,
-            (k if k > 1 or saved else 0) | saved | rides,
-        )
+        mss_field = round(spread * 1e6) if k > 1 else 0
+        wscale = (k if k > 1 or saved else 0) | saved | rides
+        marks = self._marks
+        if nxt >= self._snd_max:
+            # self._segment(...) for new data, inlined: the carrier takes every byte
+            # queued, so every mark not yet sent ends in it.
+            offs = marks.offs
+            i = marks.next
+            held = len(offs)
+            if i == held:
+                ends = NO_ENDS
+            elif i == held - 1:
+                ends = ((offs[i] - nxt, marks.msgs[i]),)
+                marks.next = held
+            else:
+                ends = marks.collect(i, nxt, end, True)
+            src, dst, sport, dport = self._hdr
+            seg: Segment = _new_tuple(
+                Segment,
+                (src, dst, sport, dport, (self.isn + nxt) & SEQ_MASK,
+                 (self.irs + self.rcv_nxt) & SEQ_MASK, flags, self._wnd_field, n, mss_field,
+                 wscale, ends),
+            )  # fmt: skip
+            self.bytes_sent += n
+        else:
+            seg = self._segment(nxt, n, flags, mss_field, wscale)
+            self.retransmissions += k
         out.append(seg)
         if release > now:
             self.holds.append((seg, release))
         self._release = release
         self._busy_end = release + k * seg_time
-        if nxt < self._snd_max:
-            self.retransmissions += k
-        else:
-            self.bytes_sent += n
         nxt += n
         if fin_due:
             self._fin_sent = True
@@ -294,7 +355,6 @@ class MessageConnection(TcpConnection):
             # the receiver sends no ACK for it (its k ACKs are counted here).
             self.snd_una = nxt
             self.segments_received += acks
-            marks = self._marks
             offs = marks.offs
             held = len(offs)
             if marks.head < held and offs[marks.head] <= nxt:
@@ -307,13 +367,66 @@ class MessageConnection(TcpConnection):
                 else:
                     marks.trim(nxt)
 
+    def _push_fin(self, now: float, end: int) -> None:
+        """Send the FIN alone (everything queued before it has left)."""
+        # self._ack_sent(), inlined: the FIN carries any ACK owed, as at segment level.
+        if self._ack_pending:
+            self._ack_pending = False
+            if self._quick:
+                self._quick -= 1
+        self._ack_now = False
+        self._rcv_wup = self.rcv_nxt
+        if self._dack_at != INF:
+            self._dack_at = INF
+            self._set_deadline()
+        self._fin_sent = True
+        nxt = end + 1
+        if nxt > self._snd_max:
+            self._snd_max = nxt
+        self.snd_nxt = nxt
+        self.segments_sent += 1
+        self._last_send = now
+        if self.state is _LAST_ACK and self.count_fin_ack and self._min_rtt < INF:
+            # The close's last FIN: nothing but the peer's bare ACK can follow it,
+            # so that ACK is counted, not sent, and taken one round trip (the
+            # smallest sample) from now (see on_timer).
+            wscale = FIN_ACK_COUNTED
+            self._fin_acked_at = self._rto_deadline = now + self._min_rtt
+            moved = True
+        else:
+            # self._arm(now, now), inlined.
+            wscale = 0
+            rto = now + self.rtt.rto
+            moved = self._rto_deadline == INF or self._rto_deadline < rto
+            if moved:
+                self._rto_deadline = rto
+        if moved:
+            # self._set_deadline(), inlined.
+            rto = self._rto_deadline
+            tw = self._tw_deadline
+            dack = self._dack_at
+            if dack < tw:
+                tw = dack
+            self.deadline = rto if rto < tw else tw
+        # self._pure_at(end, FIN | ACK), without NamedTuple._replace.
+        src, dst, sport, dport = self._hdr
+        fin: Segment = _new_tuple(
+            Segment,
+            (src, dst, sport, dport, (self.isn + end) & SEQ_MASK,
+             (self.irs + self.rcv_nxt) & SEQ_MASK, FIN | ACK, self._wnd_field, 0, 0, wscale,
+             NO_ENDS),
+        )  # fmt: skip
+        self.out.append(fin)
+
     def on_timer(self, now: float) -> None:
         """The counted ACK of our closing FIN arrives; any other timer as usual."""
         if self._fin_acked_at <= now and self.state is _LAST_ACK:
             self._fin_acked_at = self._rto_deadline = INF
             self.segments_received += 1
             self.snd_una = self.snd_nxt
-            self._fin_acked(now)
+            # self._fin_acked(now), inlined: LAST-ACK --rcv ACK of FIN--> CLOSED.
+            self.state = _CLOSED
+            self._finish(now, None)
             return
         super().on_timer(now)
 
@@ -364,73 +477,3 @@ class MessageConnection(TcpConnection):
             self._fin_sent = False
         self._timed_seq = 0
         self._push(now)
-
-    # ------------------------------------------------------------- receiving
-
-    def receive(self, seg: Segment, now: float) -> None:
-        """Process a carrier: data is not acknowledged on the wire unless it ends with FIN."""
-        w = seg.wscale
-        flags = seg.flags
-        n = seg.length
-        if w <= 1 or flags & SYN:  # not a carrier: represented() and sent_with() inline
-            k = 1
-            rides = 0
-            self.rx_carried = 2 if n and not flags & FIN else 1
-            self.rx_own = 1
-        else:  # a carrier: carried(), represented() and sent_with() inline
-            k = (w & CARRIED_MASK) or 1
-            rides = 1 if w & ACK_RIDES else 0
-            self.rx_own = k + rides
-            if n and not flags & FIN:
-                self.rx_carried = 2 * k + rides - (w >> ACKS_SHIFT)
-            else:
-                self.rx_carried = k + rides + (1 if w & FIN_ACK_COUNTED else 0)
-        if not n:
-            if w & FIN_ACK_COUNTED and not flags & SYN:
-                # The peer's closing FIN: our ACK of it is counted by the peer.
-                out = self.out
-                before = len(out)
-                super().receive(seg, now)
-                if len(out) > before and out[-1].flags == ACK and not out[-1].length:
-                    out.pop()
-                return
-            if self.state is _SYN_SENT:
-                # Data the application queues as the handshake completes may
-                # take the handshake's last ACK along (see _push).
-                self._ack_may_ride = True
-                try:
-                    super().receive(seg, now)
-                finally:
-                    self._ack_may_ride = False
-                return
-            super().receive(seg, now)
-            return
-        out = self.out
-        before = len(out)
-        _relay_credit[0] = seg.mss * 1e-6 if k > 1 else 0.0
-        try:
-            super().receive(seg, now)
-        finally:
-            _relay_credit[0] = 0.0
-        if flags & ACK and self.state in SENDABLE:
-            # The peer's window: at segment level its pure ACKs would bring it.
-            self.snd_wnd = seg.window << self._peer_shift
-        acks = k if flags & FIN else self.rx_carried - k - rides
-        if self._peer_quick > 0:
-            self._peer_quick -= 1  # the peer's data carried its ACK: a quick ACK spent
-        self.segments_received += k - 1 + rides
-        self.segments_sent += acks - 1  # the ACKs it draws, sent or counted
-        if len(out) <= before:
-            return
-        first = out[before]
-        pure = first.length == 0 and first.flags == ACK
-        if not flags & FIN:
-            if pure:
-                del out[before]  # elided: the sender counted it acknowledged
-            return
-        if pure:
-            if k > 1:
-                out[before] = first._replace(wscale=k)
-        elif k > 1:
-            # The answer took the last ACK along; the other k - 1 were pure.
-            out.insert(before, first._replace(flags=ACK, length=0, ends=NO_ENDS, wscale=k - 1))

@@ -12,7 +12,8 @@ closed, closed). Its single timer is exposed as :attr:`deadline`; the caller cal
 The connection is split along its mechanisms, each in its own module:
 
 * ``states.py``: the RFC 9293 state machine as a transition table;
-* ``lifecycle.py``: the base class -- fields, handshake, close, RST and the timer;
+* ``endpoint.py``: the root class -- every field, the one constructor, segment builders;
+* ``lifecycle.py``: the base class -- handshake, close, RST and the timer;
 * ``params.py``: the tunables and the listener interface;
 * ``seqnum.py``: 32-bit sequence numbers that wrap (serial-number arithmetic);
 * ``rto.py``: the RFC 6298 RTT estimator and exponential backoff;
