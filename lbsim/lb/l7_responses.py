@@ -11,6 +11,12 @@ for outlier detection and may be retried on another one (only if nothing of it
 was relayed yet), a cacheable answer is stored, and the upstream connection goes
 back to its pool. A client connection the client half-closed is closed once its
 last response has been written.
+
+:func:`response_bytes` and :func:`response_arrived` *are* the upstream
+connection's ``on_data`` and ``on_message``: one call each per response on the
+common path, the pool's release, the buffer accounting and the write to a plain
+client connection written out in them (the general helpers stay for the rarer
+cases: a retry, a waiting request, a TLS client).
 """
 
 from __future__ import annotations
