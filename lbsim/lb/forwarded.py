@@ -21,19 +21,22 @@ from __future__ import annotations
 import dataclasses
 import operator
 
-from lbsim.app.http import HttpRequest
-from lbsim.net.addresses import ip_to_str
+from lbsim.app.http import HttpRequest, new_http_request
+from lbsim.net.addresses import ip_text
 
 __all__ = ["forwarded_request"]
 
 XFF = "X-Forwarded-For"
 FORWARDED = "Forwarded"
+_XFF_LOWER = XFF.lower()
 
 # A request's constructor arguments, read in one call: copying a request for every
 # request forwarded is on the per-request path, where ``dataclasses.replace`` walks
-# the fields in Python.
+# the fields in Python (and a frozen class's own constructor sets each through
+# ``object.__setattr__``; ``new_http_request`` builds the same value about 4x faster).
 _FIELDS = tuple(f.name for f in dataclasses.fields(HttpRequest) if f.init)
 _field_values = operator.attrgetter(*_FIELDS)
+_HEADERS = _FIELDS.index("headers")
 
 
 def _append(
@@ -77,11 +80,17 @@ def forwarded_request(
     if not (xff or forwarded):
         return req
     headers = req.headers
-    peer = ip_to_str(peer_ip)
+    peer = ip_text(peer_ip)
     if xff:
-        headers = _append(headers, XFF, peer)
+        # _append(headers, XFF, peer), its common case (no such field yet) written out.
+        for name, _ in headers:
+            if name.lower() == _XFF_LOWER:
+                headers = _append(headers, XFF, peer)
+                break
+        else:
+            headers = (*headers, (XFF, peer))
     if forwarded:
-        headers = _append(headers, FORWARDED, f"for={peer};by={ip_to_str(proxy_ip)}")
-    changes = dict(zip(_FIELDS, _field_values(req), strict=True))
-    changes["headers"] = headers
-    return HttpRequest(**changes)  # dataclasses.replace(req, headers=headers)
+        headers = _append(headers, FORWARDED, f"for={peer};by={ip_text(proxy_ip)}")
+    values = list(_field_values(req))
+    values[_HEADERS] = headers
+    return new_http_request(*values)  # dataclasses.replace(req, headers=headers)

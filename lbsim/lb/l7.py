@@ -23,10 +23,11 @@ arrive (``streamed``).
 Every segment the balancer's stack receives or sends also costs CPU, on ``cores``
 cores, so under load the balancer itself becomes the bottleneck (C20).
 
-This module is the proxy itself (parse, dispatch, responses, changes); its
-client connections, buffers and limits are in :mod:`lbsim.lb.l7_buffers`, its
-settings in :mod:`lbsim.lb.l7_config`, its pooled backend connections in
-:mod:`lbsim.lb.l7_upstream`, its retries and outlier hooks in
+This module is the proxy itself (wiring, interface, changes); its client
+connections, buffers and limits are in :mod:`lbsim.lb.l7_buffers`, its settings
+in :mod:`lbsim.lb.l7_config`, the way of a request from parse to backend (and
+the fused common case) in :mod:`lbsim.lb.l7_requests`, its pooled backend
+connections in :mod:`lbsim.lb.l7_upstream`, its retries and outlier hooks in
 :mod:`lbsim.lb.l7_retries`, its handling of responses in :mod:`lbsim.lb.l7_responses`.
 """
 
@@ -36,7 +37,6 @@ from functools import partial
 
 import simpy
 
-from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpRequest, HttpResponse
 from lbsim.app.tls import TlsEndpoint
 from lbsim.host.channel import TlsChannel
 from lbsim.host.cpu import Cpu
@@ -48,7 +48,6 @@ from lbsim.lb.base import Balancer, Wiring, go_silent
 from lbsim.lb.breaker import CircuitBreakers
 from lbsim.lb.cache import ResponseCache
 from lbsim.lb.deadlines import DeadlineQueue
-from lbsim.lb.forwarded import forwarded_request
 from lbsim.lb.l7_buffers import ClientSide, RequestBuffers
 from lbsim.lb.l7_config import (
     L7Costs,
@@ -61,25 +60,24 @@ from lbsim.lb.l7_config import (
     policy_of,
     router_of,
 )
-from lbsim.lb.l7_decisions import record_cache_hit, record_pick, record_refusal, record_skips
+from lbsim.lb.l7_requests import Requests
 from lbsim.lb.l7_responses import Responses
 from lbsim.lb.l7_retries import Attempt, Retries
 from lbsim.lb.l7_upstream import Pool, Upstream, UpstreamPools, reused
 from lbsim.lb.load_weights import ReportedWeights
 from lbsim.lb.outlier import OutlierDetector
 from lbsim.lb.policy import EdgePolicy
-from lbsim.lb.routing import Router, Rule, header_map
+from lbsim.lb.routing import Router
 from lbsim.net.addresses import LB_INSIDE, VIP, VIP_PORT, VIP_TLS_PORT
 from lbsim.records import Recorder
 from lbsim.scenario.faults import RetryConfig
 from lbsim.scenario.features import TlsServerConfig
-from lbsim.sched import call_at
 from lbsim.transport.tcp import TcpConnection
 
 __all__ = ["ClientSide", "L7Balancer", "L7Costs", "Limits", "head_bytes"]
 
 
-class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
+class L7Balancer(RequestBuffers, Requests, UpstreamPools, Retries, Responses, Balancer):
     """Layer-7 reverse proxy.
 
     Attributes:
@@ -91,6 +89,9 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         buffered_bytes: Request and response bytes held in memory now.
         peak_buffer: Largest ``buffered_bytes`` seen.
         local_answers: Responses the balancer produced itself, by status code.
+        fast_path: Requests take the fused common path (:mod:`lbsim.lb.l7_requests`):
+            nothing is configured that refuses at the edge, reads headers or keeps
+            state per try.
     """
 
     layer = 7
@@ -137,6 +138,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         self.limits = limits or Limits()
         self.streamed = streamed
         self._key = key_function(hash_on)
+        self._key_reads_headers = hash_on != "client_ip"
         self.buffered_bytes = 0
         self.peak_buffer = 0
         self.client_connections = 0
@@ -170,6 +172,7 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         for backend in self.backends:
             for _ in range(pool_warm):
                 self._open(backend, env.now)
+        self.fast_path = self.common_case()
 
     @classmethod
     def from_wiring(cls, wiring: Wiring) -> L7Balancer:
@@ -210,7 +213,28 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
             lb.affinity = CookieAffinity(cfg.affinity_cookie)
         if cfg.weights_from_reports:
             lb.reports = ReportedWeights()
+        lb.fast_path = lb.common_case()
         return lb
+
+    def common_case(self) -> bool:
+        """Whether every request may take the fused path (:mod:`lbsim.lb.l7_requests`).
+
+        True when nothing is configured that could refuse a request at the edge,
+        read its header fields (to route, hash or stamp it) or keep state per try:
+        no blocking, tokens or user lists, no cache, retries, circuit breakers,
+        cookie affinity or load reports, no ``hash_on`` a header or cookie, and no
+        detailed decision records.
+        """
+        return (
+            self.retries is None
+            and self.cache is None
+            and self.affinity is None
+            and self.reports is None
+            and self.breakers is None
+            and not self._key_reads_headers
+            and not self.recorder.detailed
+            and self.policy.refuses_none(self.router.rules)
+        )
 
     def _accept_tls(self, conn: TcpConnection) -> TlsChannel:
         """A client connection to port 443: TLS ends here, with the balancer's certificate."""
@@ -268,144 +292,6 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
             out.update(self.reports.counters())
         return out
 
-    def request_complete(
-        self, client: ClientSide, req: HttpRequest, first_byte: float, now: float
-    ) -> None:
-        """A whole request is in memory: one CPU job parses and routes it."""
-        ctx = req.ctx
-        ctx.t_lb_first_byte = first_byte
-        ctx.t_lb_last_byte = now
-        max_request = self.limits.max_request
-        if max_request is not None and req.size > max_request:
-            # It fitted in one segment, so it was only seen whole: refuse it now.
-            self.unhold(client, req.size)
-            self._answer_locally(client, req, 413, ERROR_RESPONSE_SIZE, now)
-            return
-        costs = self.costs
-        headers = header_map(req)
-        rule, evaluated = self.router.route(req, headers)
-        cache = self.cache
-        cacheable = cache is not None and self._cacheable(req, rule)
-        cost = (
-            costs.per_request
-            + costs.per_header_byte * head_bytes(req)
-            + costs.per_route_rule * evaluated
-        )
-        if cacheable:
-            cost += costs.per_cache_lookup
-        done = self.cpu.run(now, cost)
-        call_at(self.env, done, self._dispatch, client, req, rule, headers)
-
-    # ------------------------------------------------------------ dispatch
-
-    def _dispatch(
-        self, client: ClientSide, req: HttpRequest, rule: Rule | None, headers: dict[str, str]
-    ) -> None:
-        now = self.env.now
-        refused = self.policy.block(client.peer_ip, headers)
-        stage = "block"
-        if refused is None and rule is None:
-            refused, stage = 404, "route"
-        if refused is None and rule is not None:
-            refused, stage = self.policy.admit(rule, headers), "admit"
-        if refused is not None or rule is None:
-            if self.recorder.detailed:
-                record_refusal(self, client, req.request_id, stage, refused or 404, now)
-            self.unhold(client, req.size)
-            self._answer_locally(client, req, refused or 404, ERROR_RESPONSE_SIZE, now)
-            return
-        cache = self.cache
-        if cache is not None and self._cacheable(req, rule):
-            hit = cache.lookup(req.method, req.path, now)
-            req.ctx.cache_hit = hit is not None
-            if hit is not None:
-                if self.recorder.detailed:
-                    record_cache_hit(self, client, req, now)
-                self.unhold(client, req.size)
-                self._reply(client, HttpResponse(req, hit.status, hit.size, self.name), now)
-                return
-        elif cache is not None:
-            req.ctx.cache_hit = False
-        self._attempts[req.request_id] = Attempt(rule, headers)
-        self._forward(client, req, now)
-
-    def _cacheable(self, req: HttpRequest, rule: Rule | None) -> bool:
-        """Whether the shared cache may answer (and keep the answer to) ``req``.
-
-        Only cacheable methods; and a response to a request carrying credentials
-        is personal unless its route is declared public (RFC 9111, 3.5).
-        """
-        cache = self.cache
-        if cache is None or not cache.cacheable(req.method):
-            return False
-        if rule is not None and rule.public:
-            return True
-        return not any(name.lower() == "authorization" for name, _ in req.headers)
-
-    def _forward(self, client: ClientSide, req: HttpRequest, now: float) -> None:
-        """Pick a backend for one try of ``req`` and write it to a pooled connection."""
-        attempt = self._attempts[req.request_id]
-        attempt.tries += 1
-        req.ctx.upstream_tries = attempt.tries
-        candidates = self.candidates(attempt.rule, now, attempt.tried)
-        detailed = self.recorder.detailed
-        if detailed:
-            record_skips(self, client, req.request_id, attempt.rule, candidates, now)
-        if not candidates:
-            self._give_up(client, req, 503, now)
-            return
-        affinity = self.affinity
-        backend = None if affinity is None else affinity.choose(attempt.headers, candidates)
-        if backend is None:
-            algorithm = attempt.rule.algorithm
-            key = self._key(client.peer_ip, attempt.headers) if algorithm.uses_key else None
-            backend = algorithm.pick(candidates, now, key)
-        breakers = self.breakers
-        if breakers is not None and not breakers.admits(
-            backend, self.backends, self.pools, self.pool_max
-        ):
-            self._give_up(client, req, 503, now)  # overflow: refused at once
-            return
-        attempt.tried.add(backend.name)
-        pool = self.pools[backend.name]
-        if detailed:
-            record_pick(self, client, req, (attempt.rule, attempt.tries), backend, candidates, now)
-        backend.active += 1
-        if pool.idle:
-            req.ctx.new_upstream = False
-            pool.idle.pop().assign(client, req, now)
-        elif self.pool_max is None or pool.open < self.pool_max:
-            req.ctx.new_upstream = True
-            upstream = self._open(backend, now)
-            if upstream is None:
-                backend.active -= 1
-                self._give_up(client, req, 503, now)
-                return
-            upstream.assign(client, req, now)
-        else:
-            req.ctx.new_upstream = False  # it waits for a pooled connection to free up
-            pool.waiters.append((client, req))
-
-    def outgoing(self, req: HttpRequest, client: ClientSide | None) -> HttpRequest:
-        """``req`` as written to a backend: with the client-address headers configured."""
-        if client is None:
-            return req
-        return forwarded_request(
-            req, client.peer_ip, self.inside,
-            xff=self.forward_xff, forwarded=self.forward_rfc7239,
-        )  # fmt: skip
-
-    def _answer_locally(
-        self, client: ClientSide, req: HttpRequest, status: int, size: int, now: float
-    ) -> None:
-        self.local_answers[status] = self.local_answers.get(status, 0) + 1
-        self._reply(client, HttpResponse(req, status, size, self.name), now)
-
-    def _give_up(self, client: ClientSide, req: HttpRequest, status: int, now: float) -> None:
-        self._done(req)
-        self.unhold(client, req.size)
-        self._answer_locally(client, req, status, ERROR_RESPONSE_SIZE, now)
-
     def backends_changed(self, *_args: object) -> None:
         """A backend was drained or removed."""
         self.impaired = True
@@ -441,6 +327,8 @@ class L7Balancer(RequestBuffers, UpstreamPools, Retries, Responses, Balancer):
         progress are lost with them.
         """
         self.stack.forget_all()
+        for upstream in self.upstreams:
+            upstream.rule = None  # a response still being decrypted completes no try
         self.upstreams.clear()
         for name in self.pools:
             self.pools[name] = Pool()

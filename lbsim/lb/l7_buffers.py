@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from lbsim.app.http import ERROR_RESPONSE_SIZE, HttpResponse
-from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.host.channel import PlainChannel, TlsChannel
 from lbsim.host.stack import TcpStack
 from lbsim.lb.l7_config import Limits
+from lbsim.lb.l7_requests import request_arrived
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.states import TcpState
@@ -72,18 +72,35 @@ class ClientSide:
         self.lb.client_connections += 1
 
     def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
-        """Hand request bytes to the proxy's buffering and limits."""
-        self.lb.request_bytes(self, nbytes, ends, now)
-
-    def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        """A whole request arrived: count it in flight and let the proxy route it."""
+        """Request bytes arrived in order: hold them in the proxy's memory, watch the limits."""
         if self.dead:
             return
-        if isinstance(message, ProxyHeader):
-            self.peer_ip = message.src_ip
+        lb = self.lb
+        limits = lb.limits
+        if limits.max_buffer is not None and lb.buffered_bytes + nbytes > limits.max_buffer:
+            lb._refuse_early(self, 503, now)
             return
-        self.in_flight += 1
-        self.lb.request_complete(self, message, first_byte, now)
+        self.held += nbytes  # hold them
+        held = lb.buffered_bytes = lb.buffered_bytes + nbytes
+        if held > lb.peak_buffer:
+            lb.peak_buffer = held
+        consumed = 0
+        if ends:
+            # Requests ending here are complete (on_message follows); only the bytes
+            # after the last end belong to a request still arriving.
+            self.partial = 0
+            consumed = ends[-1][0]
+        rest = nbytes - consumed
+        if rest > 0:
+            if self.partial == 0:
+                lb._begin_request(self, now)
+            self.partial += rest
+            if limits.max_request is not None and self.partial > limits.max_request:
+                lb._refuse_early(self, 413, now)
+
+    #: A whole request arrived: count it in flight and parse it (the request path
+    #: starts here, see :mod:`lbsim.lb.l7_requests`).
+    on_message = request_arrived
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         """Close now, or once the requests in flight are answered."""
@@ -94,8 +111,10 @@ class ClientSide:
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
         """Forget the client connection and release the bytes it still held."""
-        self.lb.client_connections -= 1
-        self.lb.release_held(self)
+        lb = self.lb
+        lb.client_connections -= 1
+        lb.buffered_bytes -= self.held  # lb.release_held(self), written out
+        self.held = 0
 
 
 class RequestBuffers:
@@ -131,32 +150,6 @@ class RequestBuffers:
             self.peak_buffer = held
 
     # ----------------------------------------------------- request arrival
-
-    def request_bytes(self, client: ClientSide, nbytes: int, ends: Any, now: float) -> None:
-        """Request bytes arrived in order: hold them, watch the limits."""
-        if client.dead:
-            return
-        limits = self.limits
-        if limits.max_buffer is not None and self.buffered_bytes + nbytes > limits.max_buffer:
-            self._refuse_early(client, 503, now)
-            return
-        client.held += nbytes  # hold them
-        held = self.buffered_bytes = self.buffered_bytes + nbytes
-        if held > self.peak_buffer:
-            self.peak_buffer = held
-        consumed = 0
-        if ends:
-            # Requests ending here are complete (on_message follows); only the bytes
-            # after the last end belong to a request still arriving.
-            client.partial = 0
-            consumed = ends[-1][0]
-        rest = nbytes - consumed
-        if rest > 0:
-            if client.partial == 0:
-                self._begin_request(client, now)
-            client.partial += rest
-            if limits.max_request is not None and client.partial > limits.max_request:
-                self._refuse_early(client, 413, now)
 
     def _begin_request(self, client: ClientSide, now: float) -> None:
         client.started = now

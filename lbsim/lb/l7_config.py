@@ -22,9 +22,9 @@ from lbsim.lb.routing import Router, Rule
 from lbsim.streams import mix64
 
 #: Methods whose requests carry no body: all their bytes are head (header) bytes.
-_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 #: Head bytes assumed for a request with a body (request line and headers).
-_HEAD_WITH_BODY = 500
+HEAD_WITH_BODY = 500
 
 
 class L7Costs:
@@ -64,7 +64,7 @@ class Limits:
 def head_bytes(req: HttpRequest) -> int:
     """Bytes of a request's head (what the parser reads)."""
     size: int = req.size
-    return size if req.method in _BODYLESS else min(size, _HEAD_WITH_BODY)
+    return size if req.method in BODYLESS else min(size, HEAD_WITH_BODY)
 
 
 def key_function(hash_on: str) -> Callable[[int, dict[str, str]], int]:

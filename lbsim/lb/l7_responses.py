@@ -11,6 +11,12 @@ for outlier detection and may be retried on another one (only if nothing of it
 was relayed yet), a cacheable answer is stored, and the upstream connection goes
 back to its pool. A client connection the client half-closed is closed once its
 last response has been written.
+
+:func:`response_bytes` and :func:`response_arrived` *are* the upstream
+connection's ``on_data`` and ``on_message``: one call each per response on the
+common path, the pool's release, the buffer accounting and the write to a plain
+client connection written out in them (the general helpers stay for the rarer
+cases: a retry, a waiting request, a TLS client).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ if TYPE_CHECKING:
     from lbsim.lb.l7_upstream import Upstream
     from lbsim.lb.routing import Rule
 
-__all__ = ["Responses"]
+__all__ = ["Responses", "response_arrived", "response_bytes"]
 
 
 class Responses:
@@ -68,72 +74,6 @@ class Responses:
         def _may_retry(self, req: HttpRequest) -> bool: ...
         def _retry(self, client: ClientSide, req: HttpRequest, now: float) -> None: ...
 
-    def response_bytes(
-        self, upstream: Upstream, nbytes: int, ends: Any, push: bool, now: float
-    ) -> None:
-        """Response bytes from a backend: hold them, or relay them at once (streamed)."""
-        client = upstream.client
-        channel = upstream.channel
-        if not self.streamed or (channel is not None and channel.tls):  # not _streams()
-            # buffer(nbytes), written out: this runs for every segment of a response.
-            held = self.buffered_bytes = self.buffered_bytes + nbytes
-            if held > self.peak_buffer:
-                self.peak_buffer = held
-        elif client is not None and client.conn.state in _SENDABLE:
-            upstream.relayed += nbytes
-            attempt = self._attempts.get(upstream.request.request_id) if upstream.request else None
-            if ends and self.affinity is not None and attempt is not None:
-                ends = self.affinity.stamp_ends(ends, attempt.headers)
-            client.channel.relay(nbytes, ends, not push, now)
-
-    def _streams(self, upstream: Upstream) -> bool:
-        """Whether a response from ``upstream`` is relayed as it arrives.
-
-        Over a re-encrypted upstream the balancer must first decrypt a record, so
-        the response is relayed message by message, as if buffered.
-        """
-        channel = upstream.channel
-        return self.streamed and not (channel is not None and channel.tls)
-
-    def response_complete(self, upstream: Upstream, resp: HttpResponse, now: float) -> None:
-        """A backend's whole response has arrived: relay it (if held), free the connection."""
-        client, req = upstream.client, upstream.request
-        backend = upstream.backend
-        streamed = self._streams(upstream)
-        upstream.client = upstream.request = None
-        backend.active -= 1
-        # Latency feedback goes to the rule that chose this backend (a backend may
-        # serve several routes, each with its own algorithm).
-        attempt = self._attempts.get(req.request_id) if req is not None else None
-        if attempt is not None:
-            attempt.rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
-            if self.reports is not None:
-                self.reports.observe(attempt.rule.algorithm, backend.name, resp)
-        if resp.status is not None and resp.status >= 500:
-            self._backend_failed(backend, now)
-            retry = self.retries is not None and self.retries.on_5xx and not upstream.relayed
-            if retry and client is not None and req is not None and self._may_retry(req):
-                self.buffer(-resp.size if not streamed else 0)
-                self.release(upstream, now)
-                self._retry(client, req, now)
-                return
-        elif self.outlier is not None:
-            self.outlier.success(backend, now)
-        if req is not None:
-            if self.cache is not None and self._cacheable(req, attempt.rule if attempt else None):
-                self.cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
-            self._done(req)
-        self.release(upstream, now)
-        if streamed:
-            if client is not None:
-                self._finished(client, now)
-            return
-        self.buffer(-resp.size)
-        if client is not None and req is not None:
-            if self.affinity is not None and attempt is not None:
-                resp = self.affinity.stamp(resp, attempt.headers)
-            self._reply(client, resp, now)
-
     def _reply(self, client: ClientSide, resp: HttpResponse, now: float) -> None:
         if client.conn.state in _SENDABLE and not client.dead:
             client.channel.send(resp, now)
@@ -148,3 +88,109 @@ class Responses:
         if conn.state in _SENDABLE:
             conn.close(self.env.now)
             self.stack.flush(conn)
+
+
+def response_bytes(
+    upstream: Upstream, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float
+) -> None:
+    """Response bytes from a backend (the upstream's ``on_data``): hold or relay them."""
+    lb = upstream.lb
+    channel = upstream.channel
+    if not lb.streamed or (channel is not None and channel.tls):  # not streams(upstream)
+        # lb.buffer(nbytes), written out: this runs for every segment of a response.
+        held = lb.buffered_bytes = lb.buffered_bytes + nbytes
+        if held > lb.peak_buffer:
+            lb.peak_buffer = held
+        return
+    client = upstream.client
+    if client is not None and client.conn.state in _SENDABLE:
+        upstream.relayed += nbytes
+        req = upstream.request
+        attempt = lb._attempts.get(req.request_id) if req is not None else None
+        if ends and lb.affinity is not None and attempt is not None:
+            ends = lb.affinity.stamp_ends(ends, attempt.headers)
+        client.channel.relay(nbytes, ends, not push, now)
+
+
+def response_arrived(
+    upstream: Upstream, conn: TcpConnection, resp: HttpResponse, first_byte: float, now: float
+) -> None:
+    """A backend's whole response arrived (the upstream's ``on_message``): complete the request.
+
+    Its latency goes to the algorithm, a 5xx to outlier detection and perhaps a
+    retry, a cacheable answer to the cache; the connection goes back to its pool
+    and the response (if held) to the client. The steps that only act when a
+    feature is configured are skipped by a test of it: the common case (no
+    retries, cache, affinity or reports, a 2xx) costs no call of the proxy's
+    beyond the algorithm's feedback and the pool's idle timeout.
+    """
+    lb = upstream.lb
+    client, req = upstream.client, upstream.request
+    backend = upstream.backend
+    channel = upstream.channel
+    streamed = lb.streamed and not (channel is not None and channel.tls)  # streams(upstream)
+    upstream.client = upstream.request = None
+    backend.active -= 1
+    attempt = None
+    if req is not None:
+        # Latency feedback goes to the rule that chose this backend (a backend may
+        # serve several routes, each with its own algorithm).
+        rule = upstream.rule
+        if rule is not None:
+            rule.algorithm.on_complete(backend, now, now - upstream.sent_at)
+        attempts = lb._attempts
+        if attempts:  # none kept on the fused path (l7_requests)
+            attempt = attempts.get(req.request_id)
+        if lb.reports is not None and attempt is not None:
+            lb.reports.observe(attempt.rule.algorithm, backend.name, resp)
+    status = resp.status
+    if status is not None and status >= 500:
+        lb._backend_failed(backend, now)
+        retries = lb.retries
+        retry = retries is not None and retries.on_5xx and not upstream.relayed
+        if retry and client is not None and req is not None and lb._may_retry(req):
+            lb.buffer(-resp.size if not streamed else 0)
+            lb.release(upstream, now)
+            lb._retry(client, req, now)
+            return
+    elif lb.outlier is not None:
+        lb.outlier.success(backend, now)
+    if req is not None:
+        cache = lb.cache
+        if cache is not None and lb._cacheable(req, attempt.rule if attempt else None):
+            cache.store(req.method, req.path, resp.size, resp.status, backend.name, now)
+        if lb._attempts:
+            lb._done(req)
+    if not upstream.dead:
+        pool = lb.pools[backend.name]
+        if pool.waiters:
+            lb.release(upstream, now)
+        else:  # lb.release(upstream, now), its common case written out
+            upstream.idle_since = now
+            pool.idle.append(upstream)
+            lb._idle_deadlines.add(now + lb.idle_timeout, (upstream, now))
+    if streamed:
+        if client is not None:
+            lb._finished(client, now)
+        return
+    # lb.buffer(-resp.size), written out.
+    held = lb.buffered_bytes = lb.buffered_bytes - resp.size
+    if held > lb.peak_buffer:
+        lb.peak_buffer = held
+    if client is None or req is None:
+        return
+    if lb.affinity is not None and attempt is not None:
+        resp = lb.affinity.stamp(resp, attempt.headers)
+    # lb._reply(client, resp, now), written out with PlainChannel.send.
+    cconn = client.conn
+    if cconn.state in _SENDABLE and not client.dead:
+        cchannel = client.channel
+        if cchannel.tls:
+            cchannel.send(resp, now)
+        else:
+            cconn.send(resp.size, resp, now)
+            lb.stack.flush(cconn)
+    client.in_flight -= 1  # lb._finished(client, now), written out
+    if client.closing and not client.in_flight:
+        cchannel = client.channel
+        cchannel.then(lambda: lb._close(cconn))

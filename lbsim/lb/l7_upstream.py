@@ -29,6 +29,8 @@ from lbsim.host.stack import PortsExhausted, TcpStack
 from lbsim.lb.backends import BackendRef
 from lbsim.lb.base import record_backend_connection
 from lbsim.lb.deadlines import DeadlineQueue
+from lbsim.lb.l7_responses import response_arrived, response_bytes
+from lbsim.lb.routing import Rule
 from lbsim.net.addresses import BACKEND_PORT, BACKEND_TLS_PORT
 from lbsim.records import Recorder
 from lbsim.scenario.features import TlsServerConfig
@@ -54,6 +56,7 @@ class Upstream:
         "relayed",
         "request",
         "requests",
+        "rule",
         "sent_at",
         "timed_out",
     )
@@ -64,6 +67,7 @@ class Upstream:
         self.conn: TcpConnection | None = None
         self.client: ClientSide | None = None
         self.request: HttpRequest | None = None
+        self.rule: Rule | None = None  # the route that chose this backend for the request
         self.sent_at = 0.0
         self.idle_since: float | None = None
         self.dead = False
@@ -72,10 +76,11 @@ class Upstream:
         self.timed_out = False
         self.channel: PlainChannel | TlsChannel | None = None
 
-    def assign(self, client: ClientSide, req: HttpRequest, now: float) -> None:
-        """Give this upstream connection a client's request; send it once ready."""
+    def assign(self, client: ClientSide, req: HttpRequest, rule: Rule, now: float) -> None:
+        """Give this connection a client's request (routed by ``rule``); send it once ready."""
         self.client = client
         self.request = req
+        self.rule = rule
         self.idle_since = None
         self.requests += 1
         self.relayed = 0
@@ -114,13 +119,10 @@ class Upstream:
         else:
             self.lb.release(self, now)
 
-    def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
-        """Relay response bytes towards the client."""
-        self.lb.response_bytes(self, nbytes, ends, push, now)
-
-    def on_message(self, conn: TcpConnection, message: Any, first_byte: float, now: float) -> None:
-        """A whole response arrived: complete the request it answers."""
-        self.lb.response_complete(self, message, now)
+    #: Response bytes arrived: hold them, or relay them towards the client (streamed).
+    on_data = response_bytes
+    #: A whole response arrived: complete the request it answers, free the connection.
+    on_message = response_arrived
 
     def on_peer_fin(self, conn: TcpConnection, now: float) -> None:
         """The backend closed: close our side and fail what was in flight."""
@@ -151,7 +153,7 @@ class Pool:
     def __init__(self) -> None:
         self.idle: list[Upstream] = []
         self.open = 0
-        self.waiters: deque[tuple[ClientSide, HttpRequest]] = deque()
+        self.waiters: deque[tuple[ClientSide, HttpRequest, Rule]] = deque()
 
 
 class UpstreamPools:
@@ -211,8 +213,8 @@ class UpstreamPools:
             return
         pool = self.pools[upstream.backend.name]
         if pool.waiters:
-            client, req = pool.waiters.popleft()
-            upstream.assign(client, req, now)
+            client, req, rule = pool.waiters.popleft()
+            upstream.assign(client, req, rule, now)
             return
         upstream.idle_since = now
         pool.idle.append(upstream)
@@ -244,8 +246,8 @@ class UpstreamPools:
         if pool.waiters and (self.pool_max is None or pool.open < self.pool_max):
             fresh = self._open(upstream.backend, now)
             if fresh is not None:
-                client, req = pool.waiters.popleft()
-                fresh.assign(client, req, now)
+                client, req, rule = pool.waiters.popleft()
+                fresh.assign(client, req, rule, now)
 
     def upstream_failed(self, upstream: Upstream, now: float, reason: str) -> None:
         """An upstream connection ended: drop it from the pool, fail its request (502)."""

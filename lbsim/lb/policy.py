@@ -71,6 +71,19 @@ class EdgePolicy:
             return self._refuse(403)
         return None
 
+    def refuses_none(self, rules: Sequence[Rule]) -> bool:
+        """Whether no request on these routes can be refused.
+
+        Nothing is blocked, no route asks for a token or names its users: then
+        :meth:`block` and :meth:`admit` always pass, reading nothing of the request.
+        """
+        if self._blocked_client is not None or self.blocked_headers or self.blocked_agents:
+            return False
+        return not any(
+            (self.auth_required if rule.auth is None else rule.auth) or rule.allow is not None
+            for rule in rules
+        )
+
     def _refuse(self, status: int) -> int:
         self.refused[status] = self.refused.get(status, 0) + 1
         return status

@@ -31,6 +31,7 @@ class Rule:
         auth: Token required on this route (None: the balancer's default).
         allow: Users allowed (None: everyone).
         public: Responses may be cached even for requests that carry a token.
+        matches_all: It states no condition: every request matches it.
     """
 
     __slots__ = (
@@ -40,6 +41,7 @@ class Rule:
         "backends",
         "group",
         "headers",
+        "matches_all",
         "methods",
         "path",
         "path_prefix",
@@ -70,6 +72,9 @@ class Rule:
         self.auth = auth
         self.allow = frozenset(allow) if allow is not None else None
         self.public = public
+        self.matches_all = (
+            path_prefix is None and path is None and self.methods is None and not self.headers
+        )
 
     def matches(self, method: str, path: str, headers: dict[str, str]) -> bool:
         """Whether a request with this method, path and (lower-cased) headers matches."""
@@ -85,20 +90,30 @@ class Rule:
 
 
 class Router:
-    """Ordered rules; the first match wins."""
+    """Ordered rules; the first match wins.
+
+    Attributes:
+        rules: The rules, in order.
+        catch_all: The first rule, if it matches every request (the one rule of a
+            balancer without ``routes``): routing then needs no look at the request.
+        reads_headers: Some rule has a header condition.
+    """
 
     def __init__(self, rules: Sequence[Rule]) -> None:
         self.rules = list(rules)
+        self.catch_all = self.rules[0] if self.rules and self.rules[0].matches_all else None
+        self.reads_headers = any(rule.headers for rule in self.rules)
 
     def route(
         self, req: HttpRequest, headers: dict[str, str] | None = None
     ) -> tuple[Rule | None, int]:
         """The rule for ``req`` (None: no route) and how many rules were evaluated.
 
-        ``headers`` is ``header_map(req)``, if the caller has it already.
+        ``headers`` is ``header_map(req)``, if the caller has it already (it is
+        only made if some rule reads headers).
         """
         if headers is None:
-            headers = header_map(req)
+            headers = header_map(req) if self.reads_headers else NO_HEADERS
         for evaluated, rule in enumerate(self.rules, start=1):
             if rule.matches(req.method, req.path, headers):
                 return rule, evaluated
@@ -112,6 +127,10 @@ class Router:
             for backend in rule.backends:
                 seen.setdefault(backend.name, backend)
         return list(seen.values())
+
+
+#: The header map of a request no one reads the headers of (never written to).
+NO_HEADERS: dict[str, str] = {}
 
 
 def header_map(req: HttpRequest) -> dict[str, str]:
