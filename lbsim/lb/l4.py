@@ -277,34 +277,47 @@ class L4Balancer(ConnectionPlacer):
         src, dst, sport, dport, seq, ack, flags, window, length, mss, wscale, ends = seg
         cost = self.per_segment
         more = 0  # request level: segments (and ACKs) the carrier stands for beyond itself
+        rides = 0  # request level: the handshake's last ACK came just before the carrier
         if self._carriers and cost:
             if wscale <= 1 or flags & SYN:  # not a carrier (a SYN's wscale is an option)
                 if length and self._nat and not flags & (SYN | FIN):
                     more = 1  # the ACK it draws passes a NAT too
             else:
                 k = (wscale & CARRIED_MASK) or 1
+                rides = wscale & ACK_RIDES
                 if not self._nat:  # DSR: the ACKs of a client's data skip the balancer
                     more = k - 1
                 elif length and not flags & FIN:  # data: its k segments and their ACKs
                     more = 2 * k - 1 - (wscale >> ACKS_SHIFT)
                 else:  # its k segments, and the ACK a closing FIN draws
                     more = k - 1 + (1 if wscale & FIN_ACK_COUNTED else 0)
-                if wscale & ACK_RIDES:  # the handshake's last ACK came just before it
-                    self._cpu_run(now - self._ride_ack_time[src], cost)
-        if now < self.down_until:  # restarting: nothing is forwarded
-            if more > 0:
-                self._cpu_run(now, cost * more)  # the ACKs it draws still pass (and die)
-            return
+        # CPU jobs, in order: the riding ACK (when it arrived), this segment, then
+        # one job for the ACKs a carrier draws (they pass later, after it).
         core = self._one_core
-        if core is None:
-            ready = self._cpu_run(now, cost)
-            if more > 0:  # the ACKs the carrier draws: one job, as they pass later
-                self._cpu_run(now, cost * more)
+        if core is None or now < self.down_until:
+            run = self._cpu_run
+            if rides:
+                run(now - self._ride_ack_time[src], cost)
+            if now < self.down_until:  # restarting: nothing is forwarded
+                if more > 0:
+                    run(now, cost * more)  # the ACKs it draws still pass (and die)
+                return
+            ready = run(now, cost)
+            if more > 0:
+                run(now, cost * more)
         else:
             # Cpu.run for one core, inline and float for float (a call per segment
-            # saved): this job, then the carrier's further segments and ACKs.
+            # saved).
             cpu = self.cpu
             start = core[0]
+            if rides:
+                at = now - self._ride_ack_time[src]
+                if start < at:
+                    start = at
+                cpu.busy += cost
+                cpu.waited += start - at
+                cpu.jobs += 1
+                start += cost
             if start < now:
                 start = now
             ready = start + cost

@@ -21,6 +21,7 @@ default (a carrier is queued whole), and topologies (not validated at request le
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
@@ -149,12 +150,8 @@ def attach_stack(
     forwarding = build.balancer.layer == 4 and build.balancer.mode in ("nat", "dsr")
     client_uplinks = {id(link) for link in build.topology.client_uplinks}
     slowest_backend = min((lk.bandwidth for lk in backend_links), default=0.0)
-    known: dict[int, float] = {}  # re-attached (and so forgotten) on a scale-out
 
-    def rate_to(ip: int) -> float:
-        rate = known.get(ip)
-        if rate is not None:
-            return rate
+    def rate_of(ip: int) -> float:
         first = stack.uplink or stack.routes.get(ip)
         rates = [] if first is None else [first.bandwidth]
         last = into.get(ip)
@@ -163,11 +160,25 @@ def attach_stack(
         elif forwarding and first is not None and id(first) in client_uplinks:
             # Towards the VIP: a forwarding balancer passes it on to some backend.
             rates.append(slowest_backend or first.bandwidth)
-        rate = known[ip] = min(rates) / 8.0 if rates else 0.0
-        return rate
+        return min(rates) / 8.0 if rates else 0.0
 
+    # Each address's rate is worked out once and then looked up, without a
+    # Python call, per connection (re-attached, and so forgotten, on a scale-out).
+    rate_to = _Memo(rate_of).__getitem__
     stack_to_request_level(stack, rate_to, count_fin_ack)
     for conn in stack.conns.values():  # opened while wiring (a warm upstream pool)
         if isinstance(conn, MessageConnection):
             conn.path_rate = rate_to(conn.remote_ip)
             conn.count_fin_ack = count_fin_ack
+
+
+class _Memo(dict[int, float]):
+    """``fn``'s value for each key, computed on first use."""
+
+    def __init__(self, fn: Callable[[int], float]) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def __missing__(self, key: int) -> float:
+        value = self[key] = self._fn(key)
+        return value
