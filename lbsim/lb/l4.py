@@ -56,6 +56,7 @@ from lbsim.lb.conntable import (
     EntryState,
 )
 from lbsim.lb.deadlines import DeadlineQueue
+from lbsim.lb.direct_return import DirectReturn
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.lb.snat import SourceNat
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, ip_text
@@ -577,55 +578,3 @@ def _client_conn(seg: Segment) -> str:
     if seg.dst == VIP:
         return f"{ip_text(seg.src)}:{seg.sport}-{ip_text(VIP)}:{seg.dport}"
     return f"{ip_text(seg.dst)}:{seg.dport}-{ip_text(VIP)}:{NAT_PORTS_BACK[seg.sport]}"
-
-
-class DirectReturn:
-    """The path a DSR backend's replies take: the router that is the backends' gateway.
-
-    The backend answers with the VIP as its source address (it holds the VIP on a
-    loopback interface), so the reply needs no address rewriting: the router looks
-    the destination up, forwards the packet onto the client's link with its own
-    MAC address as the source and the next hop's as the destination, and
-    decrements the TTL (the packet capture writes those L2 and TTL changes). It
-    costs no balancer CPU. Answers to the balancer's health probes (to its inside
-    address) are routed to the balancer.
-    """
-
-    def __init__(self, client_links: dict[int, Link], inside: int = LB_INSIDE) -> None:
-        self.client_links = client_links
-        self.inside = inside
-        self.forwarded = 0
-        self.probe_stack: TcpStack | None = None
-        self._cpu: Cpu | None = None
-        self._cost = 0.0
-        self._ride_ack_time: dict[int, float] = {}
-
-    def charge_to(self, cpu: Cpu, cost: float, ride_ack_time: dict[int, float]) -> None:
-        """Request level: charge the balancer for the ACKs a reply draws from its client.
-
-        At segment level the client's ACKs of a reply pass the DSR balancer (they
-        go to the VIP), one ``cost`` each; at request level they are counted with
-        the reply's carrier, so the router charges them when it forwards it.
-        """
-        self._cpu = cpu if cost else None
-        self._cost = cost
-        self._ride_ack_time = ride_ack_time
-
-    def receive(self, seg: Segment, now: float) -> None:
-        """Forward a backend's reply (arriving at ``now``) towards its client."""
-        self.forwarded += 1
-        cpu = self._cpu
-        if cpu is not None and not seg.flags & SYN:  # request level: the ACKs it draws
-            w = seg.wscale
-            more = 0
-            if seg.length and not seg.flags & FIN:
-                more = (w & CARRIED_MASK) or 1 if w > 1 else 1
-            if w & ACK_RIDES:  # the handshake's last ACK came just before it
-                cpu.run(now - self._ride_ack_time[seg.src], self._cost)
-                more -= 1
-            if more > 0:
-                cpu.run(now, self._cost * more)
-        if seg.dst == self.inside and self.probe_stack is not None:
-            self.probe_stack.receive(seg, now)
-        else:
-            self.client_links[seg.dst].send(seg)
