@@ -77,10 +77,15 @@ class DeadlineQueue:
     def __len__(self) -> int:
         return len(self._queue)
 
-    def add(self, when: float, item: Any) -> None:
-        """Arm a deadline at absolute time ``when`` (as ``call_at(env, when, ...)`` would)."""
+    def add(self, when: float, item: Any, now: float | None = None) -> None:
+        """Arm a deadline at absolute time ``when`` (as ``call_at(env, when, ...)`` would).
+
+        ``now``, if the caller has it at hand, is the current time (saves reading
+        the clock).
+        """
         env = self._env
-        now = env.now
+        if now is None:
+            now = env.now
         delay = when - now
         due = now + (delay if delay > 0 else 0.0)  # the time SimPy would give the event
         queue = self._queue

@@ -56,11 +56,23 @@ from lbsim.lb.conntable import (
     EntryState,
 )
 from lbsim.lb.deadlines import DeadlineQueue
+from lbsim.lb.direct_return import DirectReturn
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.lb.snat import SourceNat
-from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, endpoint_str
+from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, ip_text
 from lbsim.net.link import Link, wire_bytes
-from lbsim.net.segment import ACK, FIN, RST, SEQ_MASK, SYN, Segment
+from lbsim.net.segment import (
+    ACK,
+    ACK_RIDES,
+    ACKS_SHIFT,
+    CARRIED_MASK,
+    FIN,
+    FIN_ACK_COUNTED,
+    RST,
+    SEQ_MASK,
+    SYN,
+    Segment,
+)
 from lbsim.records import Recorder
 from lbsim.sched import call_at
 from lbsim.streams import stream_seed
@@ -70,6 +82,8 @@ _ESTABLISHED = EntryState.ESTABLISHED
 _SYN_RECV = EntryState.SYN_RECV
 _ACTIVE = (EntryState.SYN_RECV, EntryState.ESTABLISHED)
 _new_tuple = tuple.__new__
+#: Bits of a minimum Ethernet frame on the wire (a pure ACK).
+_MIN_FRAME_BITS = wire_bytes(0) * 8.0
 
 
 class L4Balancer(ConnectionPlacer):
@@ -126,6 +140,12 @@ class L4Balancer(ConnectionPlacer):
         self._reverse: dict[tuple[int, int, int, int], Entry] = {}
         # Bound methods for the per-segment path (one attribute lookup fewer each).
         self._cpu_run = cpu.run
+        #: The CPU's one core (its list of free times) when it has one: receive()
+        #: then runs its jobs inline.
+        self._one_core: list[float] | None = cpu.free if cpu.cores == 1 else None
+        #: Request level (see to_request_level): segments may be carriers.
+        self._carriers = False
+        self._ride_ack_time: dict[int, float] = {}
         self._lookup = table.lookup
         self._table_observe = table.observe
         self._timeout_of = table.timeout_of
@@ -226,14 +246,93 @@ class L4Balancer(ConnectionPlacer):
 
     # ------------------------------------------------------------ forwarding
 
+    def to_request_level(self, ride_ack_time: dict[int, float]) -> None:
+        """Request level: charge each carrier for every segment it stands for.
+
+        A carrier standing for ``k`` segments (:mod:`lbsim.transport.message`)
+        costs the balancer the work of all of them and of the ACKs they draw that
+        would pass it, as at segment level; a NAT also tells its table when the
+        counted ACK of a closing FIN would pass. ``ride_ack_time`` gives, by source
+        address, how long before a carrier the handshake's last ACK riding on it
+        would have arrived (one minimum frame on the sender's link).
+        """
+        self._carriers = True
+        self._ride_ack_time = ride_ack_time
+        if self.router is not None:
+            self.router.charge_to(self.cpu, self.per_segment, ride_ack_time)
+
     def receive(self, seg: Segment, now: float) -> None:
-        """Forward one segment arriving at ``now`` (every link into the balancer delivers here)."""
-        if now < self.down_until:
-            return  # restarting: nothing is forwarded
-        ready = self._cpu_run(now, self.per_segment)
+        """Forward one segment arriving at ``now`` (every link into the balancer delivers here).
+
+        One body serves both levels: at request level (:meth:`to_request_level`)
+        the segment may be a carrier, and the balancer pays, in the same CPU jobs
+        as at segment level, for the segments it stands for (the handshake's last
+        ACK riding on it, its ``k`` segments, the ACKs they draw) and then forwards
+        it as it would a segment. The usual case -- a segment of a known entry
+        whose state it does not change, on the usual single core -- runs inline
+        (CPU job, entry touch, rewrite, send); state changes, new connections,
+        clamping and more cores take the general helpers.
+        """
         # Every field in a local at once: rebuilding the segment from locals is
         # cheaper than slicing and splicing it (``*seg[4:]``).
         src, dst, sport, dport, seq, ack, flags, window, length, mss, wscale, ends = seg
+        cost = self.per_segment
+        more = 0  # request level: segments (and ACKs) the carrier stands for beyond itself
+        rides = 0  # request level: the handshake's last ACK came just before the carrier
+        if self._carriers and cost:
+            if wscale <= 1 or flags & SYN:  # not a carrier (a SYN's wscale is an option)
+                if length and self._nat and not flags & (SYN | FIN):
+                    more = 1  # the ACK it draws passes a NAT too
+            else:
+                k = (wscale & CARRIED_MASK) or 1
+                rides = wscale & ACK_RIDES
+                if not self._nat:  # DSR: the ACKs of a client's data skip the balancer
+                    more = k - 1
+                elif length and not flags & FIN:  # data: its k segments and their ACKs
+                    more = 2 * k - 1 - (wscale >> ACKS_SHIFT)
+                else:  # its k segments, and the ACK a closing FIN draws
+                    more = k - 1 + (1 if wscale & FIN_ACK_COUNTED else 0)
+        # CPU jobs, in order: the riding ACK (when it arrived), this segment, then
+        # one job for the ACKs a carrier draws (they pass later, after it).
+        core = self._one_core
+        if core is None or now < self.down_until:
+            run = self._cpu_run
+            if rides:
+                run(now - self._ride_ack_time[src], cost)
+            if now < self.down_until:  # restarting: nothing is forwarded
+                if more > 0:
+                    run(now, cost * more)  # the ACKs it draws still pass (and die)
+                return
+            ready = run(now, cost)
+            if more > 0:
+                run(now, cost * more)
+        else:
+            # Cpu.run for one core, inline and float for float (a call per segment
+            # saved).
+            cpu = self.cpu
+            start = core[0]
+            if rides:
+                at = now - self._ride_ack_time[src]
+                if start < at:
+                    start = at
+                cpu.busy += cost
+                cpu.waited += start - at
+                cpu.jobs += 1
+                start += cost
+            if start < now:
+                start = now
+            ready = start + cost
+            cpu.busy += cost
+            cpu.waited += start - now
+            cpu.jobs += 1
+            if more > 0:
+                work = cost * more
+                core[0] = ready + work
+                cpu.busy += work
+                cpu.waited += ready - now
+                cpu.jobs += 1
+            else:
+                core[0] = ready
         vip = self.vip
         if dst == vip:
             entry = self._lookup((src, sport))
@@ -241,17 +340,24 @@ class L4Balancer(ConnectionPlacer):
                 entry = self._new_connection(seg, now, entry)
                 if entry is None:
                     return
-            if flags & _CONTROL or entry.state is not _ESTABLISHED:
+            state = entry.state
+            if (state is _ESTABLISHED and not flags & _CONTROL) or (
+                state is _SYN_RECV and flags & _CONTROL == SYN
+            ):  # what observe() would do: count the packet, change nothing
+                entry.last_seen = now
+                entry.packets += 1
+            else:
                 was = self._table_observe(entry, flags, FROM_CLIENT, now)
                 if was is not None:
                     self._state_changed(entry, was)
-            else:
-                entry.last_seen = now
-                entry.packets += 1
             backend = entry.backend
             if flags & SYN and self.client_mss is not None:
-                seg = self._clamp(seg, src, backend, now)
-                mss = seg[9]
+                limit = self.client_mss.get(src, backend.mss)
+                if limit > backend.mss:
+                    limit = backend.mss
+                if mss > limit:
+                    seg = self._clamp(seg, limit, now)
+                    mss = limit
             if self._nat:
                 # Destination NAT: VIP:80 -> backend:8080 (443 -> 8443), the rest unchanged.
                 port = NAT_PORTS[dport]
@@ -277,19 +383,27 @@ class L4Balancer(ConnectionPlacer):
                 else:
                     self.stray += 1
                 return
-            if flags & _CONTROL or entry.state is not _ESTABLISHED:
+            state = entry.state
+            if (state is _ESTABLISHED and not flags & _CONTROL) or (
+                state is _SYN_RECV and flags & _CONTROL == SYN
+            ):  # what observe() would do: count the packet, change nothing
+                entry.last_seen = now
+                entry.packets += 1
+            else:
                 was = self._table_observe(entry, flags, FROM_BACKEND, now)
                 if was is not None:
                     self._state_changed(entry, was)
-            else:
-                entry.last_seen = now
-                entry.packets += 1
             if self.snat is None:
                 client, cport = dst, dport
             else:
                 client, cport = entry.client_ip, entry.client_port
             if flags & SYN and self.client_mss is not None:
-                mss = self._clamp(seg, client, entry.backend, now)[9]
+                backend = entry.backend
+                limit = self.client_mss.get(client, backend.mss)
+                if limit > backend.mss:
+                    limit = backend.mss
+                if mss > limit:
+                    mss = self._clamp(seg, limit, now)[9]
             # Reverse NAT: backend:8080 -> VIP:80 (8443 -> 443) as the source.
             out = _new_tuple(
                 Segment,
@@ -297,31 +411,26 @@ class L4Balancer(ConnectionPlacer):
                  wscale, ends),
             )  # fmt: skip
             self.client_links[client].send(out, ready)
+            if wscale & FIN_ACK_COUNTED:  # request level: a closing FIN (never a SYN)
+                self._closing_ack(entry, now)
 
-    def closing_ack(self, seg: Segment, now: float) -> None:
-        """Request level: the client's ACK of ``seg``, a backend's closing FIN forwarded at ``now``.
+    def _closing_ack(self, entry: Entry, now: float) -> None:
+        """Request level: the client's ACK of a backend's closing FIN forwarded at ``now``.
 
         That ACK is counted, not sent (:data:`~lbsim.net.segment.FIN_ACK_COUNTED`);
         the table sees it as it would the segment, when it would pass: one round
         trip of a minimum frame over the client's link after the FIN.
         """
-        entry = self._reverse.get((seg.src, seg.sport, seg.dst, seg.dport))
-        if entry is None:
-            return
         link = self.client_links.get(entry.client_ip)
         at = now
         if link is not None:
-            at += 2 * (link.latency + wire_bytes(0) * 8.0 / link.bandwidth)
+            at += 2 * (link.latency + _MIN_FRAME_BITS / link.bandwidth)
         was = self._table_observe(entry, ACK, FROM_CLIENT, at)
         if was is not None:
             self._state_changed(entry, was)
 
-    def _clamp(self, seg: Segment, client_ip: int, backend: BackendRef, now: float) -> Segment:
-        """Lower a SYN's MSS option to fit this connection's path, if it is larger."""
-        assert self.client_mss is not None
-        limit = min(self.client_mss.get(client_ip, backend.mss), backend.mss)
-        if seg.mss <= limit:
-            return seg
+    def _clamp(self, seg: Segment, limit: int, now: float) -> Segment:
+        """Lower a SYN's MSS option to ``limit``, what fits this connection's path."""
         self.clamped += 1
         self.recorder.decide(
             now, self.name, "mss_clamp", connection=_client_conn(seg),
@@ -337,7 +446,9 @@ class L4Balancer(ConnectionPlacer):
                 self.stray += 1  # not the start of a connection and no entry: drop
                 return None
             self.midflow_picks += 1  # a flow moved here mid-connection: place it
-        candidates = self.usable_backends()
+        candidates = self._usable
+        if candidates is None:
+            candidates = self.usable_backends()
         if not candidates:
             self._refuse(seg)  # no backend to send it to: refuse the connection
             return None
@@ -359,7 +470,7 @@ class L4Balancer(ConnectionPlacer):
         elif self._nat:
             self._reverse[(backend.ip, NAT_PORTS[seg.dport], seg.src, seg.sport)] = entry
         due = entry.timer_at = now + self._timeout_of[_SYN_RECV]  # the table's expiry(entry)
-        self._new_entry_checks.add(due, (entry, due))
+        self._new_entry_checks.add(due, (entry, due), now)
         self.recorder.decide(
             now, self.name, "table_miss", connection=_client_conn(seg), backend=backend.name,
             mode=self.mode, algorithm=self.algorithm.name, candidates=len(candidates),
@@ -465,32 +576,5 @@ def _client_conn(seg: Segment) -> str:
     Client addresses (100.64.0.0/10) sort below the VIP, so the client comes first.
     """
     if seg.dst == VIP:
-        return f"{endpoint_str(seg.src, seg.sport)}-{endpoint_str(VIP, seg.dport)}"
-    return f"{endpoint_str(seg.dst, seg.dport)}-{endpoint_str(VIP, NAT_PORTS_BACK[seg.sport])}"
-
-
-class DirectReturn:
-    """The path a DSR backend's replies take: the router that is the backends' gateway.
-
-    The backend answers with the VIP as its source address (it holds the VIP on a
-    loopback interface), so the reply needs no address rewriting: the router looks
-    the destination up, forwards the packet onto the client's link with its own
-    MAC address as the source and the next hop's as the destination, and
-    decrements the TTL (the packet capture writes those L2 and TTL changes). It
-    costs no balancer CPU. Answers to the balancer's health probes (to its inside
-    address) are routed to the balancer.
-    """
-
-    def __init__(self, client_links: dict[int, Link], inside: int = LB_INSIDE) -> None:
-        self.client_links = client_links
-        self.inside = inside
-        self.forwarded = 0
-        self.probe_stack: TcpStack | None = None
-
-    def receive(self, seg: Segment, now: float) -> None:
-        """Forward a backend's reply (arriving at ``now``) towards its client."""
-        self.forwarded += 1
-        if seg.dst == self.inside and self.probe_stack is not None:
-            self.probe_stack.receive(seg, now)
-        else:
-            self.client_links[seg.dst].send(seg)
+        return f"{ip_text(seg.src)}:{seg.sport}-{ip_text(VIP)}:{seg.dport}"
+    return f"{ip_text(seg.dst)}:{seg.dport}-{ip_text(VIP)}:{NAT_PORTS_BACK[seg.sport]}"

@@ -105,7 +105,9 @@ class _Leg:
         if other is not None and other.conn is not None and other.conn.state in _OPEN:
             if ends and other.backend is not None:
                 # Request ends only: a passed-through TLS handshake's flights are messages too.
-                other.requests += sum(1 for _, m in ends if not isinstance(m, TlsHandshake))
+                for _, message in ends:
+                    if not isinstance(message, TlsHandshake):
+                        other.requests += 1
             other.conn.send_chunk(nbytes, ends, now, more=not push)
             self.proxy.stack.flush(other.conn)
 

@@ -78,8 +78,8 @@ def ip_from_str(text: str) -> int:
 
 
 def endpoint_str(addr: int, port: int) -> str:
-    """Format an address and port as ``ip:port``."""
-    return f"{ip_to_str(addr)}:{port}"
+    """Format an address and port as ``ip:port`` (the address through :data:`ip_text`)."""
+    return f"{ip_text(addr)}:{port}"
 
 
 def client_address(index: int) -> int:

@@ -18,6 +18,9 @@ receiving node, with its arrival time (so receivers never read the clock on the
 hot path), and the link re-enters SimPy's queue for the next arrival. This saves
 allocating an event object per segment; and when the next entry SimPy would pop is a
 link, :meth:`Link._fire` delivers it itself, in the same order, without a SimPy step.
+The head segment sits in a slot of its own (``_head``), out of the queue of the
+segments behind it: most links carry one segment at a time at request level (and
+many at segment level), and such a segment then costs no queue append and pop.
 
 Wire bytes follow Ethernet: the IPv4 packet plus 18 bytes of header and FCS
 (padded to the 64-byte minimum frame) plus 20 bytes of preamble and inter-frame
@@ -107,6 +110,7 @@ class Link:
         "_eid",
         "_env",
         "_fire_callbacks",
+        "_head",
         "_in_flight",
         "_lossy",
         "_queue",
@@ -155,6 +159,10 @@ class Link:
         self._byte_time = 8.0 / bandwidth
         self._byte_rate = bandwidth / 8.0
         self._busy_until = 0.0
+        #: The segment in flight that arrives first, and when (None: nothing in flight);
+        #: it is the one this link stands for in SimPy's queue.
+        self._head: tuple[float, Segment] | None = None
+        #: The segments in flight behind the head, in arrival order.
         self._in_flight: deque[tuple[float, Segment]] = deque()
         self._deliver: Deliver = _unattached
         # The link is its own SimPy event (see the module docstring); these three
@@ -224,11 +232,12 @@ class Link:
         if self.tracer is not None:
             self.tracer(self, seg, start, False)
         arrival = done + self.latency
-        in_flight = self._in_flight
-        in_flight.append((arrival, seg))
-        if len(in_flight) == 1:
+        if self._head is None:  # the link enters SimPy's queue for this segment
+            self._head = (arrival, seg)
             self.callbacks = self._fire_callbacks
             heappush(self._queue, (arrival, NORMAL, next(self._eid), self))
+        else:
+            self._in_flight.append((arrival, seg))
         return True
 
     def _fire(self, _event: Any) -> None:
@@ -249,10 +258,11 @@ class Link:
         env = self._env
         link = self
         while True:
+            arrival, seg = link._head  # type: ignore[misc]
             in_flight = link._in_flight
-            arrival, seg = in_flight.popleft()
             if in_flight:
-                entry = (in_flight[0][0], NORMAL, next(eid), link)
+                nxt = link._head = in_flight.popleft()
+                entry = (nxt[0], NORMAL, next(eid), link)
                 link._deliver(seg, arrival)
                 if queue:
                     head = queue[0]
@@ -267,6 +277,7 @@ class Link:
                 env._now = entry[0]
                 link = entry[3]
             else:
+                link._head = None
                 link._deliver(seg, arrival)
                 if not queue:
                     return
@@ -302,7 +313,7 @@ class Link:
     @property
     def in_flight(self) -> int:
         """Segments accepted but not yet delivered."""
-        return len(self._in_flight)
+        return 0 if self._head is None else 1 + len(self._in_flight)
 
 
 def to_carrier_link(link: Link) -> None:
@@ -388,13 +399,12 @@ class CarrierLink(Link):
         self._busy_until = done
         self.sent += rep
         arrival = done + self.latency
-        in_flight = self._in_flight
-        if in_flight:  # the link is in SimPy's queue already (no len() call)
-            in_flight.append((arrival, seg))
-        else:
-            in_flight.append((arrival, seg))
+        if self._head is None:  # the link enters SimPy's queue for this carrier
+            self._head = (arrival, seg)
             self.callbacks = self._fire_callbacks
             heappush(self._queue, (arrival, NORMAL, next(self._eid), self))
+        else:
+            self._in_flight.append((arrival, seg))
         return True
 
 

@@ -8,9 +8,10 @@ then, before anything runs, every TCP stack becomes a
 told the byte rate of the slowest link towards every address (its own first
 hop, and the last hop into that address, which is where the path's other link
 is). A packet-forwarding layer-4 balancer (NAT, DSR) charges its CPU per
-segment it forwards; a carrier standing for ``k`` segments costs it ``k - 1``
-more segments' work before it forwards it, so the balancer's CPU adds up as at
-segment level.
+segment it forwards; a carrier standing for ``k`` segments (and the ACKs they
+draw that pass the balancer) costs it the work of all of them, which it charges
+itself as it forwards the carrier (``L4Balancer.to_request_level``), so the
+balancer's CPU adds up as at segment level.
 
 What request level cannot model, :func:`check_request_level` refuses with the
 key path: random loss (on links or by a ``loss`` event) and outages (both need
@@ -26,16 +27,6 @@ from typing import TYPE_CHECKING
 from lbsim.host.message_stack import to_request_level as stack_to_request_level
 from lbsim.host.stack import TcpStack
 from lbsim.net.link import Link, to_carrier_link, wire_bytes
-from lbsim.net.segment import (
-    ACK,
-    ACK_RIDES,
-    FIN,
-    FIN_ACK_COUNTED,
-    SYN,
-    Segment,
-    carried,
-    represented,
-)
 from lbsim.scenario import Scenario
 from lbsim.scenario.errors import ScenarioError
 from lbsim.scenario.schema import LinkConfig
@@ -111,35 +102,29 @@ def to_request_level(build: VariantBuild) -> None:
         into[ref.ip] = ref.link
     backend_links = [ref.link for ref in topo.refs]
     cfg = build.balancer
-    lb = build.lb
-    charges: dict[int, tuple[Callable[[Segment, float], None], Callable[[Segment], int]]] = {}
     forwarding = cfg.layer == 4 and cfg.mode in ("nat", "dsr")
-    closing: Callable[[Segment, float], None] | None = None
-    if forwarding and cfg.mode == "nat":
-        # A NAT sees a backend's closing FIN; the client's ACK of it is counted
-        # (FIN_ACK_COUNTED) and the balancer's table is told when it would pass.
-        closing = getattr(lb, "closing_ack", None)
-    if forwarding:
-        if cfg.mode == "nat":  # both directions, and the ACKs of both, pass the balancer
-            for link in topo.client_uplinks:
-                charges[id(link)] = (lb.client_receive, _nat_extra)
-            for link in topo.backend_uplinks:
-                charges[id(link)] = (lb.backend_receive, _nat_extra)
-        else:  # DSR: requests and the clients' ACKs of responses pass it
-            for link in topo.client_uplinks:
-                charges[id(link)] = (lb.client_receive, _dsr_client_extra)
-            for link in topo.backend_uplinks:
-                charges[id(link)] = (lb.backend_receive, _dsr_reply_extra)
-    backend_uplinks = {id(link) for link in topo.backend_uplinks}
     for link in topo.links:
-        if type(link) is Link:
-            to_carrier_link(link)
-            if id(link) in charges:
-                on_fin = closing if id(link) in backend_uplinks else None
-                charge_carriers(build, link, *charges[id(link)], on_fin)
-    # A DSR balancer must see the clients' ACKs of the backends' FINs, which it
-    # cannot be told of (it never sees those FINs): they are sent there.
-    count_fin_ack = not (forwarding and closing is None)
+        to_carrier_link(link)
+    if forwarding:
+        # A forwarding balancer charges a carrier for the segments it stands for
+        # itself, as it forwards it (L4Balancer.to_request_level); a carrier with the
+        # handshake's last ACK riding on it is charged that ACK one minimum frame
+        # before it arrived, on the link it came by. The topology adds each
+        # client's (each backend's) two links together, so the orders match.
+        senders = [*topo.client_links, *(ref.ip for ref in topo.refs)]
+        uplinks = [*topo.client_uplinks, *topo.backend_uplinks]
+        ride_ack_time = {
+            ip: wire_bytes(0) * 8.0 / link.bandwidth
+            for ip, link in zip(senders, uplinks, strict=True)
+        }
+        carry = getattr(build.lb, "to_request_level", None)
+        if carry is not None:
+            carry(ride_ack_time)
+    # A NAT sees a backend's closing FIN and counts the client's ACK of it
+    # (FIN_ACK_COUNTED), telling its table when that ACK would pass; a DSR
+    # balancer must see that ACK, which it cannot be told of (it never sees those
+    # FINs): the clients send it there.
+    count_fin_ack = not (forwarding and cfg.mode == "dsr")
     for stack in build.stacks:
         attach_stack(build, stack, into, backend_links, count_fin_ack)
     # A layer-4 balancer passes segments on as they come: what reaches a client
@@ -165,12 +150,8 @@ def attach_stack(
     forwarding = build.balancer.layer == 4 and build.balancer.mode in ("nat", "dsr")
     client_uplinks = {id(link) for link in build.topology.client_uplinks}
     slowest_backend = min((lk.bandwidth for lk in backend_links), default=0.0)
-    known: dict[int, float] = {}  # re-attached (and so forgotten) on a scale-out
 
-    def rate_to(ip: int) -> float:
-        rate = known.get(ip)
-        if rate is not None:
-            return rate
+    def rate_of(ip: int) -> float:
         first = stack.uplink or stack.routes.get(ip)
         rates = [] if first is None else [first.bandwidth]
         last = into.get(ip)
@@ -179,9 +160,11 @@ def attach_stack(
         elif forwarding and first is not None and id(first) in client_uplinks:
             # Towards the VIP: a forwarding balancer passes it on to some backend.
             rates.append(slowest_backend or first.bandwidth)
-        rate = known[ip] = min(rates) / 8.0 if rates else 0.0
-        return rate
+        return min(rates) / 8.0 if rates else 0.0
 
+    # Each address's rate is worked out once and then looked up, without a
+    # Python call, per connection (re-attached, and so forgotten, on a scale-out).
+    rate_to = _Memo(rate_of).__getitem__
     stack_to_request_level(stack, rate_to, count_fin_ack)
     for conn in stack.conns.values():  # opened while wiring (a warm upstream pool)
         if isinstance(conn, MessageConnection):
@@ -189,57 +172,13 @@ def attach_stack(
             conn.count_fin_ack = count_fin_ack
 
 
-def _nat_extra(seg: Segment) -> int:
-    """A carrier and its elided ACKs all pass a NAT; the balancer pays one already."""
-    return represented(seg) - 1
+class _Memo(dict[int, float]):
+    """``fn``'s value for each key, computed on first use."""
 
+    def __init__(self, fn: Callable[[int], float]) -> None:
+        super().__init__()
+        self._fn = fn
 
-def _dsr_client_extra(seg: Segment) -> int:
-    """A client's carrier passes a DSR balancer; its ACKs go from the backend straight back."""
-    return carried(seg) - 1 + (1 if seg.wscale & ACK_RIDES else 0)
-
-
-def _dsr_reply_extra(seg: Segment) -> int:
-    """A backend's reply skips a DSR balancer, but the client's ACKs of it would not."""
-    return carried(seg) if seg.length and not seg.flags & FIN else 0
-
-
-def charge_carriers(
-    build: VariantBuild,
-    link: Link,
-    deliver: Callable[[Segment, float], None],
-    extra: Callable[[Segment], int],
-    closing: Callable[[Segment, float], None] | None = None,
-) -> None:
-    """A forwarding balancer pays the segments a carrier stands for beyond the one it sees.
-
-    ``closing`` (if set) is told of each closing FIN whose ACK is counted.
-    """
-    cpu = build.cpu
-    cost = build.balancer.costs.per_segment
-    # A handshake ACK riding on a carrier arrived one minimum frame before it.
-    ack_time = wire_bytes(0) * 8.0 / link.bandwidth
-
-    # What extra() gives a plain segment carrying data (0 without: a SYN, a FIN).
-    plain = extra(Segment(0, 0, 0, 0, 0, 0, ACK, 0, 1))
-
-    def receive(seg: Segment, now: float) -> None:
-        w = seg.wscale
-        flags = seg.flags
-        if not cost or flags & SYN:  # a SYN stands for itself: extra() is 0
-            n = 0
-        elif w <= 1:  # a plain segment: extra() inline
-            n = plain if seg.length and not flags & FIN else 0
-        else:
-            n = extra(seg)
-        if cost and w & ACK_RIDES:
-            cpu.run(now - ack_time, cost)
-            n -= 1
-        deliver(seg, now)
-        if n > 0:
-            # The ACKs the carrier draws pass later, after it has been forwarded.
-            cpu.run(now, cost * n)
-        if closing is not None and w & FIN_ACK_COUNTED:
-            closing(seg, now)
-
-    link.attach(receive)
+    def __missing__(self, key: int) -> float:
+        value = self[key] = self._fn(key)
+        return value

@@ -120,11 +120,14 @@ class _SteppedLink(Link):
     __slots__ = ()
 
     def _fire(self, _event: object) -> None:
+        arrival, seg = self._head  # type: ignore[misc]
         in_flight = self._in_flight
-        arrival, seg = in_flight.popleft()
         if in_flight:
+            nxt = self._head = in_flight.popleft()
             self.callbacks = self._fire_callbacks
-            heappush(self._queue, (in_flight[0][0], NORMAL, next(self._eid), self))
+            heappush(self._queue, (nxt[0], NORMAL, next(self._eid), self))
+        else:
+            self._head = None
         self._deliver(seg, arrival)
 
 
