@@ -33,7 +33,8 @@ expire after their state's idle timeout; the expiry timer is lazy: a state
 change re-arms it only if the entry could now expire sooner, and the first check
 of every new entry (all due a SYN_RECV timeout after their SYN) shares one
 pending event (:mod:`lbsim.lb.deadlines`). Each forwarded segment costs
-``per_segment`` of CPU.
+``per_segment`` of CPU. Keeping the table's entries (expiry, forgetting, full-NAT
+source ports) is :mod:`lbsim.lb.l4_table`'s part.
 """
 
 from __future__ import annotations
@@ -50,13 +51,13 @@ from lbsim.lb.base import Wiring
 from lbsim.lb.conntable import (
     FROM_BACKEND,
     FROM_CLIENT,
-    INF,
     ConnectionTable,
     Entry,
     EntryState,
 )
 from lbsim.lb.deadlines import DeadlineQueue
 from lbsim.lb.direct_return import DirectReturn
+from lbsim.lb.l4_table import TableKeeper
 from lbsim.lb.placement import ConnectionPlacer
 from lbsim.lb.snat import SourceNat
 from lbsim.net.addresses import LB_INSIDE, NAT_PORTS, NAT_PORTS_BACK, VIP, ip_text
@@ -74,7 +75,6 @@ from lbsim.net.segment import (
     Segment,
 )
 from lbsim.records import Recorder
-from lbsim.sched import call_at
 from lbsim.streams import stream_seed
 
 _CONTROL = SYN | FIN | RST
@@ -86,7 +86,7 @@ _new_tuple = tuple.__new__
 _MIN_FRAME_BITS = wire_bytes(0) * 8.0
 
 
-class L4Balancer(ConnectionPlacer):
+class L4Balancer(TableKeeper, ConnectionPlacer):
     """Layer-4 packet-forwarding balancer (``nat`` or ``dsr`` mode).
 
     Attributes:
@@ -478,83 +478,12 @@ class L4Balancer(ConnectionPlacer):
         )  # fmt: skip
         return entry
 
-    def _source_nat(self, entry: Entry, backend: BackendRef, syn: Segment) -> bool:
-        """Give a new connection its source port (full NAT); refuse it if none is free."""
-        assert self.snat is not None
-        bport = NAT_PORTS[syn.dport]
-        port = self.snat.allocate(backend.ip, bport)
-        if port is None:
-            self._forget(entry)
-            self._refuse(syn)
-            return False
-        self._snat_port[(syn.src, syn.sport)] = port
-        self._reverse[(backend.ip, bport, self.inside, port)] = entry
-        return True
-
-    def _release_source(self, entry: Entry) -> None:
-        assert self.snat is not None
-        port = self._snat_port.pop((entry.client_ip, entry.client_port), None)
-        if port is None:
-            return
-        bport = NAT_PORTS[entry.vport]
-        key = (entry.backend.ip, bport, self.inside, port)
-        if self._reverse.get(key) is entry:
-            del self._reverse[key]
-        self.snat.release(entry.backend.ip, bport, port)
-
     def _refuse(self, syn: Segment) -> None:
         """Table full: answer the SYN with RST from the VIP (connection refused)."""
         rst = Segment(
             self.vip, syn.src, syn.dport, syn.sport, 0, (syn.seq + 1) & SEQ_MASK, RST | ACK, 0, 0
         )
         self.client_links[syn.src].send(rst, self.env.now)
-
-    # ------------------------------------------------------------ the table
-
-    def _state_changed(self, entry: Entry, was: EntryState) -> None:
-        """``entry`` left state ``was``: release its backend if it closed, re-arm its timer.
-
-        The pending check stays if it comes no later than the new expiry (it then
-        re-arms itself for the expiry it finds); only an earlier expiry needs one.
-        """
-        state = entry.state
-        if was in _ACTIVE and state not in _ACTIVE:
-            entry.backend.active -= 1
-        due = entry.last_seen + self._timeout_of[state]  # the table's expiry(entry)
-        if due < entry.timer_at:
-            self._arm(entry, due)
-
-    def _arm(self, entry: Entry, due: float) -> None:
-        entry.timer_at = due
-        call_at(self.env, due, self._check_expiry, (entry, due))
-
-    def _check_moot(self, check: tuple[Entry, float]) -> bool:
-        """Whether an expiry check no longer applies (re-armed, or the entry is gone)."""
-        entry, armed_for = check
-        return entry.timer_at != armed_for or not self.table.contains(entry)
-
-    def _check_expiry(self, check: tuple[Entry, float]) -> None:
-        if self._check_moot(check):
-            return
-        entry = check[0]
-        entry.timer_at = INF
-        table = self.table
-        if table.expire(entry, self.env.now):
-            self._forget(entry)
-        else:
-            self._arm(entry, table.expiry(entry))
-
-    def _forget(self, entry: Entry) -> None:
-        """An entry left the table: release its backend and reverse mapping."""
-        if entry.state in _ACTIVE:
-            entry.backend.active -= 1
-        self.table.remove(entry)
-        if self.snat is not None:
-            self._release_source(entry)
-        elif self._nat:
-            key = (entry.backend.ip, NAT_PORTS[entry.vport], entry.client_ip, entry.client_port)
-            if self._reverse.get(key) is entry:
-                del self._reverse[key]
 
     # ------------------------------------------------------- backends, faults
 
