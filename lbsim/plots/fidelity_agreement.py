@@ -54,11 +54,14 @@ def fidelity_agreement(
         for ax, (metric, ylabel, heading) in zip(axes, _PANELS, strict=True):
             draw_metric(ax, table, x, metric)
             apply_parameter_axis(ax, table, x, False)
-            if x_label:
-                ax.set_xlabel(x_label)
             ax.set_ylabel(ylabel)
             ax.set_title(heading, loc="left")
             ax.set_ylim(bottom=0)
+        # One x label for the row, under the middle panel: the three panels share
+        # the load axis, and three copies of a long label ran past the figure's edge.
+        shared = x_label or axes[0].get_xlabel()
+        for ax in axes:
+            ax.set_xlabel(shared if ax is axes[1] else "")
         handles, labels = axes[0].get_legend_handles_labels()
         figure.legend(
             handles,
