@@ -19,9 +19,11 @@ from lbsim.run.runs import build_variant
 from lbsim.scenario.loader import load_scenario
 
 
+@pytest.mark.parametrize("fidelity", ["segment", "request"])
 @pytest.mark.parametrize("variant", ["l4", "l7"])
-def test_closed_connections_leave_no_cyclic_garbage(variant: str) -> None:
-    scenario = load_scenario(None, ["duration=12s", "warmup=0s", "tcp.time_wait=1s"])
+def test_closed_connections_leave_no_cyclic_garbage(variant: str, fidelity: str) -> None:
+    overrides = ["duration=12s", "warmup=0s", "tcp.time_wait=1s", f"fidelity={fidelity}"]
+    scenario = load_scenario(None, overrides)
     build = build_variant(scenario, variant)
     build.start()
     build.env.run(until=4.0)
@@ -42,3 +44,4 @@ def test_closed_connections_leave_no_cyclic_garbage(variant: str) -> None:
     assert "TcpConnection" not in garbage
     assert "Session" not in garbage
     assert "HttpRequest" not in garbage
+    assert not garbage, sorted(set(garbage))  # nothing else either (no TLS here)
