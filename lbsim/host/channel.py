@@ -25,6 +25,7 @@ import simpy
 
 from lbsim.app.proxy_protocol import ProxyHeader
 from lbsim.app.tls import Ticket, TlsData, TlsEndpoint, TlsHandshake
+from lbsim.host.stack import DETACHED
 from lbsim.sched import call_at
 from lbsim.transport.states import SENDABLE as _SENDABLE
 from lbsim.transport.tcp import TcpConnection, TcpListener
@@ -99,6 +100,8 @@ class TlsChannel:
         self.up = False
         self._pending: list[Any] = []  # application messages sent before the handshake ended
         self._ready = 0.0  # when the last queued work finishes: keeps sends in order
+        self._queued = 0  # calls scheduled by _at and not run yet
+        self._closed = False  # the connection is gone (on_closed passed on)
 
     # ---------------------------------------------------------------- costs
 
@@ -119,7 +122,24 @@ class TlsChannel:
         if when <= self.env.now:
             fn(*args)
         else:
-            call_at(self.env, when, fn, *args)
+            self._queued += 1
+            call_at(self.env, when, self._queued_call, fn, args)
+
+    def _queued_call(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        self._queued -= 1
+        fn(*args)
+        if self._closed and not self._queued:
+            self._let_go()
+
+    def _let_go(self) -> None:
+        """The connection is gone and no work is queued: drop the application.
+
+        The application (a client session, the proxy's side of a connection) holds
+        this channel, so the two would otherwise stay a reference cycle, left to the
+        cycle collector, after both are done with (as a connection and its
+        listener would: see :meth:`lbsim.host.stack.TcpStack.flush`).
+        """
+        self.app = DETACHED
 
     # ------------------------------------------------------------- sending
 
@@ -234,8 +254,15 @@ class TlsChannel:
         self.app.on_peer_fin(conn, now)
 
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
-        """Pass the connection's close (and its error, if any) on to the application."""
+        """Pass the connection's close (and its error, if any) on to the application.
+
+        Work still queued (a record being decrypted) reaches the application as
+        before; the channel lets go of it after that (:meth:`_let_go`).
+        """
         self.app.on_closed(conn, now, error)
+        self._closed = True
+        if not self._queued:
+            self._let_go()
 
     @property
     def handshake_cpu(self) -> float:

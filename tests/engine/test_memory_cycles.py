@@ -45,3 +45,32 @@ def test_closed_connections_leave_no_cyclic_garbage(variant: str, fidelity: str)
     assert "Session" not in garbage
     assert "HttpRequest" not in garbage
     assert not garbage, sorted(set(garbage))  # nothing else either (no TLS here)
+
+
+@pytest.mark.parametrize(
+    "scenario_name, variant", [("tls_bottleneck", "l7"), ("tls_tiers", "reencrypt")]
+)
+def test_tls_channels_let_go_of_their_applications(scenario_name: str, variant: str) -> None:
+    """A TLS channel and its application (session, proxy side) must not stay a cycle.
+
+    The L7 case terminates clients' TLS on the proxy; the re-encrypting tier also
+    opens TLS from the proxy to the backends (its upstream connections).
+    """
+    scenario = load_scenario(scenario_name, ["duration=1.5s", "warmup=0s", "tcp.time_wait=0.2s"])
+    build = build_variant(scenario, variant)
+    build.start()
+    build.env.run(until=0.5)
+    gc.collect()
+    connections = build.recorder.connections
+    records_before = connections.spilled + len(connections)
+    flags = gc.get_debug()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        build.env.run(until=1.5)
+        gc.collect()
+        garbage = sorted({type(o).__name__ for o in gc.garbage})
+    finally:
+        gc.set_debug(flags)
+        gc.garbage.clear()
+    assert connections.spilled + len(connections) > records_before  # connections did close
+    assert garbage == []
