@@ -24,16 +24,14 @@ from collections.abc import Callable
 
 import simpy
 
-from lbsim.host.stack import _PENDING, TcpStack
+from lbsim.host.stack import TcpStack
 from lbsim.host.timer_heap import TimerHeap, timer_heap
 from lbsim.net.segment import (
-    ACK,
     ACK_RIDES,
     ACKS_SHIFT,
     CARRIED_MASK,
     FIN,
     FIN_ACK_COUNTED,
-    RST,
     SEQ_MASK,
     SYN,
     Segment,
@@ -93,47 +91,30 @@ class MessageStack(TcpStack):
         """
         return (int(self.env.now * 250_000) + self.salt) & SEQ_MASK
 
-    # Connection open and the receive path, written out for request level. At
-    # request level a connection carries one or a few messages, so opening it and
-    # taking in each segment are a large share of a run's calls: TcpStack's
-    # connect, receive and _incoming are repeated here with their helpers inline
-    # (the initial sequence number, the path's rate, the usual flush), and the
-    # general ones stay the reference (TcpStack, used at segment level).
-
-    def connect(
-        self, local_ip: int, remote_ip: int, remote_port: int, listener: TcpListener
+    def _new_connection(
+        self, key: tuple[int, int, int, int], listener: TcpListener, passive: bool
     ) -> TcpConnection:
-        """Open a connection (sends the SYN now); it learns the path's bottleneck rate.
-
-        Raises:
-            PortsExhausted: If no source port is free.
-        """
-        port = self.allocate_port(local_ip, remote_ip, remote_port)
-        key = (local_ip, port, remote_ip, remote_port)
-        now = self.env.now
+        """A :class:`MessageConnection`, told its path's bottleneck rate."""
+        local_ip, local_port, remote_ip, remote_port = key
         rate = self._rates.get(remote_ip)
-        conn = MessageConnection(
+        return MessageConnection(
             local_ip,
-            port,
+            local_port,
             remote_ip,
             remote_port,
             mss=self.mss_by_peer.get(remote_ip, self.mss),
-            isn=(int(now * 250_000) + self.salt) & SEQ_MASK,  # self._isn(key), inline
+            isn=self._isn(key),
             listener=listener,
             params=self.params,
+            passive=passive,
             path_rate=self._rate(remote_ip) if rate is None else rate,
             count_fin_ack=self.count_fin_ack,
         )
-        conns = self.conns
-        conns[key] = conn
-        dest = (local_ip, remote_ip, remote_port)
-        self._ports_used[dest] = self._ports_used.get(dest, 0) + 1
-        held = len(conns)
-        if held > self.peak_conns:
-            self.peak_conns = held
-        conn.connect(now)
-        self.flush(conn)
-        return conn
+
+    # The receive path, written out for request level: at request level a
+    # connection takes in few segments, so each is a large share of a run's calls;
+    # TcpStack.receive is repeated here with the usual flush inline, and the general
+    # one stays the reference (TcpStack, used at segment level).
 
     def receive(self, seg: Segment, now: float) -> None:
         """Entry point for segments delivered by a link at time ``now``."""
@@ -143,7 +124,7 @@ class MessageStack(TcpStack):
         key = (seg[1], seg[3], seg[0], seg[2])  # dst, dport, src, sport
         conn: MessageConnection | None = self.conns.get(key)  # type: ignore[assignment]
         if conn is None:
-            conn = self._incoming(seg, key)
+            conn = self._incoming(seg, key)  # type: ignore[assignment]  # a MessageConnection
             if conn is None:
                 if self.cpu is not None:
                     self.cpu.run(now, self.segment_cost)
@@ -167,40 +148,6 @@ class MessageStack(TcpStack):
             TcpStack.after_flush(self, conn)
         elif conn.deadline < conn.timer_at:
             self._timers.arm(conn, self._timer)
-
-    def _incoming(self, seg: Segment, key: tuple[int, int, int, int]) -> MessageConnection | None:
-        """A new passive connection for a SYN to a listening port, or an RST."""
-        flags = seg.flags
-        accept = None if self.refusing else self.listening.get((seg.dst, seg.dport))
-        if accept is not None and flags & SYN and not flags & ACK:
-            src = seg.src
-            rate = self._rates.get(src)
-            conn = MessageConnection(
-                seg.dst,
-                seg.dport,
-                src,
-                seg.sport,
-                mss=self.mss_by_peer.get(src, self.mss),
-                isn=(int(self.env.now * 250_000) + self.salt) & SEQ_MASK,  # self._isn(key)
-                listener=_PENDING,
-                params=self.params,
-                passive=True,
-                path_rate=self._rate(src) if rate is None else rate,
-                count_fin_ack=self.count_fin_ack,
-            )
-            listener = accept(conn)
-            if listener is None:
-                self._reset(seg)
-                return None
-            conn.listener = listener
-            self.conns[key] = conn
-            held = len(self.conns)
-            if held > self.peak_conns:
-                self.peak_conns = held
-            return conn
-        if not flags & RST:
-            self._reset(seg)
-        return None
 
     def _timer(self, conn: TcpConnection, armed_for: float) -> None:
         """TcpStack._timer, with the flush of a connection that has nothing to send inline."""

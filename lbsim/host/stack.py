@@ -157,6 +157,24 @@ class TcpStack:
         clock = int(self.env.now * 250_000)
         return (clock + mix_ints(self.salt, *key)) & SEQ_MASK
 
+    def _new_connection(self, key: Key, listener: TcpListener, passive: bool) -> TcpConnection:
+        """A new connection of :attr:`connection_class`, offering the MSS of the way to the peer.
+
+        ``key`` is its local address and port, then the remote ones.
+        """
+        local_ip, local_port, remote_ip, remote_port = key
+        return self.connection_class(
+            local_ip,
+            local_port,
+            remote_ip,
+            remote_port,
+            mss=self.mss_by_peer.get(remote_ip, self.mss),
+            isn=self._isn(key),
+            listener=listener,
+            params=self.params,
+            passive=passive,
+        )
+
     def allocate_port(self, local_ip: int, remote_ip: int, remote_port: int) -> int:
         """Next free ephemeral port towards ``remote_ip:remote_port``.
 
@@ -202,16 +220,7 @@ class TcpStack:
         """
         port = self.allocate_port(local_ip, remote_ip, remote_port)
         key = (local_ip, port, remote_ip, remote_port)
-        conn = self.connection_class(
-            local_ip,
-            port,
-            remote_ip,
-            remote_port,
-            mss=self.mss_by_peer.get(remote_ip, self.mss),
-            isn=self._isn(key),
-            listener=listener,
-            params=self.params,
-        )
+        conn = self._new_connection(key, listener, False)
         conns = self.conns
         conns[key] = conn
         dest = (local_ip, remote_ip, remote_port)
@@ -248,17 +257,7 @@ class TcpStack:
         flags = seg.flags
         accept = None if self.refusing else self.listening.get((seg.dst, seg.dport))
         if accept is not None and flags & SYN and not flags & ACK:
-            conn = self.connection_class(
-                seg.dst,
-                seg.dport,
-                seg.src,
-                seg.sport,
-                mss=self.mss_by_peer.get(seg.src, self.mss),
-                isn=self._isn(key),
-                listener=_PENDING,
-                params=self.params,
-                passive=True,
-            )
+            conn = self._new_connection(key, _PENDING, True)
             listener = accept(conn)
             if listener is None:
                 self._reset(seg)

@@ -102,9 +102,9 @@ class ConnectionSlot:
 class RequestLoop(ABC):
     """A loop that issues one request at a time and waits for it without a process.
 
-    Subclasses say how the loop starts (:meth:`start`) and what follows a final
-    outcome (:meth:`answered`); :meth:`issue` sends a request and sends it again
-    after each :data:`RETRY`.
+    Subclasses say what follows a final outcome (:meth:`answered`) and, unless the
+    loop thinks before its first request, how it starts (:meth:`start`);
+    :meth:`issue` sends a request and sends it again after each :data:`RETRY`.
     """
 
     def __init__(self, group: ClientGroupRunner, rng: random.Random) -> None:
@@ -118,9 +118,9 @@ class RequestLoop(ABC):
         self._attempt = 0
         self._first = 0.0
 
-    @abstractmethod
     def start(self, now: float) -> None:
-        """Take the loop's first step at ``now`` (where its process would have started)."""
+        """Take the loop's first step at ``now``: by default, think before the first request."""
+        self._after_think()
 
     @abstractmethod
     def answered(self, outcome: str) -> None:
@@ -191,10 +191,6 @@ class ClosedLoopUser(RequestLoop):
         self.slot = ConnectionSlot(group, self.who, group.hosts[user % len(group.hosts)])
         self.per_conn = group.cfg.requests_per_connection
         self.seq = 0
-
-    def start(self, now: float) -> None:
-        """Think before the first request."""
-        self._after_think()
 
     def _wake(self) -> None:
         group = self.group
@@ -354,10 +350,6 @@ class MultiplexedStream(RequestLoop):
         self.prefix = f"{group.name}-{holder.user}.{k}-"
         self.who = f"{group.name}-{holder.user}"
         self.seq = 0
-
-    def start(self, now: float) -> None:
-        """Think before the first request."""
-        self._after_think()
 
     def _wake(self) -> None:
         group = self.group

@@ -369,16 +369,7 @@ class MessageConnection(CarrierReceiver):
 
     def _push_fin(self, now: float, end: int) -> None:
         """Send the FIN alone (everything queued before it has left)."""
-        # self._ack_sent(), inlined: the FIN carries any ACK owed, as at segment level.
-        if self._ack_pending:
-            self._ack_pending = False
-            if self._quick:
-                self._quick -= 1
-        self._ack_now = False
-        self._rcv_wup = self.rcv_nxt
-        if self._dack_at != INF:
-            self._dack_at = INF
-            self._set_deadline()
+        self._ack_sent()  # the FIN carries any ACK owed, as at segment level
         self._fin_sent = True
         nxt = end + 1
         if nxt > self._snd_max:

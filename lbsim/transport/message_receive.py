@@ -263,13 +263,7 @@ class CarrierReceiver(TcpConnection):
                 if w and self._ack_pending and self.state is not _CLOSED and len(out) == before:
                     # Its ACK is counted by the peer, not sent: _ack_sent's bookkeeping.
                     self.segments_sent += 1
-                    self._ack_pending = self._ack_now = False
-                    if self._quick:
-                        self._quick -= 1
-                    self._rcv_wup = self.rcv_nxt
-                    if self._dack_at != INF:
-                        self._dack_at = INF
-                        self._set_deadline()
+                    self._ack_sent()
                     return
                 self._flush_ack()
                 if w and len(out) > before and out[-1].flags == ACK and not out[-1].length:
