@@ -325,6 +325,31 @@ def test_serial_executor_wraps_errors_with_their_index() -> None:
     assert caught.value.index == 1 and "bad 2" in str(caught.value)
 
 
+def test_stopping_a_process_pool_early_leaves_no_thread_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C in a sweep stops the pool with calls still queued, again and again.
+
+    Before Python 3.12 the pool's management thread raised InvalidStateError (printed
+    as a traceback on stderr) when a queued future was cancelled from the caller's
+    thread while it failed the futures of the killed workers; with the old stopping
+    code this happened in most of these rounds.
+    """
+    import threading
+    import time
+
+    raised: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(repr(args.exc_value)))
+    for _ in range(8):
+        executor = ProcessExecutor(2)
+        calls: list[Call] = [(time.sleep, 0.05 if i < 2 else 0.5) for i in range(100)]
+        results = executor.run_unordered(calls)
+        next(results)
+        results.close()  # what Ctrl-C does to the sweep's loop
+    time.sleep(0.5)  # the management threads finish failing their futures
+    assert raised == []
+
+
 # --- aggregate table and confidence intervals ------------------------------------------------
 
 

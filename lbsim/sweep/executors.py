@@ -142,16 +142,15 @@ class ProcessExecutor:
                     yield index, future.result()
             finished = True
         finally:
-            if not finished:  # interrupted or failed: keep what finished, stop the rest
+            if finished:
+                pool.shutdown(wait=True)
+            else:  # interrupted or failed: keep what finished, stop the rest
                 self._salvaged = [
                     (pending[f], f.result())
                     for f in sorted(pending, key=pending.__getitem__)
                     if f.done() and not f.cancelled() and f.exception() is None
                 ]
-                _terminate_workers(pool)
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=finished, cancel_futures=True)
+                _stop_now(pool)
 
     def salvage(self) -> list[tuple[int, Any]]:
         """Calls that finished after the last one yielded, when the consumer stopped.
@@ -166,14 +165,23 @@ class ProcessExecutor:
         """Pools are per call of :meth:`run_unordered`; nothing stays open."""
 
 
-def _terminate_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop the pool's worker processes now (Ctrl-C must not wait for running calls).
+def _stop_now(pool: ProcessPoolExecutor) -> None:
+    """Cancel the pool's pending calls and stop its workers now.
 
-    ``ProcessPoolExecutor`` has no public way to do this before Python 3.14
-    (``terminate_workers``), so its process table is used when present.
+    Ctrl-C must not wait for running calls. ``ProcessPoolExecutor`` has no public
+    way to stop its workers before Python 3.14 (``terminate_workers``), so its
+    process table is used when present.
+
+    Only the pool's own management thread may cancel futures here. Once a worker
+    is killed, that thread marks every future it still holds as failed; before
+    Python 3.12 it does so without checking whether the future was cancelled
+    meanwhile, and a future cancelled from this thread at that moment made it
+    raise ``InvalidStateError`` and print a traceback. ``cancel_futures=True``
+    asks the management thread to do the cancelling itself, in turn with that.
     """
-    processes = getattr(pool, "_processes", None) or {}
-    for process in list(processes.values()):
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         if process.is_alive():
             process.terminate()
 
