@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lbsim.collector import rare_collections
 from lbsim.fsio import write_text_atomic
 from lbsim.report.registry import (
     REGISTRY,
@@ -105,7 +106,8 @@ def compute_run(spec: RunData) -> Results:
     from lbsim.sim import run_scenario
 
     scenario = load_scenario(spec.scenario, list(spec.overrides), seed=spec.seed)
-    return build_results(scenario, run_scenario(scenario))
+    with rare_collections():  # workers do not go through the command line's main
+        return build_results(scenario, run_scenario(scenario))
 
 
 def _walls(summary: dict[str, Any]) -> float:

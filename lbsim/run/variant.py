@@ -18,7 +18,6 @@ health checker's and the TCP stacks' totals.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import Any
 
 import simpy
 
+from lbsim.collector import rare_collections
 from lbsim.host.cpu import Cpu
 from lbsim.host.message_stack import MessageStack
 from lbsim.host.stack import TcpStack
@@ -54,11 +54,6 @@ Progress = Callable[[str, float], None]
 SAMPLES = 400
 #: How often the end of a run checks whether the links have gone quiet.
 SETTLE_STEP = 0.001
-#: Young-generation threshold of the garbage collector during a run (default 700).
-#: 200,000 rather than 50,000 took the collector from about 12 % to about 3 % of a
-#: TLS-heavy run (tls_bottleneck, L7) with the same peak memory (benchmarks: see
-#: docs/design.md, "Speed").
-GC_GEN0_THRESHOLD = 200_000
 
 
 @dataclass(frozen=True)
@@ -319,24 +314,19 @@ class VariantBuild:
         started = time.perf_counter()
         self.start(progress)
         deadline = sc.duration + sc.drain
-        # A run allocates millions of short-lived objects while holding many
-        # long-lived ones (connections in TIME_WAIT, records); collecting the young
-        # generation less often saves a quarter of the time and changes no result.
-        threshold = gc.get_threshold()
-        gc.set_threshold(GC_GEN0_THRESHOLD, *threshold[1:])
-        try:
+        # Few collections while the run (and then the recording of every connection)
+        # holds many long-lived objects: see lbsim.collector.
+        with rare_collections():
             run_until(env, env.any_of([self.tracker.done, env.timeout(deadline)]))
             if self.tracker.done.triggered and env.now < deadline:
                 # Let closing handshakes finish: run on until every link is idle.
                 settled = env.process(self._settle())
                 run_until(env, env.any_of([settled, env.timeout(deadline - env.now)]))
-        finally:
-            gc.set_threshold(*threshold)
-        end = env.now
-        for runner in self.clients:
-            runner.finalize(end)
-        self.lb.finalize(end)
-        self.recorder.counters.update(self.counters(end))
+            end = env.now
+            for runner in self.clients:
+                runner.finalize(end)
+            self.lb.finalize(end)
+            self.recorder.counters.update(self.counters(end))
         if progress is not None:
             progress(self.balancer.name, 1.0)
         return VariantRun(

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lbsim.collector import rare_collections
 from lbsim.sweep.plan import RunTask
 
 __all__ = ["MACHINE_KEYS", "RunResult", "flatten", "run_task", "summary_rows"]
@@ -111,7 +112,8 @@ def run_task(task: RunTask) -> RunResult:
     from lbsim.sim import run_scenario
 
     scenario = task.scenario()
-    results = build_results(scenario, run_scenario(scenario))
+    with rare_collections():  # workers do not go through the command line's main
+        results = build_results(scenario, run_scenario(scenario))
     rows, walls = summary_rows(results.summary)
     return RunResult(
         key=task.key,
