@@ -141,7 +141,6 @@ class L7Balancer(RequestBuffers, Requests, UpstreamPools, Retries, Responses, Ba
         self._key_reads_headers = hash_on != "client_ip"
         self.buffered_bytes = 0
         self.peak_buffer = 0
-        self.client_connections = 0
         self.local_answers: dict[int, int] = {}
         self._upstream_ids = 0
         self.upstreams: set[Upstream] = set()
@@ -337,7 +336,6 @@ class L7Balancer(RequestBuffers, Requests, UpstreamPools, Retries, Responses, Ba
         self._attempts.clear()
         self.retries_active = 0
         self.buffered_bytes = 0
-        self.client_connections = 0
         for backend in self.backends:
             for _ in range(self.pool_warm):
                 self._open(backend, now)

@@ -68,8 +68,7 @@ class ClientSide:
         conn.stream_data = True
 
     def on_established(self, conn: TcpConnection, now: float) -> None:
-        """Count the client connection once its handshake completes."""
-        self.lb.client_connections += 1
+        """Nothing to do: the client's request is what starts the work."""
 
     def on_data(self, conn: TcpConnection, nbytes: int, ends: Any, push: bool, now: float) -> None:
         """Request bytes arrived in order: hold them in the proxy's memory, watch the limits."""
@@ -112,7 +111,6 @@ class ClientSide:
     def on_closed(self, conn: TcpConnection, now: float, error: str | None) -> None:
         """Forget the client connection and release the bytes it still held."""
         lb = self.lb
-        lb.client_connections -= 1
         lb.buffered_bytes -= self.held  # lb.release_held(self), written out
         self.held = 0
 
