@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where a DataFrame is made: the summary needs numpy alone
+    import pandas as pd
 
 __all__ = [
     "ConfidenceInterval",
@@ -195,6 +197,8 @@ def backend_share_over_time(
     Raises:
         ValueError: If ``bin_seconds`` is not positive or ``end`` precedes ``start``.
     """
+    import pandas as pd
+
     if not bin_seconds > 0:
         raise ValueError(f"bin_seconds must be positive, got {bin_seconds}")
     served = requests[requests["backend"].notna()]

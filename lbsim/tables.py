@@ -19,12 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from lbsim.spill import Columns, RecordLog, chunk_rows
+
+if TYPE_CHECKING:  # the blocks are made by the callers, which import pandas
+    import pandas as pd
 
 __all__ = ["LazyFrame", "LazyTable", "SortedRequests"]
 
@@ -136,6 +138,8 @@ class LazyTable:
 
     def load(self) -> pd.DataFrame:
         """The whole table as one DataFrame."""
+        import pandas as pd
+
         empty = self._empty()
         frames = [f for f in self._blocks() if not f.empty]
         if not frames:

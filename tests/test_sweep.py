@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -323,6 +325,24 @@ def test_serial_executor_wraps_errors_with_their_index() -> None:
     with pytest.raises(CallFailed) as caught:
         next(results)
     assert caught.value.index == 1 and "bad 2" in str(caught.value)
+
+
+def test_a_sweep_worker_run_never_imports_pandas(scenario_path: Path) -> None:
+    """Each worker process starts afresh; pandas would add about half a second to each."""
+    script = f"""
+import sys
+from lbsim.sweep import SweepPlan
+from lbsim.sweep.worker import run_task
+plan = SweepPlan.load({str(scenario_path)!r}, {GRID!r}, replications=1)
+result = run_task(plan.tasks()[0])
+assert result.rows and result.rows[0]["completed"] > 0, result.rows
+print(sorted(name for name in sys.modules if name.split(".")[0] == "pandas")[:3])
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_stopping_a_process_pool_early_leaves_no_thread_traceback(

@@ -27,18 +27,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from lbsim.records import ConnectionRecord, SegmentRecord
 from lbsim.results.frames import (
     REQUEST_COLUMNS,
     TIMESERIES_DTYPES,
-    concat_frames,
     record_table,
     request_table,
-    timeseries_frame,
+    timeseries_columns,
+    timeseries_table,
 )
 from lbsim.results.outputs import (
     OUTPUT_NAMES,
@@ -50,6 +48,9 @@ from lbsim.results.outputs import (
 from lbsim.results.summary import VariantRunLike, json_safe, tally, variant_summary
 from lbsim.scenario.topology import TopologyConfig
 from lbsim.tables import LazyFrame, LazyTable, SortedRequests
+
+if TYPE_CHECKING:  # tables become DataFrames when read: a sweep worker never imports pandas
+    import pandas as pd
 
 __all__ = [
     "OUTPUT_NAMES",
@@ -146,11 +147,11 @@ class Results:
         return _TABLES[name].raw(self)
 
 
-# The three record tables are LazyFrame descriptors (installed after the dataclass is
-# made, so they stay required arguments): each accepts a DataFrame or a LazyTable and
-# builds a lazy one on first read (``lbsim.tables``).
+# The four tables are LazyFrame descriptors (installed after the dataclass is made, so
+# they stay required arguments): each accepts a DataFrame or a LazyTable and builds a
+# lazy one on first read (``lbsim.tables``).
 _TABLES: dict[str, LazyFrame] = {}
-for _name in ("requests", "connections", "segments"):
+for _name in ("requests", "connections", "segments", "timeseries"):
     _TABLES[_name] = LazyFrame()
     _TABLES[_name].__set_name__(Results, _name)
     setattr(Results, _name, _TABLES[_name])
@@ -178,8 +179,7 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
     """
     warmup, duration = float(scenario.warmup), float(scenario.duration)
     sorted_requests = [SortedRequests(run.recorder.requests) for run in runs]
-    empty_series = pd.DataFrame(columns=list(TIMESERIES_DTYPES)).astype(TIMESERIES_DTYPES)
-    timeseries = concat_frames([timeseries_frame(run) for run in runs], empty_series)
+    timeseries = timeseries_table([timeseries_columns(run) for run in runs])
     variants = {
         run.name: variant_summary(run, tally(requests, warmup, duration))
         for run, requests in zip(runs, sorted_requests, strict=True)
@@ -199,14 +199,14 @@ def build_results(scenario: ScenarioLike, runs: Sequence[VariantRunLike]) -> Res
         duration=duration,
         warmup=warmup,
         # LazyTables: the tables' descriptors build the DataFrames when first read.
-        requests=cast(pd.DataFrame, request_table(sorted_requests)),
+        requests=cast("pd.DataFrame", request_table(sorted_requests)),
         connections=cast(
-            pd.DataFrame, record_table([r.recorder.connections for r in runs], ConnectionRecord)
+            "pd.DataFrame", record_table([r.recorder.connections for r in runs], ConnectionRecord)
         ),
         segments=cast(
-            pd.DataFrame, record_table([r.recorder.segments for r in runs], SegmentRecord)
+            "pd.DataFrame", record_table([r.recorder.segments for r in runs], SegmentRecord)
         ),
-        timeseries=timeseries,
+        timeseries=cast("pd.DataFrame", timeseries),
         summary=summary,
         backends={run.name: tuple(run.backends) for run in runs},
         figures=tuple(getattr(scenario, "figures", ())),

@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 
 from lbsim.records import RequestRecord
 from lbsim.spill import Columns, RecordLog
 from lbsim.tables import LazyTable, SortedRequests
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: a sweep worker never is
+    import pandas as pd
 
 __all__ = [
     "REQUEST_COLUMNS",
@@ -31,7 +33,9 @@ __all__ = [
     "record_frame",
     "record_table",
     "request_table",
+    "timeseries_columns",
     "timeseries_frame",
+    "timeseries_table",
 ]
 
 #: The contract columns of ``requests.csv``, first and in this order; the remaining
@@ -87,6 +91,8 @@ def record_frame(records: Sequence[Any] | Columns, record_type: type) -> pd.Data
 
     ``records`` is a sequence of records or a chunk of columns (:mod:`lbsim.spill`).
     """
+    import pandas as pd
+
     columns: dict[str, Any] = {}
     for spec in fields(record_type):
         dtype = _DTYPES.get(str(spec.type), "object")
@@ -112,8 +118,8 @@ def requests_frame(records: Sequence[RequestRecord]) -> pd.DataFrame:
     return frame.sort_values(["t_start", "request_id"], kind="mergesort", ignore_index=True)
 
 
-def timeseries_frame(run: SeriesSource) -> pd.DataFrame:
-    """Long-format time series of one run, series in name order.
+def timeseries_columns(run: SeriesSource) -> dict[str, np.ndarray]:
+    """Long-format time series of one run as columns, series in name order.
 
     Built column by column (two float arrays and two columns of shared name strings),
     not as one tuple per sample, so a long run's samples cost 32 bytes each here.
@@ -127,21 +133,40 @@ def timeseries_frame(run: SeriesSource) -> pd.DataFrame:
         values = (sample[index] for name in names for sample in series[name])
         return np.fromiter(values, dtype=np.float64, count=total)
 
-    columns = {
+    return {
         "variant": np.full(total, run.name, dtype=object),
         "series": np.repeat(np.array(names, dtype=object), sizes),
         "time": numbers(0),
         "value": numbers(1),
     }
+
+
+def _timeseries(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(columns).astype(TIMESERIES_DTYPES)
 
 
-def concat_frames(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
-    """Concatenate keeping dtypes; the typed ``empty`` frame when there is nothing."""
-    non_empty = [f for f in frames if not f.empty]
-    if not non_empty:
-        return empty
-    return pd.concat(non_empty, ignore_index=True).astype(empty.dtypes.to_dict())
+def timeseries_frame(run: SeriesSource) -> pd.DataFrame:
+    """Long-format time series of one run (:func:`timeseries_columns`) as a DataFrame."""
+    return _timeseries(timeseries_columns(run))
+
+
+def timeseries_table(runs: list[dict[str, np.ndarray]]) -> LazyTable:
+    """``timeseries.csv``: each variant's :func:`timeseries_columns`, variant after variant.
+
+    A DataFrame only when read, so a sweep worker, which needs the summary alone,
+    never imports pandas (about half a second of every worker's start).
+    """
+
+    def blocks() -> Iterator[pd.DataFrame]:
+        for columns in runs:
+            yield _timeseries(columns)
+
+    def empty() -> pd.DataFrame:
+        return _timeseries({name: np.empty(0) for name in TIMESERIES_DTYPES})
+
+    return LazyTable(blocks, empty, sum(len(c["time"]) for c in runs))
 
 
 def request_table(runs: list[SortedRequests]) -> LazyTable:

@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from lbsim.results.summary import json_safe
 from lbsim.tables import LazyTable
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from lbsim.results import Results
 
 __all__ = ["OUTPUT_NAMES", "ExtraWriter", "OutputDirError", "check_output_dir", "write_outputs"]
