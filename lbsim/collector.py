@@ -1,22 +1,26 @@
-"""How often Python's cycle collector runs while lbsim simulates and builds results.
+"""How often Python's cycle collector runs while a variant's events are simulated.
 
-Theory of operation: lbsim's objects are freed by reference counting as soon as the
-last reference goes; runs leave no cyclic garbage (``tests/engine/test_memory_cycles.py``
-checks every bundled scenario at both levels). The cycle collector therefore finds
-next to nothing during a run, but with Python's default thresholds (700, 10, 10) it
-walks the ever larger set of objects that are alive but old -- records, connections
-in TIME_WAIT, the NAT table's lingering entries -- again and again: once per
-generation they pass through, and every time the oldest generation is collected.
-Measured on a 40 s run of the AsyncFlow workload at request level, both variants,
-the collector took about a quarter of a ``lbsim run``'s wall time, most of it in
-two places: recording the connections at the end of each variant, and tallying the
-summary with both variants' records alive (one full collection of 0.6 s).
+Theory of operation: during a run lbsim makes millions of short-lived objects, freed
+by reference counting as soon as their last reference goes (finished connections
+leave no cyclic garbage: ``tests/engine/test_memory_cycles.py``), while it holds
+many long-lived ones: records, connections in TIME_WAIT, lingering NAT entries.
+With Python's default thresholds (700, 10, 10) the collector walks those long-lived
+objects again and again and finds nothing. :func:`rare_collections` collects the
+young generation only every :data:`YOUNG` net allocations inside a block;
+:meth:`lbsim.run.variant.VariantBuild.run` uses it around the event loop.
 
-:func:`rare_collections` raises the thresholds for a block: the young generation
-is collected every :data:`YOUNG` net allocations and the older ones ten times less
-often each, as before. Cycles are still found (matplotlib's figures are full of
-them), only later: at most about :data:`YOUNG` young objects wait for the
-collector. Blocks nest; each restores the thresholds it found.
+Why only the event loop: the run's own structure (the SimPy environment and its
+processes, hosts and links that refer to each other, connections still open at the
+end) is one large cyclic graph, which only a collection of the oldest generation
+frees once the run is over. Keeping the thresholds raised beyond the event loop
+(the recording of the connections, the summary, a whole command) saved about 1.1 s
+of collections in a ``lbsim run`` of the AsyncFlow workload (40 s, request level,
+two variants), but the finished runs of a serial sweep then waited longer to be
+freed: ``lbsim figures --only tls_knee`` (18 runs in one process) peaked at 526 MB
+instead of 367 MB. Tearing the run's graph down so that reference counting frees it
+would give both; until then the thresholds go back to Python's as the events end,
+and a sweep's worker frees each finished run with one collection before the next
+(:func:`lbsim.sweep.worker.run_task`), which brought that peak down to 234 MB.
 """
 
 from __future__ import annotations
@@ -38,7 +42,12 @@ OLDER = (10, 10)
 
 @contextmanager
 def rare_collections() -> Iterator[None]:
-    """Collect cyclic garbage rarely inside the block; restore the thresholds after."""
+    """Collect cyclic garbage rarely inside the block; restore the thresholds after.
+
+    Cycles are still collected inside the block, only later: at most about
+    :data:`YOUNG` young objects wait for the collector. Blocks nest; each restores
+    the thresholds it found.
+    """
     found = gc.get_threshold()
     gc.set_threshold(YOUNG, *OLDER)
     try:

@@ -345,6 +345,23 @@ print(sorted(name for name in sys.modules if name.split(".")[0] == "pandas")[:3]
     assert done.stdout.strip() == "[]"
 
 
+def test_a_sweep_run_frees_its_own_structure_before_the_next(plan: SweepPlan) -> None:
+    """A finished run is cyclic garbage; a sweep must not pile runs up (peak memory)."""
+    import gc
+
+    from lbsim.sweep.worker import run_task
+
+    gc.collect()
+    gc.disable()  # as if the run had been long enough for its graph to reach the oldest generation
+    try:
+        result = run_task(plan.tasks()[0])
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert result.rows
+    assert left < 50, f"{left} unreachable objects left behind by one run"
+
+
 def test_stopping_a_process_pool_early_leaves_no_thread_traceback(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

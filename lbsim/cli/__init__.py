@@ -58,7 +58,6 @@ from lbsim.cli.output import GuardedStdout, printable
 from lbsim.cli.run import add_run_commands
 from lbsim.cli.sweep import add_sweep_commands
 from lbsim.cli.teach import add_trace_command, add_view_command
-from lbsim.collector import rare_collections
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "main"]
 
@@ -128,8 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     original, sys.stdout = sys.stdout, guard
     previous = _catch_sigterm()
     try:
-        with rare_collections():  # see lbsim.collector: a quarter of a `lbsim run` otherwise
-            status: int = args.handler(args)
+        status: int = args.handler(args)
     except BadInput as exc:
         error(str(exc))
         return EXIT_BAD_INPUT

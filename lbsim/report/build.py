@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lbsim.collector import rare_collections
 from lbsim.fsio import write_text_atomic
 from lbsim.report.registry import (
     REGISTRY,
@@ -106,8 +105,7 @@ def compute_run(spec: RunData) -> Results:
     from lbsim.sim import run_scenario
 
     scenario = load_scenario(spec.scenario, list(spec.overrides), seed=spec.seed)
-    with rare_collections():  # workers do not go through the command line's main
-        return build_results(scenario, run_scenario(scenario))
+    return build_results(scenario, run_scenario(scenario))
 
 
 def _walls(summary: dict[str, Any]) -> float:

@@ -15,11 +15,11 @@ its own table, so the results table is byte-identical whichever machine ran it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lbsim.collector import rare_collections
 from lbsim.sweep.plan import RunTask
 
 __all__ = ["MACHINE_KEYS", "RunResult", "flatten", "run_task", "summary_rows"]
@@ -108,13 +108,11 @@ def run_task(task: RunTask) -> RunResult:
     Returns:
         Its rows and wall-clock times.
     """
-    from lbsim.results import build_results  # imported here: workers import lazily
-    from lbsim.sim import run_scenario
-
-    scenario = task.scenario()
-    with rare_collections():  # workers do not go through the command line's main
-        results = build_results(scenario, run_scenario(scenario))
-    rows, walls = summary_rows(results.summary)
+    rows, walls = _summary_of(task)
+    # The finished run's own structure (environment, processes, hosts and links that
+    # refer to each other) is cyclic garbage: free it now, while little else is alive,
+    # rather than let the next runs of this process pile up behind it (lbsim.collector).
+    gc.collect()
     return RunResult(
         key=task.key,
         values=task.point.values,
@@ -123,3 +121,13 @@ def run_task(task: RunTask) -> RunResult:
         rows=tuple(rows),
         wall_seconds=walls,
     )
+
+
+def _summary_of(task: RunTask) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Run ``task`` and keep only its summary rows (everything else is dropped on return)."""
+    from lbsim.results import build_results  # imported here: workers import lazily
+    from lbsim.sim import run_scenario
+
+    scenario = task.scenario()
+    results = build_results(scenario, run_scenario(scenario))
+    return summary_rows(results.summary)
