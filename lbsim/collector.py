@@ -19,8 +19,9 @@ two variants), but the finished runs of a serial sweep then waited longer to be
 freed: ``lbsim figures --only tls_knee`` (18 runs in one process) peaked at 526 MB
 instead of 367 MB. Tearing the run's graph down so that reference counting frees it
 would give both; until then the thresholds go back to Python's as the events end,
-and a sweep's worker frees each finished run with one collection before the next
-(:func:`lbsim.sweep.worker.run_task`), which brought that peak down to 234 MB.
+and a sweep's worker frees each finished run with one collection of that run's
+objects alone before the next (:func:`lbsim.sweep.worker.run_task`), which brought
+that peak down to 236 MB.
 """
 
 from __future__ import annotations

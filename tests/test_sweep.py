@@ -360,6 +360,7 @@ def test_a_sweep_run_frees_its_own_structure_before_the_next(plan: SweepPlan) ->
         gc.enable()
     assert result.rows
     assert left < 50, f"{left} unreachable objects left behind by one run"
+    assert gc.get_freeze_count() == 0, "the objects frozen during the run stayed frozen"
 
 
 def test_stopping_a_process_pool_early_leaves_no_thread_traceback(

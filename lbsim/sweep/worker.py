@@ -108,11 +108,21 @@ def run_task(task: RunTask) -> RunResult:
     Returns:
         Its rows and wall-clock times.
     """
-    rows, walls = _summary_of(task)
     # The finished run's own structure (environment, processes, hosts and links that
-    # refer to each other) is cyclic garbage: free it now, while little else is alive,
-    # rather than let the next runs of this process pile up behind it (lbsim.collector).
-    gc.collect()
+    # refer to each other) is cyclic garbage: it is freed right after the run rather
+    # than left for the next runs of this process to pile up behind (lbsim.collector).
+    # What was alive before the run is frozen meanwhile, so that collection (and those
+    # during the run) walk only this run's objects, not, say, the results an in-process
+    # `lbsim figures` holds for its other figures.
+    freeze = gc.get_freeze_count() == 0  # someone else's freeze is left as it is
+    if freeze:
+        gc.freeze()
+    try:
+        rows, walls = _summary_of(task)
+        gc.collect()
+    finally:
+        if freeze:
+            gc.unfreeze()
     return RunResult(
         key=task.key,
         values=task.point.values,
