@@ -359,7 +359,9 @@ def test_a_sweep_run_frees_its_own_structure_before_the_next(plan: SweepPlan) ->
     finally:
         gc.enable()
     assert result.rows
-    assert left < 50, f"{left} unreachable objects left behind by one run"
+    # Left to the collector, this run's structure is about 6,400 unreachable objects;
+    # other threads of a test process may leave a few dozen meanwhile.
+    assert left < 1000, f"{left} unreachable objects left behind by one run"
     assert gc.get_freeze_count() == 0, "the objects frozen during the run stayed frozen"
 
 
