@@ -1,4 +1,4 @@
-"""How often Python's cycle collector runs while a variant's events are simulated.
+"""When Python's cycle collector runs: rarely during a run's events, once after a sweep run.
 
 Theory of operation: during a run lbsim makes millions of short-lived objects, freed
 by reference counting as soon as their last reference goes (finished connections
@@ -9,19 +9,16 @@ objects again and again and finds nothing. :func:`rare_collections` collects the
 young generation only every :data:`YOUNG` net allocations inside a block;
 :meth:`lbsim.run.variant.VariantBuild.run` uses it around the event loop.
 
-Why only the event loop: the run's own structure (the SimPy environment and its
+Only around the event loop: the run's own structure (the SimPy environment and its
 processes, hosts and links that refer to each other, connections still open at the
 end) is one large cyclic graph, which only a collection of the oldest generation
-frees once the run is over. Keeping the thresholds raised beyond the event loop
-(the recording of the connections, the summary, a whole command) saved about 1.1 s
-of collections in a ``lbsim run`` of the AsyncFlow workload (40 s, request level,
-two variants), but the finished runs of a serial sweep then waited longer to be
-freed: ``lbsim figures --only tls_knee`` (18 runs in one process) peaked at 526 MB
-instead of 367 MB. Tearing the run's graph down so that reference counting frees it
-would give both; until then the thresholds go back to Python's as the events end,
-and a sweep's worker frees each finished run with one collection of that run's
-objects alone before the next (:func:`lbsim.sweep.worker.run_task`), which brought
-that peak down to 236 MB.
+frees once the run is over. Keeping the thresholds raised beyond the events saved
+about 1.1 s of a ``lbsim run`` of the AsyncFlow workload (40 s, request level, two
+variants), but the finished runs of a serial sweep then waited longer to be freed:
+``lbsim figures --only tls_knee`` (18 runs in one process) peaked at 526 MB instead
+of 367 MB. A sweep's run is instead wrapped in :func:`freed_after`, which collects
+once when the run is done, walking only the objects made during it: that sweep now
+peaks at 236 MB in the same time.
 """
 
 from __future__ import annotations
@@ -30,15 +27,13 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["YOUNG", "rare_collections"]
+__all__ = ["YOUNG", "freed_after", "rare_collections"]
 
 #: Net allocations between two collections of the young generation (Python: 700).
 #: 200,000 rather than 50,000 took the collector from about 12 % to about 3 % of a
 #: TLS-heavy run (tls_bottleneck, L7) with the same peak memory (docs/design.md,
 #: "Speed").
 YOUNG = 200_000
-#: Collections of a generation between two of the next older one (Python: 10, 10).
-OLDER = (10, 10)
 
 
 @contextmanager
@@ -50,8 +45,29 @@ def rare_collections() -> Iterator[None]:
     the thresholds it found.
     """
     found = gc.get_threshold()
-    gc.set_threshold(YOUNG, *OLDER)
+    gc.set_threshold(YOUNG, *found[1:])
     try:
         yield
     finally:
         gc.set_threshold(*found)
+
+
+@contextmanager
+def freed_after() -> Iterator[None]:
+    """Collect the cyclic garbage the block made, once, when it ends.
+
+    What was alive before the block is frozen (``gc.freeze``) meanwhile, so that
+    collection, and any during the block, walk only the objects made inside it --
+    not, say, the results an in-process ``lbsim figures`` holds for its other
+    figures. If something else froze objects already, its freeze is left as it is
+    and the collection walks everything.
+    """
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+    try:
+        yield
+        gc.collect()
+    finally:
+        if freeze:
+            gc.unfreeze()

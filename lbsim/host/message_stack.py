@@ -39,10 +39,8 @@ from lbsim.net.segment import (
 )
 from lbsim.sched import call_at
 from lbsim.transport.message import MessageConnection
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import CLOSED
 from lbsim.transport.tcp import INF, TcpConnection, TcpListener
-
-_CLOSED = TcpState.CLOSED
 
 
 def _no_rate(ip: int) -> float:
@@ -144,7 +142,7 @@ class MessageStack(TcpStack):
             for sent in out:
                 link.send(sent)
             out.clear()
-        if conn.state is _CLOSED:
+        if conn.state is CLOSED:
             TcpStack.after_flush(self, conn)
         elif conn.deadline < conn.timer_at:
             self._timers.arm(conn, self._timer)
@@ -154,14 +152,14 @@ class MessageStack(TcpStack):
         if conn.timer_at != armed_for:
             return  # superseded by an earlier timer
         conn.timer_at = INF
-        if conn.state is _CLOSED:
+        if conn.state is CLOSED:
             return
         now = self.env.now
         if conn.deadline <= now:
             conn.on_timer(now)
         if self.cpu is not None or conn.out:
             self.flush(conn)
-        elif conn.state is _CLOSED:
+        elif conn.state is CLOSED:
             TcpStack.after_flush(self, conn)
         elif conn.deadline < conn.timer_at:
             self._timers.arm(conn, self._timer)
@@ -235,14 +233,14 @@ class MessageStack(TcpStack):
                 link.send(seg, ready)
             out.clear()
         # self.after_flush(mconn), inlined (one call less per flush).
-        if mconn.state is _CLOSED:
+        if mconn.state is CLOSED:
             super().after_flush(mconn)
         elif mconn.deadline < mconn.timer_at:
             self._timers.arm(mconn, self._timer)
 
     def after_flush(self, conn: TcpConnection) -> None:
         """Forget ``conn`` once closed, else give its deadline to the run's timer heap."""
-        if conn.state is _CLOSED:
+        if conn.state is CLOSED:
             super().after_flush(conn)
         elif conn.deadline < conn.timer_at:
             self._timers.arm(conn, self._timer)

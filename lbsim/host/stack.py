@@ -26,7 +26,7 @@ from lbsim.net.addresses import EPHEMERAL_PORTS
 from lbsim.net.segment import ACK, RST, SEQ_MASK, SYN, Segment
 from lbsim.sched import call_at
 from lbsim.streams import mix_ints
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import CLOSED
 from lbsim.transport.tcp import INF, TcpConnection, TcpListener, TcpParams
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ Key = tuple[int, int, int, int]
 #: Makes the passive connection's application object for a new incoming SYN, or
 #: returns None to refuse the connection (answered with RST).
 AcceptFn = Callable[[TcpConnection], TcpListener | None]
-
-_CLOSED = TcpState.CLOSED
 
 
 class PortsExhausted(Exception):
@@ -250,7 +248,7 @@ class TcpStack:
         if self.cpu is not None:
             # Receiving was one job; the reply segments are charged with it.
             self.flush(conn, 1, now)
-        elif conn.out or conn.deadline < conn.timer_at or conn.state is _CLOSED:
+        elif conn.out or conn.deadline < conn.timer_at or conn.state is CLOSED:
             self.flush(conn)
 
     def _incoming(self, seg: Segment, key: Key) -> TcpConnection | None:
@@ -322,7 +320,7 @@ class TcpStack:
             for seg in out:
                 link.send(seg)
             out.clear()
-        if conn.state is _CLOSED:
+        if conn.state is CLOSED:
             self.after_flush(conn)
             return
         # The rest of self.after_flush, inlined (one call less per segment).
@@ -333,7 +331,7 @@ class TcpStack:
 
     def after_flush(self, conn: TcpConnection) -> None:
         """Forget ``conn`` once closed, else arm its timer if its deadline moved earlier."""
-        if conn.state is _CLOSED:
+        if conn.state is CLOSED:
             key = (conn.local_ip, conn.local_port, conn.remote_ip, conn.remote_port)
             if self.conns.get(key) is conn:
                 del self.conns[key]
@@ -386,7 +384,7 @@ class TcpStack:
         if conn.timer_at != armed_for:
             return  # superseded by an earlier timer
         conn.timer_at = INF
-        if conn.state is _CLOSED:
+        if conn.state is CLOSED:
             return
         now = self.env.now
         if conn.deadline <= now:

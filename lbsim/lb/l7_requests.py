@@ -46,7 +46,7 @@ from lbsim.lb.policy import EdgePolicy
 from lbsim.lb.routing import NO_HEADERS, Rule, header_map
 from lbsim.records import Recorder
 from lbsim.sched import call_at
-from lbsim.transport.states import TcpState
+from lbsim.transport.states import ESTABLISHED
 from lbsim.transport.tcp import TcpConnection
 
 if TYPE_CHECKING:
@@ -57,8 +57,6 @@ if TYPE_CHECKING:
     from lbsim.lb.l7_upstream import Pool, Upstream
 
 __all__ = ["Requests", "request_arrived"]
-
-_ESTABLISHED = TcpState.ESTABLISHED
 
 
 def request_arrived(
@@ -176,7 +174,7 @@ class Requests:
             upstream.relayed = 0
             conn = upstream.conn
             channel = upstream.channel
-            if conn is None or conn.state is not _ESTABLISHED or channel is None or not channel.up:
+            if conn is None or conn.state is not ESTABLISHED or channel is None or not channel.up:
                 return  # written when its handshake is done (Upstream.on_established)
             upstream.sent_at = now
             out = req

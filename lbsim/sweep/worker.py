@@ -15,11 +15,11 @@ its own table, so the results table is byte-identical whichever machine ran it.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lbsim.collector import freed_after
 from lbsim.sweep.plan import RunTask
 
 __all__ = ["MACHINE_KEYS", "RunResult", "flatten", "run_task", "summary_rows"]
@@ -109,20 +109,10 @@ def run_task(task: RunTask) -> RunResult:
         Its rows and wall-clock times.
     """
     # The finished run's own structure (environment, processes, hosts and links that
-    # refer to each other) is cyclic garbage: it is freed right after the run rather
-    # than left for the next runs of this process to pile up behind (lbsim.collector).
-    # What was alive before the run is frozen meanwhile, so that collection (and those
-    # during the run) walk only this run's objects, not, say, the results an in-process
-    # `lbsim figures` holds for its other figures.
-    freeze = gc.get_freeze_count() == 0  # someone else's freeze is left as it is
-    if freeze:
-        gc.freeze()
-    try:
+    # refer to each other) is cyclic garbage: freed now rather than left for the next
+    # runs of this process to pile up behind.
+    with freed_after():
         rows, walls = _summary_of(task)
-        gc.collect()
-    finally:
-        if freeze:
-            gc.unfreeze()
     return RunResult(
         key=task.key,
         values=task.point.values,

@@ -35,19 +35,22 @@ from lbsim.transport.delack import quick_acks
 from lbsim.transport.endpoint import INF, Endpoint, _new_tuple
 from lbsim.transport.params import DEFAULT_MSS
 from lbsim.transport.seqnum import SEQ_HALF, SEQ_MASK
-from lbsim.transport.states import TcpEvent, TcpState
+from lbsim.transport.states import (
+    CLOSE_WAIT,
+    CLOSED,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    FIN_WAIT_2,
+    LAST_ACK,
+    SYN_RECEIVED,
+    SYN_SENT,
+    TIME_WAIT,
+    TcpEvent,
+    TcpState,
+)
 
 __all__ = ["INF", "ConnectionLifecycle"]
 
-_CLOSED = TcpState.CLOSED
-_ESTABLISHED = TcpState.ESTABLISHED
-_SYN_SENT = TcpState.SYN_SENT
-_SYN_RECEIVED = TcpState.SYN_RECEIVED
-_FIN_WAIT_1 = TcpState.FIN_WAIT_1
-_FIN_WAIT_2 = TcpState.FIN_WAIT_2
-_CLOSE_WAIT = TcpState.CLOSE_WAIT
-_LAST_ACK = TcpState.LAST_ACK
-_TIME_WAIT = TcpState.TIME_WAIT
 _HANDSHAKING = (TcpState.SYN_SENT, TcpState.SYN_RECEIVED)
 
 
@@ -93,9 +96,9 @@ class ConnectionLifecycle(Endpoint):
 
     def connect(self, now: float) -> None:
         """Start an active open: send a SYN."""
-        if self.state is not _CLOSED:
+        if self.state is not CLOSED:
             self._go(TcpEvent.ACTIVE_OPEN)  # not allowed: raises
-        self.state = _SYN_SENT  # CLOSED --connect-->
+        self.state = SYN_SENT  # CLOSED --connect-->
         self.opened_at = now
         self._emit_syn(now, SYN)
 
@@ -106,13 +109,13 @@ class ConnectionLifecycle(Endpoint):
             self._go(TcpEvent.CLOSE)
             self._finish(now, None)
             return
-        if self._fin_queued or state is _CLOSED or state is _TIME_WAIT:
+        if self._fin_queued or state is CLOSED or state is TIME_WAIT:
             return
         # The transition table's CLOSE, written out for the two usual states.
-        if state is _ESTABLISHED:
-            self.state = _FIN_WAIT_1
-        elif state is _CLOSE_WAIT:
-            self.state = _LAST_ACK
+        if state is ESTABLISHED:
+            self.state = FIN_WAIT_1
+        elif state is CLOSE_WAIT:
+            self.state = LAST_ACK
         else:
             self._go(TcpEvent.CLOSE)
         self._fin_queued = True
@@ -123,7 +126,7 @@ class ConnectionLifecycle(Endpoint):
     def abort(self, now: float) -> None:
         """Reset the connection (send RST) and drop everything."""
         if self.state in (TcpState.CLOSED, TcpState.LISTEN):
-            self.state = _CLOSED
+            self.state = CLOSED
             return
         if self.state is not TcpState.TIME_WAIT:
             self.out.append(self._pure(RST | ACK))
@@ -150,7 +153,7 @@ class ConnectionLifecycle(Endpoint):
     def _receive_slow(self, seg: Segment, now: float) -> None:
         flags = seg.flags
         state = self.state
-        if state is _CLOSED:
+        if state is CLOSED:
             return
         if flags & RST:
             if state is not TcpState.LISTEN:
@@ -160,14 +163,14 @@ class ConnectionLifecycle(Endpoint):
         if state is TcpState.LISTEN:
             if flags & SYN and not flags & ACK:
                 self._accept_syn(seg)
-                self.state = _SYN_RECEIVED  # LISTEN --rcv SYN-->
+                self.state = SYN_RECEIVED  # LISTEN --rcv SYN-->
                 self.opened_at = now
                 self._emit_syn(now, SYN | ACK)
             return
-        if state is _SYN_SENT:
+        if state is SYN_SENT:
             if flags & SYN and flags & ACK and ((seg.ack - self.isn) & SEQ_MASK) == 1:
                 self._accept_syn(seg)
-                self.state = _ESTABLISHED  # SYN-SENT --rcv SYN,ACK-->
+                self.state = ESTABLISHED  # SYN-SENT --rcv SYN,ACK-->
                 self._syn_acked(now)
                 self.snd_wnd = seg.window
                 # The handshake's third segment goes out on its own, then any data.
@@ -193,15 +196,15 @@ class ConnectionLifecycle(Endpoint):
                 return
             self._syn_acked(now)
             self.snd_wnd = seg.window << self._peer_shift
-            self.state = _ESTABLISHED  # SYN-RECEIVED --rcv ACK of SYN-->
+            self.state = ESTABLISHED  # SYN-RECEIVED --rcv ACK of SYN-->
             self.listener.on_established(self, now)  # type: ignore[arg-type]
-            if self.state is not _ESTABLISHED:
+            if self.state is not ESTABLISHED:
                 return
             if self.snd_nxt < self.snd_end or self._fin_queued:
                 self._push(now)
         elif flags & ACK:
             self._on_ack(seg, self._ack_offset(seg), now)
-            if self.state is _CLOSED:
+            if self.state is CLOSED:
                 return
         if seg.length or flags & FIN:
             self._on_payload(seg, now)
@@ -221,7 +224,7 @@ class ConnectionLifecycle(Endpoint):
         self.established_at = now
 
     def _flush_ack(self) -> None:
-        if self._ack_pending and self.state is not _CLOSED:
+        if self._ack_pending and self.state is not CLOSED:
             self.out.append(self._pure(ACK))
             self.segments_sent += 1
             self._ack_sent()
@@ -242,14 +245,14 @@ class ConnectionLifecycle(Endpoint):
     def _fin_acked(self, now: float) -> None:
         # The transition table's RECV_ACK_OF_FIN, written out.
         state = self.state
-        if state is _FIN_WAIT_1:
-            self.state = _FIN_WAIT_2
-        elif state is _LAST_ACK:
-            self.state = _CLOSED
+        if state is FIN_WAIT_1:
+            self.state = FIN_WAIT_2
+        elif state is LAST_ACK:
+            self.state = CLOSED
             self._finish(now, None)
         else:
             self._go(TcpEvent.RECV_ACK_OF_FIN)  # CLOSING -> TIME-WAIT, or raises
-            if self.state is _TIME_WAIT:
+            if self.state is TIME_WAIT:
                 self._enter_time_wait(now)
 
     def _enter_time_wait(self, now: float) -> None:
@@ -269,7 +272,7 @@ class ConnectionLifecycle(Endpoint):
         """Handle whichever timer is due at ``now`` (no-op if none is)."""
         if self._tw_deadline <= now:
             self._tw_deadline = INF
-            self.state = _CLOSED  # TIME-WAIT --timeout--> (only TIME-WAIT has this deadline)
+            self.state = CLOSED  # TIME-WAIT --timeout--> (only TIME-WAIT has this deadline)
             self._finish(now, None)
             return
         if self._dack_at <= now:

@@ -62,16 +62,13 @@ from lbsim.transport.marks import COMPACT_AFTER
 from lbsim.transport.message_receive import CarrierReceiver, relay_credit
 from lbsim.transport.params import TcpListener, TcpParams
 from lbsim.transport.seqnum import SEQ_MASK
-from lbsim.transport.states import SENDABLE, TcpProtocolError, TcpState
+from lbsim.transport.states import CLOSED, LAST_ACK, LISTEN, SENDABLE, TcpProtocolError
 from lbsim.transport.tcp import INF
 
 __all__ = ["MessageConnection", "carried", "slow_start_gaps"]
 
 _ACK_PSH = ACK | PSH
 _new_tuple = tuple.__new__
-_CLOSED = TcpState.CLOSED
-_LISTEN = TcpState.LISTEN
-_LAST_ACK = TcpState.LAST_ACK
 #: quick_acks(window, mss) by its arguments (a few distinct pairs per run).
 _QUICK: dict[tuple[int, int], int] = {}
 
@@ -213,7 +210,7 @@ class MessageConnection(CarrierReceiver):
             TcpProtocolError: If the sending direction is already closed.
         """
         state = self.state
-        if self._fin_queued or state is _CLOSED or state is _LISTEN:
+        if self._fin_queued or state is CLOSED or state is LISTEN:
             raise TcpProtocolError(f"cannot send in state {state.value}")
         if nbytes <= 0:
             raise ValueError("a send must carry at least one byte")
@@ -377,7 +374,7 @@ class MessageConnection(CarrierReceiver):
         self.snd_nxt = nxt
         self.segments_sent += 1
         self._last_send = now
-        if self.state is _LAST_ACK and self.count_fin_ack and self._min_rtt < INF:
+        if self.state is LAST_ACK and self.count_fin_ack and self._min_rtt < INF:
             # The close's last FIN: nothing but the peer's bare ACK can follow it,
             # so that ACK is counted, not sent, and taken one round trip (the
             # smallest sample) from now (see on_timer).
@@ -411,12 +408,12 @@ class MessageConnection(CarrierReceiver):
 
     def on_timer(self, now: float) -> None:
         """The counted ACK of our closing FIN arrives; any other timer as usual."""
-        if self._fin_acked_at <= now and self.state is _LAST_ACK:
+        if self._fin_acked_at <= now and self.state is LAST_ACK:
             self._fin_acked_at = self._rto_deadline = INF
             self.segments_received += 1
             self.snd_una = self.snd_nxt
             # self._fin_acked(now), inlined: LAST-ACK --rcv ACK of FIN--> CLOSED.
-            self.state = _CLOSED
+            self.state = CLOSED
             self._finish(now, None)
             return
         super().on_timer(now)

@@ -54,7 +54,16 @@ from lbsim.net.segment import (
     Segment,
 )
 from lbsim.transport.seqnum import SEQ_MASK
-from lbsim.transport.states import SENDABLE, TcpState
+from lbsim.transport.states import (
+    CLOSE_WAIT,
+    CLOSED,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    SENDABLE,
+    SYN_RECEIVED,
+    SYN_SENT,
+    TIME_WAIT,
+)
 from lbsim.transport.tcp import INF, TcpConnection
 
 #: Slow-start idle time the carrier being received has already spent on its way,
@@ -66,13 +75,6 @@ relay_credit = [0.0]
 _CONTROL = SYN | FIN | RST | ACK
 _FIN_ACK = FIN | ACK
 _SLOW_FLAGS = SYN | FIN | RST
-_ESTABLISHED = TcpState.ESTABLISHED
-_SYN_RECEIVED = TcpState.SYN_RECEIVED
-_SYN_SENT = TcpState.SYN_SENT
-_FIN_WAIT_1 = TcpState.FIN_WAIT_1
-_CLOSE_WAIT = TcpState.CLOSE_WAIT
-_TIME_WAIT = TcpState.TIME_WAIT
-_CLOSED = TcpState.CLOSED
 
 
 class CarrierReceiver(TcpConnection):
@@ -114,8 +116,8 @@ class CarrierReceiver(TcpConnection):
             and not self._ooo
             and (
                 not (seg[5] - self.isn - self.snd_una) & SEQ_MASK  # acknowledges nothing new
-                if state is _ESTABLISHED
-                else state is _SYN_RECEIVED and (seg[5] - self.isn) & SEQ_MASK == 1
+                if state is ESTABLISHED
+                else state is SYN_RECEIVED and (seg[5] - self.isn) & SEQ_MASK == 1
             )
         ):
             # ---- data in order (on an established connection, or completing one)
@@ -133,17 +135,17 @@ class CarrierReceiver(TcpConnection):
             self.segments_received += 1
             relay_credit[0] = seg[9] * 1e-6 if k > 1 else 0.0
             try:
-                if state is _SYN_RECEIVED:
+                if state is SYN_RECEIVED:
                     # _receive_slow's SYN-RECEIVED branch: the handshake completes.
                     self._syn_acked(now)
                     self.snd_wnd = seg[7] << self._peer_shift
-                    self.state = _ESTABLISHED  # SYN-RECEIVED --rcv ACK of SYN-->
+                    self.state = ESTABLISHED  # SYN-RECEIVED --rcv ACK of SYN-->
                     self.listener.on_established(self, now)
-                    if self.state is _ESTABLISHED and (
+                    if self.state is ESTABLISHED and (
                         self.snd_nxt < self.snd_end or self._fin_queued
                     ):
                         self._push(now)
-                if self.state is _ESTABLISHED or state is _ESTABLISHED:
+                if self.state is ESTABLISHED or state is ESTABLISHED:
                     # In order with nothing held back (TcpConnection.receive's fast path,
                     # _on_payload and _accept alike).
                     self._ack_pending = True
@@ -165,7 +167,7 @@ class CarrierReceiver(TcpConnection):
                         self.listener.on_message(self, ends[0][1], first, now)
                     elif ends:
                         self._deliver_ends(ends, start, now)
-                    if self._ack_pending and (state is _ESTABLISHED or self.state is not _CLOSED):
+                    if self._ack_pending and (state is ESTABLISHED or self.state is not CLOSED):
                         # The ACK TCP sends now (at once: a request-level connection
                         # never delays one, its sender accounts for delayed ACKs). Its
                         # sender counted the data acknowledged when it left, so it is
@@ -204,7 +206,7 @@ class CarrierReceiver(TcpConnection):
             and not self._ooo
         ):
             acked = (seg[5] - self.isn - self.snd_una) & SEQ_MASK
-            if state is _ESTABLISHED and not acked and not w and self._snd_max == self.snd_una:
+            if state is ESTABLISHED and not acked and not w and self._snd_max == self.snd_una:
                 # ---- the peer closes (_receive_slow -> _on_ack, which finds nothing
                 # new, -> _on_payload -> _accept -> _flush_ack).
                 self.rx_carried = self.rx_own = 1
@@ -212,13 +214,13 @@ class CarrierReceiver(TcpConnection):
                 self.snd_wnd = seg[7] << self._peer_shift
                 self._ack_pending = True
                 self.rcv_nxt += 1
-                self.state = _CLOSE_WAIT  # ESTABLISHED --rcv FIN-->
+                self.state = CLOSE_WAIT  # ESTABLISHED --rcv FIN-->
                 self.listener.on_peer_fin(self, now)
                 if self._ack_pending:
                     self._flush_ack()  # unless the listener's own FIN took it along
                 return
             if (
-                state is _FIN_WAIT_1
+                state is FIN_WAIT_1
                 and acked == 1
                 and (w == FIN_ACK_COUNTED or not w)
                 and self._fin_queued
@@ -250,7 +252,7 @@ class CarrierReceiver(TcpConnection):
                 if marks.head < len(marks.offs) and marks.offs[marks.head] <= ack:
                     marks.trim(ack)
                 self._fin_sent = True
-                self.state = _TIME_WAIT  # FIN-WAIT-1 --ACK of FIN--> FIN-WAIT-2 --rcv FIN-->
+                self.state = TIME_WAIT  # FIN-WAIT-1 --ACK of FIN--> FIN-WAIT-2 --rcv FIN-->
                 self.rcv_nxt += 1
                 self._ack_pending = True
                 # _enter_time_wait, inline (the retransmission deadline is gone).
@@ -260,7 +262,7 @@ class CarrierReceiver(TcpConnection):
                 dack = self._dack_at
                 self.deadline = tw if tw < dack else dack
                 self.listener.on_peer_fin(self, now)
-                if w and self._ack_pending and self.state is not _CLOSED and len(out) == before:
+                if w and self._ack_pending and self.state is not CLOSED and len(out) == before:
                     # Its ACK is counted by the peer, not sent: _ack_sent's bookkeeping.
                     self.segments_sent += 1
                     self._ack_sent()
@@ -274,7 +276,7 @@ class CarrierReceiver(TcpConnection):
             # a bare segment, and straight to the state machine's slow path.
             self.rx_carried = self.rx_own = 1
             self.segments_received += 1
-            if state is _SYN_SENT:
+            if state is SYN_SENT:
                 # Data the application queues as the handshake completes may take
                 # the handshake's last ACK along (see MessageConnection._push).
                 self._ack_may_ride = True
@@ -309,12 +311,12 @@ class CarrierReceiver(TcpConnection):
         out = self.out
         if n:
             relay_credit[0] = seg[9] * 1e-6 if k > 1 else 0.0
-        elif state is _SYN_SENT:
+        elif state is SYN_SENT:
             # Data the application queues as the handshake completes may take the
             # handshake's last ACK along (see MessageConnection._push).
             self._ack_may_ride = True
         try:
-            if state is _ESTABLISHED and not flags & _SLOW_FLAGS:
+            if state is ESTABLISHED and not flags & _SLOW_FLAGS:
                 TcpConnection.receive(self, seg, now)
             else:
                 # TcpConnection.receive's slow branch, without the call.

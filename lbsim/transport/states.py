@@ -86,6 +86,19 @@ TRANSITIONS: dict[tuple[TcpState, TcpEvent], TcpState] = {
 #: connection, the channels, backends, clients and the L7 proxy all use it.
 SENDABLE: frozenset[TcpState] = frozenset({S.ESTABLISHED, S.CLOSE_WAIT})
 
+#: The states as module constants, for the per-segment code: ``state is CLOSED`` is one
+#: global lookup where ``state is TcpState.CLOSED`` is two.
+CLOSED = S.CLOSED
+LISTEN = S.LISTEN
+SYN_SENT = S.SYN_SENT
+SYN_RECEIVED = S.SYN_RECEIVED
+ESTABLISHED = S.ESTABLISHED
+FIN_WAIT_1 = S.FIN_WAIT_1
+FIN_WAIT_2 = S.FIN_WAIT_2
+CLOSE_WAIT = S.CLOSE_WAIT
+LAST_ACK = S.LAST_ACK
+TIME_WAIT = S.TIME_WAIT
+
 #: States in which a retransmission timeout gives up the connection.
 _SYNCHRONISED = (
     S.SYN_RECEIVED,

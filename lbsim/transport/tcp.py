@@ -50,7 +50,14 @@ from lbsim.transport.congestion import FAST_RETRANSMIT, SEND_MORE
 from lbsim.transport.lifecycle import INF, ConnectionLifecycle
 from lbsim.transport.params import DEFAULT_MSS, TcpListener, TcpParams, window_shift
 from lbsim.transport.seqnum import SEQ_HALF, SEQ_MASK
-from lbsim.transport.states import SENDABLE, TcpEvent, TcpProtocolError, TcpState
+from lbsim.transport.states import (
+    CLOSED,
+    ESTABLISHED,
+    SENDABLE,
+    TcpEvent,
+    TcpProtocolError,
+    TcpState,
+)
 
 __all__ = [
     "DEFAULT_MSS",
@@ -62,8 +69,6 @@ __all__ = [
     "window_shift",
 ]
 
-_CLOSED = TcpState.CLOSED
-_ESTABLISHED = TcpState.ESTABLISHED
 _FAST_FLAGS_MASK = SYN | FIN | RST
 _ACK_PSH = ACK | PSH
 #: Builds a Segment from a plain tuple, skipping NamedTuple's keyword wrapper
@@ -168,7 +173,7 @@ class TcpConnection(ConnectionLifecycle):
         # Fields are read by index on this path (cheaper than by name): seg[4] seq,
         # seg[5] ack, seg[6] flags, seg[8] length, seg[11] ends.
         flags = seg[6]
-        if self.state is _ESTABLISHED and not flags & _FAST_FLAGS_MASK:
+        if self.state is ESTABLISHED and not flags & _FAST_FLAGS_MASK:
             if flags & ACK:
                 una = self.snd_una
                 # Bytes this ACK acknowledges beyond snd_una, modulo 2**32: new data
@@ -269,7 +274,7 @@ class TcpConnection(ConnectionLifecycle):
         if self._fin_queued and ack == self.snd_end + 1:
             self._fin_sent = True
             self._fin_acked(now)
-            if self.state is _CLOSED:
+            if self.state is CLOSED:
                 return
         dack = self._dack_at
         if ack == self._snd_max:
@@ -308,7 +313,7 @@ class TcpConnection(ConnectionLifecycle):
                 # Covers a FIN sent before a go-back-N rewind cleared _fin_sent.
                 self._fin_sent = True
                 self._fin_acked(now)
-                if self.state is _CLOSED:
+                if self.state is CLOSED:
                     return
             self._rto_deadline = INF if ack == self._snd_max else now + self.rtt.rto
             self._set_deadline()
@@ -340,7 +345,7 @@ class TcpConnection(ConnectionLifecycle):
         else:
             return
         ooo = self._ooo
-        while ooo and self.state is not _CLOSED:
+        while ooo and self.state is not CLOSED:
             ready = ooo.next_ready(self.rcv_nxt)
             if ready is None:
                 break
@@ -362,7 +367,7 @@ class TcpConnection(ConnectionLifecycle):
                 self.listener.on_data(self, n, ends, bool(seg.flags & PSH), now)
             if seg.ends:
                 self._deliver_ends(seg.ends, start - skip, now, skip)
-                if self.state is _CLOSED:
+                if self.state is CLOSED:
                     return
         if seg.flags & FIN:
             self.rcv_nxt += 1
@@ -386,7 +391,7 @@ class TcpConnection(ConnectionLifecycle):
             if end < self.rcv_nxt:
                 self._msg_start = now  # the next message starts in this segment
             listener.on_message(self, message, first, now)
-            if self.state is _CLOSED:
+            if self.state is CLOSED:
                 return
 
     # ---------------------------------------------------------------- sending
