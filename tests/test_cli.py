@@ -82,6 +82,26 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert "--trace-segments" in done.stdout
 
 
+def test_help_imports_no_plotting_or_teaching_package() -> None:
+    """Every command builds the whole parser first; it must not wait for matplotlib.
+
+    Importing ``lbsim.teach`` (for ``lbsim view``'s options) used to pull in
+    matplotlib and pandas: ``lbsim --help`` took about a second instead of 0.1 s.
+    """
+    script = (
+        "import sys\n"
+        "from lbsim.cli import main\n"
+        "assert main(['--help']) == 0\n"
+        "heavy = ('matplotlib', 'pandas', 'lbsim.teach')\n"
+        "print(sorted(n for n in sys.modules if n.startswith(heavy))[:3], file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "[]"
+
+
 # --- bad scenario input (real scenario loader) ---------------------------------------
 
 BAD_INPUTS = {

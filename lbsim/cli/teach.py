@@ -91,9 +91,12 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def add_view_command(commands: Any) -> None:
-    """``lbsim view``: the step-through packet viewer (lbsim.teach.viewer)."""
-    from lbsim.teach.viewer.command import add_view_arguments
+    """``lbsim view``: the step-through packet viewer (lbsim.teach.viewer).
 
+    Nothing under :mod:`lbsim.teach` is imported here: that package imports its
+    plotting (matplotlib, pandas), about half a second that every command,
+    ``lbsim --help`` included, would wait for while its parser is built.
+    """
     view = commands.add_parser(
         "view",
         help="write a step-through packet viewer (one offline HTML page)",
@@ -106,7 +109,27 @@ def add_view_command(commands: Any) -> None:
     )
     scenario_options(view)
     budget_option(view)
-    add_view_arguments(view)
+    view.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        metavar="NAME",
+        help="balancer variant to show; repeatable (default: all, side by side)",
+    )
+    view.add_argument(
+        "--window",
+        metavar="T0:T1",
+        help="only segments sent in [T0, T1) of simulated time, e.g. 0:2 or 500ms:1.5s",
+    )
+    view.add_argument(
+        "--connections", type=int, metavar="N", help="only the first N client connections"
+    )
+    view.add_argument(
+        "--client", metavar="NAME", help="only one client host, client group or client address"
+    )
+    view.add_argument(
+        "--out", metavar="FILE", type=Path, help="page to write (default: <scenario>-view.html)"
+    )
     view.set_defaults(handler=cmd_view)
 
 

@@ -1,8 +1,9 @@
 """``lbsim view`` as functions: its options, and writing the page they ask for.
 
-Theory of operation: the command line registers the sub-command with
-:func:`add_view_arguments` (cheap: nothing heavy is imported, so ``lbsim --help``
-stays quick) and calls :func:`write_view` with the loaded scenario. Choices the
+Theory of operation: the command line registers the sub-command's options itself
+(:mod:`lbsim.cli.teach`: importing anything under ``lbsim.teach`` imports the
+package, plotting included, which ``lbsim --help`` must not wait for) and calls
+:func:`write_view` with the loaded scenario and those options. Choices the
 scenario cannot satisfy (an unknown variant or client, a bad window, a page past
 the event limit, an output file that cannot be written) raise
 :class:`ViewInputError` with one line for the user, which the command line shows
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lbsim.scenario import Scenario
 
-__all__ = ["ViewInputError", "ViewWritten", "add_view_arguments", "write_view"]
+__all__ = ["ViewInputError", "ViewWritten", "write_view"]
 
 
 class ViewInputError(ValueError):
@@ -48,31 +49,6 @@ class ViewWritten:
         """The line the command prints."""
         counts = ", ".join(f"{name}: {n} events" for name, n in self.events.items())
         return f"packet viewer written to {self.path} ({self.size / 1e6:.1f} MB; {counts})\n"
-
-
-def add_view_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``lbsim view`` after SCENARIO, ``--set`` and ``--seed``."""
-    parser.add_argument(
-        "--variant",
-        dest="variants",
-        action="append",
-        metavar="NAME",
-        help="balancer variant to show; repeatable (default: all, side by side)",
-    )
-    parser.add_argument(
-        "--window",
-        metavar="T0:T1",
-        help="only segments sent in [T0, T1) of simulated time, e.g. 0:2 or 500ms:1.5s",
-    )
-    parser.add_argument(
-        "--connections", type=int, metavar="N", help="only the first N client connections"
-    )
-    parser.add_argument(
-        "--client", metavar="NAME", help="only one client host, client group or client address"
-    )
-    parser.add_argument(
-        "--out", metavar="FILE", type=Path, help="page to write (default: <scenario>-view.html)"
-    )
 
 
 def write_view(scenario: Scenario, args: argparse.Namespace) -> ViewWritten:
