@@ -70,6 +70,17 @@ def call_at(env: simpy.Environment, when: float, fn: Callable[..., Any], *args: 
     heappush(queue, (now + delay if delay > 0 else now, NORMAL, next(env._eid), call))
 
 
+def drop_pending(env: simpy.Environment) -> None:
+    """Forget every event still scheduled: the run is over and will not be resumed.
+
+    What is left in the queue (timers of connections in TIME_WAIT, the next
+    arrivals and samples) refers to most of the run's objects; emptied, they are
+    freed by reference counting instead of waiting for the cycle collector (see
+    :meth:`lbsim.run.variant.VariantBuild.discard`).
+    """
+    env._queue.clear()
+
+
 def call_later(env: simpy.Environment, delay: float, fn: Callable[..., Any], *args: Any) -> None:
     """Call ``fn(*args)`` after ``delay`` seconds of simulated time."""
     call = _new_call(_Call)

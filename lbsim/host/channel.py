@@ -129,9 +129,9 @@ class TlsChannel:
         self._queued -= 1
         fn(*args)
         if self._closed and not self._queued:
-            self._let_go()
+            self.let_go()
 
-    def _let_go(self) -> None:
+    def let_go(self) -> None:
         """The connection is gone and no work is queued: drop the application.
 
         The application (a client session, the proxy's side of a connection) holds
@@ -257,12 +257,12 @@ class TlsChannel:
         """Pass the connection's close (and its error, if any) on to the application.
 
         Work still queued (a record being decrypted) reaches the application as
-        before; the channel lets go of it after that (:meth:`_let_go`).
+        before; the channel lets go of it after that (:meth:`let_go`).
         """
         self.app.on_closed(conn, now, error)
         self._closed = True
         if not self._queued:
-            self._let_go()
+            self.let_go()
 
     @property
     def handshake_cpu(self) -> float:

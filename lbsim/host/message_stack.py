@@ -74,6 +74,11 @@ class MessageStack(TcpStack):
         self._timers = timer_heap(env)
         self._rates = {}
 
+    def discard(self) -> None:
+        """As :meth:`TcpStack.discard`, and the run's timer heap (shared) is emptied too."""
+        super().discard()
+        self._timers.discard()
+
     def _rate(self, ip: int) -> float:
         """:attr:`rate_to` of ``ip``, remembered."""
         rate = self._rates[ip] = self.rate_to(ip)

@@ -92,6 +92,11 @@ class TimerHeap:
             heappush(calls, deadline)
             call_at(self._env, deadline, self._fire)
 
+    def discard(self) -> None:
+        """The run is over: drop every entry (each refers to its connection)."""
+        self._heap.clear()
+        self._calls.clear()
+
     def _fire(self) -> None:
         """Serve every entry due, drop those that no longer matter, call again when needed."""
         heappop(self._calls)  # this call (calls come in time order)

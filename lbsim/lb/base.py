@@ -263,6 +263,15 @@ class Balancer(ABC):
     def finalize(self, now: float) -> None:  # noqa: B027 (optional hook, no-op by default)
         """End of run: write the records of what is still open."""
 
+    def discard(self) -> None:  # noqa: B027 (optional hook, no-op by default)
+        """After the run: drop per-connection tables (see ``VariantBuild.discard``).
+
+        Its stacks are discarded by the build. A balancer whose tables hold many
+        entries at the end of a run empties them here, so that they are freed by
+        reference counting rather than walked by the cycle collector. The balancer
+        must not be used afterwards.
+        """
+
 
 def go_silent(env: simpy.Environment, stack: TcpStack, now: float, downtime: float) -> None:
     """A restarting host's stack answers nothing for ``downtime`` (not even RSTs)."""

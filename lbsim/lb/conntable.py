@@ -234,6 +234,10 @@ class ConnectionTable:
             self.expired += 1
         return True
 
+    def discard(self) -> None:
+        """The run is over: drop every entry at once (counts and peak are kept)."""
+        self._entries.clear()
+
     def remove(self, entry: Entry) -> None:
         """Remove ``entry`` now (if it is still in the table)."""
         key = (entry.client_ip, entry.client_port)

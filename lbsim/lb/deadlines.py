@@ -101,6 +101,10 @@ class DeadlineQueue:
             self._token += 1
             call_at(env, when, self._run, self._token)
 
+    def discard(self) -> None:
+        """The run is over: drop every deadline (each refers to its item)."""
+        self._queue.clear()
+
     def _run(self, token: int) -> None:
         if token != self._token:
             return  # an earlier deadline, armed later, took over from this event

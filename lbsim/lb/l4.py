@@ -204,6 +204,13 @@ class L4Balancer(TableKeeper, ConnectionPlacer):
             raise ValueError("source NAT needs mode nat")
         self.snat = SourceNat(self.inside)
 
+    def discard(self) -> None:
+        """Empty the connection table's indexes too (one entry per connection seen lately)."""
+        super().discard()
+        self._reverse.clear()
+        self._snat_port.clear()
+        self._new_entry_checks.discard()
+
     def stacks(self) -> list[TcpStack]:
         """Only the health probes' stack, if there is one: forwarding needs none."""
         return [] if self.probe_stack is None else [self.probe_stack]

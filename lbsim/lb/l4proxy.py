@@ -87,6 +87,15 @@ class _Leg:
         self.warm = False
         self.closed = False
 
+    def let_go(self) -> None:
+        """The run is over (see ``TcpStack.discard``): drop the other leg and the connection.
+
+        The two legs of a pair refer to each other, a cycle that would otherwise
+        wait for the cycle collector with both connections in it.
+        """
+        self.other = None
+        self.conn = None
+
     def on_established(self, conn: TcpConnection, now: float) -> None:
         if self.backend is not None and self.other is None:
             self.proxy.pool_ready(self, now)  # a warm connection, now usable
@@ -205,6 +214,15 @@ class L4Proxy(ConnectionPlacer):
         )
 
     # ------------------------------------------------------------ interface
+
+    def discard(self) -> None:
+        """Drop the warm pools and the backend connections not yet recorded, too."""
+        super().discard()
+        for legs in self.idle.values():
+            legs.clear()
+        for leg in self.upstreams:
+            leg.let_go()
+        self.upstreams.clear()
 
     def stacks(self) -> list[TcpStack]:
         """The proxy's one stack (both sides)."""
@@ -359,6 +377,10 @@ class L4Proxy(ConnectionPlacer):
         if error is not None and other.conn is not None and other.conn.state is not TcpState.CLOSED:
             other.conn.abort(now)
             self.stack.flush(other.conn)
+        if other.closed:
+            # Both sides are gone: unlinked (their connections let go of them when
+            # flushed), the pair is freed by reference counting.
+            leg.other = other.other = None
         entry = leg.entry
         if entry is None or not self.table.contains(entry):
             return

@@ -267,6 +267,12 @@ class L7Balancer(RequestBuffers, Requests, UpstreamPools, Retries, Responses, Ba
         """Most TCP connections held at once."""
         return self.stack.peak_conns
 
+    def discard(self) -> None:
+        """Drop the upstream pools: each upstream connection refers back to the proxy."""
+        self.pools.clear()
+        self.upstreams.clear()
+        self._idle_deadlines.discard()
+
     def stacks(self) -> list[TcpStack]:
         """The proxy's one stack (both sides)."""
         return [self.stack]

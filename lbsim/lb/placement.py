@@ -56,6 +56,11 @@ class ConnectionPlacer(Balancer):
         self._hash_ip_only = algorithm.name == "source_hash"
         self._usable: list[BackendRef] | None = None  # cache of backends new work may use
 
+    def discard(self) -> None:
+        """Empty the connection table and the placements (one entry per connection)."""
+        self.table.discard()
+        self.placements.clear()
+
     def placement_key(self, client_ip: int, client_port: int) -> int:
         """The algorithm's key for a connection from ``client_ip:client_port``."""
         return mix64(client_ip) if self._hash_ip_only else mix_ints(client_ip, client_port)

@@ -169,3 +169,8 @@ class Fleet(Balancer):
         """Every instance of every tier writes what is still open."""
         for lb in self._all():
             lb.finalize(now)
+
+    def discard(self) -> None:
+        """Every instance of every tier drops its tables."""
+        for lb in self._all():
+            lb.discard()

@@ -68,8 +68,17 @@ def run_variant(
     progress: Progress | None = None,
     taps: Sequence[Tap] = (),
 ) -> VariantRun:
-    """Run one balancer variant of ``scenario`` (see :func:`build_variant`)."""
-    return build_variant(scenario, name, trace_segments=trace_segments, taps=taps).run(progress)
+    """Run one balancer variant of ``scenario`` (see :func:`build_variant`).
+
+    Its objects are taken apart once its results are out (see
+    :meth:`~lbsim.run.variant.VariantBuild.discard`): use :func:`build_variant`
+    to look inside a run afterwards.
+    """
+    build = build_variant(scenario, name, trace_segments=trace_segments, taps=taps)
+    try:
+        return build.run(progress)
+    finally:
+        build.discard()
 
 
 def variant_names(scenario: Scenario, variants: Sequence[str] | None = None) -> list[str]:

@@ -44,7 +44,7 @@ from lbsim.run.links import Tap, combine, segment_tracer
 from lbsim.run.topology import Topology
 from lbsim.scenario import Scenario
 from lbsim.scenario.schema import BalancerConfig
-from lbsim.sched import call_at, run_until
+from lbsim.sched import call_at, drop_pending, run_until
 from lbsim.transport.tcp import TcpParams
 
 #: Progress callback: (variant name, fraction of simulated duration done).
@@ -337,6 +337,24 @@ class VariantBuild:
             wall_seconds=time.perf_counter() - started,
             end_time=end,
         )
+
+    def discard(self) -> None:
+        """Take the finished run apart, so that reference counting frees it.
+
+        A run's objects refer to each other in cycles (hosts and links, connections
+        and their sessions, timers and their connections), so once dropped they are
+        the cycle collector's to free, and that is slow: one collection after a 40 s
+        run of 280 connections a second walked 280,000 objects in 0.4 s, about as
+        long as a tenth of the run. Emptying the stacks, the balancer's tables and
+        the event queue frees most of them at once (0.05 s for the same run) and
+        leaves the collector the few hundred objects of the hosts and links. The
+        build must not be used afterwards; :func:`lbsim.run.runs.run_variant` calls
+        this once the run's results are out.
+        """
+        for stack in self.stacks:
+            stack.discard()
+        self.lb.discard()
+        drop_pending(self.env)
 
     def counters(self, end: float) -> dict[str, float]:
         """End-of-run counters: links, CPU, the balancer's own, backends, health, TCP."""
