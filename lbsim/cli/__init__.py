@@ -58,6 +58,7 @@ from lbsim.cli.output import GuardedStdout, printable
 from lbsim.cli.run import add_run_commands
 from lbsim.cli.sweep import add_sweep_commands
 from lbsim.cli.teach import add_trace_command, add_view_command
+from lbsim.collector import rare_collections
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_OK", "main"]
 
@@ -127,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     original, sys.stdout = sys.stdout, guard
     previous = _catch_sigterm()
     try:
-        status: int = args.handler(args)
+        with rare_collections():  # few collections: see lbsim.collector
+            status: int = args.handler(args)
     except BadInput as exc:
         error(str(exc))
         return EXIT_BAD_INPUT
