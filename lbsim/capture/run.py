@@ -65,6 +65,8 @@ def capture_variant(
         for path in capture.files:
             path.unlink(missing_ok=True)
         raise
+    finally:
+        build.discard()  # the run's objects, freed by reference counting (see VariantBuild)
     return run, files
 
 
