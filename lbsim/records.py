@@ -275,6 +275,7 @@ class DecisionRecord:
 new_request_record = fast_constructor(RequestRecord)
 new_connection_record = fast_constructor(ConnectionRecord)
 new_decision = fast_constructor(DecisionRecord)
+new_segment_record = fast_constructor(SegmentRecord)
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ import simpy
 from lbsim.net.addresses import endpoint_str, ip_to_str
 from lbsim.net.link import Link
 from lbsim.net.segment import Segment, flag_names
-from lbsim.records import Recorder, SegmentRecord
+from lbsim.records import Recorder, new_segment_record
 from lbsim.scenario.schema import LinkConfig
 from lbsim.streams import stream
 
@@ -48,32 +48,44 @@ def make_link(
 
 
 def segment_tracer(recorder: Recorder) -> Tap:
-    """A tap writing one :class:`~lbsim.records.SegmentRecord` per segment."""
+    """A tap writing one :class:`~lbsim.records.SegmentRecord` per segment.
+
+    It runs for every segment of a traced run (``--trace-segments``, ``lbsim
+    trace``, ``lbsim view``), so the text it writes is formatted once and looked
+    up after that: an address once per address, the flags once per combination,
+    a connection's name once per direction. Formatting every time, and building
+    the record through the frozen dataclass's ``__init__``, had doubled the cost
+    of a segment.
+    """
     variant = recorder.variant
-    segments = recorder.segments
+    append = recorder.segments.append
+    ips: dict[int, str] = {}
+    flag_text: dict[int, str] = {}
+    connections: dict[tuple[int, int, int, int], str] = {}
 
     def trace(link: Link, seg: Segment, t: float, dropped: bool) -> None:
-        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        lo, hi = (a, b) if a <= b else (b, a)
-        segments.append(
-            SegmentRecord(
-                variant=variant,
-                time=t,
-                link=link.name,
-                side=link.side,
-                src=ip_to_str(seg.src),
-                dst=ip_to_str(seg.dst),
-                sport=seg.sport,
-                dport=seg.dport,
-                seq=seg.seq,
-                ack=seg.ack,
-                flags=flag_names(seg.flags),
-                window=seg.window,
-                payload=seg.length,
-                dropped=dropped,
-                connection=f"{endpoint_str(*lo)}-{endpoint_str(*hi)}",
-            )
-        )
+        src, dst, sport, dport = seg[0], seg[1], seg[2], seg[3]
+        key = (src, sport, dst, dport)
+        connection = connections.get(key)
+        if connection is None:
+            a, b = (src, sport), (dst, dport)
+            lo, hi = (a, b) if a <= b else (b, a)
+            connection = connections[key] = f"{endpoint_str(*lo)}-{endpoint_str(*hi)}"
+        src_text = ips.get(src)
+        if src_text is None:
+            src_text = ips[src] = ip_to_str(src)
+        dst_text = ips.get(dst)
+        if dst_text is None:
+            dst_text = ips[dst] = ip_to_str(dst)
+        flags = seg[6]
+        names = flag_text.get(flags)
+        if names is None:
+            names = flag_text[flags] = flag_names(flags)
+        record = new_segment_record(
+            variant, t, link.name, link.side, src_text, dst_text, sport, dport,
+            seg[4], seg[5], names, seg[7], seg[8], dropped, connection,
+        )  # fmt: skip
+        append(record)
 
     return trace
 
