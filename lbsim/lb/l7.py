@@ -269,6 +269,7 @@ class L7Balancer(RequestBuffers, Requests, UpstreamPools, Retries, Responses, Ba
 
     def discard(self) -> None:
         """Drop the upstream pools: each upstream connection refers back to the proxy."""
+        super().discard()
         self.pools.clear()
         self.upstreams.clear()
         self._idle_deadlines.discard()
