@@ -97,22 +97,13 @@ class MessageStack(TcpStack):
     def _new_connection(
         self, key: tuple[int, int, int, int], listener: TcpListener, passive: bool
     ) -> TcpConnection:
-        """A :class:`MessageConnection`, told its path's bottleneck rate."""
-        local_ip, local_port, remote_ip, remote_port = key
+        """TcpStack's new connection (a :class:`MessageConnection`), told its path's rate."""
+        conn: MessageConnection = super()._new_connection(key, listener, passive)  # type: ignore[assignment]
+        remote_ip = key[2]
         rate = self._rates.get(remote_ip)
-        return MessageConnection(
-            local_ip,
-            local_port,
-            remote_ip,
-            remote_port,
-            mss=self.mss_by_peer.get(remote_ip, self.mss),
-            isn=self._isn(key),
-            listener=listener,
-            params=self.params,
-            passive=passive,
-            path_rate=self._rate(remote_ip) if rate is None else rate,
-            count_fin_ack=self.count_fin_ack,
-        )
+        conn.path_rate = self._rate(remote_ip) if rate is None else rate
+        conn.count_fin_ack = self.count_fin_ack
+        return conn
 
     # The receive path, written out for request level: at request level a
     # connection takes in few segments, so each is a large share of a run's calls;
