@@ -184,12 +184,19 @@ def remove_stale_spills(directory: str | Path | None = None) -> list[Path]:
 
 
 def _to_columns(records: Sequence[Any], names: Sequence[str]) -> Columns:
-    """Records -> one list per field name."""
-    return {name: [getter(r) for r in records] for name, getter in _getters(names)}
+    """Records -> one list per field name.
 
-
-def _getters(names: Sequence[str]) -> list[tuple[str, Any]]:
-    return [(name, attrgetter(name)) for name in names]
+    Each record's fields are read in one call (``attrgetter`` of every name) and the
+    rows transposed with ``zip``: no Python-level step per value.
+    """
+    if not names:
+        return {}
+    if len(names) == 1:
+        getter = attrgetter(names[0])
+        return {names[0]: [getter(r) for r in records]}
+    rows = map(attrgetter(*names), records)
+    columns = zip(*rows, strict=True) if records else ((),) * len(names)
+    return {name: list(column) for name, column in zip(names, columns, strict=True)}
 
 
 class RecordLog(Generic[R]):

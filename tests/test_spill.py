@@ -44,6 +44,20 @@ def test_log_reads_back_exactly_in_order_across_chunks() -> None:
     assert not path.exists()
 
 
+def test_columns_of_any_choice_of_fields_match_reading_each_field() -> None:
+    """A chunk's columns: every field, some, one, or none of them; of rows or of none."""
+    from dataclasses import fields
+
+    from lbsim.spill import _to_columns
+
+    records = [_request(i, i / 10) for i in range(9)]
+    every = [f.name for f in fields(RequestRecord)]
+    for names in (every, ["t_end", "backend", "status"], ["cache_hit"], []):
+        for rows in (records, records[:1], []):
+            expected = {name: [getattr(r, name) for r in rows] for name in names}
+            assert _to_columns(rows, names) == expected
+
+
 def test_area_removed_when_collected() -> None:
     area = SpillArea()
     log: RecordLog[RequestRecord] = RecordLog(RequestRecord, area, rows=2)

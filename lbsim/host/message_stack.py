@@ -66,12 +66,15 @@ class MessageStack(TcpStack):
     #: it (off where a balancer must see that ACK and cannot be told of it).
     count_fin_ack = True
     _timers: TimerHeap
+    #: ``self._timer``, bound once: every entry of the timer heap holds it.
+    _serve: Callable[[TcpConnection, float], None]
     #: rate_to's answers (a stack talks to few addresses); emptied when it changes.
     _rates: dict[int, float]
 
     def __init__(self, env: simpy.Environment, *args: object, **kwargs: object) -> None:
         super().__init__(env, *args, **kwargs)  # type: ignore[arg-type]
         self._timers = timer_heap(env)
+        self._serve = self._timer
         self._rates = {}
 
     def discard(self) -> None:
@@ -141,7 +144,7 @@ class MessageStack(TcpStack):
         if conn.state is CLOSED:
             TcpStack.after_flush(self, conn)
         elif conn.deadline < conn.timer_at:
-            self._timers.arm(conn, self._timer)
+            self._timers.arm(conn, self._serve)
 
     def _timer(self, conn: TcpConnection, armed_for: float) -> None:
         """TcpStack._timer, with the flush of a connection that has nothing to send inline."""
@@ -158,7 +161,7 @@ class MessageStack(TcpStack):
         elif conn.state is CLOSED:
             TcpStack.after_flush(self, conn)
         elif conn.deadline < conn.timer_at:
-            self._timers.arm(conn, self._timer)
+            self._timers.arm(conn, self._serve)
 
     def flush(self, conn: TcpConnection, received: int = 0, now: float | None = None) -> None:
         """Send what ``conn`` produced: held carriers at their release time.
@@ -232,14 +235,14 @@ class MessageStack(TcpStack):
         if mconn.state is CLOSED:
             super().after_flush(mconn)
         elif mconn.deadline < mconn.timer_at:
-            self._timers.arm(mconn, self._timer)
+            self._timers.arm(mconn, self._serve)
 
     def after_flush(self, conn: TcpConnection) -> None:
         """Forget ``conn`` once closed, else give its deadline to the run's timer heap."""
         if conn.state is CLOSED:
             super().after_flush(conn)
         elif conn.deadline < conn.timer_at:
-            self._timers.arm(conn, self._timer)
+            self._timers.arm(conn, self._serve)
 
 
 def to_request_level(
@@ -261,6 +264,7 @@ def to_request_level(
             raise RuntimeError(f"{stack.name}: connections opened before request level was set")
         stack.__class__ = MessageStack
         stack._timers = timer_heap(stack.env)  # type: ignore[attr-defined]
+        stack._serve = stack._timer  # type: ignore[attr-defined]
     stack.rate_to = rate_to  # type: ignore[attr-defined]
     stack._rates = {}  # type: ignore[attr-defined]
     stack.count_fin_ack = count_fin_ack  # type: ignore[attr-defined]

@@ -11,7 +11,10 @@ A sender keeps its marks in two parallel lists sorted by offset, plus two cursor
 * ``head``, the first mark not yet acknowledged by the peer: marks before it can never
   be needed again (a retransmission starts at or after the oldest unacknowledged
   byte), so :meth:`MessageMarks.trim` moves ``head`` forward and, once the dead prefix
-  is large, deletes it (amortised O(1) per mark);
+  is large, deletes it (amortised O(1) per mark). When every mark is acknowledged
+  (the usual case once a response or request has been delivered) both lists are
+  emptied at once: the messages are not kept alive by a connection that no longer
+  needs them -- for instance for a minute of TIME_WAIT;
 * ``next``, the first mark not yet sent: a segment of new data finds its marks from
   there without searching. A retransmission searches (bisection) from ``head``.
 
@@ -87,6 +90,11 @@ class MessageMarks:
         """Forget marks at offsets up to ``ack``, which the peer has acknowledged."""
         offs = self.offs
         head = bisect_right(offs, ack, self.head)
+        if head == len(offs):  # all acknowledged (so all sent): keep nothing
+            offs.clear()
+            self.msgs.clear()
+            self.head = self.next = 0
+            return
         if head > COMPACT_AFTER and head * 2 > len(offs):
             del offs[:head]
             del self.msgs[:head]

@@ -58,7 +58,6 @@ from lbsim.net.segment import (
     carried,
 )
 from lbsim.transport.delack import quick_acks
-from lbsim.transport.marks import COMPACT_AFTER
 from lbsim.transport.message_receive import CarrierReceiver, relay_credit
 from lbsim.transport.params import TcpListener, TcpParams
 from lbsim.transport.seqnum import SEQ_MASK
@@ -355,12 +354,12 @@ class MessageConnection(CarrierReceiver):
             offs = marks.offs
             held = len(offs)
             if marks.head < held and offs[marks.head] <= nxt:
-                if offs[-1] <= nxt and held <= COMPACT_AFTER:
+                if offs[-1] <= nxt:
                     # MessageMarks.trim(nxt), inlined for its usual case here: every
-                    # mark acknowledged, too few to compact (two calls saved).
-                    marks.head = held
-                    if marks.next < held:
-                        marks.next = held
+                    # mark acknowledged, so none is kept (one call saved).
+                    offs.clear()
+                    marks.msgs.clear()
+                    marks.head = marks.next = 0
                 else:
                     marks.trim(nxt)
 

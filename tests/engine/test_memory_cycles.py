@@ -140,3 +140,35 @@ def test_a_finished_run_is_freed_by_reference_counting(
     assert run.recorder.requests.spilled + len(run.recorder.requests) > 50  # it did work
     left = sorted({name for name in garbage if name in PER_CONNECTION})
     assert left == [], f"{len(garbage)} objects left to the collector, among them {left}"
+
+
+@pytest.mark.parametrize("fidelity", ["segment", "request"])
+@pytest.mark.parametrize("variant", ["l4", "l7"])
+def test_connections_let_go_of_acknowledged_messages(variant: str, fidelity: str) -> None:
+    """A message the peer has acknowledged is not kept by its sender's connection.
+
+    One request per connection, so every client connection closes after its answer
+    and then waits out TIME_WAIT (60 s) holding its marks: before they were emptied
+    on acknowledgement, each such connection kept its request (and its context) alive
+    for that minute.
+    """
+    from lbsim.transport.tcp import TcpConnection
+
+    overrides = [
+        "duration=3s",
+        "warmup=0s",
+        f"fidelity={fidelity}",
+        "clients.browsers.requests_per_connection=1",
+        "clients.browsers.think_time=50ms",
+    ]
+    build = build_variant(load_scenario(None, overrides), variant)
+    build.run()
+    held = 0
+    finished = 0
+    for conn in gc.get_objects():
+        if isinstance(conn, TcpConnection) and conn.finished_at is not None:
+            finished += 1
+            held += len(conn._marks.msgs)
+    build.discard()
+    assert finished > 100  # connections did finish (and most wait in TIME_WAIT)
+    assert held == 0

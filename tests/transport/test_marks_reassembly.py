@@ -39,6 +39,19 @@ def test_trim_forgets_acknowledged_marks_and_compacts() -> None:
     assert marks.first_after(700) == 100
 
 
+def test_trim_keeps_nothing_once_every_mark_is_acknowledged() -> None:
+    marks = MessageMarks()
+    request, response = object(), object()
+    marks.add(0, ((400, request), (900, response)))
+    marks.collect(0, 0, 900, True)
+    marks.trim(899)  # the last byte of the second message is still unacknowledged
+    assert marks.msgs == [request, response] and marks.head == 1
+    marks.trim(900)
+    assert marks.offs == [] and marks.msgs == [] and marks.head == marks.next == 0
+    marks.add(900, ((100, "next"),))  # the stream goes on: offsets keep counting
+    assert marks.first_after(900) == 0 and marks.collect(0, 900, 1000, True) == ((100, "next"),)
+
+
 def _seg(length: int) -> Segment:
     return Segment(1, 2, 3, 4, 0, 0, ACK, 0, length)
 
