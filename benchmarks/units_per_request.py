@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/units_per_request.py              # default: 20 s of each workload
     python benchmarks/units_per_request.py --duration 60s --repeat 3
     python benchmarks/units_per_request.py --duration 10s --counts   # calls/events per request
+    python benchmarks/units_per_request.py --duration 10s --repeat 10 --shares  # time by layer
 
 The unit is one bare SimPy timeout: what a process that only does
 ``yield env.timeout(1)`` costs per event, measured in the same process right before
@@ -32,7 +33,12 @@ links, rho = 0.7):
 
 The same is printed for the quickstart (keep-alive browsers, 20 KB and 300 KB
 responses), whose segment/request ratio is the one the request-level target is set
-against. This is a benchmark: it prints numbers and asserts nothing.
+against. With ``--shares`` it prints instead, for each request-level run, its units per
+request split over the layers (transport, balancer, link, application, engine) in
+proportion to where a CPU-time sampler found the interpreter (:func:`sample_layers`):
+what each layer costs, whose sum the speed targets bound.
+
+This is a benchmark: it prints numbers and asserts nothing.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import cProfile
 import gc
 import pstats
 import random
+import signal
 import statistics
 import sys
 import time
@@ -189,6 +196,58 @@ def profile_counts(path: Path, variant: str, overrides: list[str]) -> str:
     )
 
 
+def sample_layers(run: Callable[[], int], interval: float = 0.0005) -> tuple[int, dict[str, int]]:
+    """Run ``run`` while a CPU-time timer samples which layer the interpreter is in.
+
+    Every ``interval`` seconds of process CPU time (``ITIMER_PROF``) the signal
+    handler looks at the frame it interrupted and counts it for that frame's layer
+    (:data:`LAYERS`); time spent in a built-in (a heap push, a dict lookup) counts
+    for the Python function that called it. Unlike the calls of ``--counts`` this
+    weighs each function by the time it takes, not by how often it is called, and
+    adds no cost per call.
+
+    Returns:
+        The requests the run served and the samples per layer.
+    """
+    samples: dict[str, int] = {}
+
+    def take(_signum: int, frame: Any) -> None:
+        name = frame.f_code.co_filename
+        # The generated constructors of records and messages (lbsim.records,
+        # lbsim.app.http) are compiled from strings: they are the application's.
+        layer = "app" if name == "<string>" else _layer(name)
+        samples[layer] = samples.get(layer, 0) + 1
+
+    previous = signal.signal(signal.SIGPROF, take)
+    signal.setitimer(signal.ITIMER_PROF, interval, interval)
+    try:
+        n = run()
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, previous)
+    return n, samples
+
+
+def layer_shares(path: Path, variant: str, overrides: list[str], repeat: int) -> str:
+    """Units per request of a request-level run, and how they split over the layers.
+
+    The split is the share of sampled time (:func:`sample_layers`, summed over
+    ``repeat`` runs) applied to the units per request measured without sampling.
+    """
+    run = lbsim_model(path, variant, overrides)
+    units, _ = measure(run, repeat)
+    total: dict[str, int] = {}
+    for _ in range(repeat):
+        gc.collect()
+        _, samples = sample_layers(run)
+        for layer, count in samples.items():
+            total[layer] = total.get(layer, 0) + count
+    taken = max(1, sum(total.values()))
+    order = sorted(total, key=lambda layer: -total[layer])
+    split = ", ".join(f"{layer} {units * total[layer] / taken:.1f}" for layer in order)
+    return f"{units:.1f} units/request ({taken} samples): {split}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", default="20s", help="simulated time of each run")
@@ -198,9 +257,20 @@ def main() -> None:
         action="store_true",
         help="print only calls, events and deliveries per request of request level (cProfile)",
     )
+    parser.add_argument(
+        "--shares",
+        action="store_true",
+        help="print only the units per request of request level split by layer (sampled)",
+    )
     args = parser.parse_args()
     seconds = float(args.duration.rstrip("s"))
     base = [f"duration={args.duration}", "warmup=0s"]
+    if args.shares:
+        for path, name in ((WORKLOAD, "asyncflow"), (QUICKSTART, "quickstart")):
+            for variant in ("l4", "l7"):
+                shares = layer_shares(path, variant, [*base, "fidelity=request"], args.repeat)
+                print(f"{name}: lbsim request {variant.upper():<4} {shares}")
+        return
     if args.counts:
         for path, name in ((WORKLOAD, "asyncflow"), (QUICKSTART, "quickstart")):
             for variant in ("l4", "l7"):
