@@ -305,10 +305,11 @@ class Recorder:
     detailed: bool = False
 
     def __post_init__(self) -> None:
-        self.requests = RecordLog(RequestRecord, self.spill)
-        self.connections = RecordLog(ConnectionRecord, self.spill)
-        self.segments = RecordLog(SegmentRecord, self.spill)
-        self.decisions = RecordLog(DecisionRecord, self.spill)
+        # Records read back from spilled chunks are built as the engine builds them.
+        self.requests = RecordLog(RequestRecord, self.spill, make=new_request_record)
+        self.connections = RecordLog(ConnectionRecord, self.spill, make=new_connection_record)
+        self.segments = RecordLog(SegmentRecord, self.spill, make=new_segment_record)
+        self.decisions = RecordLog(DecisionRecord, self.spill, make=new_decision)
 
     def sample(self, name: str, time: float, value: float) -> None:
         """Append one sample to the time series ``name``."""

@@ -41,7 +41,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import fields
 from operator import attrgetter
 from pathlib import Path
@@ -206,10 +206,20 @@ class RecordLog(Generic[R]):
         record_type: The dataclass of the records (its fields are the columns).
         area: Where chunks go.
         rows: Records per chunk (default: :func:`chunk_rows`).
+        make: Builds a record from its field values, in field order, when chunks
+            are read back (default: ``record_type`` itself; a faster equivalent
+            such as :func:`lbsim.records.fast_constructor`'s may be given).
     """
 
-    def __init__(self, record_type: type[R], area: SpillArea, rows: int | None = None) -> None:
+    def __init__(
+        self,
+        record_type: type[R],
+        area: SpillArea,
+        rows: int | None = None,
+        make: Callable[..., R] | None = None,
+    ) -> None:
         self.record_type = record_type
+        self._make: Callable[..., R] = make if make is not None else record_type
         self.names = tuple(f.name for f in fields(record_type))  # type: ignore[arg-type]
         self.area = area
         self.rows = rows if rows is not None else chunk_rows()
@@ -265,11 +275,12 @@ class RecordLog(Generic[R]):
         return {name: chunk[name] for name in names}
 
     def __iter__(self) -> Iterator[R]:
-        make = self.record_type
+        make = self._make
         for path, _ in self._chunks:
             with path.open("rb") as handle:
                 chunk: Columns = pickle.load(handle)
-            yield from (make(*row) for row in zip(*(chunk[n] for n in self.names), strict=True))
+            # One record per row, the columns' values passed in field order.
+            yield from map(make, *(chunk[n] for n in self.names))
         yield from list(self._buffer)
 
     @overload

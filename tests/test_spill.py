@@ -44,6 +44,24 @@ def test_log_reads_back_exactly_in_order_across_chunks() -> None:
     assert not path.exists()
 
 
+def test_records_read_back_are_built_by_the_log_s_constructor() -> None:
+    """A log given a faster constructor reads back the same records, built by it."""
+    from lbsim.records import new_request_record
+
+    built: list[int] = []
+
+    def make(*values: object) -> RequestRecord:
+        built.append(1)
+        return new_request_record(*values)  # type: ignore[arg-type]
+
+    records = [_request(i, i / 10) for i in range(11)]
+    log: RecordLog[RequestRecord] = RecordLog(RequestRecord, SpillArea(), rows=4, make=make)
+    log.extend(records)
+    back = list(log)
+    assert back == records and all(type(r) is RequestRecord for r in back)
+    assert len(built) == 8  # the two spilled chunks; the buffer's 3 are the originals
+
+
 def test_columns_of_any_choice_of_fields_match_reading_each_field() -> None:
     """A chunk's columns: every field, some, one, or none of them; of rows or of none."""
     from dataclasses import fields

@@ -26,7 +26,7 @@ through any number of tiers. :func:`linked_rows` returns the rows kept.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lbsim.capture.limits import client_addresses
@@ -71,7 +71,7 @@ def client_connections(
 def linked_rows(
     scenario: Scenario,
     variant: str,
-    records: Sequence[SegmentRecord],
+    records: Iterable[SegmentRecord],
     marks: dict[int, tuple[tuple[int, Any], ...]],
     connections: int | None,
     client: str | None,
@@ -89,7 +89,7 @@ def linked_rows(
     Raises:
         ValueError: If ``client`` names no client of the scenario.
     """
-    records = list(records)  # a spilled record log is slow to index
+    records = list(records)  # read once (a spilled record log is slow to index)
     nodes = topology_nodes(scenario, variant)
     forwards = {n.name for n in nodes.values() if n.forwards}
     start = client_connections(scenario, variant, records, connections, client)
