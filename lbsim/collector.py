@@ -7,9 +7,10 @@ many long-lived ones: records, connections in TIME_WAIT, lingering NAT entries.
 With Python's default thresholds (700, 10, 10) the collector walks those long-lived
 objects again and again and finds nothing. :func:`rare_collections` collects the
 young generation only every :data:`YOUNG` net allocations inside a block:
-:meth:`lbsim.run.variant.VariantBuild.run` uses it around the event loop (for
-notebooks and tests, which call it directly), and every ``lbsim`` command around
-its whole work, recording and writing the results included.
+:meth:`lbsim.run.variant.VariantBuild.run` uses it around the event loop and the
+end of the run, which writes a record for every connection still open (for
+notebooks, tests and sweep workers, which call it directly), and every ``lbsim``
+command around its whole work, recording and writing the results included.
 
 A run's own structure (the SimPy environment and its processes, hosts and links
 that refer to each other, connections still open at the end) is a large cyclic

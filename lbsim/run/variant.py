@@ -314,18 +314,20 @@ class VariantBuild:
         started = time.perf_counter()
         self.start(progress)
         deadline = sc.duration + sc.drain
-        # Few collections while the run holds many long-lived objects: see lbsim.collector.
+        # Few collections while the run holds many long-lived objects: see
+        # lbsim.collector. That includes the end of the run, which writes a record for
+        # every connection still open (a minute of TIME_WAIT's worth on a busy run).
         with rare_collections():
             run_until(env, env.any_of([self.tracker.done, env.timeout(deadline)]))
             if self.tracker.done.triggered and env.now < deadline:
                 # Let closing handshakes finish: run on until every link is idle.
                 settled = env.process(self._settle())
                 run_until(env, env.any_of([settled, env.timeout(deadline - env.now)]))
-        end = env.now
-        for runner in self.clients:
-            runner.finalize(end)
-        self.lb.finalize(end)
-        self.recorder.counters.update(self.counters(end))
+            end = env.now
+            for runner in self.clients:
+                runner.finalize(end)
+            self.lb.finalize(end)
+            self.recorder.counters.update(self.counters(end))
         if progress is not None:
             progress(self.balancer.name, 1.0)
         return VariantRun(

@@ -172,3 +172,44 @@ def test_connections_let_go_of_acknowledged_messages(variant: str, fidelity: str
     build.discard()
     assert finished > 100  # connections did finish (and most wait in TIME_WAIT)
     assert held == 0
+
+
+def test_the_end_of_a_run_collects_rarely_too() -> None:
+    """Writing the records of the connections still open is part of the run.
+
+    At the end of a busy run most client connections are still in TIME_WAIT (60 s),
+    each with its session: the end writes a record for every one. It used to run
+    after the raised thresholds were restored, so Python's collector ran every 700
+    allocations over a heap holding the whole run (113 collections and 1.3 s of a
+    10 s run of tls_bottleneck behind L7, at request level).
+    """
+    import traceback
+
+    from lbsim.collector import YOUNG
+
+    overrides = [
+        "duration=3s",
+        "warmup=0s",
+        "fidelity=request",
+        "clients.browsers.requests_per_connection=1",
+        "clients.browsers.think_time=20ms",
+    ]
+    build = build_variant(load_scenario(None, overrides), "l4")
+    at_default: list[str] = []  # where each collection at Python's thresholds began
+
+    def watch(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and gc.get_threshold()[0] < YOUNG:
+            at_default.append(" < ".join(f.name for f in traceback.extract_stack()[-6:-1]))
+
+    gc.collect()
+    gc.callbacks.append(watch)
+    try:
+        run = build.run()
+    finally:
+        gc.callbacks.remove(watch)
+    assert len(run.recorder.connections) > 1000  # the end had records to write
+    # Restoring Python's thresholds may start one collection as the block is left;
+    # none may start while the end's records are written.
+    assert not [where for where in at_default if "finalize" in where or "append" in where]
+    assert len(at_default) <= 1, at_default
+    build.discard()
