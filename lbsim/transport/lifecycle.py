@@ -42,16 +42,16 @@ from lbsim.transport.states import (
     FIN_WAIT_1,
     FIN_WAIT_2,
     LAST_ACK,
+    LISTEN,
     SYN_RECEIVED,
     SYN_SENT,
     TIME_WAIT,
     TcpEvent,
-    TcpState,
 )
 
 __all__ = ["INF", "ConnectionLifecycle"]
 
-_HANDSHAKING = (TcpState.SYN_SENT, TcpState.SYN_RECEIVED)
+_HANDSHAKING = (SYN_SENT, SYN_RECEIVED)
 
 
 class ConnectionLifecycle(Endpoint):
@@ -105,7 +105,7 @@ class ConnectionLifecycle(Endpoint):
     def close(self, now: float) -> None:
         """Close the sending direction once queued data is out (FIN)."""
         state = self.state
-        if state is TcpState.SYN_SENT:
+        if state is SYN_SENT:
             self._go(TcpEvent.CLOSE)
             self._finish(now, None)
             return
@@ -125,10 +125,10 @@ class ConnectionLifecycle(Endpoint):
 
     def abort(self, now: float) -> None:
         """Reset the connection (send RST) and drop everything."""
-        if self.state in (TcpState.CLOSED, TcpState.LISTEN):
+        if self.state in (CLOSED, LISTEN):
             self.state = CLOSED
             return
-        if self.state is not TcpState.TIME_WAIT:
+        if self.state is not TIME_WAIT:
             self.out.append(self._pure(RST | ACK))
             self.segments_sent += 1
         self._go(TcpEvent.ABORT)
@@ -156,11 +156,11 @@ class ConnectionLifecycle(Endpoint):
         if state is CLOSED:
             return
         if flags & RST:
-            if state is not TcpState.LISTEN:
+            if state is not LISTEN:
                 self._go(TcpEvent.RECV_RST)
                 self._finish(now, "reset")
             return
-        if state is TcpState.LISTEN:
+        if state is LISTEN:
             if flags & SYN and not flags & ACK:
                 self._accept_syn(seg)
                 self.state = SYN_RECEIVED  # LISTEN --rcv SYN-->
@@ -183,7 +183,7 @@ class ConnectionLifecycle(Endpoint):
             return
         if flags & SYN:
             # A retransmitted SYN or SYN-ACK: our answer was lost, repeat it.
-            if state is TcpState.SYN_RECEIVED:
+            if state is SYN_RECEIVED:
                 self.out.append(self._syn(SYN | ACK))
                 self.segments_sent += 1
                 self.retransmissions += 1
@@ -191,7 +191,7 @@ class ConnectionLifecycle(Endpoint):
                 self._ack_pending = True
             self._flush_ack()
             return
-        if state is TcpState.SYN_RECEIVED:
+        if state is SYN_RECEIVED:
             if not flags & ACK or ((seg.ack - self.isn) & SEQ_MASK) != 1:
                 return
             self._syn_acked(now)
@@ -292,7 +292,7 @@ class ConnectionLifecycle(Endpoint):
         self.rtt.backoff()
         self._timed_seq = 0
         if state in _HANDSHAKING:
-            self.out.append(self._syn(SYN if state is TcpState.SYN_SENT else SYN | ACK))
+            self.out.append(self._syn(SYN if state is SYN_SENT else SYN | ACK))
             self.retransmissions += 1
             self.segments_sent += 1
         else:

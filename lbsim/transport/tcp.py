@@ -53,10 +53,11 @@ from lbsim.transport.seqnum import SEQ_HALF, SEQ_MASK
 from lbsim.transport.states import (
     CLOSED,
     ESTABLISHED,
+    LISTEN,
     SENDABLE,
+    TIME_WAIT,
     TcpEvent,
     TcpProtocolError,
-    TcpState,
 )
 
 __all__ = [
@@ -81,7 +82,7 @@ class TcpConnection(ConnectionLifecycle):
 
     Attributes:
         local_ip, local_port, remote_ip, remote_port: The 4-tuple, local view.
-        state: Current :class:`TcpState`.
+        state: Current :class:`~lbsim.transport.states.TcpState`.
         out: Segments to transmit, in order; the caller drains it.
         deadline: When :meth:`on_timer` must next be called (``inf`` if never).
         timer_at: Free for the driver to note when it armed a timer (lazy timers).
@@ -143,7 +144,7 @@ class TcpConnection(ConnectionLifecycle):
         Raises:
             TcpProtocolError: If the sending direction is already closed.
         """
-        if self._fin_queued or self.state in (TcpState.CLOSED, TcpState.LISTEN):
+        if self._fin_queued or self.state in (CLOSED, LISTEN):
             raise TcpProtocolError(f"cannot send in state {self.state.value}")
         if nbytes <= 0:
             raise ValueError("a send must carry at least one byte")
@@ -373,7 +374,7 @@ class TcpConnection(ConnectionLifecycle):
             self.rcv_nxt += 1
             self._ack_pending = True
             self._go(TcpEvent.RECV_FIN)
-            if self.state is TcpState.TIME_WAIT:
+            if self.state is TIME_WAIT:
                 self._enter_time_wait(now)
             self.listener.on_peer_fin(self, now)
 
